@@ -1,0 +1,27 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="sklearn-ssl",
+    version="0.1.0.dev0",
+    description="Contrastive self-supervised learning for astronomical images as scikit-learn estimators",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["sklearn_ssl", "sklearn_ssl.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "scikit-learn>=1.6",
+        "torch>=2.2",
+        "skorch>=1.0",
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "pandas>=2.0",
+        "astropy>=6.0",
+        "joblib>=1.3",
+        "matplotlib>=3.7",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6"],
+        "docs": ["sphinx>=7", "numpydoc>=1.6"],
+    },
+    entry_points={"console_scripts": []},
+)

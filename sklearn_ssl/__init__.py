@@ -1,0 +1,5 @@
+"""Contrastive self-supervised learning for astronomical images, as scikit-learn estimators."""
+
+__version__ = "0.1.0.dev0"
+
+__all__: list[str] = []
