@@ -1,0 +1,215 @@
+"""The private skorch net behind :class:`~sklearn_ssl.ContrastiveEmbedder`.
+
+skorch runs the loop, callbacks, history and device moves; this module adds only what
+is specific to contrastive pretraining:
+
+- batches are sliced from a tensor that lives on the training device (no DataLoader,
+  no per-sample collation), shuffled with a seeded generator;
+- ``infer`` augments each batch twice on the device and returns the two views'
+  projections (training) or the encoder's representation (evaluation);
+- ``get_loss`` hands the pair to the contrastive criterion;
+- for MoCo, a momentum key encoder and projector are extra skorch modules.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from torch import nn
+
+from .encoders import output_dim
+from .losses import momentum_update
+
+_AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class ProjectionHead(nn.Module):
+    """Two-layer MLP projection head (SimCLR / MoCo v2): Linear-BN-ReLU-Linear."""
+
+    def __init__(self, in_features: int, out_features: int = 128, hidden: int | None = None):
+        super().__init__()
+        hidden = hidden or in_features
+        self.net = nn.Sequential(
+            nn.Linear(in_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+            nn.Linear(hidden, out_features),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Standardize(nn.Module):
+    """Per-channel ``(x - loc) / scale``, optionally followed by ``asinh``; statistics fixed at fit."""
+
+    def __init__(self, loc: np.ndarray, scale: np.ndarray, asinh: bool = False):
+        super().__init__()
+        self.asinh = asinh
+        self.register_buffer("loc", torch.as_tensor(loc, dtype=torch.float32))
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        x = (x - self.loc.view(shape)) / self.scale.view(shape)
+        return torch.asinh(x) if self.asinh else x
+
+
+class DeviceBatches:
+    """Iterate over ``(X[idx], None)`` batches of a tensor, optionally shuffled by a generator.
+
+    A final batch of a single sample is dropped in training (batch norm and contrastive
+    losses need at least two); it changes with every epoch's shuffle.
+    """
+
+    def __init__(self, X: torch.Tensor, batch_size: int, shuffle: bool, generator: torch.Generator | None):
+        self.X, self.batch_size, self.shuffle, self.generator = X, batch_size, shuffle, generator
+
+    def __len__(self) -> int:
+        n = len(self.X)
+        full, rest = divmod(n, self.batch_size)
+        return full + (rest > 1 or (rest == 1 and not self.shuffle))
+
+    def __iter__(self):
+        n = len(self.X)
+        if self.shuffle:
+            order = torch.randperm(n, generator=self.generator).to(self.X.device)
+        for i in range(len(self)):
+            sl = slice(i * self.batch_size, min(n, (i + 1) * self.batch_size))
+            yield (self.X[order[sl]] if self.shuffle else self.X[sl]), None
+
+
+class ContrastiveNet(NeuralNet):
+    """skorch net for two-view contrastive pretraining (SimCLR or MoCo v2).
+
+    ``module`` is the encoder; ``criterion`` is the contrastive loss. Extra
+    parameters are stored on the net and used in ``initialize_module``.
+    """
+
+    def __init__(
+        self,
+        *args,
+        input_shape: tuple[int, ...],
+        augmentations: nn.Module,
+        normalizer: nn.Module,
+        method: str = "simclr",
+        projection_dim: int = 128,
+        momentum: float = 0.99,
+        precision: str = "fp32",
+        seed: int = 0,
+        **kwargs,
+    ):
+        # set before NeuralNet.__init__: skorch refuses torch modules assigned later
+        self.input_shape = tuple(input_shape)
+        self.augmentations = augmentations
+        self.normalizer = normalizer
+        self.method = method
+        self.projection_dim = projection_dim
+        self.momentum = momentum
+        self.precision = precision
+        self.seed = seed
+        super().__init__(*args, **kwargs)
+
+    # -- modules ---------------------------------------------------------------
+    def initialize_module(self):
+        super().initialize_module()
+        self.normalizer_ = self.normalizer
+        self.augmentations_ = self.augmentations
+        dim = output_dim(self.module_, self.input_shape)
+        self.projector_ = ProjectionHead(dim, self.projection_dim)
+        if self.method == "moco":
+            self.key_encoder_ = copy.deepcopy(self.module_).requires_grad_(False)
+            self.key_projector_ = copy.deepcopy(self.projector_).requires_grad_(False)
+        return self
+
+    def get_all_learnable_params(self):
+        for name, param in super().get_all_learnable_params():
+            if param.requires_grad:
+                yield name, param
+
+    # -- data ------------------------------------------------------------------
+    def get_iterator(self, dataset, training=False):
+        X = dataset.X
+        if not isinstance(X, torch.Tensor):
+            raise TypeError("ContrastiveNet expects a tensor on the training device.")
+        if training and not hasattr(self, "shuffle_generator_"):
+            self.shuffle_generator_ = torch.Generator().manual_seed(self.seed)
+        return DeviceBatches(X, min(self.batch_size, len(X)), training, getattr(self, "shuffle_generator_", None))
+
+    def _augment_generator(self, device: torch.device) -> torch.Generator:
+        gen = getattr(self, "augment_generator_", None)
+        if gen is None or gen.device != device:
+            gen = torch.Generator(device=device).manual_seed(self.seed + 1)
+            self.augment_generator_ = gen
+        return gen
+
+    # -- forward ---------------------------------------------------------------
+    def _autocast(self, device: torch.device):
+        dtype = _AUTOCAST[self.precision]
+        return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Representation of a batch: deterministic view, normalise, encode."""
+        x = self.augmentations_.eval_view(x) if hasattr(self.augmentations_, "eval_view") else x
+        with self._autocast(x.device):
+            return self.module_(self.normalizer_(x)).float()
+
+    def infer(self, x, **fit_params):
+        if not self.module_.training:
+            return self.embed(x)
+        gen = self._augment_generator(x.device)
+        v1 = self.normalizer_(self.augmentations_(x, generator=gen))
+        v2 = self.normalizer_(self.augmentations_(x, generator=gen))
+        with self._autocast(x.device):
+            z1 = self.projector_(self.module_(v1))
+            if self.method == "moco":
+                with torch.no_grad():
+                    momentum_update(self.module_, self.key_encoder_, self.momentum)
+                    momentum_update(self.projector_, self.key_projector_, self.momentum)
+                    z2 = self.key_projector_(self.key_encoder_(v2))
+            else:
+                z2 = self.projector_(self.module_(v2))
+        return z1, z2
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        if not isinstance(y_pred, tuple):
+            raise RuntimeError("contrastive loss needs the two views' projections (training mode).")
+        loss = self.criterion_(*y_pred)
+        if training and not math.isfinite(loss.item()):
+            epoch = len(self.history)
+            raise FloatingPointError(
+                f"The contrastive loss became {loss.item()} in epoch {epoch}. Likely causes: a learning "
+                f"rate too high (lr={self.lr}), reduced precision overflow (precision={self.precision!r}), "
+                "or non-finite pixels. Lower lr, use precision='fp32', or check the input."
+            )
+        return loss
+
+    # -- fp16 loss scaling (AccelerateMixin, when mixed in first, replaces both) --
+    def _grad_scaler(self):
+        if self.precision != "fp16":
+            return None
+        if getattr(self, "grad_scaler_", None) is None:
+            self.grad_scaler_ = torch.amp.GradScaler(torch.device(self.device).type)
+        return self.grad_scaler_
+
+    def train_step_single(self, batch, **fit_params):
+        scaler = self._grad_scaler()
+        if scaler is None:
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi, yi = batch
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        scaler.scale(loss).backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def _step_optimizer(self, step_fn):
+        scaler = self._grad_scaler()
+        if scaler is None:
+            return super()._step_optimizer(step_fn)
+        step_fn()
+        for name in self._optimizers:
+            scaler.step(getattr(self, name + "_"))
+        scaler.update()

@@ -1,0 +1,339 @@
+"""ContrastiveEmbedder: contrastive self-supervised pretraining as a scikit-learn transformer."""
+
+from __future__ import annotations
+
+import copy
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.callbacks import LRScheduler, ProgressBar
+
+from ._training import ContrastiveNet, Standardize
+from .augment import resolve_augmentations
+from .encoders import build_encoder, output_dim
+from .losses import MoCoLoss, NTXentLoss
+
+__all__ = ["ContrastiveEmbedder"]
+
+
+def _resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but no CUDA device is available; use 'cpu' or 'auto'.")
+    return device
+
+
+def _resolve_precision(precision: str, device: str) -> str:
+    if precision != "auto":
+        return precision
+    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "fp32"
+
+
+def check_images(estimator, X, *, reset: bool, min_samples: int = 1) -> np.ndarray:
+    """Validate ``(n, C, H, W)`` images or ``(n, d)`` vectors for ``estimator``.
+
+    Converts to float32 unless the input is float64; integer images are accepted and
+    converted. Non-finite values raise a ValueError pointing to the imputer. With
+    ``reset=False`` the sample shape must equal the one seen in fit.
+    """
+    X = validate_data(
+        estimator, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64],
+        ensure_all_finite=False, ensure_min_samples=min_samples,
+    )
+    if X.ndim not in (2, 4):
+        raise ValueError(
+            f"Expected images of shape (n_samples, n_bands, height, width) or vectors of shape "
+            f"(n_samples, n_features); got an array of shape {X.shape}."
+        )
+    if not np.isfinite(X).all():
+        n_bad = int((~np.isfinite(X)).sum())
+        raise ValueError(
+            f"Input contains NaN or infinity ({n_bad} values). Fill masked or missing pixels first, "
+            "e.g. with sklearn_ssl.preprocessing.PixelImputer in front of the estimator in a Pipeline."
+        )
+    if reset:
+        estimator.input_shape_ = X.shape[1:]
+    elif X.shape[1:] != estimator.input_shape_:
+        raise ValueError(
+            f"X has samples of shape {X.shape[1:]}, but {type(estimator).__name__} was fitted on samples of "
+            f"shape {estimator.input_shape_} (bands, height, width). Use images with the same bands and size."
+        )
+    return X
+
+
+class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Learn image representations by contrastive self-supervised pretraining.
+
+    ``fit`` pretrains an encoder so that two augmented views of the same galaxy map to
+    nearby points and views of different galaxies to distant ones (SimCLR or MoCo v2,
+    as in Hayat et al. 2021). ``transform`` returns the encoder's representation
+    (before the projection head), to be fed to any scikit-learn model.
+
+    Parameters
+    ----------
+    encoder : str, torch.nn.Module, class or callable, default="auto"
+        ``"auto"`` (``"small"`` for images, ``"mlp"`` for vectors), ``"small"``,
+        ``"resnet18"``, ``"resnet34"``, ``"resnet50"`` (n-band input, stride-1 stem, no
+        max-pool), ``"mlp"``, or any module mapping a batch to ``(n, d)``: an instance
+        (copied, never trained in place), or a class / factory called with
+        ``in_channels=n_bands`` when it accepts it.
+    method : {"simclr", "moco"}, default="simclr"
+        SimCLR (NT-Xent with in-batch negatives) or MoCo v2 (momentum key encoder and
+        a queue of negatives).
+    projection_dim : int, default=128
+        Output size of the projection head used by the loss.
+    temperature : float, default=0.1
+        Softmax temperature of the contrastive loss.
+    queue_size : int, default=4096
+        MoCo only: number of negative keys. Capped at ``max(batch, n_samples - batch)``
+        so that a small data set does not fill the queue with stale copies of the
+        positives; the value used is ``queue_size_``.
+    momentum : float, default=0.99
+        MoCo only: momentum of the key encoder's moving average.
+    augmentations : str, nn.Module or list of nn.Module, default="auto"
+        A preset name from :data:`sklearn_ssl.augment.PRESETS`, one augmentation or a
+        list of them (see :mod:`sklearn_ssl.augment`), applied on the training device.
+    normalize : {"standard", "asinh"} or None, default="standard"
+        Per-band scaling applied after augmentation, with statistics from the
+        training set: ``(x - median) / std``; ``"asinh"`` applies ``asinh`` to that
+        (an arcsinh stretch for flux images); None feeds the data unchanged.
+    batch_size : int, default=256
+        Images per training and embedding batch (capped at the number of samples).
+    max_epochs : int, default=50
+        Passes over the training data.
+    lr : float, default=1e-3
+        Learning rate of the optimizer.
+    weight_decay : float, default=1e-4
+        Weight decay of the optimizer.
+    optimizer : torch optimizer class, default=torch.optim.AdamW
+        Optimizer class, called with ``lr`` and ``weight_decay``.
+    lr_schedule : {"cosine"} or None, default="cosine"
+        Cosine decay of the learning rate over ``max_epochs``, or constant.
+    device : str, default="auto"
+        ``"auto"`` trains on CUDA when available, else on the CPU; or any torch device.
+    precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
+        Autocast precision for the encoder; ``"auto"`` is bf16 on a CUDA device that
+        supports it and fp32 elsewhere. fp16 uses dynamic loss scaling.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra skorch callbacks (e.g. ``Checkpoint``, ``EarlyStopping``), passed to the
+        internal net. Classes are preferred to instances (instances are copied).
+    verbose : int, default=0
+        0 is silent; 1 prints a progress bar and a table of the loss per epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and augmentation draws: the same value
+        gives identical embeddings on the CPU.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The trained skorch net (history in ``net_.history``).
+    encoder_ : torch.nn.Module
+        The trained encoder (``net_.module_``).
+    input_shape_ : tuple of int
+        Shape of one training sample.
+    n_features_in_ : int
+        Number of bands (images) or features (vectors) seen in fit.
+    embedding_dim_ : int
+        Size of the representation returned by ``transform``.
+    queue_size_ : int or None
+        Queue size used by MoCo (None for SimCLR).
+    device_ : str
+        Device the model was trained on.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ssl import ContrastiveEmbedder
+    >>> X = np.random.default_rng(0).normal(size=(32, 3, 16, 16)).astype("float32")
+    >>> emb = ContrastiveEmbedder(max_epochs=1, batch_size=16, random_state=0).fit(X)
+    >>> emb.transform(X).shape
+    (32, 128)
+    """
+
+    _parameter_constraints: dict = {
+        "encoder": [str, torch.nn.Module, callable],
+        "method": [StrOptions({"simclr", "moco"})],
+        "projection_dim": [Interval(numbers.Integral, 1, None, closed="left")],
+        "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+        "queue_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "momentum": [Interval(numbers.Real, 0, 1, closed="both")],
+        "augmentations": [None, str, torch.nn.Module, list, tuple],
+        "normalize": [StrOptions({"standard", "asinh"}), None],
+        "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
+        "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "optimizer": [type],
+        "lr_schedule": [StrOptions({"cosine"}), None],
+        "device": [str, torch.device],
+        "precision": [StrOptions({"auto", "fp32", "bf16", "fp16"})],
+        "callbacks": [list, None],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        encoder="auto",
+        method="simclr",
+        projection_dim=128,
+        temperature=0.1,
+        queue_size=4096,
+        momentum=0.99,
+        augmentations="auto",
+        normalize="standard",
+        batch_size=256,
+        max_epochs=50,
+        lr=1e-3,
+        weight_decay=1e-4,
+        optimizer=torch.optim.AdamW,
+        lr_schedule="cosine",
+        device="auto",
+        precision="auto",
+        callbacks=None,
+        verbose=0,
+        random_state=None,
+    ):
+        self.encoder = encoder
+        self.method = method
+        self.projection_dim = projection_dim
+        self.temperature = temperature
+        self.queue_size = queue_size
+        self.momentum = momentum
+        self.augmentations = augmentations
+        self.normalize = normalize
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
+        self.device = device
+        self.precision = precision
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        """Pretrain the encoder on unlabelled images.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_bands, height, width) or (n_samples, n_features)
+            Training images (or vectors). At least 2 samples.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ContrastiveEmbedder
+        """
+        self._validate_params()
+        X = check_images(self, X, reset=True, min_samples=2)
+        device = _resolve_device(str(self.device))
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            self.net_ = self._build_net(X, device, seed)
+            X_dev = torch.as_tensor(X, dtype=torch.float32).to(device)
+            self.net_.fit(X_dev, None)
+        self.net_.shuffle_generator_ = self.net_.augment_generator_ = None
+        self.device_ = device
+        self.encoder_ = self.net_.module_
+        self.embedding_dim_ = self._n_features_out = output_dim(self.encoder_, self.input_shape_)
+        return self
+
+    def _build_net(self, X: np.ndarray, device: str, seed: int) -> ContrastiveNet:
+        input_shape = X.shape[1:]
+        batch = min(self.batch_size, len(X))
+        encoder = build_encoder(self.encoder, input_shape)
+        augmentations = copy.deepcopy(resolve_augmentations(self.augmentations, input_shape))
+        if self.method == "moco":
+            self.queue_size_ = int(min(self.queue_size, max(batch, len(X) - batch)))
+            criterion, criterion_params = MoCoLoss, {
+                "dim": self.projection_dim, "queue_size": self.queue_size_, "temperature": self.temperature,
+            }
+        else:
+            self.queue_size_ = None
+            criterion, criterion_params = NTXentLoss, {"temperature": self.temperature}
+        callbacks = [copy.deepcopy(cb) if not isinstance(cb, type) else cb for cb in (self.callbacks or [])]
+        if self.lr_schedule == "cosine" and self.max_epochs > 0:
+            callbacks.append(("lr_schedule", LRScheduler("CosineAnnealingLR", T_max=self.max_epochs)))
+        if self.verbose:
+            callbacks.append(ProgressBar())
+        return ContrastiveNet(
+            encoder,
+            criterion=criterion,
+            **{f"criterion__{k}": v for k, v in criterion_params.items()},
+            optimizer=self.optimizer,
+            optimizer__weight_decay=self.weight_decay,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=batch,
+            train_split=None,
+            callbacks=callbacks,
+            verbose=self.verbose,
+            device=device,
+            input_shape=input_shape,
+            augmentations=augmentations,
+            normalizer=self._fit_normalizer(X),
+            method=self.method,
+            projection_dim=self.projection_dim,
+            momentum=self.momentum,
+            precision=_resolve_precision(self.precision, device),
+            seed=seed,
+        )
+
+    def _fit_normalizer(self, X: np.ndarray) -> torch.nn.Module:
+        if self.normalize is None:
+            return torch.nn.Identity()
+        axes = (0,) + tuple(range(2, X.ndim))
+        loc = np.median(X, axis=axes)
+        scale = X.std(axis=axes)
+        scale = np.where(scale > 0, scale, 1.0)
+        return Standardize(loc, scale, asinh=self.normalize == "asinh")
+
+    def transform(self, X):
+        """Embed images with the trained encoder, in batches of ``batch_size``.
+
+        Parameters
+        ----------
+        X : array-like of the same sample shape as in fit
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, embedding_dim_)
+            Representations before the projection head, in X's float dtype.
+        """
+        check_is_fitted(self, "net_")
+        X = check_images(self, X, reset=False)
+        return self._embed(X)
+
+    def _embed(self, X: np.ndarray) -> np.ndarray:
+        net = self.net_
+        net._set_training(False)
+        device = torch.device(net.device)
+        out = np.empty((len(X), self.embedding_dim_), dtype=X.dtype)
+        step = net.batch_size
+        with torch.inference_mode():
+            for start in range(0, len(X), step):
+                xb = torch.as_tensor(X[start:start + step], dtype=torch.float32).to(device, non_blocking=True)
+                out[start:start + step] = net.embed(xb).cpu().numpy()
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.non_deterministic = False
+        return tags
