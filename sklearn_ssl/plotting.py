@@ -1,0 +1,120 @@
+"""Figures for the docs and reports (matplotlib, Agg backend; no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["make_rgb", "plot_galaxy_grid"]
+
+
+def make_rgb(images, bands, rgb_bands="gri", *, softening=None, scale=None):
+    """Arcsinh-stretched RGB composites from multi-band flux images (Lupton et al. 2004 style).
+
+    Parameters
+    ----------
+    images : array-like of shape (n, C, H, W) or (C, H, W)
+        Flux images (e.g. nanomaggies).
+    bands : str or sequence of str
+        Band name of each of the C channels, e.g. ``"ugriz"``.
+    rgb_bands : str, default="gri"
+        Three bands mapped to blue, green and red, in that order (``"gri"``: g -> B,
+        r -> G, i -> R).
+    softening : float or None, default=None
+        Arcsinh softening in flux units; ``None`` uses 1.5 times the median per-band
+        background noise (MAD) of the set.
+    scale : float or None, default=None
+        Flux mapped to full brightness after the stretch; ``None`` uses the 99.5th
+        percentile of the stretched intensity.
+
+    Returns
+    -------
+    rgb : ndarray of shape (n, H, W, 3), float in [0, 1]
+    """
+    x = np.asarray(images, dtype=np.float64)
+    if x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4:
+        raise ValueError(f"images must have shape (n, C, H, W) or (C, H, W), got {x.shape}.")
+    bands = list(bands)
+    if len(bands) != x.shape[1]:
+        raise ValueError(f"bands names {len(bands)} channels but images have {x.shape[1]}.")
+    missing = [b for b in rgb_bands if b not in bands]
+    if len(rgb_bands) != 3 or missing:
+        raise ValueError(f"rgb_bands={rgb_bands!r} must be three of the image bands {bands}.")
+    bgr = np.stack([np.nan_to_num(x[:, bands.index(b)]) for b in rgb_bands], axis=-1)
+    rgb = bgr[..., ::-1]
+    if softening is None:
+        med = np.median(rgb, axis=(1, 2), keepdims=True)
+        mad = 1.4826 * np.median(np.abs(rgb - med), axis=(0, 1, 2))
+        softening = 1.5 * float(np.median(mad)) or 1e-3
+    intensity = rgb.mean(-1, keepdims=True)
+    stretched = np.arcsinh(np.maximum(intensity, 0) / softening)
+    if scale is None:
+        scale = np.percentile(stretched, 99.5) or 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(intensity > 0, rgb * stretched / intensity, 0.0) / scale
+    return np.clip(out, 0.0, 1.0)
+
+
+def plot_galaxy_grid(images, bands, titles: Sequence[str] | None = None, *, n_cols=None,
+                     rgb_bands="gri", panel_size=1.3, row_labels=None, suptitle=None, **rgb_kws):
+    """Plot a grid of galaxies as arcsinh-stretched colour composites.
+
+    Parameters
+    ----------
+    images : array-like of shape (n, C, H, W)
+        Flux images (channel-first), or already-made RGB images of shape (n, H, W, 3)
+        in [0, 1] when ``bands is None``.
+    bands : str, sequence of str or None
+        Band name of each channel; ``None`` if ``images`` are RGB already.
+    titles : sequence of str or None, default=None
+        One small title per panel.
+    n_cols : int or None, default=None
+        Columns of the grid (default: ``ceil(sqrt(n))``).
+    rgb_bands : str, default="gri"
+        Bands mapped to blue, green, red.
+    panel_size : float, default=1.3
+        Panel size in inches.
+    row_labels : sequence of str or None, default=None
+        Labels written left of each row.
+    suptitle : str or None, default=None
+        Figure title.
+    **rgb_kws
+        Passed to :func:`make_rgb` (``softening``, ``scale``).
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure  # Agg canvas; no pyplot state, no display
+
+    if bands is None:
+        rgb = np.clip(np.asarray(images, dtype=float), 0, 1)
+        if rgb.ndim != 4 or rgb.shape[-1] != 3:
+            raise ValueError(f"with bands=None images must be RGB (n, H, W, 3), got {rgb.shape}.")
+    else:
+        rgb = make_rgb(images, bands, rgb_bands, **rgb_kws)
+    n = len(rgb)
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"got {len(titles)} titles for {n} images.")
+    n_cols = int(n_cols or np.ceil(np.sqrt(n)))
+    n_rows = int(np.ceil(n / n_cols))
+    fig = Figure(figsize=(panel_size * n_cols, panel_size * n_rows * 1.12))
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    for k, ax in enumerate(axes.ravel()):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k >= n:
+            ax.set_axis_off()
+            continue
+        ax.imshow(rgb[k], origin="lower", interpolation="nearest")
+        if titles is not None:
+            ax.set_title(titles[k], fontsize=7, pad=2)
+        if row_labels is not None and k % n_cols == 0 and k // n_cols < len(row_labels):
+            ax.set_ylabel(row_labels[k // n_cols], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout(pad=0.3)
+    return fig
