@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -44,6 +45,9 @@ def check_images(estimator, X, *, reset: bool, min_samples: int = 1) -> np.ndarr
     converted. Non-finite values raise a ValueError pointing to the imputer. With
     ``reset=False`` the sample shape must equal the one seen in fit.
     """
+    shape = getattr(X, "shape", None)
+    if not reset and shape is not None and len(shape) > 2 and tuple(shape[1:]) != estimator.input_shape_:
+        _raise_shape_mismatch(estimator, tuple(shape[1:]))
     X = validate_data(
         estimator, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64],
         ensure_all_finite=False, ensure_min_samples=min_samples,
@@ -62,11 +66,22 @@ def check_images(estimator, X, *, reset: bool, min_samples: int = 1) -> np.ndarr
     if reset:
         estimator.input_shape_ = X.shape[1:]
     elif X.shape[1:] != estimator.input_shape_:
-        raise ValueError(
-            f"X has samples of shape {X.shape[1:]}, but {type(estimator).__name__} was fitted on samples of "
-            f"shape {estimator.input_shape_} (bands, height, width). Use images with the same bands and size."
-        )
+        _raise_shape_mismatch(estimator, X.shape[1:])
     return X
+
+
+def _raise_shape_mismatch(estimator, shape: tuple) -> None:
+    raise ValueError(
+        f"X has samples of shape {shape}, but {type(estimator).__name__} was fitted on samples of "
+        f"shape {estimator.input_shape_} (bands, height, width). Use images with the same bands and size."
+    )
+
+
+def _as_tensor(X: np.ndarray) -> torch.Tensor:
+    """float32 tensor sharing memory with X where possible; read-only input is never written."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.as_tensor(X, dtype=torch.float32)
 
 
 class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -245,7 +260,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             self.net_ = self._build_net(X, device, seed)
-            X_dev = torch.as_tensor(X, dtype=torch.float32).to(device)
+            X_dev = _as_tensor(X).to(device)
             self.net_.fit(X_dev, None)
         self.net_.shuffle_generator_ = self.net_.augment_generator_ = None
         self.device_ = device
@@ -327,7 +342,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         step = net.batch_size
         with torch.inference_mode():
             for start in range(0, len(X), step):
-                xb = torch.as_tensor(X[start:start + step], dtype=torch.float32).to(device, non_blocking=True)
+                xb = _as_tensor(X[start:start + step]).to(device, non_blocking=True)
                 out[start:start + step] = net.embed(xb).cpu().numpy()
         return out
 
