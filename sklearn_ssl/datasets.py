@@ -336,12 +336,15 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
     rb = np.array([EXTINCTION_COEFFICIENTS[survey][b] for b in bands])
     wl = np.array([BAND_WAVELENGTHS[survey][b] for b in bands])
     seeing_r = _MEDIAN_SEEING[survey] * np.exp(gen.normal(0, 0.15, n))
-    fwhm = seeing_r[:, None] * (wl / 6200.0) ** -0.2 * np.exp(gen.normal(0, 0.05, (n, nb)))
+    # per-band draws are made for all of the survey's bands, so a band subset gives the same galaxies
+    sel = [list(BAND_WAVELENGTHS[survey]).index(b) for b in bands]
+    nall = len(BAND_WAVELENGTHS[survey])
+    fwhm = seeing_r[:, None] * (wl / 6200.0) ** -0.2 * np.exp(gen.normal(0, 0.05, (n, nall))[:, sel])
     p["psf_sigma_px"] = fwhm / 2.3548 / scale / 1.05  # double Gaussian core sigma
     nea = 4 * np.pi * (_MEDIAN_SEEING[survey] / 2.3548 / scale) ** 2
     depth = np.array([_DEPTHS[survey][b] for b in bands])
     sky0 = 10 ** (-0.4 * (depth - 22.5)) / (5 * np.sqrt(nea))
-    sky = sky0 * np.exp(gen.normal(0, 0.2, (n, nb)))
+    sky = sky0 * np.exp(gen.normal(0, 0.2, (n, nall))[:, sel])
     # Component fluxes in nanomaggies (n, 4, nb); the dust lane removes part of the disk light.
     f_tot = 10 ** (-0.4 * (absmag + p["dm"] - 22.5))
     ext = 10 ** (-0.4 * rb[None] * ebv_v[:, None])
@@ -368,7 +371,8 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
     flux_b = comp.sum(1) + p["comp_flux"][:, 3]
     area = 4 * np.pi * ((re_px[:, None] ** 2) + (fwhm / 2.3548 / scale) ** 2)
     ferr = np.sqrt(sky ** 2 * area + np.maximum(flux_b, 0) / e_per[:, 0, 0])
-    fobs = flux_b + ferr * np.random.default_rng(seed_seq.spawn(1)[0]).standard_normal(flux_b.shape)
+    phot = np.random.default_rng(seed_seq.spawn(1)[0]).standard_normal((n, nall))[:, sel]
+    fobs = flux_b + ferr * phot
     bsoft = np.array([_ASINH_B.get(b, 1e-10) for b in bands])
     x = fobs * 1e-9 / (2 * bsoft)
     mag = -2.5 / np.log(10) * (np.arcsinh(x) + np.log(bsoft))

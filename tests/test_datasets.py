@@ -1,0 +1,95 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from sklearn_ssl.datasets import EXTINCTION_COEFFICIENTS, MORPHOLOGY_CLASSES, make_galaxy_survey
+
+
+@pytest.fixture(scope="module")
+def survey():
+    return make_galaxy_survey(400, 16, random_state=0)
+
+
+def test_shapes_dtypes_and_catalogue(survey):
+    X, cat = survey
+    assert X.shape == (400, 5, 16, 16) and X.dtype == np.float32 and np.isfinite(X).all()
+    assert isinstance(cat, pd.DataFrame) and len(cat) == 400
+    for col in ["id", "morphology", "morphology_class", "redshift", "ebv", "half_light_radius_arcsec",
+                "axis_ratio", "position_angle", "seeing_fwhm_r"] + [f"mag_{b}" for b in "ugriz"]:
+        assert col in cat
+    assert set(cat.morphology) <= set(MORPHOLOGY_CLASSES) and cat.morphology_class.nunique() == 4
+    assert cat.redshift.between(0.01, 0.4, inclusive="left").all()
+    assert 0.07 < cat.redshift.median() < 0.13  # SDSS main-sample-like
+    assert (cat.mag_r < 18.5).mean() > 0.95  # flux limit r <= 17.77 (plus dust and noise)
+
+
+def test_deterministic_for_a_seed():
+    a, ca = make_galaxy_survey(20, 8, "gri", random_state=3)
+    b, cb = make_galaxy_survey(20, 8, "gri", random_state=3)
+    c, _ = make_galaxy_survey(20, 8, "gri", random_state=4)
+    np.testing.assert_array_equal(a, b)
+    pd.testing.assert_frame_equal(ca, cb)
+    assert not np.array_equal(a, c)
+
+
+def test_band_subset_and_decals():
+    X, cat = make_galaxy_survey(10, 8, "grz", survey="decals", random_state=0)
+    assert X.shape == (10, 3, 8, 8) and "mag_u" not in cat
+    full, _ = make_galaxy_survey(10, 8, "ugriz", random_state=0, noise=False)
+    sub, _ = make_galaxy_survey(10, 8, "gr", random_state=0, noise=False)
+    np.testing.assert_allclose(sub, full[:, 1:3], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(bands="ugrx"), "bands='ugrx' is not valid"),
+    (dict(bands="ugriz", survey="decals"), "not valid for survey='decals'"),
+    (dict(survey="hsc"), "survey='hsc' is not supported"),
+    (dict(image_size=4), "image_size must be an integer >= 8"),
+    (dict(n_samples=0), "n_samples must be a positive integer"),
+    (dict(class_weights=(1, 1)), "class_weights must be 4"),
+    (dict(ebv=-0.1), "ebv must be finite and non-negative"),
+])
+def test_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_galaxy_survey(**{"n_samples": 4, "image_size": 8, **kwargs})
+
+
+def test_colours_redden_with_redshift_for_ellipticals():
+    _, cat = make_galaxy_survey(600, 8, random_state=1, class_weights=(1, 0, 0, 0),
+                                magnitude_limit=None)
+    gr = cat.mag_g - cat.mag_r
+    low, high = gr[cat.redshift < 0.07].median(), gr[cat.redshift > 0.2].median()
+    assert high - low > 0.2
+    assert np.corrcoef(cat.redshift, gr)[0, 1] > 0.5
+
+
+def test_flux_and_size_dim_with_distance():
+    X, cat = make_galaxy_survey(600, 16, random_state=2, magnitude_limit=None, noise=False)
+    near, far = cat.redshift < 0.07, cat.redshift > 0.15
+    assert cat.half_light_radius_arcsec[near].median() > 1.5 * cat.half_light_radius_arcsec[far].median()
+    assert cat.mag_r[far].median() > cat.mag_r[near].median() + 1.0
+    assert X[far.to_numpy(), 2].sum((1, 2)).mean() < X[near.to_numpy(), 2].sum((1, 2)).mean()
+
+
+def test_classes_differ(survey):
+    X, cat = survey
+    q = cat.groupby("morphology").axis_ratio.median()
+    assert q["edge_on"] < 0.3 < q["spiral"]
+    gr = (cat.mag_g - cat.mag_r).groupby(cat.morphology).median()
+    assert gr["elliptical"] > gr["spiral"] > gr["irregular"]
+
+
+def test_extinction_applied_as_10_pow_minus_0p4_R_E():
+    a, ca = make_galaxy_survey(8, 16, random_state=5, ebv=0.0, noise=False)
+    b, cb = make_galaxy_survey(8, 16, random_state=5, ebv=0.2, noise=False)
+    assert (cb.ebv == 0.2).all() and (ca.ebv == 0.0).all()
+    r = np.array([EXTINCTION_COEFFICIENTS["sdss"][k] for k in "ugriz"])
+    ratio = b.sum((2, 3)) / a.sum((2, 3))
+    np.testing.assert_allclose(ratio, np.broadcast_to(10 ** (-0.4 * r * 0.2), ratio.shape), rtol=1e-4)
+
+
+def test_noise_matches_sky_sigma():
+    X, cat = make_galaxy_survey(50, 32, "r", random_state=6)
+    corner = X[:, 0, :4, :4].reshape(50, -1).std(1)
+    ratio = corner / cat.sky_sigma_r.to_numpy()
+    assert 0.7 < np.median(ratio) < 1.3
