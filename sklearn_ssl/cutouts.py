@@ -325,6 +325,7 @@ def read_catalogue(path, *, id_column=None, **kwargs):
     -------
     catalogue : pandas.DataFrame
     """
+    from astropy.io.registry import IORegistryError
     from astropy.table import Table
 
     path = Path(path)
@@ -340,7 +341,7 @@ def read_catalogue(path, *, id_column=None, **kwargs):
                               "scalars only).", UserWarning, stacklevel=2)
                 table.remove_columns(multi)
             df = table.to_pandas()
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, IORegistryError) as exc:
         raise ValueError(f"{path}: cannot be read as a catalogue ({type(exc).__name__}: {exc}).") from exc
     if id_column is not None:
         if id_column not in df.columns:
