@@ -134,7 +134,7 @@ class ContrastiveNet(NeuralNet):
         X = dataset.X
         if not isinstance(X, torch.Tensor):
             raise TypeError("ContrastiveNet expects a tensor on the training device.")
-        if training and not hasattr(self, "shuffle_generator_"):
+        if training and getattr(self, "shuffle_generator_", None) is None:
             self.shuffle_generator_ = torch.Generator().manual_seed(self.seed)
         return DeviceBatches(X, min(self.batch_size, len(X)), training, getattr(self, "shuffle_generator_", None))
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import copy
 import numbers
+import os
+import tempfile
 import warnings
+
+import joblib
 
 import numpy as np
 import torch
@@ -14,6 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import LRScheduler, ProgressBar
 
+from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, restore
 from ._training import ContrastiveNet, Standardize
 from .augment import resolve_augmentations
 from .encoders import build_encoder, output_dim
@@ -140,6 +145,13 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     callbacks : list of skorch callbacks or None, default=None
         Extra skorch callbacks (e.g. ``Checkpoint``, ``EarlyStopping``), passed to the
         internal net. Classes are preferred to instances (instances are copied).
+    checkpoint_dir : str or None, default=None
+        Folder for a resumable checkpoint (weights, optimizer, MoCo queue, RNG states,
+        history), written atomically every ``checkpoint_every`` epochs. Fitting again
+        with the same folder, parameters and data shape resumes where the last run
+        stopped; on the CPU the result is identical to an uninterrupted run.
+    checkpoint_every : int, default=1
+        Epochs between checkpoints.
     verbose : int, default=0
         0 is silent; 1 prints a progress bar and a table of the loss per epoch.
     random_state : int, RandomState instance or None, default=None
@@ -191,6 +203,8 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "device": [str, torch.device],
         "precision": [StrOptions({"auto", "fp32", "bf16", "fp16"})],
         "callbacks": [list, None],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "checkpoint_every": [Interval(numbers.Integral, 1, None, closed="left")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
     }
@@ -214,6 +228,8 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         device="auto",
         precision="auto",
         callbacks=None,
+        checkpoint_dir=None,
+        checkpoint_every=1,
         verbose=0,
         random_state=None,
     ):
@@ -234,6 +250,8 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.device = device
         self.precision = precision
         self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.verbose = verbose
         self.random_state = random_state
 
@@ -257,18 +275,52 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
+        fingerprint = self._fingerprint(X)
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            self.net_ = self._build_net(X, device, seed)
+            self.net_ = self._build_net(X, device, seed, fingerprint)
             X_dev = _as_tensor(X).to(device)
-            self.net_.fit(X_dev, None)
+            state = None
+            if self.checkpoint_dir is not None:
+                state = load_checkpoint(os.path.join(self.checkpoint_dir, CHECKPOINT_FILE), fingerprint)
+            if state is None:
+                self.net_.fit(X_dev, None)
+            else:
+                self.net_.initialize()
+                restore(self.net_, state)
+                remaining = self.max_epochs - len(self.net_.history)
+                if remaining > 0:
+                    self.net_.partial_fit(X_dev, None, epochs=remaining)
         self.net_.shuffle_generator_ = self.net_.augment_generator_ = None
         self.device_ = device
         self.encoder_ = self.net_.module_
         self.embedding_dim_ = self._n_features_out = output_dim(self.encoder_, self.input_shape_)
+        self._warn_if_collapsed(X)
         return self
 
-    def _build_net(self, X: np.ndarray, device: str, seed: int) -> ContrastiveNet:
+    def _fingerprint(self, X: np.ndarray) -> dict:
+        """What identifies a training run, for refusing to resume a foreign checkpoint."""
+        ignored = {"callbacks", "checkpoint_dir", "checkpoint_every", "verbose", "device"}
+        params = {k: repr(v) for k, v in self.get_params(deep=False).items() if k not in ignored}
+        return {"params": params, "n_samples": len(X), "input_shape": tuple(X.shape[1:])}
+
+    def _warn_if_collapsed(self, X: np.ndarray) -> None:
+        """Warn when the representation barely varies across samples (a collapsed encoder)."""
+        if self.max_epochs == 0:
+            return
+        Z = self._embed(X[: min(len(X), 512)]).astype(np.float64)
+        spread = Z.std(axis=0).mean()
+        size = np.abs(Z).mean()
+        if spread <= 1e-4 * max(size, 1e-12):
+            warnings.warn(
+                f"The learned representation has collapsed: its spread across samples ({spread:.2e}) is "
+                f"negligible next to its size ({size:.2e}). Embeddings will not separate galaxies; try a "
+                "higher temperature, a lower learning rate, weaker augmentations or more varied data.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+    def _build_net(self, X: np.ndarray, device: str, seed: int, fingerprint: dict) -> ContrastiveNet:
         input_shape = X.shape[1:]
         batch = min(self.batch_size, len(X))
         encoder = build_encoder(self.encoder, input_shape)
@@ -286,6 +338,9 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             callbacks.append(("lr_schedule", LRScheduler("CosineAnnealingLR", T_max=self.max_epochs)))
         if self.verbose:
             callbacks.append(ProgressBar())
+        if self.checkpoint_dir is not None:
+            callbacks.append(("resumable_checkpoint", ResumableCheckpoint(
+                os.fspath(self.checkpoint_dir), self.checkpoint_every, fingerprint)))
         return ContrastiveNet(
             encoder,
             criterion=criterion,
@@ -344,7 +399,72 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             for start in range(0, len(X), step):
                 xb = _as_tensor(X[start:start + step]).to(device, non_blocking=True)
                 out[start:start + step] = net.embed(xb).cpu().numpy()
+        if not np.isfinite(out).all():
+            raise ValueError(
+                "The encoder produced NaN or infinite embeddings; the model's weights are not finite. "
+                "Refit with a lower lr or precision='fp32'."
+            )
         return out
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted embedder (parameters and weights) to ``path``, atomically.
+
+        The file is a joblib pickle; :meth:`load` reads it on any device. A user-defined
+        encoder class must be importable where the file is loaded.
+        """
+        check_is_fitted(self, "net_")
+        path = os.fspath(path)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
+        os.close(fd)
+        try:
+            joblib.dump(self, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | None = None) -> "ContrastiveEmbedder":
+        """Read an embedder written by :meth:`save` (or joblib/pickle).
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The file.
+        device : str or None
+            Device for ``transform``; None keeps the training device when it exists here
+            and falls back to the CPU otherwise (a model trained on CUDA loads on a
+            CPU-only machine).
+        """
+        try:
+            obj = joblib.load(os.fspath(path))
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            raise ValueError(f"Cannot read a fitted embedder from {os.fspath(path)!r}: {exc}") from exc
+        if not isinstance(obj, cls):
+            raise ValueError(f"{os.fspath(path)!r} holds a {type(obj).__name__}, not a {cls.__name__}.")
+        if device is not None:
+            obj.to(device)
+        return obj
+
+    def to(self, device: str) -> "ContrastiveEmbedder":
+        """Move the fitted model to ``device`` for ``transform``; returns self."""
+        check_is_fitted(self, "net_")
+        device = _resolve_device(str(device))
+        for name in self.net_._modules + self.net_._criteria:
+            module = getattr(self.net_, name + "_")
+            if isinstance(module, torch.nn.Module):
+                module.to(device)
+        self.net_.device = device
+        self.device_ = device
+        return self
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "net_" in state:  # skorch maps a CUDA-trained net to the CPU when CUDA is absent
+            self.device_ = str(self.net_.device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
