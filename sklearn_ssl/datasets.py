@@ -275,7 +275,12 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
     -----
     Baselines, measured with ``benchmarks/make_survey.py`` (see
     ``docs/synthetic_survey.rst``; 2-core CPU, 2026-11-23):
-    BENCHMARK_NUMBERS
+    10,000 galaxies of 5 x 64 x 64 took 34 s (drawing the same number of normal
+    deviates alone: 12 s, machine shared). On a 70/30 split of those 10,000: morphology
+    accuracy 0.905 with arcsinh pixels + PCA(64) + logistic regression, 0.833 with colours +
+    r magnitude + logistic regression (majority class 0.303); photo-z from colours + r:
+    sigma_MAD 0.0254 (eta>0.05: 8.2%) linear, 0.0167 (3.0%) gradient boosting, 0.0438 for
+    a constant median redshift.
     """
     bands = _check_bands(bands, survey)
     if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
