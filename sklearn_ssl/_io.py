@@ -1,0 +1,267 @@
+"""File helpers for the command line and the report: images, embeddings, models, atomic writes.
+
+Every writer goes through :func:`atomic_path` (or :func:`atomic_dir`): the output is first
+written to a hidden temporary file next to the target and renamed into place with
+:func:`os.replace` only once complete, so a failure or Ctrl-C never leaves a half-written
+file under the target's name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+IMAGE_SUFFIXES = (".npy", ".npz", ".fits", ".fit", ".fits.gz")
+EMBEDDING_SUFFIXES = (".parquet", ".csv", ".npy")
+MODEL_SUFFIXES = (".joblib", ".pkl")
+METRICS_SUFFIXES = (".csv", ".json", ".md")
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return ".fits.gz" if name.endswith(".fits.gz") else path.suffix.lower()
+
+
+def check_output_path(path, suffixes, what: str) -> Path:
+    """Check, before any work, that ``path`` has a known suffix and an existing parent folder."""
+    path = Path(path)
+    if _suffix(path) not in suffixes:
+        raise ValueError(f"{path}: unsupported {what} file extension {_suffix(path) or '(none)'!r}; "
+                         f"use one of {', '.join(suffixes)}.")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"{path}: the output folder {parent} does not exist.")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory; give a file name.")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(target):
+    """Yield a temporary path next to ``target``; move it onto ``target`` on success only.
+
+    The temporary file keeps ``target``'s suffix (some writers look at it). On any
+    exception, including KeyboardInterrupt, the temporary file is removed and the
+    exception re-raised; ``target`` is then untouched.
+    """
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + _suffix(target),
+                               dir=target.parent if str(target.parent) else ".")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+_REPORT_MARKER = ".sklearn-ssl-report"
+
+
+@contextlib.contextmanager
+def atomic_dir(target):
+    """Yield a temporary folder next to ``target``; it replaces ``target`` on success only.
+
+    An existing ``target`` is replaced only if it is a previous report (it holds the
+    marker file written here); any other existing path raises before work starts.
+    """
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"{target}: the output folder {parent} does not exist.")
+    if target.exists() and not (target / _REPORT_MARKER).exists():
+        raise ValueError(f"{target}: exists and is not a sklearn-ssl report; choose another --out "
+                         "or remove it.")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+    try:
+        yield tmp
+        (tmp / _REPORT_MARKER).write_text("written by sklearn-ssl; safe to replace\n")
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
+            os.replace(target, old / "r")
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _require(path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or directory.")
+    return path
+
+
+def load_images(path, *, key=None, bands=None):
+    """Read images from ``.npy``, ``.npz`` or FITS (one file, or a folder of cutouts).
+
+    Parameters
+    ----------
+    path : str or path
+        ``.npy``: an (n, C, H, W) array. ``.npz``: the array ``key`` (default: ``images``,
+        else ``X``, else the only array); ids from an ``ids``/``id`` array if present.
+        ``.fits``: a 4-D (n, C, H, W) primary array, or one (C, H, W) cutout. A folder:
+        every FITS cutout in it, read by :func:`sklearn_ssl.cutouts.load_cutouts`.
+    key : str or None
+        Array name inside a ``.npz`` file.
+    bands : str or None
+        Bands to read from FITS cutouts (e.g. ``"gri"``), in this order.
+
+    Returns
+    -------
+    images : ndarray of shape (n, C, H, W)
+    ids : ndarray of shape (n,) or None
+    """
+    path = _require(path)
+    if path.is_dir():
+        from .cutouts import load_cutouts
+
+        images, ids = load_cutouts(path, bands=bands)
+        return images, ids
+    suffix = _suffix(path)
+    ids = None
+    try:
+        if suffix == ".npy":
+            images = np.load(path, mmap_mode="r", allow_pickle=False)
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                names = list(data.files)
+                if key is None:
+                    key = next((k for k in ("images", "X") if k in names), names[0] if len(names) == 1 else None)
+                if key is None or key not in names:
+                    raise ValueError(f"{path}: no array {key or 'images'!r} (arrays: {names}); pass --key NAME.")
+                images = data[key]
+                id_key = next((k for k in ("ids", "id") if k in names), None)
+                if id_key is not None and data[id_key].shape == (len(images),):
+                    ids = data[id_key]
+        elif suffix in (".fits", ".fit", ".fits.gz"):
+            from astropy.io import fits
+
+            with fits.open(path, memmap=False) as hdul:
+                data = next((h.data for h in hdul if getattr(h, "data", None) is not None
+                             and h.is_image), None)
+            if data is not None and data.ndim == 4:
+                images = np.asarray(data, dtype=np.float32)
+            else:
+                from .cutouts import load_cutouts
+
+                images, ids = load_cutouts([path], bands=bands)
+        else:
+            raise ValueError(f"{path}: unsupported image file extension {suffix or '(none)'!r}; use one of "
+                             f"{', '.join(IMAGE_SUFFIXES)} or a folder of FITS cutouts.")
+    except (OSError, EOFError, ValueError) as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: cannot be read as images ({' '.join(str(exc).split())})") from exc
+    if images.ndim != 4:
+        raise ValueError(f"{path}: expected images of shape (n, bands, height, width); got shape {images.shape}.")
+    return images, ids
+
+
+def embedding_frame(Z, ids=None, prefix="emb") -> pd.DataFrame:
+    """Embeddings as a DataFrame: an ``id`` column (if ids are given) then ``emb0, emb1, ...``."""
+    frame = pd.DataFrame(np.asarray(Z), columns=[f"{prefix}{j}" for j in range(Z.shape[1])])
+    if ids is not None:
+        frame.insert(0, "id", np.asarray(ids))
+    return frame
+
+
+def _parquet_engine():
+    for mod in ("pyarrow", "fastparquet"):
+        try:
+            __import__(mod)
+            return mod
+        except ImportError:
+            continue
+    raise ValueError("writing or reading .parquet needs pyarrow: pip install 'sklearn-ssl[parquet]' "
+                     "(or pip install pyarrow), or use .csv or .npy instead.")
+
+
+def save_embeddings(path, Z, ids=None) -> Path:
+    """Write embeddings atomically to ``.parquet``, ``.csv`` (with an ``id`` column) or ``.npy``."""
+    path = check_output_path(path, EMBEDDING_SUFFIXES, "embeddings")
+    suffix = _suffix(path)
+    engine = _parquet_engine() if suffix == ".parquet" else None
+    with atomic_path(path) as tmp:
+        if suffix == ".npy":
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.asarray(Z), allow_pickle=False)
+        elif suffix == ".csv":
+            embedding_frame(Z, ids).to_csv(tmp, index=False)
+        else:
+            embedding_frame(Z, ids).to_parquet(tmp, index=False, engine=engine)
+    return path
+
+
+def load_embeddings(path):
+    """Read embeddings written by :func:`save_embeddings` (or any numeric table/array).
+
+    Returns
+    -------
+    Z : ndarray of shape (n, d)
+    ids : ndarray of shape (n,) or None
+        The ``id`` column of a table, if any.
+    """
+    path = _require(path)
+    suffix = _suffix(path)
+    try:
+        if suffix == ".npy":
+            Z, ids = np.load(path, allow_pickle=False), None
+        elif suffix in (".csv", ".parquet"):
+            frame = (pd.read_csv(path) if suffix == ".csv"
+                     else pd.read_parquet(path, engine=_parquet_engine()))
+            ids = frame.pop("id").to_numpy() if "id" in frame.columns else None
+            bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+            if bad:
+                raise ValueError(f"{path}: non-numeric columns {bad[:5]} (only an 'id' column may be).")
+            Z = frame.to_numpy(dtype=np.float64)
+        else:
+            raise ValueError(f"{path}: unsupported embeddings file extension {suffix or '(none)'!r}; use one of "
+                             f"{', '.join(EMBEDDING_SUFFIXES)}.")
+    except (OSError, EOFError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        if str(exc).startswith(str(path)) or "pyarrow" in str(exc):
+            raise
+        raise ValueError(f"{path}: cannot be read as embeddings ({' '.join(str(exc).split())})") from exc
+    if Z.ndim != 2 or Z.shape[0] == 0 or Z.shape[1] == 0:
+        raise ValueError(f"{path}: expected a non-empty (n_samples, n_features) table; got shape {Z.shape}.")
+    return Z, ids
+
+
+def save_model(path, model) -> Path:
+    """Pickle ``model`` with joblib, atomically."""
+    import joblib
+
+    path = check_output_path(path, MODEL_SUFFIXES, "model")
+    with atomic_path(path) as tmp:
+        joblib.dump(model, tmp)
+    return path
+
+
+def load_model(path):
+    """Load a fitted embedder saved by :func:`save_model` (a pickle: only load files you trust)."""
+    import joblib
+
+    path = _require(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory, not a model file.")
+    try:
+        model = joblib.load(path)
+    except Exception as exc:  # unpickling raises many types: report them all as one clear line
+        detail = " ".join(str(exc).split())
+        detail = detail if len(detail) < 80 else detail[:77] + "..."
+        raise ValueError(f"{path}: not a model file written by 'sklearn-ssl pretrain' "
+                         f"({type(exc).__name__}: {detail}).") from exc
+    if not hasattr(model, "transform"):
+        raise ValueError(f"{path}: holds a {type(model).__name__}, not a fitted embedder with transform().")
+    return model

@@ -1,0 +1,273 @@
+"""The ``sklearn-ssl`` command: demo, pretrain, embed, evaluate.
+
+A thin layer over the library: it parses arguments, calls library functions and writes
+outputs atomically (temporary file + :func:`os.replace`). Expected errors (bad paths,
+bad arguments, invalid data) print one line ``sklearn-ssl: error: ...`` on stderr and
+exit with status 1 (2 for usage errors, 130 on Ctrl-C), without a traceback (set the
+environment variable ``SKLEARN_SSL_DEBUG=1`` to see it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+
+PROG = "sklearn-ssl"
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Contrastive self-supervised learning (SimCLR / MoCo v2) for astronomical images.",
+        epilog="Start with 'sklearn-ssl demo --quick'. Docs: docs/ (sphinx-build docs docs/_build).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    demo = sub.add_parser("demo", help="pretrain and evaluate on a synthetic survey; write a report",
+                          description="Pretrain on the built-in synthetic survey, compare with supervised and "
+                                      "raw-pixel baselines across label budgets (morphology and redshift), print "
+                                      "a summary and write a Markdown + HTML report with figures.")
+    demo.add_argument("--out", default="sklearn-ssl-report", help="report folder (default: %(default)s)")
+    demo.add_argument("--quick", action="store_true", help="small settings that finish in under a minute")
+    demo.add_argument("--n-samples", type=_positive_int, help="number of synthetic galaxies")
+    demo.add_argument("--epochs", type=_positive_int, help="pretraining epochs")
+    demo.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 (default: auto)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    pre = sub.add_parser("pretrain", help="pretrain a ContrastiveEmbedder on unlabelled images",
+                         description="Pretrain a ContrastiveEmbedder on images and save it with joblib.")
+    pre.add_argument("--images", required=True, help="images: .npy/.npz (n, bands, H, W), a FITS file or a "
+                                                     "folder of FITS cutouts")
+    pre.add_argument("--key", help="array name inside an .npz file (default: 'images')")
+    pre.add_argument("--bands", help="bands to read from FITS cutouts, in order (e.g. gri)")
+    pre.add_argument("--out", required=True, help="model file to write (.joblib)")
+    hp = pre.add_argument_group("hyperparameters (see ContrastiveEmbedder)")
+    hp.add_argument("--method", choices=["simclr", "moco"], default="simclr")
+    hp.add_argument("--encoder", default="auto", help="auto, small, resnet18, resnet34, resnet50 (default: auto)")
+    hp.add_argument("--epochs", type=_positive_int, default=50, help="default: %(default)s")
+    hp.add_argument("--batch-size", type=_positive_int, default=256, help="default: %(default)s")
+    hp.add_argument("--lr", type=_positive_float, default=1e-3, help="default: %(default)s")
+    hp.add_argument("--weight-decay", type=float, default=1e-4, help="default: %(default)s")
+    hp.add_argument("--temperature", type=_positive_float, default=0.1, help="default: %(default)s")
+    hp.add_argument("--projection-dim", type=_positive_int, default=128, help="default: %(default)s")
+    hp.add_argument("--queue-size", type=_positive_int, default=4096, help="MoCo only (default: %(default)s)")
+    hp.add_argument("--momentum", type=float, default=0.99, help="MoCo only (default: %(default)s)")
+    hp.add_argument("--augmentations", default="auto", help="preset: auto, sdss (5 bands), decals (3 bands)")
+    hp.add_argument("--normalize", choices=["standard", "asinh", "none"], default="standard")
+    hp.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
+    hp.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
+    hp.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    pre.add_argument("--quiet", action="store_true", help="no progress bar or loss table")
+
+    emb = sub.add_parser("embed", help="embed images with a pretrained model",
+                         description="Embed images with a model written by 'sklearn-ssl pretrain'.")
+    emb.add_argument("--model", required=True, help="model file from 'sklearn-ssl pretrain'")
+    emb.add_argument("--images", required=True, help="images (.npy/.npz/FITS file or folder)")
+    emb.add_argument("--key", help="array name inside an .npz file (default: 'images')")
+    emb.add_argument("--bands", help="bands to read from FITS cutouts, in order")
+    emb.add_argument("--out", required=True, help="embeddings file: .parquet, .csv (with an id column) or .npy")
+
+    ev = sub.add_parser("evaluate", help="cross-validate a simple model on embeddings for a catalogue column",
+                        description="Cross-validate a classifier or regressor on embeddings against a catalogue "
+                                    "column; photo-z metrics for redshifts.")
+    ev.add_argument("--embeddings", required=True, help="embeddings from 'sklearn-ssl embed'")
+    ev.add_argument("--catalog", required=True, help="catalogue: .csv, FITS table, ECSV, VOTable")
+    ev.add_argument("--target", required=True, help="catalogue column to predict")
+    ev.add_argument("--id-column", help="catalogue column matching the embeddings' ids (default: 'id' if both "
+                                        "have ids; else rows are matched in order)")
+    ev.add_argument("--task", choices=["auto", "classification", "regression", "photoz"], default="auto")
+    ev.add_argument("--model", choices=["auto", "logistic", "knn", "ridge"], default="auto")
+    ev.add_argument("--cv", type=_positive_int, default=5, help="folds (default: %(default)s)")
+    ev.add_argument("--threshold", type=_positive_float, default=0.05,
+                    help="photo-z outlier threshold on |dz| (default: %(default)s)")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--out", help="also write the metrics table (.csv, .json or .md)")
+    return parser
+
+
+def _read_images(args):
+    from ._io import load_images
+
+    images, ids = load_images(args.images, key=args.key, bands=args.bands)
+    if not getattr(args, "quiet", False):
+        print(f"read {images.shape[0]} images of shape {tuple(images.shape[1:])} (bands, height, width) "
+              f"from {args.images}", file=sys.stderr)
+    return images, ids
+
+
+def cmd_pretrain(args) -> int:
+    from . import ContrastiveEmbedder
+    from ._io import MODEL_SUFFIXES, check_output_path, save_model
+
+    out = check_output_path(args.out, MODEL_SUFFIXES, "model")  # fail before training, not after
+    images, _ = _read_images(args)
+    model = ContrastiveEmbedder(
+        encoder=args.encoder, method=args.method, projection_dim=args.projection_dim,
+        temperature=args.temperature, queue_size=args.queue_size, momentum=args.momentum,
+        augmentations=args.augmentations, normalize=None if args.normalize == "none" else args.normalize,
+        batch_size=max(2, args.batch_size), max_epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
+        device=args.device, precision=args.precision, verbose=0 if args.quiet else 1, random_state=args.seed,
+    )
+    start = time.perf_counter()
+    model.fit(images)
+    loss = model.net_.history[-1, "train_loss"] if len(model.net_.history) else float("nan")
+    save_model(out, model)
+    print(f"pretrained {args.method} on {len(images)} images in {time.perf_counter() - start:.0f} s "
+          f"(device {model.device_}, final loss {loss:.3f}); wrote {out}")
+    return 0
+
+
+def cmd_embed(args) -> int:
+    from ._io import EMBEDDING_SUFFIXES, check_output_path, load_model, save_embeddings
+
+    out = check_output_path(args.out, EMBEDDING_SUFFIXES, "embeddings")
+    if out.suffix.lower() == ".parquet":
+        from ._io import _parquet_engine
+
+        _parquet_engine()  # a missing pyarrow is reported before any work
+    model = load_model(args.model)
+    images, ids = _read_images(args)
+    Z = model.transform(images)
+    save_embeddings(out, Z, ids)
+    print(f"embedded {Z.shape[0]} images into {Z.shape[1]} features; wrote {out}")
+    return 0
+
+
+def _columns(frame, limit=25) -> str:
+    names = [str(c) for c in frame.columns]
+    return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _align(Z, ids, catalog, args, path):
+    import numpy as np
+
+    id_column = args.id_column
+    if id_column is not None and id_column not in catalog.columns:
+        raise ValueError(f"{path}: no id column {id_column!r} (columns: {_columns(catalog)}).")
+    if id_column is None and ids is not None and "id" in catalog.columns:
+        id_column = "id"
+    if id_column is not None and ids is not None:
+        position = {str(k): i for i, k in enumerate(ids)}
+        cat_ids = catalog[id_column].astype(str)
+        rows = cat_ids.map(position)
+        keep = rows.notna().to_numpy()
+        if not keep.any():
+            raise ValueError(f"no catalogue {id_column!r} matches an embedding id (e.g. catalogue "
+                             f"{cat_ids.iloc[0]!r}, embeddings {str(ids[0])!r}).")
+        if (~keep).sum() or keep.sum() < len(ids):
+            print(f"matched {int(keep.sum())} of {len(ids)} embeddings to catalogue rows by {id_column!r}",
+                  file=sys.stderr)
+        return Z[rows[keep].astype(int).to_numpy()], catalog.loc[keep].reset_index(drop=True)
+    if len(catalog) != len(Z):
+        raise ValueError(f"{len(Z)} embeddings but {len(catalog)} catalogue rows, and no ids to match them; "
+                         "write embeddings as .csv/.parquet (with ids) or pass --id-column.")
+    return np.asarray(Z), catalog.reset_index(drop=True)
+
+
+def cmd_evaluate(args) -> int:
+    from ._io import METRICS_SUFFIXES, atomic_path, check_output_path, load_embeddings
+    from .cutouts import read_catalogue
+    from .report import evaluate_embeddings, markdown_table
+
+    out = check_output_path(args.out, METRICS_SUFFIXES, "metrics") if args.out else None
+    Z, ids = load_embeddings(args.embeddings)
+    from pathlib import Path
+
+    if not Path(args.catalog).exists():
+        raise FileNotFoundError(f"{args.catalog}: no such file or directory.")
+    catalog = read_catalogue(args.catalog)
+    if args.target not in catalog.columns:
+        raise ValueError(f"{args.catalog}: no column {args.target!r} (columns: {_columns(catalog)}).")
+    Z, catalog = _align(Z, ids, catalog, args, args.catalog)
+    y = catalog[args.target]
+    missing = y.isna().to_numpy()
+    if missing.any():
+        print(f"dropped {int(missing.sum())} rows with no {args.target!r}", file=sys.stderr)
+        Z, y = Z[~missing], y[~missing]
+    table = evaluate_embeddings(Z, y.to_numpy(), task=args.task, model=args.model, cv=args.cv,
+                                threshold=args.threshold, name=args.target, random_state=args.seed)
+    a = table.attrs
+    print(f"{args.target}: {a['task']} with {a['model']} on {a['n_samples']} objects x {Z.shape[1]} features, "
+          f"{a['cv']}-fold cross-validation (baseline: predict the training prior)")
+    print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+    if out is not None:
+        with atomic_path(out) as tmp:
+            suffix = out.suffix.lower()
+            if suffix == ".csv":
+                table.to_csv(tmp)
+            elif suffix == ".json":
+                table.reset_index().to_json(tmp, orient="records", indent=1)
+            else:
+                tmp.write_text(markdown_table(table.reset_index()) + "\n")
+        print(f"wrote {out}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .report import run_demo
+
+    run_demo(out=args.out, quick=args.quick, n_samples=args.n_samples, epochs=args.epochs,
+             device=args.device, random_state=args.seed, progress=not args.no_progress)
+    return 0
+
+
+_COMMANDS = {"demo": cmd_demo, "pretrain": cmd_pretrain, "embed": cmd_embed, "evaluate": cmd_evaluate}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}"
+    return " ".join(text.split())
+
+
+def _showwarning(message, category, filename, lineno, file=None, line=None):
+    print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status (also used by the console script)."""
+    args = _parser().parse_args(argv)
+    warnings.showwarning = _showwarning
+    try:
+        return _COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted; no output was written", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, ImportError, MemoryError) as exc:
+        if os.environ.get("SKLEARN_SSL_DEBUG"):
+            raise
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

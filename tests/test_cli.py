@@ -1,0 +1,298 @@
+"""The sklearn-ssl command: every subcommand, its outputs and its error paths.
+
+Most tests call ``main(argv)`` in-process (fast: no interpreter start); a few run
+``python -m sklearn_ssl.cli`` in a subprocess to check what a user sees in a shell:
+exit status, one error line, no traceback.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sklearn_ssl import cli
+from sklearn_ssl._io import load_embeddings
+
+N = 48
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Tiny 5-band images, a catalogue and a model pretrained once through the CLI."""
+    d = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, N)
+    x = rng.normal(size=(N, 5, 12, 12)).astype("float32")
+    x[:, :, 4:8, 4:8] += 3.0 * y[:, None, None, None]  # a class signal the embeddings can pick up
+    np.save(d / "images.npy", x)
+    ids = np.arange(100, 100 + N)
+    np.savez(d / "images.npz", images=x, ids=ids)
+    z = rng.uniform(0.02, 0.3, N)
+    pd.DataFrame({"id": ids[::-1], "label": np.where(y, "spiral", "elliptical")[::-1], "redshift": z[::-1],
+                  "flag": np.ones(N, int)[::-1]}).to_csv(d / "catalog.csv", index=False)
+    rc = cli.main(["pretrain", "--images", str(d / "images.npz"), "--out", str(d / "model.joblib"),
+                   "--epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet"])
+    assert rc == 0
+    return d
+
+
+def run(*argv):
+    return cli.main([str(a) for a in argv])
+
+
+def error_line(err):
+    """The single 'sklearn-ssl: error:' line of stderr (progress lines may precede it)."""
+    lines = [line for line in err.splitlines() if line.startswith("sklearn-ssl: error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert err.rstrip().endswith(lines[0])
+    return lines[0]
+
+
+def files(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+# -- pretrain -----------------------------------------------------------------------------
+def test_pretrain_writes_a_loadable_model(data, capsys):
+    import joblib
+
+    model = joblib.load(data / "model.joblib")
+    assert model.input_shape_ == (5, 12, 12)
+    assert model.max_epochs == 1 and model.batch_size == 16
+
+
+def test_pretrain_hyperparameters_reach_the_embedder(tmp_path, data, capsys):
+    import joblib
+
+    out = tmp_path / "moco.joblib"
+    assert run("pretrain", "--images", data / "images.npy", "--out", out, "--method", "moco", "--epochs", 1,
+               "--batch-size", 16, "--temperature", 0.2, "--projection-dim", 16, "--queue-size", 32,
+               "--normalize", "asinh", "--device", "cpu", "--seed", 3, "--quiet") == 0
+    model = joblib.load(out)
+    assert (model.method, model.temperature, model.projection_dim, model.normalize, model.random_state) == (
+        "moco", 0.2, 16, "asinh", 3)
+    assert "pretrained moco on 48 images" in capsys.readouterr().out
+
+
+def test_pretrain_bad_output_fails_before_training(tmp_path, data, capsys):
+    assert run("pretrain", "--images", data / "images.npy", "--out", tmp_path / "model.txt", "--quiet") == 1
+    err = capsys.readouterr().err
+    assert "'.txt'" in error_line(err) and "read " not in err
+    assert run("pretrain", "--images", data / "images.npy", "--out", tmp_path / "no" / "m.joblib") == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_pretrain_invalid_hyperparameter_is_one_line(tmp_path, data, capsys):
+    assert run("pretrain", "--images", data / "images.npy", "--out", tmp_path / "m.joblib",
+               "--encoder", "vgg", "--quiet") == 1
+    assert "Unknown encoder 'vgg'" in error_line(capsys.readouterr().err)
+    assert files(tmp_path) == []
+
+
+def test_pretrain_augmentation_preset_band_mismatch(tmp_path, data, capsys):
+    # the 'decals' preset needs 3 bands; the images have 5
+    assert run("pretrain", "--images", data / "images.npy", "--out", tmp_path / "m.joblib",
+               "--augmentations", "decals", "--quiet") == 1
+    assert "3 bands" in capsys.readouterr().err
+    assert files(tmp_path) == []
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["pretrain", "--images", "x.npy"], "--out"),
+    (["pretrain", "--images", "x.npy", "--out", "m.joblib", "--epochs", "0"], "must be >= 1"),
+    (["pretrain", "--images", "x.npy", "--out", "m.joblib", "--method", "byol"], "invalid choice"),
+    (["evaluate", "--embeddings", "e.csv", "--catalog", "c.csv"], "--target"),
+    (["frobnicate"], "invalid choice"),
+    ([], "required"),
+])
+def test_usage_errors_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+# -- embed ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("suffix", [".csv", ".npy"])
+def test_embed_formats(tmp_path, data, suffix, capsys):
+    out = tmp_path / f"emb{suffix}"
+    assert run("embed", "--model", data / "model.joblib", "--images", data / "images.npz", "--out", out) == 0
+    Z, ids = load_embeddings(out)
+    assert Z.shape[0] == N and np.isfinite(Z).all()
+    if suffix == ".csv":
+        np.testing.assert_array_equal(ids, np.arange(100, 100 + N))
+    assert files(tmp_path) == [out.name]  # no temporary file left over
+
+
+def test_embed_parquet(tmp_path, data, capsys):
+    out = tmp_path / "emb.parquet"
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        assert run("embed", "--model", data / "model.joblib", "--images", data / "images.npz", "--out", out) == 1
+        assert "pyarrow" in capsys.readouterr().err
+        assert files(tmp_path) == []
+        return
+    assert run("embed", "--model", data / "model.joblib", "--images", data / "images.npz", "--out", out) == 0
+    Z, ids = load_embeddings(out)
+    assert Z.shape[0] == N and ids[0] == 100
+
+
+def test_embed_from_fits_folder(tmp_path, data, capsys):
+    from sklearn_ssl.cutouts import save_cutouts
+
+    x = np.load(data / "images.npy")
+    save_cutouts(x[:10], tmp_path / "fits", "ugriz", ids=np.arange(100, 110))
+    out = tmp_path / "emb.csv"
+    assert run("embed", "--model", data / "model.joblib", "--images", tmp_path / "fits", "--out", out) == 0
+    Z, ids = load_embeddings(out)
+    assert Z.shape[0] == 10 and sorted(map(str, ids)) == [str(i) for i in range(100, 110)]
+
+
+@pytest.mark.parametrize("make_input, message", [
+    (lambda d, t: t / "missing.npy", "no such file"),
+    (lambda d, t: (t / "imgs.txt").write_text("x") and t / "imgs.txt", "unsupported image file extension"),
+    (lambda d, t: np.save(t / "bands3.npy", np.zeros((4, 3, 12, 12), "float32")) or t / "bands3.npy",
+     "(5, 12, 12)"),
+    (lambda d, t: np.save(t / "flat.npy", np.zeros((4, 12), "float32")) or t / "flat.npy", "shape"),
+    (lambda d, t: np.save(t / "nan.npy", np.full((4, 5, 12, 12), np.nan, "float32")) or t / "nan.npy", "NaN"),
+    (lambda d, t: (t / "bad.npy").write_bytes(b"not numpy") and t / "bad.npy", "cannot be read"),
+    (lambda d, t: np.savez(t / "k.npz", a=np.zeros(2), b=np.zeros(2)) or t / "k.npz", "--key"),
+])
+def test_embed_bad_images_leave_no_output(tmp_path, data, make_input, message, capsys):
+    images = make_input(data, tmp_path)
+    out = tmp_path / "out" / "emb.csv"
+    out.parent.mkdir()
+    assert run("embed", "--model", data / "model.joblib", "--images", images, "--out", out) == 1
+    assert message in error_line(capsys.readouterr().err)
+    assert files(out.parent) == []
+
+
+def test_embed_bad_model_and_outputs(tmp_path, data, capsys):
+    images = data / "images.npy"
+    assert run("embed", "--model", data / "catalog.csv", "--images", images, "--out", tmp_path / "e.csv") == 1
+    assert "not a model file" in capsys.readouterr().err
+    assert run("embed", "--model", tmp_path / "none.joblib", "--images", images, "--out", tmp_path / "e.csv") == 1
+    assert "no such file" in capsys.readouterr().err
+    assert run("embed", "--model", data / "model.joblib", "--images", images, "--out", tmp_path / "e.h5") == 1
+    assert "'.h5'" in capsys.readouterr().err
+    assert run("embed", "--model", data / "model.joblib", "--images", images,
+               "--out", tmp_path / "missing" / "e.csv") == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert files(tmp_path) == []
+
+
+def test_interrupt_while_writing_leaves_nothing(tmp_path, data, monkeypatch, capsys):
+    """Ctrl-C in the middle of writing: exit 130, no output and no temporary file."""
+    def interrupted_to_csv(self, path, *args, **kwargs):
+        with open(path, "w") as fh:
+            fh.write("id,emb0\n1,")  # half a file ...
+        raise KeyboardInterrupt  # ... then Ctrl-C
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", interrupted_to_csv)
+    out = tmp_path / "emb.csv"
+    assert run("embed", "--model", data / "model.joblib", "--images", data / "images.npz", "--out", out) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert files(tmp_path) == []
+
+
+def test_existing_output_survives_a_failure(tmp_path, data, capsys):
+    out = tmp_path / "emb.csv"
+    out.write_text("precious")
+    np.save(tmp_path / "bands3.npy", np.zeros((4, 3, 12, 12), "float32"))
+    assert run("embed", "--model", data / "model.joblib", "--images", tmp_path / "bands3.npy", "--out", out) == 1
+    assert out.read_text() == "precious"
+
+
+# -- evaluate -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def embeddings(data):
+    out = data / "emb.csv"
+    assert run("embed", "--model", data / "model.joblib", "--images", data / "images.npz", "--out", out) == 0
+    np.save(data / "emb.npy", load_embeddings(out)[0])
+    return out
+
+
+def test_evaluate_classification_matches_ids(tmp_path, data, embeddings, capsys):
+    out = tmp_path / "metrics.json"
+    assert run("evaluate", "--embeddings", embeddings, "--catalog", data / "catalog.csv", "--target", "label",
+               "--cv", 3, "--out", out) == 0
+    text = capsys.readouterr().out
+    assert "label: classification with logistic on 48 objects" in text and "balanced_accuracy" in text
+    rows = {r["metric"]: r for r in json.loads(out.read_text())}
+    # the catalogue is in reverse order: only a correct id match keeps the class signal
+    assert rows["roc_auc"]["mean"] > 0.8 and rows["roc_auc"]["baseline"] == 0.5
+
+
+def test_evaluate_photoz_metrics(tmp_path, data, embeddings, capsys):
+    out = tmp_path / "metrics.csv"
+    assert run("evaluate", "--embeddings", embeddings, "--catalog", data / "catalog.csv", "--target", "redshift",
+               "--cv", 3, "--out", out) == 0
+    table = pd.read_csv(out, index_col=0)
+    assert {"sigma_mad", "bias", "outlier_fraction", "r2"} <= set(table.index)
+    assert "photoz with knn" in capsys.readouterr().out
+
+
+def test_evaluate_row_order_and_markdown(tmp_path, data, embeddings, capsys):
+    cat = pd.read_csv(data / "catalog.csv").iloc[::-1]  # back to image order; .npy has no ids
+    cat.to_csv(tmp_path / "ordered.csv", index=False)
+    out = tmp_path / "m.md"
+    assert run("evaluate", "--embeddings", data / "emb.npy", "--catalog", tmp_path / "ordered.csv",
+               "--target", "label", "--cv", 3, "--model", "knn", "--out", out) == 0
+    assert out.read_text().startswith("| metric | mean | std | baseline |")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--target", "nope"], "no column 'nope'"),
+    (["--target", "flag"], "single class"),
+    (["--target", "label", "--model", "ridge"], "does not fit task"),
+    (["--target", "label", "--task", "regression"], "numeric target"),
+    (["--target", "label", "--cv", "40"], "too few"),
+    (["--target", "label", "--id-column", "objid"], "no id column 'objid'"),
+    (["--target", "label", "--out", "metrics.xlsx"], "'.xlsx'"),
+])
+def test_evaluate_errors(tmp_path, data, embeddings, argv, message, capsys):
+    os.chdir(tmp_path)
+    assert run("evaluate", "--embeddings", embeddings, "--catalog", data / "catalog.csv", *argv) == 1
+    assert message in error_line(capsys.readouterr().err)
+    assert files(tmp_path) == []
+
+
+def test_evaluate_bad_inputs(tmp_path, data, embeddings, capsys):
+    cat = data / "catalog.csv"
+    assert run("evaluate", "--embeddings", tmp_path / "e.csv", "--catalog", cat, "--target", "label") == 1
+    assert "no such file" in capsys.readouterr().err
+    assert run("evaluate", "--embeddings", embeddings, "--catalog", tmp_path / "c.csv", "--target", "label") == 1
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "short.csv").write_text("label\na\nb\n")
+    assert run("evaluate", "--embeddings", data / "emb.npy", "--catalog", tmp_path / "short.csv",
+               "--target", "label") == 1
+    assert "48 embeddings but 2 catalogue rows" in capsys.readouterr().err
+    pd.DataFrame({"id": [1, 2], "label": ["a", "b"]}).to_csv(tmp_path / "other.csv", index=False)
+    assert run("evaluate", "--embeddings", embeddings, "--catalog", tmp_path / "other.csv", "--target", "label") == 1
+    assert "matches an embedding id" in capsys.readouterr().err
+
+
+# -- in a real shell ------------------------------------------------------------------------
+def shell(*argv, cwd):
+    return subprocess.run([sys.executable, "-m", "sklearn_ssl.cli", *map(str, argv)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_subprocess_error_is_one_line_without_traceback(tmp_path, data):
+    proc = shell("embed", "--model", data / "model.joblib", "--images", "missing.npy", "--out", "e.csv",
+                 cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr == "sklearn-ssl: error: missing.npy: no such file or directory.\n"
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_subprocess_help_and_version(tmp_path):
+    proc = shell("--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    for command in ("demo", "pretrain", "embed", "evaluate"):
+        assert command in proc.stdout
