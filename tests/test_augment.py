@@ -117,7 +117,9 @@ def test_flips_and_dihedral_are_exact_permutations():
             assert torch.allclose(y.flatten(1).sort(1).values, x.flatten(1).sort(1).values, atol=1e-6)
     y = RandomDihedral()(x, generator=gen())
     assert len({tuple(torch.round(y[i, 0, 0] * 1e4).tolist()) for i in range(64)}) > 1
-    assert torch.allclose(RandomFlip(False, False)(x, generator=gen()), x, atol=1e-6)
+    assert torch.equal(RandomFlip(False, False)(x, generator=gen()), x)
+    a, b = RandomFlip()(x, generator=gen()), Compose([RandomFlip(), RandomShift(0)])(x, generator=gen())
+    assert torch.allclose(a, b, atol=1e-6)  # exact and fused paths draw the same flips
 
 
 def test_size_scale_magnifies_within_range():
@@ -190,6 +192,7 @@ def test_psf_blur_of_point_source_has_requested_width(method):
     x = torch.zeros(2, 3, 41, 41, dtype=torch.float64)
     x[..., 20, 20] = 1.0
     y = PSFBlur((1.0, 2.0, 3.0), method=method)(x, generator=gen())
+    assert PSFBlur().method == "conv"
     cx, cy, xx, yy, xy = moments(y)
     assert torch.allclose(y.sum((-2, -1)), torch.ones(2, 3, dtype=torch.float64), atol=1e-6)  # flux kept
     assert torch.allclose(xx.sqrt(), torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64), rtol=0.01)
