@@ -1,0 +1,407 @@
+"""Fine-tuning estimators: an encoder (pretrained or not) plus a head, trained on labels.
+
+:class:`FineTunedClassifier` and :class:`FineTunedRegressor` start from a fitted
+:class:`~sklearn_ssl.ContrastiveEmbedder` (``pretrained=``): its encoder, per-band
+normaliser and training augmentations are **copied** (the embedder is never modified),
+a head is added, and the whole is trained on labelled images. Three regimes:
+
+- ``freeze_encoder=True``: linear probe (only the head learns; batch-norm statistics of
+  the encoder stay as pretrained);
+- ``freeze_encoder=False``: full fine-tuning;
+- ``encoder_lr=...``: fine-tuning with a lower learning rate for the encoder (a skorch
+  per-parameter-group option, ``optimizer__param_groups=[("encoder.*", {"lr": ...})]``).
+
+**Supervised baselines** are the same classes with ``pretrained=None``: the encoder named
+by ``encoder`` (same architecture) is trained from scratch on the labels only, with the
+same head, optimiser, schedule and augmentations, so that the only difference with the
+fine-tuned model is the pretraining (the comparison of Hayat et al. 2021).
+
+The photo-z head (classification over redshift bins) is
+:class:`sklearn_ssl.photoz.PhotoZRegressor`, built on the same base.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
+from skorch import NeuralNet
+from skorch.callbacks import LRScheduler, ProgressBar
+from torch import nn
+
+from ._training import Standardize
+from .augment import resolve_augmentations
+from .embedder import _resolve_device, check_images
+from .encoders import build_encoder, output_dim
+
+__all__ = ["FineTunedClassifier", "FineTunedRegressor"]
+
+
+class _EncoderWithHead(nn.Module):
+    """normaliser -> encoder -> head; a frozen encoder stays in eval mode (fixed batch-norm stats)."""
+
+    def __init__(self, normalizer: nn.Module, encoder: nn.Module, head: nn.Module, freeze_encoder: bool):
+        super().__init__()
+        self.normalizer, self.encoder, self.head = normalizer, encoder, head
+        self.freeze_encoder = freeze_encoder
+        if freeze_encoder:
+            self.encoder.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.freeze_encoder:
+            self.encoder.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(self.normalizer(x)).float())
+
+
+class _LabelledBatches:
+    """``(X[idx], y[idx])`` batches of device tensors, shuffled by a seeded generator in training.
+
+    As in :class:`sklearn_ssl._training.DeviceBatches`, a trailing training batch of one
+    sample is dropped (batch norm needs two).
+    """
+
+    def __init__(self, X, y, batch_size, shuffle, generator):
+        self.X, self.y, self.batch_size, self.shuffle, self.generator = X, y, batch_size, shuffle, generator
+
+    def __len__(self):
+        full, rest = divmod(len(self.X), self.batch_size)
+        return full + (rest > 1 or (rest == 1 and not self.shuffle))
+
+    def __iter__(self):
+        n = len(self.X)
+        order = torch.randperm(n, generator=self.generator).to(self.X.device) if self.shuffle else None
+        for i in range(len(self)):
+            sl = slice(i * self.batch_size, min(n, (i + 1) * self.batch_size))
+            idx = order[sl] if self.shuffle else sl
+            yield self.X[idx], (None if self.y is None else self.y[idx])
+
+
+class _FineTuneNet(NeuralNet):
+    """skorch net: device-resident batches, on-device augmentation in training, eval view otherwise."""
+
+    def __init__(self, *args, augmentations: nn.Module, seed: int = 0, **kwargs):
+        self.augmentations = augmentations  # before NeuralNet.__init__ (skorch rule for modules)
+        self.seed = seed
+        super().__init__(*args, **kwargs)
+
+    def initialize_module(self):
+        super().initialize_module()
+        self.augmentations_ = self.augmentations
+        return self
+
+    def get_all_learnable_params(self):
+        for name, param in super().get_all_learnable_params():
+            if param.requires_grad:
+                yield name, param
+
+    def get_iterator(self, dataset, training=False):
+        X, y = dataset.X, dataset.y
+        if training and not hasattr(self, "shuffle_generator_"):
+            self.shuffle_generator_ = torch.Generator().manual_seed(self.seed)
+        gen = getattr(self, "shuffle_generator_", None)
+        return _LabelledBatches(X, y, min(self.batch_size, len(X)), training, gen)
+
+    def infer(self, x, **fit_params):
+        if self.module_.training:
+            gen = getattr(self, "augment_generator_", None)
+            if gen is None or gen.device != x.device:
+                gen = self.augment_generator_ = torch.Generator(device=x.device).manual_seed(self.seed + 1)
+            x = self.augmentations_(x, generator=gen)
+        elif hasattr(self.augmentations_, "eval_view"):
+            x = self.augmentations_.eval_view(x)
+        return self.module_(x)
+
+
+def _make_head(in_features: int, n_outputs: int, hidden) -> nn.Module:
+    if not hidden:
+        return nn.Linear(in_features, n_outputs)
+    return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, n_outputs))
+
+
+_COMMON_CONSTRAINTS = {
+    "pretrained": [None, HasMethods(["transform"])],
+    "encoder": [str, nn.Module, callable],
+    "freeze_encoder": ["boolean"],
+    "encoder_lr": [None, Interval(numbers.Real, 0, None, closed="left")],
+    "head_hidden": [None, Interval(numbers.Integral, 1, None, closed="left")],
+    "augmentations": [None, str, nn.Module, list, tuple],
+    "normalize": [StrOptions({"standard", "asinh"}), None],
+    "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
+    "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+    "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+    "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+    "optimizer": [type],
+    "optimizer_kwargs": [None, dict],
+    "lr_schedule": [StrOptions({"cosine", "step"}), None],
+    "device": [str, torch.device],
+    "callbacks": [list, None],
+    "verbose": ["verbose"],
+    "random_state": ["random_state"],
+}
+
+_PARAMS_DOC = """
+    Parameters
+    ----------
+    pretrained : fitted ContrastiveEmbedder or None, default=None
+        Start from this embedder's encoder, per-band normaliser and (with
+        ``augmentations="auto"``) training augmentations, all deep-copied: the embedder is
+        left untouched. None trains the ``encoder`` from scratch (the supervised baseline).
+    encoder : str, torch.nn.Module, class or callable, default="auto"
+        Architecture when ``pretrained`` is None (see :func:`sklearn_ssl.encoders.build_encoder`):
+        ``"auto"`` is ``"small"`` for images and ``"mlp"`` for vectors. Ignored otherwise.
+    freeze_encoder : bool, default=False
+        Train only the head (a linear probe with ``head_hidden=None``); the encoder's
+        weights and batch-norm statistics stay fixed.
+    encoder_lr : float or None, default=None
+        Learning rate of the encoder's parameters (e.g. ``lr / 10``); None uses ``lr``.
+    head_hidden : int or None, default=None
+        Width of one hidden ReLU layer in the head; None gives a linear head.
+    augmentations : "auto", str, nn.Module, list or None, default="auto"
+        Training-time augmentations, run on the device. ``"auto"`` copies the pretrained
+        embedder's augmentations (rotation/flip, jitter, noise), or uses the ``"auto"``
+        preset of :mod:`sklearn_ssl.augment` without ``pretrained``. Predictions use the
+        deterministic view (``eval_view``).
+    normalize : {"standard", "asinh"} or None, default="standard"
+        Per-band input scaling fitted on the training images when ``pretrained`` is None
+        (a pretrained embedder's own normaliser is used otherwise).
+    batch_size : int, default=64
+    max_epochs : int, default=30
+    lr : float, default=1e-3
+        Learning rate of the head (and of the encoder unless ``encoder_lr`` is set).
+    weight_decay : float, default=1e-4
+    optimizer : torch optimizer class, default=torch.optim.AdamW
+    optimizer_kwargs : dict or None, default=None
+        Extra optimizer arguments, e.g. ``{"momentum": 0.9}`` for SGD.
+    lr_schedule : {"cosine", "step"} or None, default="cosine"
+        Cosine decay over ``max_epochs``; ``"step"`` divides the rate by 10 at 60% and
+        90% of ``max_epochs`` (Pasquet et al.'s epochs 60 and 90 of 100); None: constant.
+    device : str, default="auto"
+        CUDA when available, else CPU; or any torch device.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra callbacks for the internal skorch net.
+    verbose : int, default=0
+    random_state : int, RandomState instance or None, default=None
+        Seeds the head (and scratch encoder) initialisation, shuffling and augmentations:
+        the same value gives identical results on the CPU.
+"""
+
+_ATTRS_DOC = """
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The trained net (history in ``net_.history``); ``net_.module_`` is the
+        normaliser -> encoder -> head model.
+    encoder_ : torch.nn.Module
+        The trained (or frozen) encoder, a copy independent of ``pretrained``.
+    input_shape_ : tuple of int
+    n_features_in_ : int
+        Bands (images) or features (vectors).
+    device_ : str
+"""
+
+
+class _BaseFineTuner(BaseEstimator):
+    _parameter_constraints: dict = dict(_COMMON_CONSTRAINTS)
+
+    def __init__(
+        self, pretrained=None, *, encoder="auto", freeze_encoder=False, encoder_lr=None, head_hidden=None,
+        augmentations="auto", normalize="standard", batch_size=64, max_epochs=30, lr=1e-3, weight_decay=1e-4,
+        optimizer=torch.optim.AdamW, optimizer_kwargs=None, lr_schedule="cosine", device="auto", callbacks=None,
+        verbose=0, random_state=None,
+    ):
+        self.pretrained = pretrained
+        self.encoder = encoder
+        self.freeze_encoder = freeze_encoder
+        self.encoder_lr = encoder_lr
+        self.head_hidden = head_hidden
+        self.augmentations = augmentations
+        self.normalize = normalize
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.optimizer = optimizer
+        self.optimizer_kwargs = optimizer_kwargs
+        self.lr_schedule = lr_schedule
+        self.device = device
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # -- hooks for subclasses ---------------------------------------------------
+    def _prepare_targets(self, y) -> tuple[torch.Tensor, int, type]:
+        """Validated targets -> (tensor for the loss, number of outputs, criterion class)."""
+        raise NotImplementedError
+
+    # -- fit ----------------------------------------------------------------------
+    def fit(self, X, y):
+        """Train the head (and, unless frozen, the encoder) on labelled images.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_bands, height, width) or (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        # the net trains in float32: derive everything (normaliser statistics included) from float32
+        X = check_images(self, X, reset=True, min_samples=2).astype(np.float32, copy=False)
+        check_consistent_length(X, y)
+        device = _resolve_device(str(self.device))
+        target, n_outputs, criterion = self._prepare_targets(y)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            self.net_ = self._build_net(X, n_outputs, criterion, device, seed)
+            self.net_.fit(torch.tensor(X, dtype=torch.float32).to(device), target.to(device))
+        self.net_.shuffle_generator_ = self.net_.augment_generator_ = None
+        self.device_ = device
+        self.encoder_ = self.net_.module_.encoder
+        return self
+
+    def _components(self, X: np.ndarray):
+        input_shape = X.shape[1:]
+        if self.pretrained is not None:
+            emb = self.pretrained
+            check_is_fitted(emb, "encoder_")
+            if tuple(emb.input_shape_) != tuple(input_shape):
+                raise ValueError(
+                    f"X has samples of shape {input_shape}, but the pretrained embedder was fitted on samples of "
+                    f"shape {tuple(emb.input_shape_)}. Use images with the same bands and size."
+                )
+            net = getattr(emb, "net_", None)
+            encoder = copy.deepcopy(emb.encoder_).cpu()
+            normalizer = copy.deepcopy(getattr(net, "normalizer_", nn.Identity())).cpu()
+            if self.augmentations == "auto" and getattr(net, "augmentations_", None) is not None:
+                augmentations = copy.deepcopy(net.augmentations_)
+            else:
+                augmentations = copy.deepcopy(resolve_augmentations(self.augmentations, input_shape))
+            return encoder, normalizer, augmentations
+        encoder = build_encoder(self.encoder, input_shape)
+        augmentations = copy.deepcopy(resolve_augmentations(self.augmentations, input_shape))
+        if self.normalize is None:
+            normalizer = nn.Identity()
+        else:
+            axes = (0,) + tuple(range(2, X.ndim))
+            X64 = X.astype(np.float64)  # statistics independent of the input's float dtype
+            scale = X64.std(axis=axes)
+            normalizer = Standardize(np.median(X64, axis=axes), np.where(scale > 0, scale, 1.0),
+                                     asinh=self.normalize == "asinh")
+        return encoder, normalizer, augmentations
+
+    def _build_net(self, X, n_outputs, criterion, device, seed) -> _FineTuneNet:
+        encoder, normalizer, augmentations = self._components(X)
+        head = _make_head(output_dim(encoder, X.shape[1:]), n_outputs, self.head_hidden)
+        model = _EncoderWithHead(normalizer, encoder, head, self.freeze_encoder)
+        opt_kwargs = {f"optimizer__{k}": v for k, v in (self.optimizer_kwargs or {}).items()}
+        if self.encoder_lr is not None and not self.freeze_encoder:
+            opt_kwargs["optimizer__param_groups"] = [("encoder.*", {"lr": self.encoder_lr})]
+        callbacks = [copy.deepcopy(cb) if not isinstance(cb, type) else cb for cb in (self.callbacks or [])]
+        if self.max_epochs > 0 and self.lr_schedule == "cosine":
+            callbacks.append(("lr_schedule", LRScheduler("CosineAnnealingLR", T_max=self.max_epochs)))
+        elif self.max_epochs > 0 and self.lr_schedule == "step":
+            milestones = sorted({max(1, int(0.6 * self.max_epochs)), max(1, int(0.9 * self.max_epochs))})
+            callbacks.append(("lr_schedule", LRScheduler("MultiStepLR", milestones=milestones, gamma=0.1)))
+        if self.verbose:
+            callbacks.append(ProgressBar())
+        return _FineTuneNet(
+            model, criterion=criterion, optimizer=self.optimizer, optimizer__weight_decay=self.weight_decay,
+            lr=self.lr, max_epochs=self.max_epochs, batch_size=min(self.batch_size, len(X)), train_split=None,
+            callbacks=callbacks, verbose=self.verbose, device=device, augmentations=augmentations, seed=seed,
+            **opt_kwargs,
+        )
+
+    # -- predict ------------------------------------------------------------------
+    def _forward(self, X) -> torch.Tensor:
+        check_is_fitted(self, "net_")
+        X = check_images(self, X, reset=False)
+        with torch.inference_mode():
+            return self.net_.forward(torch.tensor(X, dtype=torch.float32).to(self.device_)).float()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = False
+        return tags
+
+
+class FineTunedClassifier(ClassifierMixin, _BaseFineTuner):
+    __doc__ = (
+        """Image classifier: a (pretrained or scratch) encoder with a softmax head, trained end to end
+    or as a frozen probe. Cross-entropy loss.
+""" + _PARAMS_DOC + _ATTRS_DOC + """    classes_ : ndarray of shape (n_classes,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ssl import ContrastiveEmbedder
+    >>> from sklearn_ssl.finetune import FineTunedClassifier
+    >>> X = np.random.default_rng(0).normal(size=(32, 3, 16, 16)).astype("float32")
+    >>> y = np.arange(32) % 2
+    >>> emb = ContrastiveEmbedder(max_epochs=1, batch_size=16, random_state=0).fit(X)
+    >>> clf = FineTunedClassifier(emb, max_epochs=1, random_state=0).fit(X, y)   # fine-tune
+    >>> probe = FineTunedClassifier(emb, freeze_encoder=True, max_epochs=1).fit(X, y)
+    >>> scratch = FineTunedClassifier(None, encoder="small", max_epochs=1).fit(X, y)  # baseline
+    >>> clf.predict_proba(X).shape
+    (32, 2)
+""")
+
+    def _prepare_targets(self, y):
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        return torch.as_tensor(codes, dtype=torch.long), len(self.classes_), nn.CrossEntropyLoss
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
+        return torch.softmax(self._forward(X), dim=1).cpu().numpy().astype(np.float64)
+
+    def predict_log_proba(self, X):
+        """Log class probabilities, shape (n_samples, n_classes)."""
+        return torch.log_softmax(self._forward(X), dim=1).cpu().numpy().astype(np.float64)
+
+    def predict(self, X):
+        """Most probable class of each sample."""
+        codes = self._forward(X).argmax(dim=1).cpu().numpy()
+        return self.classes_[codes]
+
+
+class FineTunedRegressor(RegressorMixin, _BaseFineTuner):
+    __doc__ = (
+        """Image regressor: a (pretrained or scratch) encoder with a linear head, mean-squared-error
+    loss on standardised targets. For photometric redshifts, the binned head of
+    :class:`sklearn_ssl.photoz.PhotoZRegressor` is the method of Hayat et al.
+""" + _PARAMS_DOC + _ATTRS_DOC + """    y_mean_, y_scale_ : float
+        Target standardisation used in training.
+""")
+
+    def _prepare_targets(self, y):
+        y = column_or_1d(y, warn=True).astype(np.float64)
+        if not np.isfinite(y).all():
+            raise ValueError("Input y contains NaN or infinity.")
+        self.y_mean_ = float(y.mean())
+        self.y_scale_ = float(y.std()) or 1.0
+        target = torch.as_tensor((y - self.y_mean_) / self.y_scale_, dtype=torch.float32)[:, None]
+        return target, 1, nn.MSELoss
+
+    def predict(self, X):
+        """Predicted targets, shape (n_samples,)."""
+        out = self._forward(X)[:, 0].cpu().numpy().astype(np.float64)
+        return out * self.y_scale_ + self.y_mean_

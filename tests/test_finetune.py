@@ -1,0 +1,175 @@
+import copy
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklearn_ssl import ContrastiveEmbedder
+from sklearn_ssl.encoders import SmallCNN
+from sklearn_ssl.finetune import FineTunedClassifier, FineTunedRegressor
+from sklearn_ssl.metrics import photoz_bias, sigma_mad
+from sklearn_ssl.photoz import PhotoZRegressor, redshift_bins
+
+_SUBSET = "float32 matrix products round differently with batch size (~1e-7 relative); predictions agree to 1e-6"
+_CHECK_KW = dict(max_epochs=2, batch_size=100, lr=3e-2, random_state=0)
+_PHOTOZ_FAILS = {
+    "check_methods_subset_invariance": _SUBSET,
+    "check_regressors_train": "a head of 1-unit-wide bins cannot fit this check's unit-variance targets to R2>0.5; "
+                              "redshift accuracy is tested on redshift data below",
+}
+
+
+def _expected_failed(est):
+    if isinstance(est, PhotoZRegressor):
+        return _PHOTOZ_FAILS
+    if isinstance(est, FineTunedRegressor):
+        return {"check_methods_subset_invariance": _SUBSET}
+    return {}
+
+
+@parametrize_with_checks(
+    [FineTunedClassifier(**_CHECK_KW), FineTunedRegressor(**_CHECK_KW),
+     # the common checks use targets in roughly [-140, 140]: bins must cover them
+     PhotoZRegressor(n_bins=300, z_min=-150, z_max=150, **_CHECK_KW)],
+    expected_failed_checks=_expected_failed,
+)
+def test_sklearn_compatible(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check(estimator)
+
+
+def _blobs(n, rng, size=8):
+    """Two-band Gaussian blobs: class = size (1 or 2 px), redshift = log band ratio / 4."""
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    cls = rng.integers(0, 2, n)
+    sig = np.where(cls == 1, 2.0, 1.0) * rng.uniform(0.9, 1.1, n)
+    z = rng.uniform(0.02, 0.38, n)
+    flux = rng.uniform(1, 3, n)
+    prof = np.exp(-(xx**2 + yy**2)[None] / (2 * sig[:, None, None] ** 2))
+    prof = prof / prof.sum((1, 2), keepdims=True) * flux[:, None, None]
+    X = np.stack([prof, prof * np.exp(4 * z)[:, None, None]], 1) + rng.normal(0, 0.005, (n, 2, size, size))
+    return X.astype(np.float32), cls, z
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    return _blobs(240, rng), _blobs(160, rng)
+
+
+@pytest.fixture(scope="module")
+def embedder(data):
+    (X, _, _), _ = data
+    return ContrastiveEmbedder(encoder=SmallCNN(2, width=8), max_epochs=1, batch_size=80, random_state=0).fit(X)
+
+
+def _state(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_pretrained_is_copied_and_left_untouched(data, embedder):
+    (X, c, _), _ = data
+    before = _state(embedder.encoder_)
+    clf = FineTunedClassifier(embedder, max_epochs=0, random_state=0).fit(X, c)
+    assert _same(_state(clf.encoder_), before)  # starts from the pretrained weights
+    assert clf.encoder_ is not embedder.encoder_
+    assert clf.net_.augmentations_ is not embedder.net_.augmentations_
+    assert type(clf.net_.augmentations_) is type(embedder.net_.augmentations_)
+    clf.set_params(max_epochs=2).fit(X, c)
+    assert not _same(_state(clf.encoder_), before)  # fine-tuned
+    assert _same(_state(embedder.encoder_), before)  # the embedder is untouched
+
+
+def test_frozen_encoder_is_a_probe(data, embedder):
+    (X, c, _), _ = data
+    before = _state(embedder.encoder_)
+    probe = FineTunedClassifier(embedder, freeze_encoder=True, max_epochs=2, random_state=0).fit(X, c)
+    assert _same(_state(probe.encoder_), before)  # weights and batch-norm statistics
+    assert isinstance(probe.net_.module_.head, torch.nn.Linear)
+
+
+def test_encoder_learning_rate_group(data, embedder):
+    (X, c, _), _ = data
+    clf = FineTunedClassifier(embedder, encoder_lr=1e-5, lr=1e-2, lr_schedule=None, max_epochs=1).fit(X, c)
+    groups = clf.net_.optimizer_.param_groups
+    n_enc = sum(p.numel() for p in clf.encoder_.parameters())
+    assert sorted(g["lr"] for g in groups) == [1e-5, 1e-2]
+    enc_group = next(g for g in groups if g["lr"] == 1e-5)
+    assert sum(p.numel() for p in enc_group["params"]) == n_enc
+
+
+def test_shape_mismatch_with_pretrained(data, embedder):
+    (X, c, _), _ = data
+    with pytest.raises(ValueError, match="pretrained embedder was fitted"):
+        FineTunedClassifier(embedder).fit(X[:, :, :6, :6], c)
+
+
+def test_fine_tuning_beats_frozen_probe(data, embedder):
+    (X, c, _), (Xt, ct, _) = data
+    kw = dict(max_epochs=8, batch_size=40, random_state=0)
+    probe = FineTunedClassifier(embedder, freeze_encoder=True, **kw).fit(X, c).score(Xt, ct)
+    tuned = FineTunedClassifier(embedder, **kw).fit(X, c).score(Xt, ct)
+    assert tuned > probe
+    assert tuned > 0.9
+
+
+def test_supervised_baseline_is_same_class_from_scratch(data):
+    (X, c, _), (Xt, ct, _) = data
+    base = FineTunedClassifier(None, encoder=SmallCNN(2, width=8), max_epochs=2, random_state=0).fit(X, c)
+    assert isinstance(base.encoder_, SmallCNN)
+    assert base.predict_proba(Xt).shape == (len(Xt), 2)
+
+
+def test_photoz_bin_centre_convention():
+    edges, centres = redshift_bins(180, 0.0, 0.4)
+    assert edges.shape == (181,) and centres.shape == (180,)
+    np.testing.assert_allclose(centres[:2], [0.2 / 180, 0.6 / 180])
+    np.testing.assert_allclose(centres[-1], 0.4 - 0.2 / 180)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 3))
+    z = rng.uniform(0, 0.4, 20)
+    model = PhotoZRegressor(max_epochs=0, random_state=0).fit(X, z)
+    np.testing.assert_allclose(model.bin_centres_, centres)
+    head = model.net_.module_.head
+    with torch.no_grad():  # a PDF concentrated on bin 17 must predict its centre, not its left edge
+        head.weight.zero_()
+        head.bias.fill_(-1e4)
+        head.bias[17] = 1e4
+    np.testing.assert_allclose(model.predict(X), 0.4 * 17.5 / 180, rtol=1e-6)
+    pdf = model.predict_pdf(X)
+    assert pdf.shape == (20, 180)
+    np.testing.assert_allclose(pdf.sum(1), 1.0, rtol=1e-6)
+    with torch.no_grad():  # a flat PDF predicts the middle of the range
+        head.bias.zero_()
+    np.testing.assert_allclose(model.predict(X), 0.2, rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [0.4, -0.01, np.nan])
+def test_photoz_targets_out_of_range(bad):
+    X = np.zeros((4, 3))
+    with pytest.raises(ValueError, match=r"outside \[z_min, z_max\)"):
+        PhotoZRegressor(max_epochs=0).fit(X, [0.0, 0.1, 0.2, bad])
+
+
+def test_photoz_head_recovers_redshift(data, embedder):
+    (X, _, z), (Xt, _, zt) = data
+    model = PhotoZRegressor(embedder, n_bins=40, max_epochs=10, batch_size=40, lr=3e-3, random_state=0)
+    pred = model.fit(X, z).predict(Xt)
+    assert sigma_mad(zt, pred) < 0.03
+    assert abs(photoz_bias(zt, pred)) < 0.02
+    assert _same(_state(embedder.encoder_), _state(copy.deepcopy(embedder).encoder_))
+
+
+def test_reproducible(data):
+    (X, _, z), (Xt, _, _) = data
+    kw = dict(encoder=SmallCNN(2, width=8), n_bins=20, max_epochs=1, random_state=3)
+    a = PhotoZRegressor(**kw).fit(X, z).predict(Xt)
+    b = PhotoZRegressor(**kw).fit(X, z).predict(Xt)
+    np.testing.assert_array_equal(a, b)
