@@ -118,3 +118,80 @@ def plot_galaxy_grid(images, bands, titles: Sequence[str] | None = None, *, n_co
         fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout(pad=0.3)
     return fig
+
+
+# -- downstream evaluation figures (label efficiency, similarity search) ----------------
+__all__ += ["plot_label_efficiency", "plot_similarity_search"]
+
+
+def plot_label_efficiency(results, metric=None, *, ax=None, title=None, ylabel=None):
+    """Score vs number of labels (log x), mean and standard deviation over repeats.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Output of :func:`sklearn_ssl.evaluation.label_efficiency` (columns ``estimator``,
+        ``n_labels``, ``repeat``, ``score`` and optionally ``metric``).
+    metric : str or None, default=None
+        Metric to plot when ``results`` holds several; default: the first one.
+    ax : matplotlib Axes or None, default=None
+        Draw into this Axes; a new Figure is made otherwise.
+    title, ylabel : str or None
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    df = results
+    if "metric" in df.columns:
+        metric = metric if metric is not None else df["metric"].iloc[0]
+        df = df[df["metric"] == metric]
+    if df.empty:
+        raise ValueError(f"no rows to plot (metric={metric!r}).")
+    if ax is None:
+        fig = Figure(figsize=(5.0, 3.6))
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    for name, grp in df.groupby("estimator", sort=False):
+        stats = grp.groupby("n_labels")["score"].agg(["mean", "std"]).fillna(0.0)
+        ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], marker="o", ms=4, capsize=3, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("number of labels")
+    ax.set_ylabel(ylabel or (metric or "score"))
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_similarity_search(images, query_index, neighbor_indices, bands, *, distances=None, rgb_bands="gri",
+                           panel_size=1.3, **rgb_kws):
+    """A query galaxy followed by its nearest neighbours in embedding space (Stein et al. 2022).
+
+    Parameters
+    ----------
+    images : array-like of shape (n, C, H, W)
+        Flux images of the indexed set.
+    query_index : int
+        Index of the query image in ``images``.
+    neighbor_indices : array-like of int
+        Indices of its neighbours, nearest first (e.g. ``SimilaritySearch.kneighbors`` output).
+    bands : str or sequence of str
+        Band names of the channels; three of them (``rgb_bands``) make the colour composite.
+    distances : array-like of float or None
+        Distances of the neighbours, written in the panel titles.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    idx = [int(query_index)] + [int(i) for i in np.ravel(neighbor_indices)]
+    titles = ["query"] + [f"#{k + 1}" + ("" if distances is None else f" d={float(d):.3f}")
+                          for k, d in enumerate(np.ravel(distances) if distances is not None else [None] * (len(idx) - 1))]
+    return plot_galaxy_grid(np.asarray(images)[idx], bands, titles, n_cols=len(idx), rgb_bands=rgb_bands,
+                            panel_size=panel_size, **rgb_kws)
