@@ -19,6 +19,8 @@ import math
 import numpy as np
 import torch
 from skorch import NeuralNet
+from skorch.callbacks import LRScheduler
+from skorch.hf import AccelerateMixin
 from torch import nn
 
 from .encoders import output_dim
@@ -58,27 +60,67 @@ class Standardize(nn.Module):
 
 
 class DeviceBatches:
-    """Iterate over ``(X[idx], None)`` batches of a tensor, optionally shuffled by a generator.
+    """Iterate over ``(X[idx], None)`` batches on ``device``, optionally shuffled by a generator.
 
-    A final batch of a single sample is dropped in training (batch norm and contrastive
-    losses need at least two); it changes with every epoch's shuffle.
+    ``X`` either lives on ``device`` already (the fast path: batches are index
+    operations on the device) or on the host, possibly memory-mapped, in which case
+    each batch is gathered on the host, staged in pinned memory when the target is a
+    GPU and copied without blocking, one batch ahead of the one being trained on.
+
+    In training, a final batch of a single sample is dropped (batch norm and
+    contrastive losses need at least two); it changes with every epoch's shuffle.
+    With ``world > 1`` (distributed training) each process takes its own equal share
+    of the epoch's permutation, so all processes run the same number of equal batches.
     """
 
-    def __init__(self, X: torch.Tensor, batch_size: int, shuffle: bool, generator: torch.Generator | None):
+    def __init__(
+        self, X: torch.Tensor, batch_size: int, shuffle: bool, generator: torch.Generator | None,
+        device: torch.device | str | None = None, rank: int = 0, world: int = 1, stream: bool | None = None,
+    ):
         self.X, self.batch_size, self.shuffle, self.generator = X, batch_size, shuffle, generator
+        self.device = torch.device(device) if device is not None else X.device
+        self.rank, self.world = rank, world
+        self.stream = (X.device != self.device) if stream is None else stream
+
+    def _n(self) -> int:
+        return len(self.X) // self.world
 
     def __len__(self) -> int:
-        n = len(self.X)
-        full, rest = divmod(n, self.batch_size)
+        full, rest = divmod(self._n(), self.batch_size)
         return full + (rest > 1 or (rest == 1 and not self.shuffle))
 
+    def _order(self) -> torch.Tensor | None:
+        if not self.shuffle and self.world == 1:
+            return None
+        n = self._n()
+        order = torch.randperm(len(self.X), generator=self.generator) if self.shuffle else torch.arange(len(self.X))
+        return order[self.rank * n:(self.rank + 1) * n]
+
+    def _host_batch(self, idx) -> torch.Tensor:
+        batch = self.X[idx] if isinstance(idx, slice) else self.X.index_select(0, idx)
+        if self.device.type == "cuda":
+            return batch.pin_memory().to(self.device, non_blocking=True)
+        return batch.to(self.device)
+
     def __iter__(self):
-        n = len(self.X)
-        if self.shuffle:
-            order = torch.randperm(n, generator=self.generator).to(self.X.device)
-        for i in range(len(self)):
-            sl = slice(i * self.batch_size, min(n, (i + 1) * self.batch_size))
-            yield (self.X[order[sl]] if self.shuffle else self.X[sl]), None
+        order = self._order()
+        on_device = not self.stream
+        if order is not None and on_device:
+            order = order.to(self.device)
+        n = self._n()
+        slices = [slice(i * self.batch_size, min(n, (i + 1) * self.batch_size)) for i in range(len(self))]
+        if on_device:
+            for sl in slices:
+                yield (self.X[order[sl]] if order is not None else self.X[sl]), None
+            return
+        pending = None
+        for sl in slices:  # stage batch i+1 while batch i is being used
+            staged = self._host_batch(order[sl] if order is not None else sl)
+            if pending is not None:
+                yield pending, None
+            pending = staged
+        if pending is not None:
+            yield pending, None
 
 
 class ContrastiveNet(NeuralNet):
@@ -98,6 +140,8 @@ class ContrastiveNet(NeuralNet):
         projection_dim: int = 128,
         momentum: float = 0.99,
         precision: str = "fp32",
+        compile: bool = False,
+        channels_last: bool = False,
         seed: int = 0,
         **kwargs,
     ):
@@ -109,6 +153,8 @@ class ContrastiveNet(NeuralNet):
         self.projection_dim = projection_dim
         self.momentum = momentum
         self.precision = precision
+        self.compile = compile
+        self.channels_last = channels_last
         self.seed = seed
         super().__init__(*args, **kwargs)
 
@@ -119,6 +165,8 @@ class ContrastiveNet(NeuralNet):
         self.augmentations_ = self.augmentations
         dim = output_dim(self.module_, self.input_shape)
         self.projector_ = ProjectionHead(dim, self.projection_dim)
+        if self.channels_last:
+            self.module_ = self.module_.to(memory_format=torch.channels_last)
         if self.method == "moco":
             self.key_encoder_ = copy.deepcopy(self.module_).requires_grad_(False)
             self.key_projector_ = copy.deepcopy(self.projector_).requires_grad_(False)
@@ -136,12 +184,20 @@ class ContrastiveNet(NeuralNet):
             raise TypeError("ContrastiveNet expects a tensor on the training device.")
         if training and getattr(self, "shuffle_generator_", None) is None:
             self.shuffle_generator_ = torch.Generator().manual_seed(self.seed)
-        return DeviceBatches(X, min(self.batch_size, len(X)), training, getattr(self, "shuffle_generator_", None))
+        accelerator = getattr(self, "accelerator", None)
+        rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+        device = accelerator.device if accelerator else self.device
+        return DeviceBatches(
+            X, min(self.batch_size, len(X) // world), training, getattr(self, "shuffle_generator_", None),
+            device=device, rank=rank, world=world,
+        )
 
     def _augment_generator(self, device: torch.device) -> torch.Generator:
         gen = getattr(self, "augment_generator_", None)
         if gen is None or gen.device != device:
-            gen = torch.Generator(device=device).manual_seed(self.seed + 1)
+            accelerator = getattr(self, "accelerator", None)
+            rank = accelerator.process_index if accelerator else 0  # own draws for each process's shard
+            gen = torch.Generator(device=device).manual_seed(self.seed + 1 + rank)
             self.augment_generator_ = gen
         return gen
 
@@ -150,11 +206,27 @@ class ContrastiveNet(NeuralNet):
         dtype = _AUTOCAST[self.precision]
         return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder on a normalised batch, compiled and channels-last when asked."""
+        if self.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if not self.compile:
+            return self.module_(x)
+        compiled = self.__dict__.get("_compiled")  # kept out of skorch's attribute tracking and pickles
+        if compiled is None:
+            compiled = self.__dict__["_compiled"] = torch.compile(self.module_)
+        return compiled(x)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_compiled", None)
+        return state
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Representation of a batch: deterministic view, normalise, encode."""
         x = self.augmentations_.eval_view(x) if hasattr(self.augmentations_, "eval_view") else x
         with self._autocast(x.device):
-            return self.module_(self.normalizer_(x)).float()
+            return self._encode(self.normalizer_(x)).float()
 
     def infer(self, x, **fit_params):
         if not self.module_.training:
@@ -163,14 +235,14 @@ class ContrastiveNet(NeuralNet):
         v1 = self.normalizer_(self.augmentations_(x, generator=gen))
         v2 = self.normalizer_(self.augmentations_(x, generator=gen))
         with self._autocast(x.device):
-            z1 = self.projector_(self.module_(v1))
+            z1 = self.projector_(self._encode(v1))
             if self.method == "moco":
                 with torch.no_grad():
                     momentum_update(self.module_, self.key_encoder_, self.momentum)
                     momentum_update(self.projector_, self.key_projector_, self.momentum)
                     z2 = self.key_projector_(self.key_encoder_(v2))
             else:
-                z2 = self.projector_(self.module_(v2))
+                z2 = self.projector_(self._encode(v2))
         return z1, z2
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -213,3 +285,49 @@ class ContrastiveNet(NeuralNet):
         for name in self._optimizers:
             scaler.step(getattr(self, name + "_"))
         scaler.update()
+
+
+class AcceleratedContrastiveNet(AccelerateMixin, ContrastiveNet):
+    """:class:`ContrastiveNet` trained through Hugging Face accelerate (multi-GPU, multi-node).
+
+    ``AccelerateMixin`` comes first so that its autocast, backward and optimizer steps
+    replace the net's own precision handling.
+    """
+
+    def _initialize_accelerator(self):
+        """As skorch's, but only modules with trainable weights are wrapped (DDP refuses the
+        others: MoCo's key encoder, the criterion's queue, normaliser, augmentations); those
+        are only moved to the accelerator's device."""
+        if self._wrapped_with_accelerator:
+            return self
+        device = self.accelerator.device
+        for kind, names in (("criterion", self._criteria), ("module", self._modules)):
+            with self._current_init_context(kind):
+                for name in names:
+                    module = getattr(self, name + "_")
+                    if not isinstance(module, nn.Module):
+                        continue
+                    trainable = any(p.requires_grad for p in module.parameters())
+                    setattr(self, name + "_", self.accelerator.prepare(module) if trainable else module.to(device))
+        with self._current_init_context("optimizer"):
+            for name in self._optimizers:
+                setattr(self, name + "_", self.accelerator.prepare(getattr(self, name + "_")))
+        for _, callback in self.callbacks_:
+            if isinstance(callback, LRScheduler):
+                callback.policy_ = self.accelerator.prepare(callback.policy_)
+        self._wrapped_with_accelerator = True
+        return self
+
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        # DDP keeps weights equal but batch-norm statistics are per process: take rank 0's
+        if self.accelerator.num_processes > 1:
+            for name in self._modules + self._criteria:
+                module = getattr(self, name + "_")
+                for buffer in module.buffers() if isinstance(module, nn.Module) else ():
+                    torch.distributed.broadcast(buffer, src=0)
+        return super().on_train_end(net, X=X, y=y, **kwargs)
+
+
+def silent(*args, **kwargs) -> None:
+    """A print sink that prints nothing (accelerate's print ignores ``verbose``)."""

@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import LRScheduler, ProgressBar
 
 from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, restore
-from ._training import ContrastiveNet, Standardize
+from ._training import AcceleratedContrastiveNet, ContrastiveNet, Standardize, silent
 from .augment import resolve_augmentations
 from .encoders import build_encoder, output_dim
 from .losses import MoCoLoss, NTXentLoss
@@ -62,8 +62,8 @@ def check_images(estimator, X, *, reset: bool, min_samples: int = 1) -> np.ndarr
             f"Expected images of shape (n_samples, n_bands, height, width) or vectors of shape "
             f"(n_samples, n_features); got an array of shape {X.shape}."
         )
-    if not np.isfinite(X).all():
-        n_bad = int((~np.isfinite(X)).sum())
+    n_bad = _count_non_finite(X)
+    if n_bad:
         raise ValueError(
             f"Input contains NaN or infinity ({n_bad} values). Fill masked or missing pixels first, "
             "e.g. with sklearn_ssl.preprocessing.PixelImputer in front of the estimator in a Pipeline."
@@ -73,6 +73,23 @@ def check_images(estimator, X, *, reset: bool, min_samples: int = 1) -> np.ndarr
     elif X.shape[1:] != estimator.input_shape_:
         _raise_shape_mismatch(estimator, X.shape[1:])
     return X
+
+
+def _count_non_finite(X: np.ndarray, chunk_bytes: int = 1 << 26) -> int:
+    """Number of NaN/inf values, checked in chunks so memory-mapped input is never loaded whole."""
+    step = max(1, chunk_bytes // max(1, X[:1].nbytes))
+    return sum(int((~np.isfinite(X[i:i + step])).sum()) for i in range(0, len(X), step))
+
+
+def _place_data(X: np.ndarray, device: str) -> torch.Tensor:
+    """The training data as a tensor: moved to a GPU once when it fits in half its free
+    memory, else left on the host (memory-mapped input stays mapped) and streamed."""
+    X_host = _as_tensor(X)
+    if device.startswith("cuda"):
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        if X.shape[0] * int(np.prod(X.shape[1:])) * 4 < free // 2:
+            return X_host.to(device)
+    return X_host
 
 
 def _raise_shape_mismatch(estimator, shape: tuple) -> None:
@@ -142,6 +159,13 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
         Autocast precision for the encoder; ``"auto"`` is bf16 on a CUDA device that
         supports it and fp32 elsewhere. fp16 uses dynamic loss scaling.
+    compile : bool, default=False
+        Compile the encoder with :func:`torch.compile` (pays on GPUs for long runs;
+        the first epoch is slower while it compiles).
+    accelerator : accelerate.Accelerator or None, default=None
+        Train through skorch's ``AccelerateMixin`` (multi-GPU with ``accelerate launch``;
+        negatives are gathered across processes). The accelerator then places the model
+        and sets the precision; ``device`` and ``precision`` are ignored.
     callbacks : list of skorch callbacks or None, default=None
         Extra skorch callbacks (e.g. ``Checkpoint``, ``EarlyStopping``), passed to the
         internal net. Classes are preferred to instances (instances are copied).
@@ -202,6 +226,8 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "lr_schedule": [StrOptions({"cosine"}), None],
         "device": [str, torch.device],
         "precision": [StrOptions({"auto", "fp32", "bf16", "fp16"})],
+        "compile": ["boolean"],
+        "accelerator": [None, object],
         "callbacks": [list, None],
         "checkpoint_dir": [str, os.PathLike, None],
         "checkpoint_every": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -227,6 +253,8 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         lr_schedule="cosine",
         device="auto",
         precision="auto",
+        compile=False,
+        accelerator=None,
         callbacks=None,
         checkpoint_dir=None,
         checkpoint_every=1,
@@ -249,6 +277,8 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.lr_schedule = lr_schedule
         self.device = device
         self.precision = precision
+        self.compile = compile
+        self.accelerator = accelerator
         self.callbacks = callbacks
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
@@ -271,7 +301,10 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """
         self._validate_params()
         X = check_images(self, X, reset=True, min_samples=2)
-        device = _resolve_device(str(self.device))
+        if self.accelerator is not None:
+            device = str(self.accelerator.device)
+        else:
+            device = _resolve_device(str(self.device))
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
@@ -279,7 +312,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             self.net_ = self._build_net(X, device, seed, fingerprint)
-            X_dev = _as_tensor(X).to(device)
+            X_dev = _place_data(X, device)
             state = None
             if self.checkpoint_dir is not None:
                 state = load_checkpoint(os.path.join(self.checkpoint_dir, CHECKPOINT_FILE), fingerprint)
@@ -341,7 +374,16 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         if self.checkpoint_dir is not None:
             callbacks.append(("resumable_checkpoint", ResumableCheckpoint(
                 os.fspath(self.checkpoint_dir), self.checkpoint_every, fingerprint)))
-        return ContrastiveNet(
+        if self.accelerator is not None:
+            net_cls, placement = AcceleratedContrastiveNet, {
+                "accelerator": self.accelerator, "device": None,
+                "callbacks__print_log__sink": self.accelerator.print if self.verbose else silent,
+            }
+            precision = "fp32"  # the accelerator's mixed_precision decides
+        else:
+            net_cls, placement = ContrastiveNet, {"device": device}
+            precision = _resolve_precision(self.precision, device)
+        return net_cls(
             encoder,
             criterion=criterion,
             **{f"criterion__{k}": v for k, v in criterion_params.items()},
@@ -353,14 +395,16 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             train_split=None,
             callbacks=callbacks,
             verbose=self.verbose,
-            device=device,
+            **placement,
             input_shape=input_shape,
             augmentations=augmentations,
             normalizer=self._fit_normalizer(X),
             method=self.method,
             projection_dim=self.projection_dim,
             momentum=self.momentum,
-            precision=_resolve_precision(self.precision, device),
+            precision=precision,
+            compile=self.compile and self.accelerator is None,
+            channels_last=device.startswith("cuda") and len(input_shape) == 3,
             seed=seed,
         )
 
@@ -368,6 +412,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         if self.normalize is None:
             return torch.nn.Identity()
         axes = (0,) + tuple(range(2, X.ndim))
+        X = X[:: max(1, len(X) // 2048)]  # a strided sample of at most ~4k images is plenty
         loc = np.median(X, axis=axes)
         scale = X.std(axis=axes)
         scale = np.where(scale > 0, scale, 1.0)
@@ -392,7 +437,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     def _embed(self, X: np.ndarray) -> np.ndarray:
         net = self.net_
         net._set_training(False)
-        device = torch.device(net.device)
+        device = torch.device(self.device_)
         out = np.empty((len(X), self.embedding_dim_), dtype=X.dtype)
         step = net.batch_size
         with torch.inference_mode():

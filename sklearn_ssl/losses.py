@@ -7,17 +7,68 @@ Both take projections of two views of the same batch, ``(n, p)`` each, where row
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["NTXentLoss", "MoCoLoss", "nt_xent", "info_nce", "momentum_update"]
+__all__ = ["NTXentLoss", "MoCoLoss", "nt_xent", "info_nce", "momentum_update", "gather_with_grad"]
+
+
+def _world() -> tuple[int, int]:
+    """(rank, world size) of the default process group, or (0, 1) outside distributed runs."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def gather_with_grad(z: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Concatenate ``z`` from every process, keeping gradients to the local part.
+
+    Returns the global batch and the offset of this process's rows in it. Every
+    process must pass the same number of rows. Outside a distributed run: ``(z, 0)``.
+    """
+    rank, world = _world()
+    if world == 1:
+        return z, 0
+    return _AllGather.apply(z), rank * z.shape[0]
+
+
+class _AllGather(torch.autograd.Function):
+    """all_gather whose backward sums every process's gradient for the local rows."""
+
+    @staticmethod
+    def forward(ctx, z):
+        ctx.rows = z.shape[0]
+        return gather_no_grad(z)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.contiguous()
+        dist.all_reduce(grad)
+        rank, _ = _world()
+        return grad[rank * ctx.rows:(rank + 1) * ctx.rows]
+
+
+@torch.no_grad()
+def gather_no_grad(z: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``z`` from every process, in rank order, without gradients."""
+    _, world = _world()
+    if world == 1:
+        return z
+    parts = [torch.empty_like(z) for _ in range(world)]
+    dist.all_gather(parts, z.contiguous())
+    return torch.cat(parts)
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
     """Normalised temperature-scaled cross entropy over in-batch negatives (SimCLR).
 
-    Each of the ``2n`` projections is classified against the other ``2n - 1``;
-    its positive is the other view of the same image.
+    Each of the ``2n`` projections is classified against the other ``2N - 1`` of the
+    global batch; its positive is the other view of the same image. In a distributed
+    run (``torch.distributed`` initialised, e.g. by accelerate) the negatives are
+    gathered from every process with gradients, each process scores its own anchors,
+    and the mean of the processes' losses equals the single-process loss on the
+    concatenated batch.
 
     Parameters
     ----------
@@ -29,14 +80,18 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) -> tor
     Returns
     -------
     loss : Tensor
-        Scalar mean loss over the ``2n`` anchors.
+        Scalar mean loss over this process's ``2n`` anchors.
     """
     n = z1.shape[0]
-    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
-    logits = z @ z.T / temperature
-    logits.fill_diagonal_(float("-inf"))
-    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
-    return F.cross_entropy(logits, targets)
+    z1, z2 = F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1)
+    all1, offset = gather_with_grad(z1)
+    all2, _ = gather_with_grad(z2)
+    N = all1.shape[0]
+    logits = torch.cat([z1, z2]) @ torch.cat([all1, all2]).T / temperature
+    local = offset + torch.arange(n, device=z1.device)
+    rows = torch.arange(2 * n, device=z1.device)
+    logits[rows, torch.cat([local, N + local])] = float("-inf")
+    return F.cross_entropy(logits, torch.cat([N + local, local]))
 
 
 def info_nce(
@@ -97,7 +152,8 @@ class MoCoLoss(nn.Module):
     """MoCo v2 InfoNCE loss holding the first-in first-out queue of negative keys.
 
     In training mode, each call computes the loss against the current queue and
-    then enqueues the batch's keys, overwriting the oldest ones.
+    then enqueues the batch's keys, overwriting the oldest ones. In a distributed run
+    the keys of every process are enqueued (in rank order), so all queues stay equal.
 
     Parameters
     ----------
@@ -119,7 +175,7 @@ class MoCoLoss(nn.Module):
         # a copy: enqueue below writes the queue in place before backward runs
         loss = info_nce(q, k, self.queue.clone(), self.temperature)
         if self.training:
-            self.enqueue(k)
+            self.enqueue(gather_no_grad(k))  # every process enqueues the global batch's keys
         return loss
 
     @torch.no_grad()

@@ -1,0 +1,52 @@
+"""The private data path: device-resident and streamed batches, sharding across processes."""
+
+import numpy as np
+import torch
+
+from sklearn_ssl._training import DeviceBatches
+
+
+def _batches(**kwargs):
+    X = torch.arange(50, dtype=torch.float32).view(25, 2)
+    return [b for b, _ in DeviceBatches(X, 8, **kwargs)]
+
+
+def test_streamed_batches_equal_resident_batches():
+    resident = _batches(shuffle=True, generator=torch.Generator().manual_seed(3))
+    streamed = _batches(shuffle=True, generator=torch.Generator().manual_seed(3), stream=True)
+    assert len(resident) == len(streamed) == 3  # 25 = 8 + 8 + 8 + 1: the single one is dropped
+    for a, b in zip(resident, streamed):
+        assert torch.equal(a, b)
+
+
+def test_each_epoch_is_a_permutation_and_single_leftover_is_dropped():
+    X = torch.arange(17, dtype=torch.float32)[:, None]
+    gen = torch.Generator().manual_seed(0)
+    epochs = [torch.cat([b for b, _ in DeviceBatches(X, 8, True, gen)]) for _ in range(2)]
+    for seen in epochs:
+        assert len(seen) == 16 and len(set(seen[:, 0].tolist())) == 16  # 17 = 8 + 8 + 1: the 1 waits
+    assert not torch.equal(epochs[0], epochs[1])
+    ordered = torch.cat([b for b, _ in DeviceBatches(X, 8, False, None)])
+    assert torch.equal(ordered, X)  # evaluation keeps every sample, in order
+
+
+def test_processes_get_disjoint_equal_shards_of_the_same_permutation():
+    X = torch.arange(21, dtype=torch.float32)[:, None]
+    shards = [
+        torch.cat([b for b, _ in DeviceBatches(X, 4, True, torch.Generator().manual_seed(1), rank=r, world=2)])
+        for r in range(2)
+    ]
+    assert len(shards[0]) == len(shards[1]) == 10  # 21 // 2 each, in batches of 4, 4 and 2
+    assert not set(shards[0][:, 0].tolist()) & set(shards[1][:, 0].tolist())
+
+
+def test_memmap_training_data_is_not_loaded_whole(tmp_path):
+    from sklearn_ssl import ContrastiveEmbedder
+
+    X = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=np.float32, shape=(40, 2, 8, 8))
+    X[:] = np.random.default_rng(0).normal(size=X.shape)
+    X.flush()
+    X = np.load(tmp_path / "X.npy", mmap_mode="r")
+    emb = ContrastiveEmbedder(max_epochs=1, batch_size=8, random_state=0).fit(X)
+    Z = emb.transform(X)
+    np.testing.assert_array_equal(Z, emb.transform(np.asarray(X)))
