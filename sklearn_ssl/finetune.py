@@ -28,6 +28,7 @@ import numbers
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -153,10 +154,12 @@ _COMMON_CONSTRAINTS = {
 _PARAMS_DOC = """
     Parameters
     ----------
-    pretrained : fitted ContrastiveEmbedder or None, default=None
+    pretrained : fitted ContrastiveEmbedder, FrozenEstimator of one, or None, default=None
         Start from this embedder's encoder, per-band normaliser and (with
         ``augmentations="auto"``) training augmentations, all deep-copied: the embedder is
         left untouched. None trains the ``encoder`` from scratch (the supervised baseline).
+        Where the estimator is cloned (cross-validation, ``label_efficiency``), pass
+        ``FrozenEstimator(embedder)``: ``clone`` would otherwise give an unfitted embedder.
     encoder : str, torch.nn.Module, class or callable, default="auto"
         Architecture when ``pretrained`` is None (see :func:`sklearn_ssl.encoders.build_encoder`):
         ``"auto"`` is ``"small"`` for images and ``"mlp"`` for vectors. Ignored otherwise.
@@ -279,8 +282,13 @@ class _BaseFineTuner(BaseEstimator):
     def _components(self, X: np.ndarray):
         input_shape = X.shape[1:]
         if self.pretrained is not None:
-            emb = self.pretrained
-            check_is_fitted(emb, "encoder_")
+            emb = getattr(self.pretrained, "estimator", self.pretrained)  # FrozenEstimator(embedder)
+            if not hasattr(emb, "encoder_"):
+                raise NotFittedError(
+                    "pretrained must be a fitted ContrastiveEmbedder. scikit-learn's clone (used by cross-validation, "
+                    "GridSearchCV, label_efficiency) returns an unfitted copy of an embedder parameter: pass "
+                    "pretrained=sklearn.frozen.FrozenEstimator(embedder) to keep the fitted one."
+                )
             if tuple(emb.input_shape_) != tuple(input_shape):
                 raise ValueError(
                     f"X has samples of shape {input_shape}, but the pretrained embedder was fitted on samples of "

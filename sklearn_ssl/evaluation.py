@@ -1,0 +1,314 @@
+"""Downstream evaluation: label-efficiency curves and similarity search on embeddings.
+
+:func:`label_efficiency` answers the question of Hayat et al. (2021): how many labels does
+each model need? It trains every estimator on label budgets drawn from a training split
+and scores it on a held-out split that is fixed across budgets and repeats.
+
+To pretrain once on all (unlabelled) images and then probe at every budget, wrap the
+fitted embedder in :class:`sklearn.frozen.FrozenEstimator`; cloning returns the frozen
+embedder itself and its ``fit`` does nothing::
+
+    emb = ContrastiveEmbedder(...).fit(X_all)            # no labels
+    probe = make_pipeline(FrozenEstimator(emb), LogisticRegression())
+    label_efficiency({"ssl+logreg": probe}, X, y, n_labels=[20, 50, 100])
+"""
+
+from __future__ import annotations
+
+import numbers
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import NearestNeighbors
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .metrics import get_scorer
+
+__all__ = ["label_efficiency", "summarize_label_efficiency", "run_downstream_study", "SimilaritySearch"]
+
+
+def _resolve_scoring(scoring) -> dict:
+    if scoring is None or isinstance(scoring, str) or callable(scoring):
+        name = "score" if scoring is None else (scoring if isinstance(scoring, str) else
+                                                getattr(scoring, "__name__", "score"))
+        return {name: get_scorer(scoring)}
+    if isinstance(scoring, dict):
+        return {k: get_scorer(v) for k, v in scoring.items()}
+    return {s: get_scorer(s) for s in scoring}
+
+
+def _subset(y_train: np.ndarray, n: int, classification: bool, rng: np.random.RandomState) -> np.ndarray:
+    """Positions of ``n`` training labels: stratified (every class at least once) or random."""
+    if not classification:
+        return np.sort(rng.choice(len(y_train), size=n, replace=False))
+    classes = np.unique(y_train)
+    if n < len(classes):
+        raise ValueError(f"n_labels={n} is smaller than the number of classes ({len(classes)}); a stratified "
+                         "subset must contain every class.")
+    first = np.array([rng.choice(np.flatnonzero(y_train == c)) for c in classes])
+    rest = np.setdiff1d(np.arange(len(y_train)), first)
+    k = n - len(classes)
+    if k == 0:
+        extra = rest[:0]
+    elif k >= len(rest):
+        extra = rest
+    else:
+        try:
+            extra, _ = train_test_split(rest, train_size=k, stratify=y_train[rest], random_state=rng)
+        except ValueError:  # too few to stratify the remainder: random
+            extra = rng.choice(rest, size=k, replace=False)
+    return np.sort(np.concatenate([first, extra]))
+
+
+def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3, scoring=None, task="auto",
+                     random_state=None, verbose=0):
+    """Score estimators trained on increasing numbers of labels, on a fixed held-out split.
+
+    Parameters
+    ----------
+    estimators : dict of str -> estimator
+        Estimators or Pipelines, cloned before every fit. Use
+        ``make_pipeline(FrozenEstimator(fitted_embedder), model)`` to pretrain once on all
+        images and only fit ``model`` at each budget.
+    X : array-like of shape (n_samples, ...)
+        Images (n, C, H, W) or features.
+    y : array-like of shape (n_samples,)
+        Labels (classification) or targets (regression).
+    n_labels : sequence of int
+        Label budgets: sizes of the training subsets (each at most the training split).
+    test_size : float or int, default=0.25
+        Held-out split (fraction or count), drawn once (stratified for classification) and
+        shared by all budgets, repeats and estimators.
+    n_repeats : int, default=3
+        Subsets drawn per budget; repeat ``r`` uses the same subset for every estimator.
+    scoring : None, str, callable, list or dict, default=None
+        None uses each estimator's ``score``. Names may be scikit-learn scorer names or the
+        photo-z names of :data:`sklearn_ssl.metrics.PHOTOZ_SCORERS` (negated errors); a
+        dict maps a metric name to a name or a callable ``scorer(estimator, X, y)``.
+    task : {"auto", "classification", "regression"}, default="auto"
+        "auto" is "regression" for continuous targets, else "classification".
+        Classification subsets are stratified and contain every class.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the held-out split and the subsets: an integer makes both reproducible.
+    verbose : int, default=0
+        Print one line per fit.
+
+    Returns
+    -------
+    results : pandas.DataFrame
+        Tidy table with columns ``estimator``, ``n_labels``, ``repeat``, ``metric``,
+        ``score`` and ``fit_time`` (seconds); one row per estimator, budget, repeat and
+        metric. ``results.attrs["test_index"]`` holds the held-out sample indices.
+    """
+    if not isinstance(estimators, dict) or not estimators:
+        raise TypeError("estimators must be a non-empty dict mapping names to estimators.")
+    if task not in ("auto", "classification", "regression"):
+        raise ValueError(f"task must be 'auto', 'classification' or 'regression', got {task!r}.")
+    X = np.asarray(X) if not hasattr(X, "iloc") else X
+    y = np.asarray(y)
+    if len(X) != len(y):
+        raise ValueError(f"X and y have different numbers of samples: {len(X)} and {len(y)}.")
+    if task == "auto":
+        task = "regression" if type_of_target(y) in ("continuous", "continuous-multioutput") else "classification"
+    classification = task == "classification"
+    budgets = [int(n) for n in np.atleast_1d(n_labels)]
+    if any(n < 1 for n in budgets):
+        raise ValueError(f"n_labels must be positive integers, got {list(n_labels)}.")
+    rng = check_random_state(random_state)
+    index = np.arange(len(y))
+    train_idx, test_idx = train_test_split(index, test_size=test_size, random_state=rng,
+                                           stratify=y if classification else None)
+    train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
+    too_big = [n for n in budgets if n > len(train_idx)]
+    if too_big:
+        raise ValueError(f"n_labels {too_big} exceed the {len(train_idx)} samples of the training split.")
+    take = (lambda a, i: a.iloc[i]) if hasattr(X, "iloc") else (lambda a, i: a[i])
+    X_test, y_test = take(X, test_idx), y[test_idx]
+    scorers = _resolve_scoring(scoring)
+    seeds = rng.randint(np.iinfo(np.int32).max, size=(n_repeats, len(budgets)))
+    rows = []
+    for r in range(n_repeats):
+        for b, n in enumerate(budgets):
+            sub = train_idx[_subset(y[train_idx], n, classification, np.random.RandomState(seeds[r, b]))]
+            for name, est in estimators.items():
+                model = clone(est)
+                t0 = time.perf_counter()
+                model.fit(take(X, sub), y[sub])
+                fit_time = time.perf_counter() - t0
+                for metric, scorer in scorers.items():
+                    value = model.score(X_test, y_test) if scorer is None else scorer(model, X_test, y_test)
+                    rows.append({"estimator": name, "n_labels": n, "repeat": r, "metric": metric,
+                                 "score": float(value), "fit_time": fit_time})
+                if verbose:
+                    print(f"[label_efficiency] {name} n_labels={n} repeat={r}: "
+                          + ", ".join(f"{m}={row['score']:.4g}" for m, row in zip(scorers, rows[-len(scorers):])))
+    out = pd.DataFrame(rows, columns=["estimator", "n_labels", "repeat", "metric", "score", "fit_time"])
+    out.attrs["test_index"] = test_idx
+    out.attrs["task"] = task
+    return out
+
+
+class SimilaritySearch(BaseEstimator):
+    """Nearest neighbours of embeddings, by cosine distance (Stein et al. 2022's lens search).
+
+    Parameters
+    ----------
+    n_neighbors : int, default=8
+        Neighbours returned by :meth:`kneighbors`.
+    metric : str, default="cosine"
+        Any metric of :class:`sklearn.neighbors.NearestNeighbors`.
+    algorithm : str, default="brute"
+        Search algorithm (brute force is exact and fast for a few 100k embeddings).
+    n_jobs : int or None, default=None
+
+    Attributes
+    ----------
+    nn_ : sklearn.neighbors.NearestNeighbors
+        The fitted index.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Z = np.random.default_rng(0).normal(size=(100, 16))
+    >>> search = SimilaritySearch(n_neighbors=3).fit(Z)
+    >>> dist, idx = search.kneighbors(Z[:1])
+    >>> int(idx[0, 0])
+    0
+    """
+
+    _parameter_constraints: dict = {
+        "n_neighbors": [numbers.Integral], "metric": [str, callable], "algorithm": [str], "n_jobs": [None, int],
+    }
+
+    def __init__(self, n_neighbors=8, metric="cosine", algorithm="brute", n_jobs=None):
+        self.n_neighbors = n_neighbors
+        self.metric = metric
+        self.algorithm = algorithm
+        self.n_jobs = n_jobs
+
+    def fit(self, X, y=None):
+        """Index embeddings ``X`` of shape (n_samples, n_features)."""
+        self._validate_params()
+        X = validate_data(self, X, reset=True)
+        self.nn_ = NearestNeighbors(n_neighbors=min(self.n_neighbors, len(X)), metric=self.metric,
+                                    algorithm=self.algorithm, n_jobs=self.n_jobs).fit(X)
+        return self
+
+    def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
+        """Distances and indices of the nearest indexed embeddings to each query.
+
+        With ``X=None`` the indexed points are the queries and each point is not its own
+        neighbour (scikit-learn's convention).
+        """
+        check_is_fitted(self, "nn_")
+        if X is not None:
+            X = validate_data(self, X, reset=False)
+        return self.nn_.kneighbors(X, n_neighbors=n_neighbors or self.n_neighbors,
+                                   return_distance=return_distance)
+
+
+# -- the downstream study on the synthetic survey (used by benchmarks/ and the CLI) ------------
+def _asinh_flatten(X):
+    return np.arcsinh(np.asarray(X, dtype=np.float32) / 0.1).reshape(len(X), -1)
+
+
+def _raw_photoz_scoring(threshold=0.05):
+    from .metrics import outlier_fraction, photoz_bias, sigma_mad
+
+    def make(fn):
+        return lambda est, X, y: fn(y, est.predict(X))
+    return {"sigma_mad": make(sigma_mad), "bias": make(photoz_bias),
+            "outlier_fraction": make(lambda t, p: outlier_fraction(t, p, threshold))}
+
+
+def summarize_label_efficiency(results) -> pd.DataFrame:
+    """Mean and standard deviation over repeats: one row per metric, estimator and budget."""
+    return (results.groupby(["metric", "estimator", "n_labels"], sort=False)["score"]
+            .agg(mean="mean", std="std", n_repeats="count").reset_index())
+
+
+def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100, 300), n_repeats=2,
+                         test_size=0.25, pretrain_epochs=15, finetune_epochs=15, width=16, batch_size=64,
+                         random_state=0, verbose=0):
+    """Label-efficiency study on :func:`sklearn_ssl.datasets.make_galaxy_survey` (morphology and redshift).
+
+    One :class:`~sklearn_ssl.ContrastiveEmbedder` (SimCLR, :class:`~sklearn_ssl.encoders.SmallCNN`
+    of ``width``) is pretrained once on **all** images without labels, then:
+
+    - morphology (accuracy): frozen SSL + logistic regression; supervised CNN (same encoder
+      architecture trained from scratch, :class:`~sklearn_ssl.finetune.FineTunedClassifier`
+      with ``pretrained=None``); raw-pixel PCA (asinh pixels, 16 components) + logistic regression;
+    - redshift (sigma_MAD, bias, outlier fraction |dz| > 0.05): frozen SSL + ridge regression;
+      fine-tuned SSL photo-z head (:class:`~sklearn_ssl.photoz.PhotoZRegressor`, 180 bins on
+      [0, 0.4)); supervised CNN with the same photo-z head from scratch.
+
+    Returns
+    -------
+    out : dict
+        ``"morphology"`` and ``"redshift"``: tidy results of :func:`label_efficiency`;
+        ``"morphology_summary"``, ``"redshift_summary"``: :func:`summarize_label_efficiency`;
+        ``"figures"``: dict of matplotlib Figures; ``"timings"``: seconds per stage.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from .datasets import make_galaxy_survey
+    from .embedder import ContrastiveEmbedder
+    from .encoders import SmallCNN
+    from .finetune import FineTunedClassifier
+    from .photoz import PhotoZRegressor
+    from .plotting import plot_label_efficiency
+
+    timings = {}
+    t0 = time.perf_counter()
+    X, cat = make_galaxy_survey(n_samples, image_size=image_size, random_state=random_state)
+    timings["survey"] = time.perf_counter() - t0
+    keep = (cat["redshift"].to_numpy() >= 0) & (cat["redshift"].to_numpy() < 0.4)
+    X, cat = X[keep], cat[keep].reset_index(drop=True)
+    encoder = SmallCNN(in_channels=X.shape[1], width=width)
+    t0 = time.perf_counter()
+    emb = ContrastiveEmbedder(encoder=encoder, normalize="asinh", max_epochs=pretrain_epochs,
+                              batch_size=batch_size, random_state=random_state).fit(X)
+    timings["pretrain"] = time.perf_counter() - t0
+    ft = dict(max_epochs=finetune_epochs, batch_size=batch_size, random_state=random_state)
+    morph = {
+        "SSL frozen + logistic": make_pipeline(FrozenEstimator(emb), StandardScaler(),
+                                               LogisticRegression(max_iter=2000)),
+        "supervised CNN": FineTunedClassifier(None, encoder=encoder, normalize="asinh", **ft),
+        "raw-pixel PCA + logistic": make_pipeline(FunctionTransformer(_asinh_flatten), StandardScaler(),
+                                                  PCA(n_components=min(16, min(n_labels))),
+                                                  LogisticRegression(max_iter=2000)),
+    }
+    redshift = {
+        "SSL frozen + ridge": make_pipeline(FrozenEstimator(emb), StandardScaler(), Ridge(alpha=1.0)),
+        "SSL fine-tuned photo-z head": PhotoZRegressor(FrozenEstimator(emb), encoder_lr=1e-4, **ft),
+        "supervised CNN photo-z head": PhotoZRegressor(None, encoder=encoder, normalize="asinh", **ft),
+    }
+    common = dict(n_labels=list(n_labels), test_size=test_size, n_repeats=n_repeats,
+                  random_state=random_state, verbose=verbose)
+    t0 = time.perf_counter()
+    morph_res = label_efficiency(morph, X, cat["morphology_class"].to_numpy(), scoring={"accuracy": "accuracy"},
+                                 task="classification", **common)
+    timings["morphology"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    z_res = label_efficiency(redshift, X, cat["redshift"].to_numpy(), scoring=_raw_photoz_scoring(),
+                             task="regression", **common)
+    timings["redshift"] = time.perf_counter() - t0
+    figures = {
+        "morphology_accuracy": plot_label_efficiency(morph_res, "accuracy", title="Morphology (synthetic survey)"),
+        "redshift_sigma_mad": plot_label_efficiency(z_res, "sigma_mad", title="Photo-z (synthetic survey)",
+                                                    ylabel=r"$\sigma_{\rm MAD}$"),
+        "redshift_outlier_fraction": plot_label_efficiency(z_res, "outlier_fraction",
+                                                           title="Photo-z outliers |dz| > 0.05"),
+    }
+    return {"morphology": morph_res, "redshift": z_res, "morphology_summary": summarize_label_efficiency(morph_res),
+            "redshift_summary": summarize_label_efficiency(z_res), "figures": figures, "timings": timings,
+            "n_samples": int(len(X)), "embedder": emb}
