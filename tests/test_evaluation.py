@@ -1,0 +1,142 @@
+import matplotlib
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from sklearn_ssl.evaluation import SimilaritySearch, label_efficiency, summarize_label_efficiency
+from sklearn_ssl.finetune import FineTunedClassifier
+from sklearn_ssl.plotting import plot_label_efficiency, plot_similarity_search
+
+matplotlib.use("Agg")
+
+FITS = []
+
+
+class SpyClassifier(ClassifierMixin, BaseEstimator):
+    """Records the sample ids (column 0) it is fitted and scored on."""
+
+    def fit(self, X, y):
+        FITS.append(("fit", tuple(np.asarray(X)[:, 0].astype(int)), tuple(y)))
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        FITS.append(("predict", tuple(np.asarray(X)[:, 0].astype(int)), ()))
+        return np.full(len(X), self.classes_[0])
+
+
+class CountingEmbedder(TransformerMixin, BaseEstimator):
+    n_fits = 0
+
+    def fit(self, X, y=None):
+        type(self).n_fits += 1
+        self.net_ = object()
+        return self
+
+    def transform(self, X):
+        return np.asarray(X)[:, 1:]
+
+
+def _data(n=120, n_classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(n_classes), n // n_classes)
+    X = np.column_stack([np.arange(n), y + rng.normal(0, 0.3, n), rng.normal(size=n)])
+    return X, y
+
+
+def test_budgets_splits_and_reproducibility():
+    X, y = _data()
+    FITS.clear()
+    df = label_efficiency({"spy": SpyClassifier()}, X, y, n_labels=[3, 10, 40], n_repeats=2, test_size=30,
+                          random_state=0)
+    assert list(df.columns) == ["estimator", "n_labels", "repeat", "metric", "score", "fit_time"]
+    assert len(df) == 6 and sorted(df["n_labels"].unique()) == [3, 10, 40]
+    fits = [f for f in FITS if f[0] == "fit"]
+    tests = {f[1] for f in FITS if f[0] == "predict"}
+    assert len(tests) == 1  # one held-out split for every budget and repeat
+    test_ids = set(next(iter(tests)))
+    assert test_ids == set(df.attrs["test_index"]) and len(test_ids) == 30
+    for (_, ids, labels), n in zip(fits, [3, 10, 40] * 2):
+        assert len(ids) == n and not test_ids & set(ids)  # budget respected, no leakage
+        assert set(labels) == {0, 1, 2}  # stratified subsets contain every class
+    assert fits[0][1] != fits[3][1]  # repeats draw different subsets
+    # the held-out split is stratified
+    assert np.bincount(y[df.attrs["test_index"]]).tolist() == [10, 10, 10]
+    first = list(FITS)
+    FITS.clear()
+    label_efficiency({"spy": SpyClassifier()}, X, y, n_labels=[3, 10, 40], n_repeats=2, test_size=30,
+                     random_state=0)
+    assert FITS == first  # reproducible
+
+
+def test_budget_errors():
+    X, y = _data()
+    with pytest.raises(ValueError, match="number of classes"):
+        label_efficiency({"lr": LogisticRegression()}, X, y, n_labels=[2], random_state=0)
+    with pytest.raises(ValueError, match="exceed"):
+        label_efficiency({"lr": LogisticRegression()}, X, y, n_labels=[1000], random_state=0)
+
+
+def test_regression_random_subsets_and_photoz_names():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(80, 3))
+    z = np.clip(0.2 + 0.05 * X[:, 0], 0, 0.39)
+    df = label_efficiency({"lin": LinearRegression()}, X, z, n_labels=[5, 40], n_repeats=2,
+                          scoring=["sigma_mad", "r2"], random_state=0)
+    assert df.attrs["task"] == "regression"
+    assert set(df["metric"]) == {"sigma_mad", "r2"}
+    assert (df.loc[df.metric == "sigma_mad", "score"] <= 0).all()  # negated error
+    summary = summarize_label_efficiency(df)
+    assert set(summary.columns) == {"metric", "estimator", "n_labels", "mean", "std", "n_repeats"}
+    fig = plot_label_efficiency(df, "r2")
+    assert isinstance(fig, Figure) and fig.axes[0].get_xscale() == "log"
+
+
+def test_pretrain_once_then_probe():
+    X, y = _data()
+    CountingEmbedder.n_fits = 0
+    emb = CountingEmbedder().fit(X)
+    net = emb.net_
+    probe = make_pipeline(FrozenEstimator(emb), LogisticRegression())
+    label_efficiency({"probe": probe}, X, y, n_labels=[6, 30, 60], n_repeats=2, random_state=0)
+    assert CountingEmbedder.n_fits == 1 and emb.net_ is net
+
+
+def test_finetuner_with_frozen_pretrained_survives_clone():
+    from sklearn.base import clone
+
+    from sklearn_ssl import ContrastiveEmbedder
+
+    X, y = _data(42)
+    emb = ContrastiveEmbedder(max_epochs=1, batch_size=20, random_state=0).fit(X)
+    net = emb.net_
+    df = label_efficiency({"ft": FineTunedClassifier(FrozenEstimator(emb), max_epochs=1, random_state=0)},
+                          X, y, n_labels=[6], n_repeats=1, test_size=10, random_state=0)
+    assert len(df) == 1 and emb.net_ is net
+    with pytest.raises(Exception, match="FrozenEstimator"):
+        clone(FineTunedClassifier(emb, max_epochs=1)).fit(X, y)
+
+
+def test_similarity_search_cosine():
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(50, 8))
+    Z[1] = 3.0 * Z[0]  # same direction: cosine distance 0
+    search = SimilaritySearch(n_neighbors=3).fit(Z)
+    dist, idx = search.kneighbors(Z[:1])
+    assert idx.shape == (1, 3) and set(idx[0, :2]) == {0, 1}
+    np.testing.assert_allclose(dist[0, :2], 0.0, atol=1e-12)
+    dist, idx = search.kneighbors()  # indexed points as queries, self excluded
+    assert idx[0, 0] == 1 and idx[1, 0] == 0
+    with pytest.raises(ValueError, match="features"):
+        search.kneighbors(Z[:1, :4])
+
+
+def test_plot_similarity_search():
+    rng = np.random.default_rng(0)
+    images = rng.gamma(2.0, 1.0, size=(6, 3, 8, 8)).astype(np.float32)
+    fig = plot_similarity_search(images, 0, [3, 1, 2], "gri", distances=[0.01, 0.1, 0.2])
+    assert isinstance(fig, Figure) and len([a for a in fig.axes if a.images]) == 4
