@@ -277,3 +277,10 @@ def test_gridsearch_over_presets_and_pickle_of_composed_list():
     back = pickle.loads(pickle.dumps(emb))
     np.testing.assert_allclose(back.transform(X), emb.transform(X), rtol=1e-5, atol=1e-6)
     assert set(PRESETS) >= {"auto", "sdss", "decals"}
+
+
+def test_plot_augmentations_returns_figure():
+    from sklearn_ssl._plot_augment import plot_augmentations
+
+    fig = plot_augmentations(survey(2, 5, 16), "sdss", "ugriz", n_views=2, titles=["a", "b"])
+    assert len(fig.axes) == 2 * 3
