@@ -56,6 +56,7 @@ def atomic_path(target):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -84,6 +85,8 @@ def atomic_dir(target):
     try:
         yield tmp
         (tmp / _REPORT_MARKER).write_text("written by sklearn-ssl; safe to replace\n")
+        for path in [tmp, *tmp.rglob("*")]:
+            os.chmod(path, _default_mode(path.is_dir()))
         old = None
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
@@ -94,6 +97,13 @@ def atomic_dir(target):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _default_mode(directory=False) -> int:
+    """Permissions a plain open()/mkdir() would give (mkstemp/mkdtemp make private ones)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
 
 
 def _require(path) -> Path:
@@ -239,29 +249,25 @@ def load_embeddings(path):
 
 
 def save_model(path, model) -> Path:
-    """Pickle ``model`` with joblib, atomically."""
-    import joblib
-
+    """Write a fitted embedder with its own atomic :meth:`~sklearn_ssl.ContrastiveEmbedder.save`."""
     path = check_output_path(path, MODEL_SUFFIXES, "model")
-    with atomic_path(path) as tmp:
-        joblib.dump(model, tmp)
+    model.save(path)
     return path
 
 
-def load_model(path):
-    """Load a fitted embedder saved by :func:`save_model` (a pickle: only load files you trust)."""
-    import joblib
+def load_model(path, device=None):
+    """Load a fitted embedder written by ``sklearn-ssl pretrain`` (a pickle: only load files you trust).
+
+    ``device=None`` keeps the training device where it exists and falls back to the CPU.
+    """
+    from .embedder import ContrastiveEmbedder
 
     path = _require(path)
     if path.is_dir():
         raise ValueError(f"{path}: is a directory, not a model file.")
     try:
-        model = joblib.load(path)
-    except Exception as exc:  # unpickling raises many types: report them all as one clear line
-        detail = " ".join(str(exc).split())
+        return ContrastiveEmbedder.load(path, device=device)
+    except ValueError as exc:
+        detail = " ".join(str(exc.__cause__ or exc).split())
         detail = detail if len(detail) < 80 else detail[:77] + "..."
-        raise ValueError(f"{path}: not a model file written by 'sklearn-ssl pretrain' "
-                         f"({type(exc).__name__}: {detail}).") from exc
-    if not hasattr(model, "transform"):
-        raise ValueError(f"{path}: holds a {type(model).__name__}, not a fitted embedder with transform().")
-    return model
+        raise ValueError(f"{path}: not a model file written by 'sklearn-ssl pretrain' ({detail}).") from exc

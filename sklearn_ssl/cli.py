@@ -85,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     hp.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
     hp.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
     hp.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    pre.add_argument("--checkpoint-dir", help="save a checkpoint every epoch here; running the same command "
+                                              "again resumes an interrupted run")
     pre.add_argument("--quiet", action="store_true", help="no progress bar or loss table")
 
     emb = sub.add_parser("embed", help="embed images with a pretrained model",
@@ -94,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     emb.add_argument("--key", help="array name inside an .npz file (default: 'images')")
     emb.add_argument("--bands", help="bands to read from FITS cutouts, in order")
     emb.add_argument("--out", required=True, help="embeddings file: .parquet, .csv (with an id column) or .npy")
+    emb.add_argument("--device", help="torch device for embedding (default: the training device if present, "
+                                      "else cpu)")
 
     ev = sub.add_parser("evaluate", help="cross-validate a simple model on embeddings for a catalogue column",
                         description="Cross-validate a classifier or regressor on embeddings against a catalogue "
@@ -134,7 +138,8 @@ def cmd_pretrain(args) -> int:
         temperature=args.temperature, queue_size=args.queue_size, momentum=args.momentum,
         augmentations=args.augmentations, normalize=None if args.normalize == "none" else args.normalize,
         batch_size=max(2, args.batch_size), max_epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
-        device=args.device, precision=args.precision, verbose=0 if args.quiet else 1, random_state=args.seed,
+        device=args.device, precision=args.precision, checkpoint_dir=args.checkpoint_dir,
+        verbose=0 if args.quiet else 1, random_state=args.seed,
     )
     start = time.perf_counter()
     model.fit(images)
@@ -153,7 +158,7 @@ def cmd_embed(args) -> int:
         from ._io import _parquet_engine
 
         _parquet_engine()  # a missing pyarrow is reported before any work
-    model = load_model(args.model)
+    model = load_model(args.model, device=args.device)
     images, ids = _read_images(args)
     Z = model.transform(images)
     save_embeddings(out, Z, ids)
