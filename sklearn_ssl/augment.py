@@ -175,7 +175,7 @@ class RandomRotation(_Geometric):
     them altogether, follow with a :class:`JitterCrop` whose crop fits in the rotated
     stamp (Hayat et al.: rotate a 107 px stamp, crop 64 px). ``interpolation`` is
     ``"bilinear"`` or ``"bicubic"``; the total flux of a source well inside the stamp is
-    kept to 0.5% (bilinear) or 0.2% (bicubic) for a source of 1.2 px sigma, better for
+    kept to 0.7% (bilinear) or 0.25% (bicubic) for a source of 1.2 px sigma, better for
     wider ones (see the tests).
     """
 

@@ -261,15 +261,22 @@ def test_embedder_pretrains_with_survey_preset(preset, bands, size):
         ContrastiveEmbedder(augmentations=preset, max_epochs=1, batch_size=8).fit(survey(8, 4, 16))
 
 
+def tiny_encoder(in_channels=5):
+    return torch.nn.Sequential(torch.nn.Conv2d(in_channels, 8, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                               torch.nn.Flatten())
+
+
 def test_gridsearch_over_presets_and_pickle_of_composed_list():
     X, y = survey(16, 5, 16), np.repeat([0, 1], 8)
-    pipe = make_pipeline(ContrastiveEmbedder(max_epochs=1, batch_size=8, random_state=0, device="cpu"),
+    small = {"encoder": tiny_encoder, "projection_dim": 8, "max_epochs": 1, "batch_size": 8, "random_state": 0,
+             "device": "cpu"}
+    pipe = make_pipeline(ContrastiveEmbedder(**small),
                          LogisticRegression(max_iter=200))
     search = GridSearchCV(pipe, {"contrastiveembedder__augmentations": ["auto", "sdss"]}, cv=2,
                           refit=False).fit(X, y)
     assert len(search.cv_results_["params"]) == 2
     augs = [RandomRotation(), JitterCrop(12, 2), GaussianNoise(Uniform(0, 0.05)), PSFBlur(LogNormal(0.2, 0.5, 0.5, 2))]
-    emb = ContrastiveEmbedder(augmentations=augs, max_epochs=1, batch_size=8, random_state=0, device="cpu")
+    emb = ContrastiveEmbedder(augmentations=augs, **small)
     twin = clone(emb)
     assert twin.augmentations is not augs and type(twin.augmentations[1]) is JitterCrop
     emb.fit(X)
