@@ -60,12 +60,13 @@ class Standardize(nn.Module):
 
 
 class DeviceBatches:
-    """Iterate over ``(X[idx], None)`` batches on ``device``, optionally shuffled by a generator.
+    """Iterate over ``(X[idx], y[idx])`` batches on ``device``, optionally shuffled by a generator.
 
     ``X`` either lives on ``device`` already (the fast path: batches are index
     operations on the device) or on the host, possibly memory-mapped, in which case
     each batch is gathered on the host, staged in pinned memory when the target is a
     GPU and copied without blocking, one batch ahead of the one being trained on.
+    ``y`` (optional, e.g. partial labels) is small and always kept on ``device``.
 
     In training, a final batch of a single sample is dropped (batch norm and
     contrastive losses need at least two); it changes with every epoch's shuffle.
@@ -76,11 +77,13 @@ class DeviceBatches:
     def __init__(
         self, X: torch.Tensor, batch_size: int, shuffle: bool, generator: torch.Generator | None,
         device: torch.device | str | None = None, rank: int = 0, world: int = 1, stream: bool | None = None,
+        y: torch.Tensor | None = None,
     ):
         self.X, self.batch_size, self.shuffle, self.generator = X, batch_size, shuffle, generator
         self.device = torch.device(device) if device is not None else X.device
         self.rank, self.world = rank, world
         self.stream = (X.device != self.device) if stream is None else stream
+        self.y = None if y is None else y.to(self.device)
 
     def _n(self) -> int:
         return len(self.X) // self.world
@@ -89,38 +92,43 @@ class DeviceBatches:
         full, rest = divmod(self._n(), self.batch_size)
         return full + (rest > 1 or (rest == 1 and not self.shuffle))
 
-    def _order(self) -> torch.Tensor | None:
-        if not self.shuffle and self.world == 1:
-            return None
+    def _indices(self) -> list:
+        """One index (a slice, or a tensor of rows on the host) per batch."""
         n = self._n()
+        slices = [slice(i * self.batch_size, min(n, (i + 1) * self.batch_size)) for i in range(len(self))]
+        if not self.shuffle and self.world == 1:
+            return slices
         order = torch.randperm(len(self.X), generator=self.generator) if self.shuffle else torch.arange(len(self.X))
-        return order[self.rank * n:(self.rank + 1) * n]
+        order = order[self.rank * n:(self.rank + 1) * n]
+        return [order[sl] for sl in slices]
 
-    def _host_batch(self, idx) -> torch.Tensor:
+    def _x(self, idx) -> torch.Tensor:
+        if not self.stream:
+            return self.X[idx if isinstance(idx, slice) else idx.to(self.device)]
         batch = self.X[idx] if isinstance(idx, slice) else self.X.index_select(0, idx)
         if self.device.type == "cuda":
             return batch.pin_memory().to(self.device, non_blocking=True)
         return batch.to(self.device)
 
+    def _y(self, idx) -> torch.Tensor | None:
+        if self.y is None:
+            return None
+        return self.y[idx if isinstance(idx, slice) else idx.to(self.device)]
+
     def __iter__(self):
-        order = self._order()
-        on_device = not self.stream
-        if order is not None and on_device:
-            order = order.to(self.device)
-        n = self._n()
-        slices = [slice(i * self.batch_size, min(n, (i + 1) * self.batch_size)) for i in range(len(self))]
-        if on_device:
-            for sl in slices:
-                yield (self.X[order[sl]] if order is not None else self.X[sl]), None
+        indices = self._indices()
+        if not self.stream:
+            for idx in indices:
+                yield self._x(idx), self._y(idx)
             return
         pending = None
-        for sl in slices:  # stage batch i+1 while batch i is being used
-            staged = self._host_batch(order[sl] if order is not None else sl)
+        for idx in indices:  # stage batch i+1 while batch i is being used
+            staged = self._x(idx), self._y(idx)
             if pending is not None:
-                yield pending, None
+                yield pending
             pending = staged
         if pending is not None:
-            yield pending, None
+            yield pending
 
 
 class ContrastiveNet(NeuralNet):
@@ -142,6 +150,9 @@ class ContrastiveNet(NeuralNet):
         precision: str = "fp32",
         compile: bool = False,
         channels_last: bool = False,
+        label_task: str | None = None,
+        n_label_outputs: int = 1,
+        label_weight: float = 0.0,
         seed: int = 0,
         **kwargs,
     ):
@@ -155,6 +166,9 @@ class ContrastiveNet(NeuralNet):
         self.precision = precision
         self.compile = compile
         self.channels_last = channels_last
+        self.label_task = label_task
+        self.n_label_outputs = n_label_outputs
+        self.label_weight = label_weight
         self.seed = seed
         super().__init__(*args, **kwargs)
 
@@ -170,6 +184,8 @@ class ContrastiveNet(NeuralNet):
         if self.method == "moco":
             self.key_encoder_ = copy.deepcopy(self.module_).requires_grad_(False)
             self.key_projector_ = copy.deepcopy(self.projector_).requires_grad_(False)
+        if self.label_task is not None:  # created last: the self-supervised parts draw the same weights
+            self.label_head_ = nn.Linear(self.projection_dim, self.n_label_outputs)
         return self
 
     def get_all_learnable_params(self):
@@ -189,7 +205,7 @@ class ContrastiveNet(NeuralNet):
         device = accelerator.device if accelerator else self.device
         return DeviceBatches(
             X, min(self.batch_size, len(X) // world), training, getattr(self, "shuffle_generator_", None),
-            device=device, rank=rank, world=world,
+            device=device, rank=rank, world=world, y=dataset.y if training else None,
         )
 
     def _augment_generator(self, device: torch.device) -> torch.Generator:
@@ -249,6 +265,8 @@ class ContrastiveNet(NeuralNet):
         if not isinstance(y_pred, tuple):
             raise RuntimeError("contrastive loss needs the two views' projections (training mode).")
         loss = self.criterion_(*y_pred)
+        if training and self.label_task is not None and y_true is not None:
+            loss = loss + self.label_weight * self._label_loss(y_pred[0], y_true)
         if training and not math.isfinite(loss.item()):
             epoch = len(self.history)
             raise FloatingPointError(
@@ -257,6 +275,20 @@ class ContrastiveNet(NeuralNet):
                 "or non-finite pixels. Lower lr, use precision='fp32', or check the input."
             )
         return loss
+
+    def _label_loss(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Supervised loss of the label head over the batch's labelled samples (0 if none).
+
+        Classes are integers with -1 for unlabelled (cross entropy); continuous targets
+        are standardised floats with NaN for unlabelled (squared error).
+        """
+        labelled = y >= 0 if self.label_task == "classification" else ~torch.isnan(y)
+        if not bool(labelled.any()):
+            return z.new_zeros(())
+        out = self.label_head_(z[labelled].float())
+        if self.label_task == "classification":
+            return nn.functional.cross_entropy(out, y[labelled])
+        return nn.functional.mse_loss(out[:, 0], y[labelled].float())
 
     # -- fp16 loss scaling (AccelerateMixin, when mixed in first, replaces both) --
     def _grad_scaler(self):

@@ -75,6 +75,50 @@ def check_images(estimator, X, *, reset: bool, min_samples: int = 1) -> np.ndarr
     return X
 
 
+def _partial_labels(y, n_samples: int) -> dict | None:
+    """Parse semi-supervised labels: integer classes with -1 unlabelled, or floats with NaN.
+
+    Returns None when no sample is labelled (the fit is then purely self-supervised),
+    else the task, the encoded labels as a tensor, and the head's output size.
+    """
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n_samples:
+        raise ValueError(f"y must be a 1-D array with one label per image ({n_samples}); got shape {y.shape}.")
+    if y.dtype.kind in "iub":
+        labelled = y != -1
+        if not labelled.any():
+            return None
+        classes, codes = np.unique(y[labelled], return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(
+                f"The labelled samples hold a single class ({classes[0]}); a class head needs at least two. "
+                "Label more classes, or use label_weight=0."
+            )
+        encoded = np.full(n_samples, -1, dtype=np.int64)
+        encoded[labelled] = codes
+        return {"task": "classification", "y": torch.from_numpy(encoded), "n_outputs": len(classes),
+                "classes": classes}
+    if y.dtype.kind == "f":
+        missing = np.isnan(y)
+        if missing.any() and (y == -1).any():
+            raise ValueError(
+                "y mixes the two conventions for unlabelled samples: NaN (continuous targets) and -1 "
+                "(classes). Use integer classes with -1, or a float target with NaN."
+            )
+        if np.isinf(y).any():
+            raise ValueError("y contains infinite values; mark unlabelled samples with NaN.")
+        if missing.all():
+            return None
+        loc, scale = np.mean(y[~missing]), np.std(y[~missing])
+        standardised = (y - loc) / (scale if scale > 0 else 1.0)
+        return {"task": "regression", "y": torch.from_numpy(standardised.astype(np.float32)), "n_outputs": 1}
+    raise ValueError(
+        f"y of dtype {y.dtype} cannot be used as partial labels: use integer classes with -1 for unlabelled "
+        "samples (encode string classes first, e.g. with sklearn.preprocessing.LabelEncoder), or a float "
+        "target with NaN for unlabelled samples."
+    )
+
+
 def _count_non_finite(X: np.ndarray, chunk_bytes: int = 1 << 26) -> int:
     """Number of NaN/inf values, checked in chunks so memory-mapped input is never loaded whole."""
     step = max(1, chunk_bytes // max(1, X[:1].nbytes))
@@ -142,6 +186,14 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         Per-band scaling applied after augmentation, with statistics from the
         training set: ``(x - median) / std``; ``"asinh"`` applies ``asinh`` to that
         (an arcsinh stretch for flux images); None feeds the data unchanged.
+    label_weight : float, default=0.0
+        Weight of the labelled part of the loss when ``fit`` gets partial labels ``y``
+        (scikit-learn's semi-supervised convention: integer classes with ``-1`` for
+        unlabelled samples, or a continuous target such as redshift with ``NaN`` for
+        unlabelled ones). A linear head on the projection is trained on the labelled
+        samples of each batch (cross entropy for classes, squared error on the
+        standardised target otherwise), added to the contrastive loss. 0 ignores ``y``:
+        pure self-supervision, so Pipelines passing ``y`` keep their meaning.
     batch_size : int, default=256
         Images per training and embedding batch (capped at the number of samples).
     max_epochs : int, default=50
@@ -218,6 +270,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "momentum": [Interval(numbers.Real, 0, 1, closed="both")],
         "augmentations": [None, str, torch.nn.Module, list, tuple],
         "normalize": [StrOptions({"standard", "asinh"}), None],
+        "label_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
         "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -245,6 +298,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         momentum=0.99,
         augmentations="auto",
         normalize="standard",
+        label_weight=0.0,
         batch_size=256,
         max_epochs=50,
         lr=1e-3,
@@ -269,6 +323,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.momentum = momentum
         self.augmentations = augmentations
         self.normalize = normalize
+        self.label_weight = label_weight
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.lr = lr
@@ -292,8 +347,9 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         ----------
         X : array-like of shape (n_samples, n_bands, height, width) or (n_samples, n_features)
             Training images (or vectors). At least 2 samples.
-        y : None
-            Ignored.
+        y : array-like of shape (n_samples,) or None
+            Ignored unless ``label_weight > 0``; then partial labels: integer classes with
+            ``-1`` for unlabelled samples, or a float target with ``NaN`` for unlabelled.
 
         Returns
         -------
@@ -301,6 +357,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """
         self._validate_params()
         X = check_images(self, X, reset=True, min_samples=2)
+        labels = _partial_labels(y, len(X)) if self.label_weight > 0 and y is not None else None
         if self.accelerator is not None:
             device = str(self.accelerator.device)
         else:
@@ -311,21 +368,24 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         fingerprint = self._fingerprint(X)
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            self.net_ = self._build_net(X, device, seed, fingerprint)
+            self.net_ = self._build_net(X, device, seed, fingerprint, labels)
             X_dev = _place_data(X, device)
+            y_dev = None if labels is None else labels["y"]
             state = None
             if self.checkpoint_dir is not None:
                 state = load_checkpoint(os.path.join(self.checkpoint_dir, CHECKPOINT_FILE), fingerprint)
             if state is None:
-                self.net_.fit(X_dev, None)
+                self.net_.fit(X_dev, y_dev)
             else:
                 self.net_.initialize()
                 restore(self.net_, state)
                 remaining = self.max_epochs - len(self.net_.history)
                 if remaining > 0:
-                    self.net_.partial_fit(X_dev, None, epochs=remaining)
+                    self.net_.partial_fit(X_dev, y_dev, epochs=remaining)
         self.net_.shuffle_generator_ = self.net_.augment_generator_ = None
         self.device_ = device
+        self.label_task_ = None if labels is None else labels["task"]
+        self.label_classes_ = None if labels is None else labels.get("classes")
         self.encoder_ = self.net_.module_
         self.embedding_dim_ = self._n_features_out = output_dim(self.encoder_, self.input_shape_)
         self._warn_if_collapsed(X)
@@ -353,7 +413,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                 stacklevel=3,
             )
 
-    def _build_net(self, X: np.ndarray, device: str, seed: int, fingerprint: dict) -> ContrastiveNet:
+    def _build_net(self, X, device: str, seed: int, fingerprint: dict, labels: dict | None) -> ContrastiveNet:
         input_shape = X.shape[1:]
         batch = min(self.batch_size, len(X))
         encoder = build_encoder(self.encoder, input_shape)
@@ -405,6 +465,9 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             precision=precision,
             compile=self.compile and self.accelerator is None,
             channels_last=device.startswith("cuda") and len(input_shape) == 3,
+            label_task=None if labels is None else labels["task"],
+            n_label_outputs=1 if labels is None else labels["n_outputs"],
+            label_weight=self.label_weight,
             seed=seed,
         )
 
