@@ -14,7 +14,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from sklearn_ssl._plot_augment import plot_augmentations
+from sklearn_ssl.plotting import plot_augmentations
 from sklearn_ssl.datasets import make_galaxy_survey
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent.parent / "docs" / "_static" / "augmentations.png")

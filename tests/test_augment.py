@@ -287,7 +287,7 @@ def test_gridsearch_over_presets_and_pickle_of_composed_list():
 
 
 def test_plot_augmentations_returns_figure():
-    from sklearn_ssl._plot_augment import plot_augmentations
+    from sklearn_ssl.plotting import plot_augmentations
 
     fig = plot_augmentations(survey(2, 5, 16), "sdss", "ugriz", n_views=2, titles=["a", "b"])
     assert len(fig.axes) == 2 * 3
