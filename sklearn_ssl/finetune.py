@@ -247,6 +247,9 @@ class _BaseFineTuner(BaseEstimator):
         """Validated targets -> (tensor for the loss, number of outputs, criterion class)."""
         raise NotImplementedError
 
+    def _init_head(self, head: nn.Module) -> None:
+        """Hook: adjust the freshly initialised head (default: nothing)."""
+
     # -- fit ----------------------------------------------------------------------
     def fit(self, X, y):
         """Train the head (and, unless frozen, the encoder) on labelled images.
@@ -317,6 +320,7 @@ class _BaseFineTuner(BaseEstimator):
     def _build_net(self, X, n_outputs, criterion, device, seed) -> _FineTuneNet:
         encoder, normalizer, augmentations = self._components(X)
         head = _make_head(output_dim(encoder, X.shape[1:]), n_outputs, self.head_hidden)
+        self._init_head(head)
         model = _EncoderWithHead(normalizer, encoder, head, self.freeze_encoder)
         opt_kwargs = {f"optimizer__{k}": v for k, v in (self.optimizer_kwargs or {}).items()}
         if self.encoder_lr is not None and not self.freeze_encoder:
