@@ -20,8 +20,10 @@ setup(
         "matplotlib>=3.7",
     ],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6"],
+        # accelerate: the multi-process training tests; dask: the distributed model-selection test
+        "test": ["pytest>=7", "hypothesis>=6", "accelerate>=1.0", "dask[distributed]>=2024.1"],
         "docs": ["sphinx>=7", "numpydoc>=1.6"],
+        "distributed": ["accelerate>=1.0", "dask[distributed]>=2024.1"],
     },
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["sklearn-ssl=sklearn_ssl.cli:main"]},
 )
