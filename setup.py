@@ -8,16 +8,17 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["sklearn_ssl", "sklearn_ssl.*"]),
     python_requires=">=3.10",
+    # lower bounds are the versions the test suite was run with (2026-11); older ones are untested
     install_requires=[
-        "scikit-learn>=1.6",
-        "torch>=2.2",
-        "skorch>=1.0",
-        "numpy>=1.24",
-        "scipy>=1.10",
-        "pandas>=2.0",
-        "astropy>=6.0",
-        "joblib>=1.3",
-        "matplotlib>=3.7",
+        "scikit-learn>=1.9",
+        "torch>=2.13",
+        "skorch>=1.4",
+        "numpy>=2.4",
+        "scipy>=1.17",
+        "pandas>=3.1",
+        "astropy>=8.0",
+        "joblib>=1.6",
+        "matplotlib>=3.11",
     ],
     extras_require={
         # accelerate: the multi-process training tests; dask: the distributed model-selection test
