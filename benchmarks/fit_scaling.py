@@ -37,33 +37,40 @@ def main(argv=None):
     shape = (args.bands, args.size, args.size)
     kw = dict(encoder=args.encoder, batch_size=args.batch_size, epochs=args.epochs + 1, lr=1e-3,
               weight_decay=1e-4, augmentations="auto", precision="fp32", device=args.device)
-    ours, ref = [], []
+    ours, ref, ours_cpu = [], [], []
     for n in args.ns:
         X = images(n, shape)
         if not args.no_reference:
             ref.append(median(w for w, _ in reference_fit(X, **kw)[1:]))
-        ours.append(median(w for w, _ in ours_fit(X, **kw)[1:]))
-        print(f"n={n}: ours {ours[-1]:.2f} s/epoch" + ("" if args.no_reference else f", ref {ref[-1]:.2f}"),
+        secs = ours_fit(X, **kw)[1:]
+        ours.append(median(w for w, _ in secs))
+        ours_cpu.append(median(c for _, c in secs))
+        print(f"n={n}: ours {ours[-1]:.2f} s/epoch wall, {ours_cpu[-1]:.2f} CPU-s" + ("" if args.no_reference else f", ref {ref[-1]:.2f}"),
               flush=True)
     ns = np.asarray(args.ns, dtype=float)
-    t = np.asarray(ours)
-    b, a = np.polyfit(ns, t, 1)
-    fit = a + b * ns
-    r2 = 1 - ((t - fit) ** 2).sum() / max(((t - t.mean()) ** 2).sum(), 1e-12)
+    t, c = np.asarray(ours), np.asarray(ours_cpu)
+    lines = {}
+    for name, v in (("wall", t), ("CPU", c)):
+        b, a = np.polyfit(ns, v, 1)
+        fit = a + b * ns
+        r2 = 1 - ((v - fit) ** 2).sum() / max(((v - v.mean()) ** 2).sum(), 1e-12)
+        lines[name] = (a, b, fit, r2)
+    fit = lines["CPU"][2]
     rows = []
     for i, n in enumerate(args.ns):
-        row = [n, f"{t[i]:.2f}", f"{1e3 * t[i] / n:.2f}", f"{fit[i]:.2f}"]
+        row = [n, f"{t[i]:.2f}", f"{c[i]:.2f}", f"{1e3 * c[i] / n:.2f}", f"{fit[i]:.2f}"]
         if not args.no_reference:
             row += [f"{ref[i]:.2f}", f"{ref[i] / t[i]:.3f}"]
         rows.append(row)
     print()
     print(f"machine: {machine(args.device)}; {args.encoder}, {'x'.join(map(str, shape))}, batch "
           f"{args.batch_size}; median of {args.epochs} timed epochs per n")
-    headers = ["n", "s/epoch", "ms/sample", "linear fit s"]
+    headers = ["n", "wall s/epoch", "CPU s/epoch", "CPU ms/sample", "linear fit CPU s"]
     if not args.no_reference:
         headers += ["ref s/epoch", "ref/ours"]
     print(table(headers, rows))
-    print(f"linear fit: t = {a:.3f} s + {1e3 * b:.3f} ms x n  (R^2 = {r2:.4f})")
+    for name, (a, b, _, r2) in lines.items():
+        print(f"linear fit ({name}): t = {a:.3f} s + {1e3 * b:.3f} ms x n  (R^2 = {r2:.4f})")
 
 
 if __name__ == "__main__":

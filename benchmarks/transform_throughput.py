@@ -98,7 +98,7 @@ def memory(args, emb: ContrastiveEmbedder, shape) -> list[dict]:
             mm[s:s + 2000] = images(min(2000, args.memmap_n - s), shape, seed=s)
         mm.flush()
         del mm
-        for r in range(args.repeats):
+        for r in range(args.memory_repeats):
             for mode in ("ref", "ours"):
                 cmd = [sys.executable, os.path.abspath(__file__), "--child", model, data, str(args.memmap_n),
                        ",".join(map(str, shape)), mode, str(args.threads)]
@@ -124,6 +124,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--memory-repeats", type=int, default=1, help="subprocess runs of each for the memory part")
     ap.add_argument("--skip-memory", action="store_true")
     args = ap.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -163,7 +164,7 @@ def main(argv=None):
                      f"{median(r['rss_delta_mb'] for r in rs):.0f}", f"{median(r['anon_delta_mb'] for r in rs):.0f}",
                      f"{median(args.memmap_n / r['seconds'] for r in rs):.0f}"])
     print(f"\npeak memory: transform of a read-only np.memmap of {args.memmap_n} x {'x'.join(map(str, shape))} "
-          f"float32, fresh subprocess each, medians of {args.repeats}")
+          f"float32, fresh subprocess each, medians of {args.memory_repeats}")
     print(table(["code", "input MB", "output MB", "peak RSS - RSS before (MB)", "peak anon - before (MB)",
                  "img/s"], rows))
 
