@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 import warnings
 
@@ -258,10 +260,16 @@ def _showwarning(message, category, filename, lineno, file=None, line=None):
     print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status (also used by the console script)."""
     args = _parser().parse_args(argv)
     warnings.showwarning = _showwarning
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None  # clean up as for Ctrl-C
     try:
         return _COMMANDS[args.command](args)
     except KeyboardInterrupt:
@@ -272,6 +280,9 @@ def main(argv=None) -> int:
             raise
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

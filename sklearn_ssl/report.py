@@ -175,10 +175,10 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4g") -> str:
 #: ``clip(label_steps * 64 / n_labels, *supervised_epochs)`` epochs, so that small budgets
 #: are not under-trained.
 DEMO_SETTINGS = {
-    "default": dict(n_samples=2000, image_size=32, width=16, epochs=15, batch_size=128, test_fraction=0.3,
-                    budgets=(50, 150, 450, 1400), supervised_epochs=(15, 80), label_steps=400),
+    "default": dict(n_samples=1500, image_size=32, width=8, epochs=12, batch_size=128, test_fraction=0.3,
+                    budgets=(40, 120, 350, 1000), supervised_epochs=(15, 60), label_steps=250),
     "quick": dict(n_samples=500, image_size=24, width=8, epochs=4, batch_size=100, test_fraction=0.3,
-                  budgets=(30, 100, 350), supervised_epochs=(10, 50), label_steps=120),
+                  budgets=(30, 100, 350), supervised_epochs=(8, 25), label_steps=60),
 }
 
 _BANDS = "ugriz"
@@ -278,7 +278,7 @@ def _label_efficiency_runs(cfg, data, emb, device, seed, progress):
                 model = FineTunedClassifier(None, encoder=encoder, max_epochs=epochs, callbacks=cb, **common)
                 pred = model.fit(X[idx], y_cls[idx]).predict(X[test])
             acc = float(np.mean(pred == y_cls[test]))
-            rows.append(dict(task=task, method=method, n_labels=n, metric="accuracy", value=acc))
+            rows.append(dict(task=task, estimator=method, n_labels=n, repeat=0, metric="accuracy", score=acc))
         else:
             if method in feats:
                 k = int(min(15, max(3, n // 10)))
@@ -291,7 +291,8 @@ def _label_efficiency_runs(cfg, data, emb, device, seed, progress):
                 pred = model.fit(X[idx], z[idx]).predict(X[test])
             for name, fn in (("sigma_mad", sigma_mad), ("outlier_fraction", outlier_fraction),
                              ("bias", photoz_bias)):
-                rows.append(dict(task=task, method=method, n_labels=n, metric=name, value=fn(z[test], pred)))
+                rows.append(dict(task=task, estimator=method, n_labels=n, repeat=0, metric=name,
+                                 score=fn(z[test], pred)))
             if n == budgets[-1]:
                 preds[method] = pred
     bar.close()
@@ -340,7 +341,9 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
     Returns
     -------
     results : dict
-        ``"label_efficiency"`` (long DataFrame: task, method, n_labels, metric, value),
+        ``"label_efficiency"`` (tidy DataFrame in the format of
+        :func:`sklearn_ssl.evaluation.label_efficiency` plus a ``task`` column: task,
+        estimator, n_labels, repeat, metric, score),
         ``"summary"`` (DataFrame at the largest budget), ``"settings"`` (dict),
         ``"timings"`` (seconds per step), ``"out"`` (Path of the report).
     """
@@ -505,26 +508,24 @@ def _plot_embedding_map(Z, classes, redshift, title):
 def _plot_label_efficiency(table, chance_accuracy):
     from matplotlib.figure import Figure
 
+    from .plotting import plot_label_efficiency
+
     panels = [("morphology", "accuracy", "morphology (4 classes): test accuracy", True),
               ("redshift", "sigma_mad", "photo-z: sigma_MAD of dz/(1+z)", False),
               ("redshift", "outlier_fraction", "photo-z: outlier fraction |dz| > 0.05", False)]
     fig = Figure(figsize=(13, 3.9))
     axes = fig.subplots(1, 3)
     for ax, (task, metric, title, up) in zip(axes, panels):
-        sub = table[(table.task == task) & (table.metric == metric)]
-        for method, grp in sub.groupby("method", sort=False):
-            grp = grp.sort_values("n_labels")
-            ax.plot(grp.n_labels, grp.value, label=method, lw=1.6, ms=5, **_METHOD_STYLE.get(method, {}))
+        sub = table[table.task == task]
+        ax.set_prop_cycle(color=[_METHOD_STYLE.get(m, {}).get("color", "k") for m in pd.unique(sub.estimator)])
+        plot_label_efficiency(sub, metric, ax=ax, title=title,
+                              ylabel=_METRIC_LABEL[metric] + ("  (higher is better)" if up else "  (lower is better)"))
         if metric == "accuracy":
             ax.axhline(chance_accuracy, color="0.6", ls=":", lw=1, label="majority class")
-        ax.set_xscale("log")
         ticks = sorted(sub.n_labels.unique())
         ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.set_xticks([], minor=True)
         ax.set_xlabel("labelled training galaxies")
-        ax.set_ylabel(_METRIC_LABEL[metric] + ("  (higher is better)" if up else "  (lower is better)"))
-        ax.set_title(title, fontsize=10)
-        ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7.5)
     fig.tight_layout()
     return fig
@@ -568,7 +569,7 @@ def _demo_figures(fig_dir, images, catalog, emb, Z, table, preds, data, cfg):
     try:
         from .plotting import plot_augmentations
     except ImportError:  # until it moves into plotting.py
-        from ._plot_augment import plot_augmentations
+        from .plotting import plot_augmentations
     from .plotting import plot_galaxy_grid
 
     figs = []
@@ -628,22 +629,22 @@ def _demo_figures(fig_dir, images, catalog, emb, Z, table, preds, data, cfg):
 
 def _summary(table) -> pd.DataFrame:
     n_max = table.n_labels.max()
-    wide = table[table.n_labels == n_max].pivot_table(index="method", columns=["task", "metric"], values="value",
-                                                        sort=False)
+    wide = table[table.n_labels == n_max].pivot_table(index="estimator", columns=["task", "metric"],
+                                                        values="score", sort=False)
     cols = [("morphology", "accuracy"), ("redshift", "sigma_mad"), ("redshift", "outlier_fraction"),
             ("redshift", "bias")]
     wide = wide.reindex(columns=[c for c in cols if c in wide.columns])
     wide.columns = ["morphology accuracy", "photo-z sigma_MAD", "photo-z outlier fraction", "photo-z bias"][
         :len(wide.columns)]
     order = [m for m in _METHOD_STYLE if m in wide.index]
-    return wide.reindex(order).reset_index().rename(columns={"method": f"method ({n_max} labels)"})
+    return wide.reindex(order).reset_index().rename(columns={"estimator": f"method ({n_max} labels)"})
 
 
 def _labels_to_match(table, task, metric, higher_is_better):
     """For each budget n: labels the supervised CNN needs to reach the frozen SSL score at n (log-interpolated)."""
     sub = table[(table.task == task) & (table.metric == metric)]
-    ssl = sub[sub.method == "SSL embeddings"].set_index("n_labels").value.sort_index()
-    sup = sub[sub.method == "supervised CNN"].set_index("n_labels").value.sort_index()
+    ssl = sub[sub.estimator == "SSL embeddings"].groupby("n_labels").score.mean()
+    sup = sub[sub.estimator == "supervised CNN"].groupby("n_labels").score.mean()
     sign = 1 if higher_is_better else -1
     out = {}
     for n, target in ssl.items():
@@ -664,24 +665,32 @@ def _labels_to_match(table, task, metric, higher_is_better):
 
 def _findings(table) -> list[str]:
     lines = []
-    for task, metric, up, what in (("morphology", "accuracy", True, "morphology accuracy"),
-                                   ("redshift", "sigma_mad", False, "photo-z sigma_MAD")):
-        match = _labels_to_match(table, task, metric, up)
-        budgets = sorted(match)
+    for task, metric, up, what, probe in (
+            ("morphology", "accuracy", True, "Morphology accuracy", "logistic regression"),
+            ("redshift", "sigma_mad", False, "Photo-z sigma_MAD", "k-nearest neighbours")):
         sub = table[(table.task == task) & (table.metric == metric)]
-        parts = []
-        for n in budgets:
-            ssl = sub[(sub.method == "SSL embeddings") & (sub.n_labels == n)].value.iloc[0]
-            need = match[n]
-            if need is None:
-                parts.append(f"with {n} labels the SSL embeddings reach {ssl:.3g}, which the supervised CNN "
-                             f"does not reach with up to {sub.n_labels.max()} labels")
-            elif need <= n:
-                parts.append(f"with {n} labels the SSL embeddings ({ssl:.3g}) do not beat the supervised CNN")
+        mean = sub.groupby(["estimator", "n_labels"]).score.mean()
+        budgets = sorted(sub.n_labels.unique())
+        pairs = "; ".join(f"{n} labels: {mean['SSL embeddings', n]:.3g} vs {mean['supervised CNN', n]:.3g}"
+                          for n in budgets)
+        text = (f"**{what}**, frozen SSL embeddings + {probe} vs the supervised CNN trained from scratch: "
+                f"{pairs}.")
+        match = _labels_to_match(table, task, metric, up)
+        better = [n for n in budgets if match[n] is None or match[n] > n]
+        if not better:
+            text += " The SSL embeddings do not beat the supervised CNN at any budget here."
+        else:
+            n = better[0]
+            if match[n] is None:
+                text += (f" From {n} labels on, the SSL embeddings reach a score the supervised CNN does not reach "
+                         f"with up to {budgets[-1]} labels.")
             else:
-                parts.append(f"with {n} labels the SSL embeddings reach {ssl:.3g}; the supervised CNN needs "
-                             f"about {need:.0f} labels ({need / n:.1f}x) for that")
-        lines.append(f"**{what}**: " + "; ".join(parts) + ".")
+                text += (f" With {n} labels the SSL embeddings reach a score the supervised CNN needs about "
+                         f"{match[n]:.0f} labels ({match[n] / n:.1f}x as many) to reach.")
+            worse = [m for m in budgets if m not in better]
+            if worse:
+                text += f" At {', '.join(map(str, worse))} labels the supervised CNN is as good or better."
+        lines.append(text)
     return lines
 
 
@@ -703,8 +712,8 @@ def _summary_text(summary, cfg, timings, out) -> str:
 def _write_report(folder, cfg, table, summary, figures, timings, out):
     from . import __version__
 
-    curve = table.pivot_table(index=["task", "metric", "method"], columns="n_labels", values="value",
-                              sort=False).reset_index()
+    curve = table.pivot_table(index=["task", "metric", "estimator"], columns="n_labels", values="score",
+                              sort=False).reset_index().rename(columns={"estimator": "method"})
     curve.columns = [str(c) if not isinstance(c, (int, np.integer)) else f"n={c}" for c in curve.columns]
     findings = _findings(table)
     setup = (f"{cfg['n_samples']} simulated galaxies (SDSS-like ugriz, {cfg['image_size']}x{cfg['image_size']} px), "

@@ -296,3 +296,81 @@ def test_subprocess_help_and_version(tmp_path):
     assert proc.returncode == 0
     for command in ("demo", "pretrain", "embed", "evaluate"):
         assert command in proc.stdout
+
+
+# -- demo -----------------------------------------------------------------------------------
+@pytest.fixture
+def tiny_demo(monkeypatch):
+    """The --quick settings shrunk further so that the whole demo runs in seconds."""
+    from sklearn_ssl import report
+
+    tiny = dict(report.DEMO_SETTINGS["quick"], image_size=16, width=4, batch_size=32, budgets=(12, 30),
+                supervised_epochs=(1, 2), label_steps=1)
+    monkeypatch.setitem(report.DEMO_SETTINGS, "quick", tiny)
+
+
+def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
+    out = tmp_path / "report"
+    assert run("demo", "--quick", "--n-samples", 60, "--epochs", 1, "--device", "cpu", "--out", out,
+               "--no-progress") == 0
+    text = capsys.readouterr().out
+    assert "SSL embeddings" in text and "supervised CNN" in text and "report.html" in text
+    names = set(files(out))
+    assert {"report.md", "report.html", "label_efficiency.csv", "summary.csv", "catalog.csv", "embeddings.csv",
+            "model.joblib", "settings.json", "figures"} <= names
+    figures = set(files(out / "figures"))
+    assert figures == {"galaxies.png", "augmentations.png", "training_loss.png", "embedding_map.png",
+                       "label_efficiency.png", "photoz.png"}
+    md = (out / "report.md").read_text()
+    for name in figures:
+        assert f"figures/{name}" in md and (out / "figures" / name).stat().st_size > 10_000
+    html = (out / "report.html").read_text()
+    assert html.count("<img ") == len(figures) and "<table>" in html
+    table = pd.read_csv(out / "label_efficiency.csv")
+    assert set(table.estimator) == {"SSL embeddings", "raw pixels (PCA)", "supervised CNN", "SSL fine-tuned"}
+    assert set(table.n_labels) == {12, 30} and table.score.notna().all()
+    assert files(tmp_path) == ["report"]  # no temporary folder left
+    # the report's files feed the other subcommands
+    assert run("evaluate", "--embeddings", out / "embeddings.csv", "--catalog", out / "catalog.csv",
+               "--target", "morphology", "--cv", 2) == 0
+
+
+def test_report_folder_is_replaced_only_when_complete(tmp_path):
+    from sklearn_ssl._io import atomic_dir
+
+    out = tmp_path / "report"
+    with atomic_dir(out) as tmp:
+        (tmp / "a.txt").write_text("first")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(out) as tmp:
+            (tmp / "a.txt").write_text("half")
+            raise RuntimeError("failed half way")
+    assert (out / "a.txt").read_text() == "first"  # the earlier report is intact
+    with atomic_dir(out) as tmp:
+        (tmp / "b.txt").write_text("second")
+    assert sorted(files(out)) == [".sklearn-ssl-report", "b.txt"]
+    assert files(tmp_path) == ["report"]
+
+
+def test_demo_refuses_to_overwrite_other_folders(tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    assert run("demo", "--quick", "--out", tmp_path / "mine") == 1
+    assert "is not a sklearn-ssl report" in error_line(capsys.readouterr().err)
+    assert files(tmp_path / "mine") == ["thesis.tex"]
+    assert run("demo", "--quick", "--out", tmp_path / "no" / "report") == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert run("demo", "--quick", "--n-samples", 10, "--out", tmp_path / "r") == 1
+    assert "too small" in capsys.readouterr().err
+
+
+def test_demo_interrupted_leaves_nothing(tmp_path, tiny_demo, monkeypatch, capsys):
+    from sklearn_ssl import report
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "_demo_figures", interrupted)
+    assert run("demo", "--quick", "--n-samples", 60, "--epochs", 1, "--device", "cpu",
+               "--out", tmp_path / "report", "--no-progress") == 130
+    assert files(tmp_path) == []

@@ -1,0 +1,64 @@
+"""Sphinx configuration for sklearn-ssl (build: sphinx-build -W -b html docs docs/_build/html)."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(".."))
+
+import sklearn_ssl  # noqa: E402
+
+project = "sklearn-ssl"
+author = "sklearn-ssl developers"
+copyright = "2026, sklearn-ssl developers"
+release = sklearn_ssl.__version__
+version = ".".join(release.split(".")[:2])
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+]
+
+# No network at build time: no intersphinx. Cross-references to numpy/sklearn stay plain text.
+autosummary_generate = False  # the API page uses automodule; nothing is written into the source tree
+autodoc_default_options = {"members": True, "member-order": "bysource"}
+autodoc_typehints = "none"  # the numpydoc "Parameters" sections already give the types
+autodoc_mock_imports = []
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+
+templates_path = []
+exclude_patterns = ["_build", "generated"]
+html_theme = "alabaster"
+html_static_path = ["_static"] if os.path.isdir(os.path.join(os.path.dirname(__file__), "_static")) else []
+html_theme_options = {"description": "Contrastive self-supervised learning for astronomical images",
+                      "fixed_sidebar": True}
+nitpicky = False
+
+# Plain-text |dz| in docstrings and pages means an absolute value, not an RST substitution.
+rst_prolog = r"""
+.. |dz| replace:: \|dz\|
+.. |dz - median(dz)| replace:: \|dz - median(dz)\|
+"""
+
+
+def _skip_member(app, what, name, obj, skip, options):
+    # scikit-learn's metadata-routing setters (set_fit_request, ...) document sklearn's own glossary
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+def _escape_trailing_underscores(app, what, name, obj, options, lines):
+    # fitted-attribute names such as ``embedding_dim_)`` in a type spec would be RST link targets
+    import re
+
+    lines[:] = [re.sub(r"\b([A-Za-z]\w*[A-Za-z0-9])_(?=[),])", r"\1\\_", line) if "``" not in line else line
+                for line in lines]
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_member)
+    app.connect("autodoc-process-docstring", _escape_trailing_underscores)
