@@ -5,8 +5,8 @@ skorch's own ``Checkpoint`` writes parameters, optimizer and history to separate
 same random stream. This callback writes one file holding everything a run needs to
 continue exactly: every module's weights and buffers (encoder, projection head, MoCo key
 encoder and queue, normaliser), the optimizer, the learning-rate schedule position
-(via the history), the shuffle and augmentation generators, torch's global RNG and the
-history. It is written to a temporary file and renamed, so a run killed while saving
+(via the history), the shuffle and augmentation generators and the history (training draws from no other
+random source). It is written to a temporary file and renamed, so a run killed while saving
 leaves the previous checkpoint intact.
 """
 
@@ -81,7 +81,6 @@ class ResumableCheckpoint(Callback):
             "history": net.history.to_list(),
             "shuffle_generator": _generator_state(getattr(net, "shuffle_generator_", None)),
             "augment_generator": _generator_state(getattr(net, "augment_generator_", None)),
-            "torch_rng": torch.get_rng_state(),
         }
 
 
@@ -120,4 +119,3 @@ def restore(net, state: dict) -> None:
     if state["augment_generator"] is not None:
         net.augment_generator_ = torch.Generator(device=device)
         net.augment_generator_.set_state(state["augment_generator"])
-    torch.set_rng_state(state["torch_rng"])

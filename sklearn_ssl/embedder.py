@@ -6,6 +6,7 @@ import copy
 import numbers
 import os
 import tempfile
+import threading
 import warnings
 
 import joblib
@@ -73,6 +74,9 @@ def check_images(estimator, X, *, reset: bool, min_samples: int = 1) -> np.ndarr
     elif X.shape[1:] != estimator.input_shape_:
         _raise_shape_mismatch(estimator, X.shape[1:])
     return X
+
+
+_GLOBAL_RNG_LOCK = threading.Lock()
 
 
 def _partial_labels(y, n_samples: int) -> dict | None:
@@ -366,22 +370,21 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         seed = int(rng.randint(np.iinfo(np.int32).max))
         devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
         fingerprint = self._fingerprint(X)
-        with torch.random.fork_rng(devices=devices):
+        # Weight initialisation is the only consumer of torch's global RNG: seed it on a
+        # forked state, under a lock so that fits in concurrent threads (joblib/Dask thread
+        # workers) cannot interleave. Training draws only from the net's own generators.
+        with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            self.net_ = self._build_net(X, device, seed, fingerprint, labels)
-            X_dev = _place_data(X, device)
-            y_dev = None if labels is None else labels["y"]
-            state = None
-            if self.checkpoint_dir is not None:
-                state = load_checkpoint(os.path.join(self.checkpoint_dir, CHECKPOINT_FILE), fingerprint)
-            if state is None:
-                self.net_.fit(X_dev, y_dev)
-            else:
-                self.net_.initialize()
+            self.net_ = self._build_net(X, device, seed, fingerprint, labels).initialize()
+        X_dev = _place_data(X, device)
+        y_dev = None if labels is None else labels["y"]
+        if self.checkpoint_dir is not None:
+            state = load_checkpoint(os.path.join(self.checkpoint_dir, CHECKPOINT_FILE), fingerprint)
+            if state is not None:
                 restore(self.net_, state)
-                remaining = self.max_epochs - len(self.net_.history)
-                if remaining > 0:
-                    self.net_.partial_fit(X_dev, y_dev, epochs=remaining)
+        remaining = self.max_epochs - len(self.net_.history)
+        if remaining > 0:
+            self.net_.partial_fit(X_dev, y_dev, epochs=remaining)
         self.net_.shuffle_generator_ = self.net_.augment_generator_ = None
         self.device_ = device
         self.label_task_ = None if labels is None else labels["task"]

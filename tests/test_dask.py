@@ -44,9 +44,10 @@ def _search():
 def test_grid_search_on_dask_cluster_matches_sequential():
     X, y = _data()
     sequential = _search().set_params(n_jobs=1).fit(X, y)
-    # processes=True: each worker is its own process with its own torch RNG, so concurrent
-    # fits cannot interleave draws from torch's global generator.
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    # thread workers run fits concurrently in one process: this also checks that concurrent
+    # fits stay reproducible (weight init holds a lock around torch's global generator).
+    # On a GPU cluster use one process per GPU instead (docs/performance.rst).
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         with joblib.parallel_backend("dask"):
             distributed = _search().fit(X, y)
