@@ -1,19 +1,27 @@
 """Contrastive self-supervised learning for astronomical images, as scikit-learn estimators.
 
 The public API is what this module exports; the submodules ``augment``, ``encoders``,
-``losses``, ``datasets``, ``cutouts``, ``preprocessing``, ``metrics``, ``evaluation``
-and ``plotting`` are public too.
+``losses``, ``datasets``, ``cutouts``, ``preprocessing``, ``metrics``, ``evaluation``,
+``photoz`` and ``plotting`` are public too.
 """
 
 from .cutouts import load_cutouts, read_catalogue, save_cutouts
 from .datasets import make_galaxy_survey
 from .embedder import ContrastiveEmbedder
+from .evaluation import SimilaritySearch, label_efficiency
+from .finetune import FineTunedClassifier, FineTunedRegressor
+from .photoz import PhotoZRegressor
 from .preprocessing import ArcsinhScaler, ImageReshaper, PixelImputer
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "ContrastiveEmbedder",
+    "FineTunedClassifier",
+    "FineTunedRegressor",
+    "PhotoZRegressor",
+    "label_efficiency",
+    "SimilaritySearch",
     "make_galaxy_survey",
     "load_cutouts",
     "save_cutouts",
