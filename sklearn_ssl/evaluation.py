@@ -232,6 +232,35 @@ def summarize_label_efficiency(results) -> pd.DataFrame:
             .agg(mean="mean", std="std", n_repeats="count").reset_index())
 
 
+class _SemiSupervisedProbe(BaseEstimator):
+    """Pretrain an embedder on a pool of images with only the training labels visible, then probe.
+
+    ``fit(X, y)`` pretrains a clone of ``embedder`` on ``X`` (labelled) plus ``unlabelled``
+    (marked ``-1`` for classes, ``NaN`` for continuous targets), then fits a clone of
+    ``estimator`` on the embeddings of ``X``. Used by :func:`run_downstream_study` to put a
+    semi-supervised row next to the self-supervised and supervised ones.
+    """
+
+    def __init__(self, embedder, estimator, unlabelled=None):
+        self.embedder = embedder
+        self.estimator = estimator
+        self.unlabelled = unlabelled
+
+    def fit(self, X, y):
+        y = np.asarray(y)
+        pool = np.empty((0, *X.shape[1:]), X.dtype) if self.unlabelled is None else self.unlabelled
+        hidden = np.full(len(pool), -1 if y.dtype.kind in "iub" else np.nan, dtype=y.dtype)
+        self.embedder_ = clone(self.embedder).fit(np.concatenate([X, pool]), np.concatenate([y, hidden]))
+        self.estimator_ = clone(self.estimator).fit(self.embedder_.transform(X), y)
+        return self
+
+    def predict(self, X):
+        return self.estimator_.predict(self.embedder_.transform(X))
+
+    def predict_proba(self, X):
+        return self.estimator_.predict_proba(self.embedder_.transform(X))
+
+
 def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100, 300), n_repeats=2,
                          test_size=0.25, pretrain_epochs=15, finetune_epochs=15, width=16, batch_size=64,
                          random_state=0, verbose=0):
@@ -239,6 +268,10 @@ def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100,
 
     One :class:`~sklearn_ssl.ContrastiveEmbedder` (SimCLR, :class:`~sklearn_ssl.encoders.SmallCNN`
     of ``width``) is pretrained once on **all** images without labels, then:
+
+    - semi-supervised (both tasks): the same embedder settings with ``label_weight=1``,
+      pretrained on all images with only each budget's labels visible (one pretraining per
+      budget and repeat), then the same linear probe;
 
     - morphology (accuracy): frozen SSL + logistic regression; supervised CNN (same encoder
       architecture trained from scratch, :class:`~sklearn_ssl.finetune.FineTunedClassifier`
@@ -279,9 +312,12 @@ def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100,
                               batch_size=batch_size, random_state=random_state).fit(X)
     timings["pretrain"] = time.perf_counter() - t0
     ft = dict(max_epochs=finetune_epochs, batch_size=batch_size, random_state=random_state)
+    semi = clone(emb).set_params(label_weight=1.0)  # same settings, labels of each budget visible
     morph = {
         "SSL frozen + logistic": make_pipeline(FrozenEstimator(emb), StandardScaler(),
                                                LogisticRegression(max_iter=2000)),
+        "semi-supervised SSL + logistic": _SemiSupervisedProbe(
+            semi, make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), unlabelled=X),
         "supervised CNN": FineTunedClassifier(None, encoder=encoder, normalize="asinh", **ft),
         "raw-pixel PCA + logistic": make_pipeline(FunctionTransformer(_asinh_flatten), StandardScaler(),
                                                   PCA(n_components=min(16, min(n_labels))),
@@ -289,6 +325,8 @@ def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100,
     }
     redshift = {
         "SSL frozen + ridge": make_pipeline(FrozenEstimator(emb), StandardScaler(), Ridge(alpha=1.0)),
+        "semi-supervised SSL + ridge": _SemiSupervisedProbe(
+            semi, make_pipeline(StandardScaler(), Ridge(alpha=1.0)), unlabelled=X),
         "SSL fine-tuned photo-z head": PhotoZRegressor(FrozenEstimator(emb), encoder_lr=1e-4, **ft),
         "supervised CNN photo-z head": PhotoZRegressor(None, encoder=encoder, normalize="asinh", **ft),
     }
