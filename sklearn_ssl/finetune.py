@@ -37,7 +37,7 @@ from skorch import NeuralNet
 from skorch.callbacks import LRScheduler, ProgressBar
 from torch import nn
 
-from ._training import Standardize
+from ._training import DeviceBatches, Standardize
 from .augment import resolve_augmentations
 from .embedder import _resolve_device, check_images
 from .encoders import build_encoder, output_dim
@@ -65,29 +65,6 @@ class _EncoderWithHead(nn.Module):
         return self.head(self.encoder(self.normalizer(x)).float())
 
 
-class _LabelledBatches:
-    """``(X[idx], y[idx])`` batches of device tensors, shuffled by a seeded generator in training.
-
-    As in :class:`sklearn_ssl._training.DeviceBatches`, a trailing training batch of one
-    sample is dropped (batch norm needs two).
-    """
-
-    def __init__(self, X, y, batch_size, shuffle, generator):
-        self.X, self.y, self.batch_size, self.shuffle, self.generator = X, y, batch_size, shuffle, generator
-
-    def __len__(self):
-        full, rest = divmod(len(self.X), self.batch_size)
-        return full + (rest > 1 or (rest == 1 and not self.shuffle))
-
-    def __iter__(self):
-        n = len(self.X)
-        order = torch.randperm(n, generator=self.generator).to(self.X.device) if self.shuffle else None
-        for i in range(len(self)):
-            sl = slice(i * self.batch_size, min(n, (i + 1) * self.batch_size))
-            idx = order[sl] if self.shuffle else sl
-            yield self.X[idx], (None if self.y is None else self.y[idx])
-
-
 class _FineTuneNet(NeuralNet):
     """skorch net: device-resident batches, on-device augmentation in training, eval view otherwise."""
 
@@ -111,7 +88,7 @@ class _FineTuneNet(NeuralNet):
         if training and not hasattr(self, "shuffle_generator_"):
             self.shuffle_generator_ = torch.Generator().manual_seed(self.seed)
         gen = getattr(self, "shuffle_generator_", None)
-        return _LabelledBatches(X, y, min(self.batch_size, len(X)), training, gen)
+        return DeviceBatches(X, min(self.batch_size, len(X)), training, gen, y=y)
 
     def infer(self, x, **fit_params):
         if self.module_.training:
