@@ -13,27 +13,20 @@ leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import os
-import tempfile
 
 import torch
 from skorch.callbacks import Callback
 from skorch.history import History
+
+from ._io import atomic_path
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
 def atomic_torch_save(obj, path: str) -> None:
     """``torch.save`` to a temporary file in the target folder, then rename over ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pt")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _modules(net):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import numbers
 import os
-import tempfile
 import threading
 import warnings
 
@@ -20,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import LRScheduler, ProgressBar
 
 from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, restore
+from ._io import atomic_path
 from ._training import AcceleratedContrastiveNet, ContrastiveNet, Standardize, silent
 from .augment import resolve_augmentations
 from .encoders import build_encoder, output_dim
@@ -493,7 +493,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
         Returns
         -------
-        Z : ndarray of shape (n_samples, embedding_dim_)
+        Z : ndarray of shape (n_samples, n_embedding_dims)
             Representations before the projection head, in X's float dtype.
         """
         check_is_fitted(self, "net_")
@@ -524,16 +524,8 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         encoder class must be importable where the file is loaded.
         """
         check_is_fitted(self, "net_")
-        path = os.fspath(path)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
-        os.close(fd)
-        try:
+        with atomic_path(os.fspath(path)) as tmp:
             joblib.dump(self, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | None = None) -> "ContrastiveEmbedder":
