@@ -21,10 +21,13 @@ setup(
         "matplotlib>=3.11",
     ],
     extras_require={
-        # accelerate: the multi-process training tests; dask: the distributed model-selection test
-        "test": ["pytest>=7", "hypothesis>=6", "accelerate>=1.0", "dask[distributed]>=2024.1"],
+        # accelerate: the multi-process training tests; dask: the distributed model-selection test;
+        # sphinx/numpydoc: the test that builds the docs with -W
+        "test": ["pytest>=7", "hypothesis>=6", "accelerate>=1.0", "dask[distributed]>=2024.1",
+                 "sphinx>=7", "numpydoc>=1.6"],
         "docs": ["sphinx>=7", "numpydoc>=1.6"],
         "distributed": ["accelerate>=1.0", "dask[distributed]>=2024.1"],
+        "parquet": ["pyarrow>=14"],
     },
     entry_points={"console_scripts": ["sklearn-ssl=sklearn_ssl.cli:main"]},
 )
