@@ -230,3 +230,13 @@ def test_integer_images_are_accepted_as_float32(images):
     X = (np.abs(images[0]) * 50).astype(np.uint8)
     emb = fast(max_epochs=1).fit(X)
     assert emb.transform(X).dtype == np.float32
+
+
+@pytest.mark.slow  # torch.compile builds C++ kernels on the CPU: a minute or more
+def test_compiled_encoder_gives_the_same_embeddings_and_pickles(images):
+    X, _ = images
+    compiled = fast(compile=True, max_epochs=1).fit(X)
+    eager = fast(max_epochs=1).fit(X)
+    np.testing.assert_allclose(compiled.transform(X), eager.transform(X), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(pickle.loads(pickle.dumps(compiled)).transform(X), compiled.transform(X),
+                               rtol=1e-4, atol=1e-5)
