@@ -6,6 +6,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, Transfo
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_ssl.evaluation import SimilaritySearch, label_efficiency, summarize_label_efficiency
 from sklearn_ssl.finetune import FineTunedClassifier
@@ -140,3 +141,8 @@ def test_plot_similarity_search():
     images = rng.gamma(2.0, 1.0, size=(6, 3, 8, 8)).astype(np.float32)
     fig = plot_similarity_search(images, 0, [3, 1, 2], "gri", distances=[0.01, 0.1, 0.2])
     assert isinstance(fig, Figure) and len([a for a in fig.axes if a.images]) == 4
+
+
+@parametrize_with_checks([SimilaritySearch(n_neighbors=3)])
+def test_similarity_search_is_a_scikit_learn_estimator(estimator, check):
+    check(estimator)
