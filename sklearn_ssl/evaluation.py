@@ -280,6 +280,10 @@ def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100,
       fine-tuned SSL photo-z head (:class:`~sklearn_ssl.photoz.PhotoZRegressor`, 180 bins on
       [0, 0.4)); supervised CNN with the same photo-z head from scratch.
 
+    Fine-tuned and supervised models train for ``finetune_epochs`` epochs of the largest
+    budget's worth of optimizer steps at every budget (``min_steps``), so small budgets are
+    not under-trained.
+
     Returns
     -------
     out : dict
@@ -311,7 +315,10 @@ def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100,
     emb = ContrastiveEmbedder(encoder=encoder, normalize="asinh", max_epochs=pretrain_epochs,
                               batch_size=batch_size, random_state=random_state).fit(X)
     timings["pretrain"] = time.perf_counter() - t0
-    ft = dict(max_epochs=finetune_epochs, batch_size=batch_size, random_state=random_state)
+    # min_steps: every budget gets at least as many updates as the largest one, so small
+    # budgets are not under-trained (which would flatter the pretrained rows)
+    steps = finetune_epochs * max(1, max(n_labels) // batch_size)
+    ft = dict(max_epochs=finetune_epochs, min_steps=steps, batch_size=batch_size, random_state=random_state)
     semi = clone(emb).set_params(label_weight=1.0)  # same settings, labels of each budget visible
     morph = {
         "SSL frozen + logistic": make_pipeline(FrozenEstimator(emb), StandardScaler(),

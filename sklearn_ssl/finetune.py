@@ -23,6 +23,7 @@ The photo-z head (classification over redshift bins) is
 from __future__ import annotations
 
 import copy
+import math
 import numbers
 
 import numpy as np
@@ -117,6 +118,7 @@ _COMMON_CONSTRAINTS = {
     "normalize": [StrOptions({"standard", "asinh"}), None],
     "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
     "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+    "min_steps": [None, Interval(numbers.Integral, 1, None, closed="left")],
     "lr": [Interval(numbers.Real, 0, None, closed="neither")],
     "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
     "optimizer": [type],
@@ -157,6 +159,11 @@ _PARAMS_DOC = """
         (a pretrained embedder's own normaliser is used otherwise).
     batch_size : int, default=64
     max_epochs : int, default=30
+    min_steps : int or None, default=None
+        Train for at least this many optimizer steps: on a small training set the number
+        of epochs is raised to ``ceil(min_steps / batches_per_epoch)``, so a model fitted
+        on 50 labels gets as many updates as one fitted on 5,000 (label-efficiency studies
+        otherwise under-train the small budgets). The epochs used are ``n_epochs_``.
     lr : float, default=1e-3
         Learning rate of the head (and of the encoder unless ``encoder_lr`` is set).
     weight_decay : float, default=1e-4
@@ -196,9 +203,9 @@ class _BaseFineTuner(BaseEstimator):
 
     def __init__(
         self, pretrained=None, *, encoder="auto", freeze_encoder=False, encoder_lr=None, head_hidden=None,
-        augmentations="auto", normalize="standard", batch_size=64, max_epochs=30, lr=1e-3, weight_decay=1e-4,
-        optimizer=torch.optim.AdamW, optimizer_kwargs=None, lr_schedule="cosine", device="auto", callbacks=None,
-        verbose=0, random_state=None,
+        augmentations="auto", normalize="standard", batch_size=64, max_epochs=30, min_steps=None, lr=1e-3,
+        weight_decay=1e-4, optimizer=torch.optim.AdamW, optimizer_kwargs=None, lr_schedule="cosine", device="auto",
+        callbacks=None, verbose=0, random_state=None,
     ):
         self.pretrained = pretrained
         self.encoder = encoder
@@ -209,6 +216,7 @@ class _BaseFineTuner(BaseEstimator):
         self.normalize = normalize
         self.batch_size = batch_size
         self.max_epochs = max_epochs
+        self.min_steps = min_steps
         self.lr = lr
         self.weight_decay = weight_decay
         self.optimizer = optimizer
@@ -303,16 +311,21 @@ class _BaseFineTuner(BaseEstimator):
         if self.encoder_lr is not None and not self.freeze_encoder:
             opt_kwargs["optimizer__param_groups"] = [("encoder.*", {"lr": self.encoder_lr})]
         callbacks = [copy.deepcopy(cb) if not isinstance(cb, type) else cb for cb in (self.callbacks or [])]
-        if self.max_epochs > 0 and self.lr_schedule == "cosine":
-            callbacks.append(("lr_schedule", LRScheduler("CosineAnnealingLR", T_max=self.max_epochs)))
-        elif self.max_epochs > 0 and self.lr_schedule == "step":
-            milestones = sorted({max(1, int(0.6 * self.max_epochs)), max(1, int(0.9 * self.max_epochs))})
+        batch_size = min(self.batch_size, len(X))
+        epochs = self.max_epochs
+        if self.min_steps is not None:
+            epochs = max(epochs, math.ceil(self.min_steps / max(1, len(X) // batch_size)))
+        self.n_epochs_ = epochs
+        if epochs > 0 and self.lr_schedule == "cosine":
+            callbacks.append(("lr_schedule", LRScheduler("CosineAnnealingLR", T_max=epochs)))
+        elif epochs > 0 and self.lr_schedule == "step":
+            milestones = sorted({max(1, int(0.6 * epochs)), max(1, int(0.9 * epochs))})
             callbacks.append(("lr_schedule", LRScheduler("MultiStepLR", milestones=milestones, gamma=0.1)))
         if self.verbose:
             callbacks.append(ProgressBar())
         return _FineTuneNet(
             model, criterion=criterion, optimizer=self.optimizer, optimizer__weight_decay=self.weight_decay,
-            lr=self.lr, max_epochs=self.max_epochs, batch_size=min(self.batch_size, len(X)), train_split=None,
+            lr=self.lr, max_epochs=epochs, batch_size=batch_size, train_split=None,
             callbacks=callbacks, verbose=self.verbose, device=device, augmentations=augmentations, seed=seed,
             **opt_kwargs,
         )

@@ -181,3 +181,12 @@ def test_photoz_head_starts_from_training_prior():
     np.testing.assert_allclose(model.bin_prior_.sum(), 1.0)
     # untrained, the prediction is close to the training mean (a flat PDF would give 0.2)
     assert abs(model.predict(X).mean() - z.mean()) < 0.02
+
+
+def test_min_steps_raises_epochs_for_small_training_sets():
+    X = np.random.default_rng(0).normal(size=(20, 2, 8, 8)).astype(np.float32)
+    y = np.arange(20) % 2
+    clf = FineTunedClassifier(None, batch_size=8, max_epochs=1, min_steps=10, random_state=0).fit(X, y)
+    assert clf.n_epochs_ == 5 and len(clf.net_.history) == 5  # 2 batches per epoch
+    big = FineTunedClassifier(None, batch_size=8, max_epochs=6, min_steps=10, random_state=0).fit(X, y)
+    assert big.n_epochs_ == 6  # max_epochs already gives more steps
