@@ -9,6 +9,8 @@ Pretrain once on every image with the labels you have, freeze the embedder, and 
 linear probe on it with one on a purely self-supervised embedder, on the same held-out images.
 """
 
+import argparse
+
 import numpy as np
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
@@ -18,9 +20,14 @@ from sklearn.pipeline import make_pipeline
 
 from sklearn_ssl import ContrastiveEmbedder, make_galaxy_survey
 
-images, catalogue = make_galaxy_survey(1200, image_size=32, random_state=0)
+parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+parser.add_argument("--n-samples", type=int, default=1200)
+parser.add_argument("--epochs", type=int, default=10)
+args = parser.parse_args()
+
+images, catalogue = make_galaxy_survey(args.n_samples, image_size=32, random_state=0)
 y = catalogue["morphology_class"].to_numpy()
-train, test = train_test_split(np.arange(len(y)), test_size=400, stratify=y, random_state=0)
+train, test = train_test_split(np.arange(len(y)), test_size=args.n_samples // 3, stratify=y, random_state=0)
 
 # only 10% of the training images carry a label; the rest are marked -1
 rng = np.random.default_rng(0)
@@ -28,7 +35,7 @@ partial = np.full(len(y), -1)
 labelled = rng.choice(train, size=len(train) // 10, replace=False)
 partial[labelled] = y[labelled]
 
-params = dict(max_epochs=10, batch_size=128, random_state=0)
+params = dict(max_epochs=args.epochs, batch_size=128, random_state=0)
 self_supervised = ContrastiveEmbedder(**params).fit(images)
 semi_supervised = ContrastiveEmbedder(label_weight=1.0, **params).fit(images, partial)
 
