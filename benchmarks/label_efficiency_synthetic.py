@@ -47,6 +47,10 @@ def main(argv=None):
     p.add_argument("--n-repeats", type=int, default=2)
     p.add_argument("--pretrain-epochs", type=int, default=15)
     p.add_argument("--finetune-epochs", type=int, default=15)
+    p.add_argument("--finetune-steps", type=int, default=None,
+                   help="at least this many optimiser steps per fine-tuned / supervised fit "
+                        "(default: --finetune-epochs epochs of the largest budget)")
+    p.add_argument("--photoz-bins", type=int, default=180)
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--random-state", type=int, default=0)
     p.add_argument("--out", default=os.path.join("benchmarks", "results", "label_efficiency"))
@@ -55,7 +59,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     res = run_downstream_study(args.n_samples, args.image_size, n_labels=args.n_labels, n_repeats=args.n_repeats,
                                pretrain_epochs=args.pretrain_epochs, finetune_epochs=args.finetune_epochs,
-                               width=args.width, random_state=args.random_state, verbose=args.verbose)
+                               finetune_steps=args.finetune_steps, photoz_bins=args.photoz_bins, width=args.width, random_state=args.random_state, verbose=args.verbose)
     total = time.perf_counter() - t0
     os.makedirs(args.out, exist_ok=True)
     for key in ("morphology", "redshift", "morphology_summary", "redshift_summary"):

@@ -262,8 +262,8 @@ class _SemiSupervisedProbe(BaseEstimator):
 
 
 def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100, 300), n_repeats=2,
-                         test_size=0.25, pretrain_epochs=15, finetune_epochs=15, width=16, batch_size=64,
-                         random_state=0, verbose=0):
+                         test_size=0.25, pretrain_epochs=15, finetune_epochs=15, finetune_steps=None,
+                         photoz_bins=180, width=16, batch_size=64, random_state=0, verbose=0):
     """Label-efficiency study on :func:`sklearn_ssl.datasets.make_galaxy_survey` (morphology and redshift).
 
     One :class:`~sklearn_ssl.ContrastiveEmbedder` (SimCLR, :class:`~sklearn_ssl.encoders.SmallCNN`
@@ -277,12 +277,12 @@ def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100,
       architecture trained from scratch, :class:`~sklearn_ssl.finetune.FineTunedClassifier`
       with ``pretrained=None``); raw-pixel PCA (asinh pixels, 16 components) + logistic regression;
     - redshift (sigma_MAD, bias, outlier fraction |dz| > 0.05): frozen SSL + ridge regression;
-      fine-tuned SSL photo-z head (:class:`~sklearn_ssl.photoz.PhotoZRegressor`, 180 bins on
-      [0, 0.4)); supervised CNN with the same photo-z head from scratch.
+      fine-tuned SSL photo-z head (:class:`~sklearn_ssl.photoz.PhotoZRegressor`,
+      ``photoz_bins`` bins on [0, 0.4)); supervised CNN with the same photo-z head from scratch.
 
-    Fine-tuned and supervised models train for ``finetune_epochs`` epochs of the largest
-    budget's worth of optimizer steps at every budget (``min_steps``), so small budgets are
-    not under-trained.
+    Fine-tuned and supervised models train for at least ``finetune_steps`` optimizer steps at
+    every budget (``min_steps``; default: ``finetune_epochs`` epochs of the largest budget),
+    so small budgets are not under-trained.
 
     Returns
     -------
@@ -317,7 +317,7 @@ def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100,
     timings["pretrain"] = time.perf_counter() - t0
     # min_steps: every budget gets at least as many updates as the largest one, so small
     # budgets are not under-trained (which would flatter the pretrained rows)
-    steps = finetune_epochs * max(1, max(n_labels) // batch_size)
+    steps = finetune_steps or finetune_epochs * max(1, max(n_labels) // batch_size)
     ft = dict(max_epochs=finetune_epochs, min_steps=steps, batch_size=batch_size, random_state=random_state)
     semi = clone(emb).set_params(label_weight=1.0)  # same settings, labels of each budget visible
     morph = {
@@ -334,8 +334,10 @@ def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100,
         "SSL frozen + ridge": make_pipeline(FrozenEstimator(emb), StandardScaler(), Ridge(alpha=1.0)),
         "semi-supervised SSL + ridge": _SemiSupervisedProbe(
             semi, make_pipeline(StandardScaler(), Ridge(alpha=1.0)), unlabelled=X),
-        "SSL fine-tuned photo-z head": PhotoZRegressor(FrozenEstimator(emb), encoder_lr=1e-4, **ft),
-        "supervised CNN photo-z head": PhotoZRegressor(None, encoder=encoder, normalize="asinh", **ft),
+        "SSL fine-tuned photo-z head": PhotoZRegressor(FrozenEstimator(emb), n_bins=photoz_bins, encoder_lr=1e-4,
+                                                       **ft),
+        "supervised CNN photo-z head": PhotoZRegressor(None, n_bins=photoz_bins, encoder=encoder,
+                                                       normalize="asinh", **ft),
     }
     common = dict(n_labels=list(n_labels), test_size=test_size, n_repeats=n_repeats,
                   random_state=random_state, verbose=verbose)

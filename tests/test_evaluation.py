@@ -146,3 +146,21 @@ def test_plot_similarity_search():
 @parametrize_with_checks([SimilaritySearch(n_neighbors=3)])
 def test_similarity_search_is_a_scikit_learn_estimator(estimator, check):
     check(estimator)
+
+
+def test_downstream_study_has_every_row_and_budget():
+    from sklearn_ssl.evaluation import run_downstream_study
+
+    res = run_downstream_study(120, 16, n_labels=(10, 30), n_repeats=1, pretrain_epochs=1, finetune_epochs=1,
+                               finetune_steps=2, photoz_bins=20, width=4, batch_size=32)
+    morph, z = res["morphology"], res["redshift"]
+    assert set(morph["estimator"]) == {"SSL frozen + logistic", "semi-supervised SSL + logistic",
+                                       "supervised CNN", "raw-pixel PCA + logistic"}
+    assert set(z["estimator"]) == {"SSL frozen + ridge", "semi-supervised SSL + ridge",
+                                   "SSL fine-tuned photo-z head", "supervised CNN photo-z head"}
+    assert set(z["metric"]) == {"sigma_mad", "bias", "outlier_fraction"}
+    for table in (morph, z):
+        assert sorted(set(table["n_labels"])) == [10, 30]
+        assert np.isfinite(table["score"]).all()
+    assert morph.query("metric == 'accuracy'")["score"].between(0, 1).all()
+    assert set(res["figures"]) == {"morphology_accuracy", "redshift_sigma_mad", "redshift_outlier_fraction"}
