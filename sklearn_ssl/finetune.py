@@ -373,11 +373,11 @@ class FineTunedClassifier(ClassifierMixin, _BaseFineTuner):
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
-        return torch.softmax(self._forward(X), dim=1).cpu().numpy().astype(np.float64)
+        return torch.softmax(self._forward(X).double(), dim=1).cpu().numpy()
 
     def predict_log_proba(self, X):
         """Log class probabilities, shape (n_samples, n_classes)."""
-        return torch.log_softmax(self._forward(X), dim=1).cpu().numpy().astype(np.float64)
+        return torch.log_softmax(self._forward(X).double(), dim=1).cpu().numpy()
 
     def predict(self, X):
         """Most probable class of each sample."""

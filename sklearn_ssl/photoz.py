@@ -115,7 +115,7 @@ class PhotoZRegressor(RegressorMixin, _BaseFineTuner):
 
     def predict_pdf(self, X):
         """Per-object redshift PDFs over the bins, shape (n_samples, n_bins); rows sum to 1."""
-        return torch.softmax(self._forward(X), dim=1).cpu().numpy().astype(np.float64)
+        return torch.softmax(self._forward(X).double(), dim=1).cpu().numpy()
 
     def predict(self, X):
         """PDF-weighted mean redshift over the bin centres, shape (n_samples,)."""
