@@ -180,6 +180,8 @@ def parse_args(argv=None):
     p.add_argument("--test-size", type=int, default=2000)
     p.add_argument("--sup-steps", type=int, default=300, help="optimiser steps of the supervised CNN per fit")
     p.add_argument("--ft-steps", type=int, default=150, help="optimiser steps of the fine-tuned SSL model per fit")
+    p.add_argument("--ft-lr", type=float, default=1e-3, help="learning rate of the fine-tuned model's head")
+    p.add_argument("--ft-encoder-lr", type=float, default=1e-4, help="learning rate of the fine-tuned encoder")
     p.add_argument("--ft-budgets", default=None, help="budgets for the fine-tune row (default: all budgets)")
     p.add_argument("--semi-budgets", default="100,1000", help="budgets of the semi-supervised row ('' to skip)")
     p.add_argument("--label-weight", type=float, default=1.0, help="semi-supervised label_weight")
@@ -240,8 +242,9 @@ def main(argv=None):
                                                          normalize="standard", **ft), steps=args.sup_steps),
         "raw-pixel PCA + logistic": make_pipeline(FrozenEstimator(pca), StandardScaler(), _logistic(args.seed)),
     }
-    fine_tuned = {"SSL fine-tuned": FixedSteps(FineTunedClassifier(FrozenEstimator(emb), encoder_lr=1e-4, **ft),
-                                               steps=args.ft_steps)}
+    fine_tuned = {"SSL fine-tuned": FixedSteps(
+        FineTunedClassifier(FrozenEstimator(emb), encoder_lr=args.ft_encoder_lr, **{**ft, "lr": args.ft_lr}),
+        steps=args.ft_steps)}
     common = dict(test_size=args.test_size, n_repeats=args.n_repeats, scoring=SCORING, task="classification",
                   random_state=args.seed, verbose=1)
     parts = []
