@@ -55,7 +55,7 @@ embedder = ContrastiveEmbedder(encoder=encoder, max_epochs=args.pretrain_epochs,
 # mostly empty. ``min_steps`` keeps the small training set from being under-trained.
 common = dict(max_epochs=args.finetune_epochs, min_steps=args.min_steps, n_bins=60, batch_size=64, random_state=0)
 models = {
-    "fine-tuned SSL": PhotoZRegressor(FrozenEstimator(embedder), encoder_lr=1e-4, **common),
+    "fine-tuned SSL": PhotoZRegressor(FrozenEstimator(embedder), **common),  # head lr 1e-2, encoder 1e-3
     "from scratch": PhotoZRegressor(None, encoder=encoder, **common),
 }
 predictions, reports = {}, []

@@ -278,8 +278,8 @@ def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100,
       with ``pretrained=None``); raw-pixel PCA (asinh pixels, 16 components) + logistic regression;
     - redshift (sigma_MAD, bias, outlier fraction |dz| > 0.05): frozen SSL + ridge regression;
       fine-tuned SSL photo-z head (:class:`~sklearn_ssl.photoz.PhotoZRegressor`,
-      ``photoz_bins`` bins on [0, 0.4); head lr 1e-2, encoder lr 1e-3, see the user guide);
-      supervised CNN with the same photo-z head from scratch (lr 1e-3).
+      ``photoz_bins`` bins on [0, 0.4); default learning rates: head 1e-2, encoder 1e-3);
+      supervised CNN with the same photo-z head from scratch (default: 1e-3).
 
     Fine-tuned and supervised models train for at least ``finetune_steps`` optimizer steps at
     every budget (``min_steps``; default: ``finetune_epochs`` epochs of the largest budget),
@@ -335,8 +335,7 @@ def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100,
         "SSL frozen + ridge": make_pipeline(FrozenEstimator(emb), StandardScaler(), Ridge(alpha=1.0)),
         "semi-supervised SSL + ridge": _SemiSupervisedProbe(
             semi, make_pipeline(StandardScaler(), Ridge(alpha=1.0)), unlabelled=X),
-        "SSL fine-tuned photo-z head": PhotoZRegressor(FrozenEstimator(emb), n_bins=photoz_bins, encoder_lr=1e-3,
-                                                       **{**ft, "lr": 1e-2}),
+        "SSL fine-tuned photo-z head": PhotoZRegressor(FrozenEstimator(emb), n_bins=photoz_bins, **ft),
         "supervised CNN photo-z head": PhotoZRegressor(None, n_bins=photoz_bins, encoder=encoder,
                                                        normalize="asinh", **ft),
     }

@@ -190,3 +190,17 @@ def test_min_steps_raises_epochs_for_small_training_sets():
     assert clf.n_epochs_ == 5 and len(clf.net_.history) == 5  # 2 batches per epoch
     big = FineTunedClassifier(None, batch_size=8, max_epochs=6, min_steps=10, random_state=0).fit(X, y)
     assert big.n_epochs_ == 6  # max_epochs already gives more steps
+
+
+def test_auto_learning_rates(data, embedder):
+    (X, y, _), _ = data
+    kw = dict(max_epochs=1, random_state=0)
+    pre = FineTunedClassifier(embedder, **kw).fit(X, y)
+    assert (pre.lr_, pre.encoder_lr_) == (1e-2, 1e-3)
+    groups = pre.net_.optimizer_.param_groups
+    assert sorted(g["initial_lr"] for g in groups) == [1e-3, 1e-2]  # encoder group, then the head
+    scratch = FineTunedClassifier(None, encoder=SmallCNN(X.shape[1], width=4), **kw).fit(X, y)
+    assert (scratch.lr_, scratch.encoder_lr_) == (1e-3, 1e-3)
+    assert len(scratch.net_.optimizer_.param_groups) == 1
+    explicit = FineTunedClassifier(embedder, lr=3e-3, encoder_lr=None, **kw).fit(X, y)
+    assert (explicit.lr_, explicit.encoder_lr_) == (3e-3, 3e-3)
