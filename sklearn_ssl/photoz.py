@@ -46,7 +46,8 @@ class PhotoZRegressor(RegressorMixin, _BaseFineTuner):
 
     Pasquet et al.'s recipe (100k+ galaxies, GPUs) is ``optimizer=torch.optim.SGD, lr=0.004,
     optimizer_kwargs={"momentum": 0.9}, lr_schedule="step", max_epochs=100, batch_size=256``.
-    The defaults here (AdamW, lr 1e-3, cosine, 30 epochs, batch 64) are the generic ones of
+    The defaults here (AdamW; learning rates 1e-3 from scratch, 1e-2 head and 1e-3 encoder
+    from a pretrained embedder; cosine, 30 epochs, batch 64) are the generic ones of
     :mod:`sklearn_ssl.finetune`, chosen because they converge on small CPU-sized samples.
 
     Parameters
