@@ -328,7 +328,7 @@ def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100,
             semi, make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), unlabelled=X),
         "supervised CNN": FineTunedClassifier(None, encoder=encoder, normalize="asinh", **ft),
         "raw-pixel PCA + logistic": make_pipeline(FunctionTransformer(_asinh_flatten), StandardScaler(),
-                                                  PCA(n_components=min(16, min(n_labels))),
+                                                  PCA(n_components=min(16, min(n_labels)), random_state=random_state),
                                                   LogisticRegression(max_iter=2000)),
     }
     redshift = {
