@@ -29,7 +29,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .metrics import get_scorer
 
-__all__ = ["label_efficiency", "summarize_label_efficiency", "run_downstream_study", "SimilaritySearch"]
+__all__ = ["label_efficiency", "summarize_label_efficiency", "downstream_study", "run_downstream_study",
+           "SimilaritySearch"]
 
 
 def _resolve_scoring(scoring) -> dict:
@@ -66,7 +67,7 @@ def _subset(y_train: np.ndarray, n: int, classification: bool, rng: np.random.Ra
 
 
 def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3, scoring=None, task="auto",
-                     random_state=None, verbose=0):
+                     random_state=None, keep_predictions=False, verbose=0):
     """Score estimators trained on increasing numbers of labels, on a fixed held-out split.
 
     Parameters
@@ -95,6 +96,10 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
         Classification subsets are stratified and contain every class.
     random_state : int, RandomState instance or None, default=None
         Seeds the held-out split and the subsets: an integer makes both reproducible.
+    keep_predictions : bool, default=False
+        Also keep each fitted model's ``predict`` on the held-out split, in
+        ``results.attrs["predictions"]``: a dict ``(estimator, n_labels, repeat) -> array``
+        (for plots such as z_phot against z_spec).
     verbose : int, default=0
         Print one line per fit.
 
@@ -104,6 +109,16 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
         Tidy table with columns ``estimator``, ``n_labels``, ``repeat``, ``metric``,
         ``score`` and ``fit_time`` (seconds); one row per estimator, budget, repeat and
         metric. ``results.attrs["test_index"]`` holds the held-out sample indices.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X, y = make_classification(200, random_state=0)
+    >>> res = label_efficiency({"logistic": LogisticRegression()}, X, y, [10, 50], n_repeats=2,
+    ...                        random_state=0)
+    >>> res.groupby("n_labels").score.count().tolist()
+    [2, 2]
     """
     if not isinstance(estimators, dict) or not estimators:
         raise TypeError("estimators must be a non-empty dict mapping names to estimators.")
@@ -131,7 +146,7 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
     X_test, y_test = take(X, test_idx), y[test_idx]
     scorers = _resolve_scoring(scoring)
     seeds = rng.randint(np.iinfo(np.int32).max, size=(n_repeats, len(budgets)))
-    rows = []
+    rows, predictions = [], {}
     for r in range(n_repeats):
         for b, n in enumerate(budgets):
             sub = train_idx[_subset(y[train_idx], n, classification, np.random.RandomState(seeds[r, b]))]
@@ -144,12 +159,16 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
                     value = model.score(X_test, y_test) if scorer is None else scorer(model, X_test, y_test)
                     rows.append({"estimator": name, "n_labels": n, "repeat": r, "metric": metric,
                                  "score": float(value), "fit_time": fit_time})
+                if keep_predictions:
+                    predictions[name, n, r] = np.asarray(model.predict(X_test))
                 if verbose:
                     print(f"[label_efficiency] {name} n_labels={n} repeat={r}: "
                           + ", ".join(f"{m}={row['score']:.4g}" for m, row in zip(scorers, rows[-len(scorers):])))
     out = pd.DataFrame(rows, columns=["estimator", "n_labels", "repeat", "metric", "score", "fit_time"])
     out.attrs["test_index"] = test_idx
     out.attrs["task"] = task
+    if keep_predictions:
+        out.attrs["predictions"] = predictions
     return out
 
 
@@ -261,36 +280,56 @@ class _SemiSupervisedProbe(BaseEstimator):
         return self.estimator_.predict_proba(self.embedder_.transform(X))
 
 
-def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100, 300), n_repeats=2,
-                         test_size=0.25, pretrain_epochs=15, finetune_epochs=15, finetune_steps=None,
-                         photoz_bins=180, width=16, batch_size=64, random_state=0, verbose=0):
-    """Label-efficiency study on :func:`sklearn_ssl.datasets.make_galaxy_survey` (morphology and redshift).
+def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300), n_repeats=2, test_size=0.25,
+                     finetune_epochs=15, finetune_steps=None, photoz_bins=180, semi_supervised=True,
+                     class_column="morphology_class", redshift_column="redshift", random_state=0,
+                     keep_predictions=False, verbose=0) -> dict:
+    """Label-efficiency study of a pretrained embedder: morphology and photometric redshift.
 
-    One :class:`~sklearn_ssl.ContrastiveEmbedder` (SimCLR, :class:`~sklearn_ssl.encoders.SmallCNN`
-    of ``width``) is pretrained once on **all** images without labels, then:
+    Every row is scored by :func:`label_efficiency` on one held-out split:
 
-    - semi-supervised (both tasks): the same embedder settings with ``label_weight=1``,
-      pretrained on all images with only each budget's labels visible (one pretraining per
-      budget and repeat), then the same linear probe;
+    - morphology (accuracy): frozen SSL + logistic regression; supervised CNN (the embedder's
+      encoder architecture, normaliser and augmentations trained from scratch,
+      :class:`~sklearn_ssl.finetune.FineTunedClassifier` with ``pretrained=None``);
+      raw-pixel PCA (asinh pixels, at most 16 components) + logistic regression;
+    - redshift (sigma_MAD, bias, outlier fraction |dz| > 0.05): frozen SSL + ridge
+      regression; fine-tuned SSL photo-z head (:class:`~sklearn_ssl.photoz.PhotoZRegressor`,
+      ``photoz_bins`` bins on [0, 0.4), default learning rates); supervised CNN with the same
+      photo-z head from scratch; raw-pixel PCA + ridge regression;
+    - with ``semi_supervised=True``, for both tasks: the embedder's settings with
+      ``label_weight=1``, pretrained on all images with only each budget's labels visible
+      (one pretraining per budget and repeat), then the same linear model.
 
-    - morphology (accuracy): frozen SSL + logistic regression; supervised CNN (same encoder
-      architecture trained from scratch, :class:`~sklearn_ssl.finetune.FineTunedClassifier`
-      with ``pretrained=None``); raw-pixel PCA (asinh pixels, 16 components) + logistic regression;
-    - redshift (sigma_MAD, bias, outlier fraction |dz| > 0.05): frozen SSL + ridge regression;
-      fine-tuned SSL photo-z head (:class:`~sklearn_ssl.photoz.PhotoZRegressor`,
-      ``photoz_bins`` bins on [0, 0.4); default learning rates: head 1e-2, encoder 1e-3);
-      supervised CNN with the same photo-z head from scratch (default: 1e-3).
+    Fine-tuned and supervised models train for at least ``finetune_steps`` optimiser steps
+    at every budget (``min_steps``; default: ``finetune_epochs`` epochs of the largest
+    budget), so small budgets are not under-trained, which would flatter the pretrained rows.
 
-    Fine-tuned and supervised models train for at least ``finetune_steps`` optimizer steps at
-    every budget (``min_steps``; default: ``finetune_epochs`` epochs of the largest budget),
-    so small budgets are not under-trained.
+    Parameters
+    ----------
+    images : ndarray of shape (n_samples, n_bands, height, width)
+        Every image; the unlabelled pool of the semi-supervised rows.
+    catalogue : pandas.DataFrame
+        One row per image with integer classes in ``class_column`` and redshifts in
+        ``redshift_column``.
+    embedder : ContrastiveEmbedder
+        Fitted on ``images`` (without labels); never refitted.
+    n_labels : sequence of int
+        Label budgets, each at most the training split.
+    n_repeats, test_size, random_state, verbose, keep_predictions
+        As in :func:`label_efficiency`.
+    finetune_epochs, finetune_steps : int
+        Epochs and minimum optimiser steps of every fine-tuned or supervised fit.
+    photoz_bins : int, default=180
+        Bins of the photo-z head on [0, 0.4).
+    semi_supervised : bool, default=True
+        Add the semi-supervised rows.
 
     Returns
     -------
     out : dict
         ``"morphology"`` and ``"redshift"``: tidy results of :func:`label_efficiency`;
         ``"morphology_summary"``, ``"redshift_summary"``: :func:`summarize_label_efficiency`;
-        ``"figures"``: dict of matplotlib Figures; ``"timings"``: seconds per stage.
+        ``"figures"``: dict of matplotlib Figures; ``"timings"``: seconds per task.
     """
     from sklearn.decomposition import PCA
     from sklearn.frozen import FrozenEstimator
@@ -298,64 +337,90 @@ def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100,
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-    from .datasets import make_galaxy_survey
-    from .embedder import ContrastiveEmbedder
-    from .encoders import SmallCNN
     from .finetune import FineTunedClassifier
     from .photoz import PhotoZRegressor
     from .plotting import plot_label_efficiency
 
+    check_is_fitted(embedder, "net_")
+    X = images
+    steps = finetune_steps or finetune_epochs * max(1, max(n_labels) // embedder.batch_size)
+    ft = dict(max_epochs=finetune_epochs, min_steps=steps, batch_size=embedder.batch_size,
+              device=embedder.device, random_state=random_state)
+    scratch = dict(encoder=embedder.encoder, normalize=embedder.normalize, augmentations=embedder.augmentations)
+    n_pca = min(16, min(n_labels))
+
+    def pixel_pca(model):
+        return make_pipeline(FunctionTransformer(_asinh_flatten), StandardScaler(),
+                             PCA(n_components=n_pca, random_state=random_state), model)
+
+    morph = {"SSL frozen + logistic": make_pipeline(FrozenEstimator(embedder), StandardScaler(),
+                                                    LogisticRegression(max_iter=2000))}
+    redshift = {"SSL frozen + ridge": make_pipeline(FrozenEstimator(embedder), StandardScaler(), Ridge(alpha=1.0)),
+                "SSL fine-tuned photo-z head": PhotoZRegressor(FrozenEstimator(embedder), n_bins=photoz_bins, **ft)}
+    if semi_supervised:
+        semi = clone(embedder).set_params(label_weight=1.0)  # same settings, labels of each budget visible
+        morph["semi-supervised SSL + logistic"] = _SemiSupervisedProbe(
+            semi, make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), unlabelled=X)
+        redshift["semi-supervised SSL + ridge"] = _SemiSupervisedProbe(
+            semi, make_pipeline(StandardScaler(), Ridge(alpha=1.0)), unlabelled=X)
+    morph["supervised CNN"] = FineTunedClassifier(None, **scratch, **ft)
+    morph["raw-pixel PCA + logistic"] = pixel_pca(LogisticRegression(max_iter=2000))
+    redshift["supervised CNN photo-z head"] = PhotoZRegressor(None, n_bins=photoz_bins, **scratch, **ft)
+    redshift["raw-pixel PCA + ridge"] = pixel_pca(Ridge(alpha=1.0))
+
+    common = dict(n_labels=list(n_labels), test_size=test_size, n_repeats=n_repeats, random_state=random_state,
+                  keep_predictions=keep_predictions, verbose=verbose)
     timings = {}
     t0 = time.perf_counter()
-    X, cat = make_galaxy_survey(n_samples, image_size=image_size, random_state=random_state)
-    timings["survey"] = time.perf_counter() - t0
-    keep = (cat["redshift"].to_numpy() >= 0) & (cat["redshift"].to_numpy() < 0.4)
-    X, cat = X[keep], cat[keep].reset_index(drop=True)
-    encoder = SmallCNN(in_channels=X.shape[1], width=width)
-    t0 = time.perf_counter()
-    emb = ContrastiveEmbedder(encoder=encoder, normalize="asinh", max_epochs=pretrain_epochs,
-                              batch_size=batch_size, random_state=random_state).fit(X)
-    timings["pretrain"] = time.perf_counter() - t0
-    # min_steps: every budget gets at least as many updates as the largest one, so small
-    # budgets are not under-trained (which would flatter the pretrained rows)
-    steps = finetune_steps or finetune_epochs * max(1, max(n_labels) // batch_size)
-    ft = dict(max_epochs=finetune_epochs, min_steps=steps, batch_size=batch_size, random_state=random_state)
-    semi = clone(emb).set_params(label_weight=1.0)  # same settings, labels of each budget visible
-    morph = {
-        "SSL frozen + logistic": make_pipeline(FrozenEstimator(emb), StandardScaler(),
-                                               LogisticRegression(max_iter=2000)),
-        "semi-supervised SSL + logistic": _SemiSupervisedProbe(
-            semi, make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), unlabelled=X),
-        "supervised CNN": FineTunedClassifier(None, encoder=encoder, normalize="asinh", **ft),
-        "raw-pixel PCA + logistic": make_pipeline(FunctionTransformer(_asinh_flatten), StandardScaler(),
-                                                  PCA(n_components=min(16, min(n_labels)), random_state=random_state),
-                                                  LogisticRegression(max_iter=2000)),
-    }
-    redshift = {
-        "SSL frozen + ridge": make_pipeline(FrozenEstimator(emb), StandardScaler(), Ridge(alpha=1.0)),
-        "semi-supervised SSL + ridge": _SemiSupervisedProbe(
-            semi, make_pipeline(StandardScaler(), Ridge(alpha=1.0)), unlabelled=X),
-        "SSL fine-tuned photo-z head": PhotoZRegressor(FrozenEstimator(emb), n_bins=photoz_bins, **ft),
-        "supervised CNN photo-z head": PhotoZRegressor(None, n_bins=photoz_bins, encoder=encoder,
-                                                       normalize="asinh", **ft),
-    }
-    common = dict(n_labels=list(n_labels), test_size=test_size, n_repeats=n_repeats,
-                  random_state=random_state, verbose=verbose)
-    t0 = time.perf_counter()
-    morph_res = label_efficiency(morph, X, cat["morphology_class"].to_numpy(), scoring={"accuracy": "accuracy"},
+    morph_res = label_efficiency(morph, X, catalogue[class_column].to_numpy(), scoring={"accuracy": "accuracy"},
                                  task="classification", **common)
     timings["morphology"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    z_res = label_efficiency(redshift, X, cat["redshift"].to_numpy(), scoring=_raw_photoz_scoring(),
+    z_res = label_efficiency(redshift, X, catalogue[redshift_column].to_numpy(), scoring=_raw_photoz_scoring(),
                              task="regression", **common)
     timings["redshift"] = time.perf_counter() - t0
     figures = {
-        "morphology_accuracy": plot_label_efficiency(morph_res, "accuracy", title="Morphology (synthetic survey)"),
-        "redshift_sigma_mad": plot_label_efficiency(z_res, "sigma_mad", title="Photo-z (synthetic survey)",
+        "morphology_accuracy": plot_label_efficiency(morph_res, "accuracy", title="Morphology"),
+        "redshift_sigma_mad": plot_label_efficiency(z_res, "sigma_mad", title="Photo-z",
                                                     ylabel=r"$\sigma_{\rm MAD}$"),
         "redshift_outlier_fraction": plot_label_efficiency(z_res, "outlier_fraction",
                                                            title="Photo-z outliers |dz| > 0.05"),
     }
     return {"morphology": morph_res, "redshift": z_res, "morphology_summary": summarize_label_efficiency(morph_res),
-            "redshift_summary": summarize_label_efficiency(z_res), "figures": figures, "timings": timings,
-            "n_samples": int(len(X)), "embedder": emb}
+            "redshift_summary": summarize_label_efficiency(z_res), "figures": figures, "timings": timings}
+
+
+def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100, 300), n_repeats=2,
+                         test_size=0.25, pretrain_epochs=15, finetune_epochs=15, finetune_steps=None,
+                         photoz_bins=180, width=16, batch_size=64, random_state=0, verbose=0) -> dict:
+    """The label-efficiency study on :func:`sklearn_ssl.datasets.make_galaxy_survey`.
+
+    Simulates ``n_samples`` galaxies, pretrains one :class:`~sklearn_ssl.ContrastiveEmbedder`
+    (SimCLR, :class:`~sklearn_ssl.encoders.SmallCNN` of ``width``, asinh normalisation) on
+    all of them without labels, then runs :func:`downstream_study`.
+
+    Returns
+    -------
+    out : dict
+        What :func:`downstream_study` returns, with ``"timings"`` also holding the survey
+        and pretraining times, plus ``"n_samples"`` and ``"embedder"``.
+    """
+    from .datasets import make_galaxy_survey
+    from .embedder import ContrastiveEmbedder
+    from .encoders import SmallCNN
+
+    timings = {}
+    t0 = time.perf_counter()
+    X, cat = make_galaxy_survey(n_samples, image_size=image_size, random_state=random_state)
+    timings["survey"] = time.perf_counter() - t0
+    keep = (cat["redshift"].to_numpy() >= 0) & (cat["redshift"].to_numpy() < 0.4)  # the photo-z head's range
+    X, cat = X[keep], cat[keep].reset_index(drop=True)
+    t0 = time.perf_counter()
+    emb = ContrastiveEmbedder(encoder=SmallCNN(in_channels=X.shape[1], width=width), normalize="asinh",
+                              max_epochs=pretrain_epochs, batch_size=batch_size, random_state=random_state).fit(X)
+    timings["pretrain"] = time.perf_counter() - t0
+    out = downstream_study(X, cat, emb, n_labels=n_labels, n_repeats=n_repeats, test_size=test_size,
+                           finetune_epochs=finetune_epochs, finetune_steps=finetune_steps, photoz_bins=photoz_bins,
+                           random_state=random_state, verbose=verbose)
+    out["timings"] = {**timings, **out["timings"]}
+    return {**out, "n_samples": int(len(X)), "embedder": emb}

@@ -4,6 +4,7 @@ import pytest
 from matplotlib.figure import Figure
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
 from sklearn.frozen import FrozenEstimator
+from sklearn.datasets import make_classification
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -157,10 +158,43 @@ def test_downstream_study_has_every_row_and_budget():
     assert set(morph["estimator"]) == {"SSL frozen + logistic", "semi-supervised SSL + logistic",
                                        "supervised CNN", "raw-pixel PCA + logistic"}
     assert set(z["estimator"]) == {"SSL frozen + ridge", "semi-supervised SSL + ridge",
-                                   "SSL fine-tuned photo-z head", "supervised CNN photo-z head"}
+                                   "SSL fine-tuned photo-z head", "supervised CNN photo-z head",
+                                   "raw-pixel PCA + ridge"}
     assert set(z["metric"]) == {"sigma_mad", "bias", "outlier_fraction"}
     for table in (morph, z):
         assert sorted(set(table["n_labels"])) == [10, 30]
         assert np.isfinite(table["score"]).all()
     assert morph.query("metric == 'accuracy'")["score"].between(0, 1).all()
     assert set(res["figures"]) == {"morphology_accuracy", "redshift_sigma_mad", "redshift_outlier_fraction"}
+
+
+def test_label_efficiency_keeps_test_predictions():
+    X, y = make_classification(120, random_state=0)
+    res = label_efficiency({"logistic": LogisticRegression()}, X, y, [10, 40], n_repeats=2, random_state=0,
+                           keep_predictions=True)
+    preds = res.attrs["predictions"]
+    test = res.attrs["test_index"]
+    assert set(preds) == {("logistic", n, r) for n in (10, 40) for r in (0, 1)}
+    for (name, n, r), pred in preds.items():
+        acc = res.query("n_labels == @n and repeat == @r")["score"].item()
+        assert pred.shape == (len(test),) and np.mean(pred == y[test]) == pytest.approx(acc)
+    assert "predictions" not in label_efficiency({"logistic": LogisticRegression()}, X, y, [10],
+                                                 n_repeats=1, random_state=0).attrs
+
+
+def test_downstream_study_of_a_given_embedder_without_semi_supervised_rows():
+    from sklearn_ssl import ContrastiveEmbedder
+    from sklearn_ssl.datasets import make_galaxy_survey
+    from sklearn_ssl.evaluation import downstream_study
+
+    X, cat = make_galaxy_survey(100, image_size=16, random_state=0)
+    emb = ContrastiveEmbedder(encoder="small", max_epochs=1, batch_size=32, random_state=0).fit(X)
+    res = downstream_study(X, cat, emb, n_labels=(12, 40), n_repeats=1, finetune_epochs=1, finetune_steps=2,
+                           photoz_bins=20, semi_supervised=False, keep_predictions=True)
+    assert not any("semi" in name for name in res["morphology"]["estimator"])
+    test = res["redshift"].attrs["test_index"]
+    pred = res["redshift"].attrs["predictions"]["SSL frozen + ridge", 40, 0]
+    sigma = res["redshift"].query("estimator == 'SSL frozen + ridge' and n_labels == 40 and metric == 'sigma_mad'")
+    from sklearn_ssl.metrics import sigma_mad
+
+    assert sigma_mad(cat["redshift"].to_numpy()[test], pred) == pytest.approx(sigma["score"].item())
