@@ -304,8 +304,8 @@ def tiny_demo(monkeypatch):
     """The --quick settings shrunk further so that the whole demo runs in seconds."""
     from sklearn_ssl import report
 
-    tiny = dict(report.DEMO_SETTINGS["quick"], image_size=16, width=4, batch_size=32, budgets=(12, 30),
-                supervised_epochs=(1, 2), label_steps=1)
+    tiny = dict(report.DEMO_SETTINGS["quick"], image_size=16, width=4, batch_size=32, budgets=(12,),
+                finetune_epochs=1, finetune_steps=1, photoz_bins=20, semi_supervised=True)
     monkeypatch.setitem(report.DEMO_SETTINGS, "quick", tiny)
 
 
@@ -314,7 +314,7 @@ def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     assert run("demo", "--quick", "--n-samples", 60, "--epochs", 1, "--device", "cpu", "--out", out,
                "--no-progress") == 0
     text = capsys.readouterr().out
-    assert "SSL embeddings" in text and "supervised CNN" in text and "report.html" in text
+    assert "SSL frozen" in text and "supervised CNN" in text and "report.html" in text
     names = set(files(out))
     assert {"report.md", "report.html", "label_efficiency.csv", "summary.csv", "catalog.csv", "embeddings.csv",
             "model.joblib", "settings.json", "figures"} <= names
@@ -327,8 +327,11 @@ def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     html = (out / "report.html").read_text()
     assert html.count("<img ") == len(figures) and "<table>" in html
     table = pd.read_csv(out / "label_efficiency.csv")
-    assert set(table.estimator) == {"SSL embeddings", "raw pixels (PCA)", "supervised CNN", "SSL fine-tuned"}
-    assert set(table.n_labels) == {12, 30} and table.score.notna().all()
+    assert set(table.estimator) == {"SSL frozen", "raw-pixel PCA", "supervised CNN", "SSL fine-tuned",
+                                    "semi-supervised SSL"}
+    assert set(table.n_labels) == {12, 42} and table.score.notna().all()  # 42: the whole training split
+    assert set(table.query("task == 'redshift'").estimator) == set(table.estimator)
+    assert "SSL fine-tuned" not in set(table.query("task == 'morphology'").estimator)
     assert files(tmp_path) == ["report"]  # no temporary folder left
     # the report's files feed the other subcommands
     assert run("evaluate", "--embeddings", out / "embeddings.csv", "--catalog", out / "catalog.csv",
@@ -374,3 +377,20 @@ def test_demo_interrupted_leaves_nothing(tmp_path, tiny_demo, monkeypatch, capsy
     assert run("demo", "--quick", "--n-samples", 60, "--epochs", 1, "--device", "cpu",
                "--out", tmp_path / "report", "--no-progress") == 130
     assert files(tmp_path) == []
+
+
+def test_demo_findings_state_what_the_table_shows():
+    from sklearn_ssl.report import _findings
+
+    acc = {"SSL frozen": [0.83, 0.85, 0.86], "supervised CNN": [0.60, 0.82, 0.90]}
+    sig = {"SSL frozen": [0.040, 0.035, 0.030], "supervised CNN": [0.030, 0.028, 0.025],
+           "SSL fine-tuned": [0.033, 0.027, 0.024]}
+    rows = [dict(task="morphology", estimator=m, n_labels=n, repeat=0, metric="accuracy", score=v)
+            for m, vals in acc.items() for n, v in zip((10, 30, 100), vals)]
+    rows += [dict(task="redshift", estimator=m, n_labels=n, repeat=0, metric="sigma_mad", score=v)
+             for m, vals in sig.items() for n, v in zip((10, 30, 100), vals)]
+    morph, z, finetuned = _findings(pd.DataFrame(rows))
+    assert "ahead at 10, 30 labels; the supervised CNN is as good or better at 100." in morph
+    assert "With 10 labels the SSL embeddings match or beat the supervised CNN trained on 30 (3.0x" in morph
+    assert "do not beat the supervised CNN at any budget" in z  # lower sigma_MAD is better
+    assert finetuned.startswith("**Photo-z sigma_MAD**, SSL fine-tuned vs frozen SSL embeddings: 10 labels: 0.033")
