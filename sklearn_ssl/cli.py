@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     hp.add_argument("--queue-size", type=_positive_int, default=4096, help="MoCo only (default: %(default)s)")
     hp.add_argument("--momentum", type=float, default=0.99, help="MoCo only (default: %(default)s)")
     hp.add_argument("--augmentations", default="auto", help="preset: auto, sdss (5 bands), decals (3 bands)")
-    hp.add_argument("--normalize", choices=["standard", "asinh", "none"], default="standard")
+    hp.add_argument("--normalize", choices=["asinh", "standard", "none"], default="asinh")
     hp.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
     hp.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
     hp.add_argument("--seed", type=int, default=0, help="default: %(default)s")

@@ -186,10 +186,11 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     augmentations : str, nn.Module or list of nn.Module, default="auto"
         A preset name from :data:`sklearn_ssl.augment.PRESETS`, one augmentation or a
         list of them (see :mod:`sklearn_ssl.augment`), applied on the training device.
-    normalize : {"standard", "asinh"} or None, default="standard"
+    normalize : {"asinh", "standard"} or None, default="asinh"
         Per-band scaling applied after augmentation, with statistics from the
-        training set: ``(x - median) / std``; ``"asinh"`` applies ``asinh`` to that
-        (an arcsinh stretch for flux images); None feeds the data unchanged.
+        training set: ``"standard"`` is ``(x - median) / std``; ``"asinh"`` applies
+        ``asinh`` to that (an arcsinh stretch, suited to flux images with bright cores
+        and faint wings); None feeds the data unchanged.
     label_weight : float, default=0.0
         Weight of the labelled part of the loss when ``fit`` gets partial labels ``y``
         (scikit-learn's semi-supervised convention: integer classes with ``-1`` for
@@ -301,7 +302,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         queue_size=4096,
         momentum=0.99,
         augmentations="auto",
-        normalize="standard",
+        normalize="asinh",
         label_weight=0.0,
         batch_size=256,
         max_epochs=50,

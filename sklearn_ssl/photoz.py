@@ -74,7 +74,7 @@ class PhotoZRegressor(RegressorMixin, _BaseFineTuner):
 
     def __init__(
         self, pretrained=None, *, n_bins=180, z_min=0.0, z_max=0.4, encoder="auto", freeze_encoder=False,
-        encoder_lr="auto", head_hidden=None, augmentations="auto", normalize="standard", batch_size=64,
+        encoder_lr="auto", head_hidden=None, augmentations="auto", normalize="asinh", batch_size=64,
         max_epochs=30, min_steps=None, lr="auto", weight_decay=1e-4, optimizer=torch.optim.AdamW,
         optimizer_kwargs=None, lr_schedule="cosine", device="auto", callbacks=None, verbose=0, random_state=None,
     ):
