@@ -159,6 +159,9 @@ def plot_label_efficiency(results, metric=None, *, ax=None, title=None, ylabel=N
         stats = grp.groupby("n_labels")["score"].agg(["mean", "std"]).fillna(0.0)
         ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], marker="o", ms=4, capsize=3, label=name)
     ax.set_xscale("log")
+    budgets = sorted(df["n_labels"].unique())
+    ax.set_xticks(budgets, [str(n) for n in budgets])  # the budgets, not crowded 2x10^1-style labels
+    ax.set_xticks([], minor=True)
     ax.set_xlabel("number of labels")
     ax.set_ylabel(ylabel or (metric or "score"))
     if title:
