@@ -84,6 +84,7 @@ def ours_fit(X: np.ndarray, *, encoder: str, batch_size: int, epochs: int, lr: f
     emb = ContrastiveEmbedder(
         encoder=encoder, batch_size=batch_size, max_epochs=epochs, lr=lr, weight_decay=weight_decay,
         augmentations=augmentations, precision=precision, device=device, lr_schedule="cosine",
+        normalize="standard",  # the reference's per-band standardisation (the default adds asinh)
         callbacks=[EpochClock(device)], random_state=seed,
     )
     emb.fit(X)
