@@ -16,6 +16,7 @@ embedder itself and its ``fit`` does nothing::
 from __future__ import annotations
 
 import numbers
+import sys
 import time
 
 import numpy as np
@@ -67,7 +68,7 @@ def _subset(y_train: np.ndarray, n: int, classification: bool, rng: np.random.Ra
 
 
 def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3, scoring=None, task="auto",
-                     random_state=None, keep_predictions=False, verbose=0):
+                     random_state=None, keep_predictions=False, progress=False, verbose=0):
     """Score estimators trained on increasing numbers of labels, on a fixed held-out split.
 
     Parameters
@@ -100,6 +101,8 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
         Also keep each fitted model's ``predict`` on the held-out split, in
         ``results.attrs["predictions"]``: a dict ``(estimator, n_labels, repeat) -> array``
         (for plots such as z_phot against z_spec).
+    progress : bool, default=False
+        Show a progress bar over the fits (tqdm, on stderr).
     verbose : int, default=0
         Print one line per fit.
 
@@ -146,11 +149,16 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
     X_test, y_test = take(X, test_idx), y[test_idx]
     scorers = _resolve_scoring(scoring)
     seeds = rng.randint(np.iinfo(np.int32).max, size=(n_repeats, len(budgets)))
+    from tqdm.auto import tqdm  # installed with skorch
+
     rows, predictions = [], {}
+    bar = tqdm(total=n_repeats * len(budgets) * len(estimators), desc="label budgets", unit="fit",
+               disable=not progress, file=sys.stderr, dynamic_ncols=True)
     for r in range(n_repeats):
         for b, n in enumerate(budgets):
             sub = train_idx[_subset(y[train_idx], n, classification, np.random.RandomState(seeds[r, b]))]
             for name, est in estimators.items():
+                bar.set_postfix_str(f"{name}, {n} labels", refresh=True)
                 model = clone(est)
                 t0 = time.perf_counter()
                 model.fit(take(X, sub), y[sub])
@@ -161,9 +169,11 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
                                  "score": float(value), "fit_time": fit_time})
                 if keep_predictions:
                     predictions[name, n, r] = np.asarray(model.predict(X_test))
+                bar.update(1)
                 if verbose:
                     print(f"[label_efficiency] {name} n_labels={n} repeat={r}: "
                           + ", ".join(f"{m}={row['score']:.4g}" for m, row in zip(scorers, rows[-len(scorers):])))
+    bar.close()
     out = pd.DataFrame(rows, columns=["estimator", "n_labels", "repeat", "metric", "score", "fit_time"])
     out.attrs["test_index"] = test_idx
     out.attrs["task"] = task
@@ -283,7 +293,7 @@ class _SemiSupervisedProbe(BaseEstimator):
 def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300), n_repeats=2, test_size=0.25,
                      finetune_epochs=15, finetune_steps=None, photoz_bins=180, semi_supervised=True,
                      class_column="morphology_class", redshift_column="redshift", random_state=0,
-                     keep_predictions=False, verbose=0) -> dict:
+                     keep_predictions=False, progress=False, verbose=0) -> dict:
     """Label-efficiency study of a pretrained embedder: morphology and photometric redshift.
 
     Every row is scored by :func:`label_efficiency` on one held-out split:
@@ -315,7 +325,7 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
         Fitted on ``images`` (without labels); never refitted.
     n_labels : sequence of int
         Label budgets, each at most the training split.
-    n_repeats, test_size, random_state, verbose, keep_predictions
+    n_repeats, test_size, random_state, keep_predictions, progress, verbose
         As in :func:`label_efficiency`.
     finetune_epochs, finetune_steps : int
         Epochs and minimum optimiser steps of every fine-tuned or supervised fit.
@@ -369,7 +379,7 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
     redshift["raw-pixel PCA + ridge"] = pixel_pca(Ridge(alpha=1.0))
 
     common = dict(n_labels=list(n_labels), test_size=test_size, n_repeats=n_repeats, random_state=random_state,
-                  keep_predictions=keep_predictions, verbose=verbose)
+                  keep_predictions=keep_predictions, progress=progress, verbose=verbose)
     timings = {}
     t0 = time.perf_counter()
     morph_res = label_efficiency(morph, X, catalogue[class_column].to_numpy(), scoring={"accuracy": "accuracy"},

@@ -252,17 +252,20 @@ def _label_efficiency_runs(cfg, images, catalog, emb, progress):
     Returns the long table (task, estimator, n_labels, repeat, metric, score), the test
     predictions of each redshift method at the largest budget and the test indices.
     """
-    import contextlib
-
     from .evaluation import downstream_study
 
     n_train = len(images) - int(np.ceil(cfg["test_fraction"] * len(images)))
     budgets = sorted({b for b in cfg["budgets"] if b < n_train} | {n_train})
-    with contextlib.redirect_stdout(sys.stderr):  # one progress line per fit
+    # the semi-supervised rows refit clones of emb: their epoch bar goes below the study's bar
+    callbacks = emb.callbacks
+    emb.set_params(callbacks=[_epoch_bar("  semi-supervised pretraining", progress, position=1)])
+    try:
         res = downstream_study(images, catalog, emb, n_labels=budgets, n_repeats=1, test_size=cfg["test_fraction"],
                                finetune_epochs=cfg["finetune_epochs"], finetune_steps=cfg["finetune_steps"],
                                photoz_bins=cfg["photoz_bins"], semi_supervised=cfg["semi_supervised"],
-                               random_state=cfg["random_state"], keep_predictions=True, verbose=int(progress))
+                               random_state=cfg["random_state"], keep_predictions=True, progress=progress)
+    finally:
+        emb.set_params(callbacks=callbacks)
     frames = [res[task].assign(task=task) for task in ("morphology", "redshift")]
     for frame in frames:
         frame.attrs = {}  # arrays in attrs break pd.concat
@@ -365,7 +368,7 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
 
         n_test = int(np.ceil(cfg["test_fraction"] * n))
         steps.start(f"label efficiency (sklearn_ssl.evaluation.downstream_study): morphology and redshift, "
-                    f"{n_test} test galaxies, one line per fit")
+                    f"{n_test} test galaxies")
         t = time.perf_counter()
         table, preds, test = _label_efficiency_runs(cfg, images, catalog, emb, progress)
         timings["label_efficiency"] = time.perf_counter() - t

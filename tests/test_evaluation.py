@@ -198,3 +198,11 @@ def test_downstream_study_of_a_given_embedder_without_semi_supervised_rows():
     from sklearn_ssl.metrics import sigma_mad
 
     assert sigma_mad(cat["redshift"].to_numpy()[test], pred) == pytest.approx(sigma["score"].item())
+
+
+def test_label_efficiency_progress_bar_counts_every_fit(capsys):
+    X, y = make_classification(80, random_state=0)
+    label_efficiency({"a": LogisticRegression(), "b": LogisticRegression(C=0.1)}, X, y, [10, 30], n_repeats=2,
+                     random_state=0, progress=True)
+    err = capsys.readouterr().err
+    assert "label budgets" in err and "8/8" in err
