@@ -75,7 +75,7 @@ def faint_dot_task(n=256, size=16, seed=0):
     return X.astype(np.float32), y, partial
 
 
-@pytest.mark.slow  # two 15-epoch fits: ~2 min on 2 idle cores (8 min under load)
+# two 15-epoch fits: 4 s on 2 idle cores (2026-11-23), so it runs in the default suite
 def test_labels_make_the_embedding_separate_what_augmentations_alone_do_not():
     X, y, partial = faint_dot_task()
     unlabelled = partial == -1
