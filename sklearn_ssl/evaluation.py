@@ -352,7 +352,6 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
     from .plotting import plot_label_efficiency
 
     check_is_fitted(embedder, "net_")
-    X = images
     steps = finetune_steps or finetune_epochs * max(1, max(n_labels) // embedder.batch_size)
     ft = dict(max_epochs=finetune_epochs, min_steps=steps, batch_size=embedder.batch_size,
               device=embedder.device, random_state=random_state)
@@ -370,9 +369,9 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
     if semi_supervised:
         semi = clone(embedder).set_params(label_weight=1.0)  # same settings, labels of each budget visible
         morph["semi-supervised SSL + logistic"] = _SemiSupervisedProbe(
-            semi, make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), unlabelled=X)
+            semi, make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), unlabelled=images)
         redshift["semi-supervised SSL + ridge"] = _SemiSupervisedProbe(
-            semi, make_pipeline(StandardScaler(), Ridge(alpha=1.0)), unlabelled=X)
+            semi, make_pipeline(StandardScaler(), Ridge(alpha=1.0)), unlabelled=images)
     morph["supervised CNN"] = FineTunedClassifier(None, **scratch, **ft)
     morph["raw-pixel PCA + logistic"] = pixel_pca(LogisticRegression(max_iter=2000))
     redshift["supervised CNN photo-z head"] = PhotoZRegressor(None, n_bins=photoz_bins, **scratch, **ft)
@@ -382,11 +381,11 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
                   keep_predictions=keep_predictions, progress=progress, verbose=verbose)
     timings = {}
     t0 = time.perf_counter()
-    morph_res = label_efficiency(morph, X, catalogue[class_column].to_numpy(), scoring={"accuracy": "accuracy"},
+    morph_res = label_efficiency(morph, images, catalogue[class_column].to_numpy(), scoring={"accuracy": "accuracy"},
                                  task="classification", **common)
     timings["morphology"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    z_res = label_efficiency(redshift, X, catalogue[redshift_column].to_numpy(), scoring=_raw_photoz_scoring(),
+    z_res = label_efficiency(redshift, images, catalogue[redshift_column].to_numpy(), scoring=_raw_photoz_scoring(),
                              task="regression", **common)
     timings["redshift"] = time.perf_counter() - t0
     figures = {

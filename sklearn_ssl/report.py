@@ -204,9 +204,9 @@ class _Steps:
                   flush=True)
 
 
-def _epoch_bar(desc, enabled, position=0):
+def _epoch_bar(desc, enabled):
     """A skorch callback showing one tqdm bar over epochs (with the loss); picklable."""
-    return _EpochBarCallback(desc=desc, enabled=enabled, position=position)
+    return _EpochBarCallback(desc=desc, enabled=enabled)
 
 
 try:
@@ -216,16 +216,20 @@ except ImportError:  # pragma: no cover - skorch is a dependency
 
 
 class _EpochBarCallback(_Callback):
-    """One tqdm bar over epochs, showing the training loss (stderr)."""
+    """One tqdm bar over epochs, showing the training loss (stderr).
 
-    def __init__(self, desc="training", enabled=True, position=0):
-        self.desc, self.enabled, self.position = desc, enabled, position
+    tqdm places it below any bar already open (e.g. the study's bar over fits, when the
+    semi-supervised rows refit clones of the embedder) and keeps it only if it is the top bar.
+    """
+
+    def __init__(self, desc="training", enabled=True):
+        self.desc, self.enabled = desc, enabled
 
     def on_train_begin(self, net, **kwargs):
         from tqdm.auto import tqdm
 
         self.bar_ = tqdm(total=net.max_epochs, desc=self.desc, unit="epoch", disable=not self.enabled,
-                         leave=self.position == 0, position=self.position, file=sys.stderr, dynamic_ncols=True)
+                         leave=None, file=sys.stderr, dynamic_ncols=True)
 
     def on_epoch_end(self, net, **kwargs):
         self.bar_.set_postfix(loss=f"{net.history[-1, 'train_loss']:.3f}", refresh=False)
@@ -246,7 +250,7 @@ _METHOD_OF = {
 }
 
 
-def _label_efficiency_runs(cfg, images, catalog, emb, progress):
+def _label_efficiency_runs(cfg, images, catalog, emb, n_test, progress):
     """Morphology and redshift, every method, every budget: :func:`~sklearn_ssl.evaluation.downstream_study`.
 
     Returns the long table (task, estimator, n_labels, repeat, metric, score), the test
@@ -254,18 +258,12 @@ def _label_efficiency_runs(cfg, images, catalog, emb, progress):
     """
     from .evaluation import downstream_study
 
-    n_train = len(images) - int(np.ceil(cfg["test_fraction"] * len(images)))
+    n_train = len(images) - n_test
     budgets = sorted({b for b in cfg["budgets"] if b < n_train} | {n_train})
-    # the semi-supervised rows refit clones of emb: their epoch bar goes below the study's bar
-    callbacks = emb.callbacks
-    emb.set_params(callbacks=[_epoch_bar("  semi-supervised pretraining", progress, position=1)])
-    try:
-        res = downstream_study(images, catalog, emb, n_labels=budgets, n_repeats=1, test_size=cfg["test_fraction"],
-                               finetune_epochs=cfg["finetune_epochs"], finetune_steps=cfg["finetune_steps"],
-                               photoz_bins=cfg["photoz_bins"], semi_supervised=cfg["semi_supervised"],
-                               random_state=cfg["random_state"], keep_predictions=True, progress=progress)
-    finally:
-        emb.set_params(callbacks=callbacks)
+    res = downstream_study(images, catalog, emb, n_labels=budgets, n_repeats=1, test_size=cfg["test_fraction"],
+                           finetune_epochs=cfg["finetune_epochs"], finetune_steps=cfg["finetune_steps"],
+                           photoz_bins=cfg["photoz_bins"], semi_supervised=cfg["semi_supervised"],
+                           random_state=cfg["random_state"], keep_predictions=True, progress=progress)
     frames = [res[task].assign(task=task) for task in ("morphology", "redshift")]
     for frame in frames:
         frame.attrs = {}  # arrays in attrs break pd.concat
@@ -366,11 +364,11 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
         timings["pretrain"] = time.perf_counter() - t
         steps.done()
 
-        n_test = int(np.ceil(cfg["test_fraction"] * n))
+        n_test = int(np.ceil(cfg["test_fraction"] * n))  # train_test_split's rounding
         steps.start(f"label efficiency (sklearn_ssl.evaluation.downstream_study): morphology and redshift, "
                     f"{n_test} test galaxies")
         t = time.perf_counter()
-        table, preds, test = _label_efficiency_runs(cfg, images, catalog, emb, progress)
+        table, preds, test = _label_efficiency_runs(cfg, images, catalog, emb, n_test, progress)
         timings["label_efficiency"] = time.perf_counter() - t
         steps.done()
 
@@ -667,7 +665,7 @@ def _write_report(folder, cfg, table, summary, figures, timings, out):
     curve.columns = [str(c) if not isinstance(c, (int, np.integer)) else f"n={c}" for c in curve.columns]
     findings = _findings(table)
     setup = (f"{cfg['n_samples']} simulated galaxies (SDSS-like ugriz, {cfg['image_size']}x{cfg['image_size']} px), "
-             f"{int(round(cfg['n_samples'] * cfg['test_fraction']))} held out for testing. Encoder: SmallCNN "
+             f"{int(np.ceil(cfg['n_samples'] * cfg['test_fraction']))} held out for testing. Encoder: SmallCNN "
              f"(width {cfg['width']}), SimCLR, {cfg['epochs']} epochs, batch {cfg['batch_size']}, on {cfg['device']}. "
              f"Label budgets: {', '.join(map(str, sorted(table.n_labels.unique())))}. One random draw per budget "
              f"(seed {cfg['random_state']}): differences of a few percent are within the noise. "
