@@ -1,7 +1,7 @@
 """Contrastive self-supervised learning for astronomical images, as scikit-learn estimators.
 
 The public API is what this module exports; the submodules ``augment``, ``encoders``,
-``losses``, ``datasets``, ``cutouts``, ``preprocessing``, ``metrics``, ``evaluation``,
+``losses``, ``datasets``, ``features``, ``cutouts``, ``preprocessing``, ``metrics``, ``evaluation``,
 ``photoz`` and ``plotting`` are public too.
 """
 
@@ -9,6 +9,7 @@ from .cutouts import load_cutouts, read_catalogue, save_cutouts
 from .datasets import make_galaxy_survey
 from .embedder import ContrastiveEmbedder
 from .evaluation import SimilaritySearch, label_efficiency
+from .features import GalaxyFeatures
 from .finetune import FineTunedClassifier, FineTunedRegressor
 from .photoz import PhotoZRegressor
 from .preprocessing import ArcsinhScaler, ImageReshaper, PixelImputer
@@ -20,6 +21,7 @@ __all__ = [
     "FineTunedClassifier",
     "FineTunedRegressor",
     "PhotoZRegressor",
+    "GalaxyFeatures",
     "label_efficiency",
     "SimilaritySearch",
     "make_galaxy_survey",
