@@ -19,6 +19,8 @@ setup(
         "astropy>=8.0",
         "joblib>=1.6",
         "matplotlib>=3.11",
+        "photutils>=3.0",  # GalaxyFeatures: segmentation, Kron photometry, flux radii
+        "statmorph>=0.7",  # GalaxyFeatures: C, A, S, Gini, M20
     ],
     extras_require={
         # accelerate: the multi-process training tests; dask: the distributed model-selection test;
