@@ -28,10 +28,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._comparison import budget_findings, comparison_sentence, paired_comparison
 from .metrics import get_scorer
 
 __all__ = ["label_efficiency", "summarize_label_efficiency", "downstream_study", "run_downstream_study",
-           "SimilaritySearch"]
+           "SimilaritySearch", "paired_comparison", "comparison_sentence", "budget_findings"]
 
 
 def _resolve_scoring(scoring) -> dict:
