@@ -12,9 +12,18 @@ held-out split (2,000 test images) the script compares:
   for a fixed number of optimiser steps at every budget (small budgets get many epochs);
 - ``raw-pixel PCA + logistic``: PCA(64) of the pixels (fitted on all images, unlabelled)
   + logistic regression;
+- the catalogue baselines (``--no-catalogue`` to skip): :class:`~sklearn_ssl.GalaxyFeatures`
+  measured once on all images (photutils photometry and shape, statmorph C, A, S, Gini,
+  M20; cached in ``--features-cache``) with gradient boosting on the photometry, the
+  morphology and both, and the constant predictor (majority class);
 - ``semi-supervised`` (optional, ``--semi-budgets``): an embedder pretrained on all images
   with only the budget's labels visible (others -1, ``label_weight > 0``), + logistic
   regression; one pretraining per budget and repeat, so only at a few budgets.
+
+The findings printed at the end (and written to ``real_label_efficiency_findings.txt``)
+compare, per budget, each SSL row with the best catalogue baseline and with the supervised
+CNN by :func:`sklearn_ssl.evaluation.paired_comparison` (paired repeats, a verdict only
+beyond two standard errors and with at least 5 repeats).
 
 Metrics: ROC AUC (spiral vs not) and balanced accuracy. Outputs in ``--out``: the tidy
 results (``real_label_efficiency.csv``), the mean/std table (``..._summary.csv``), the
@@ -48,7 +57,8 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn_ssl import ContrastiveEmbedder
 from sklearn_ssl import augment as A
 from sklearn_ssl.encoders import SmallCNN
-from sklearn_ssl.evaluation import label_efficiency, summarize_label_efficiency
+from sklearn_ssl.evaluation import budget_findings, label_efficiency, summarize_label_efficiency
+from sklearn_ssl.features import _catalogue_baselines
 from sklearn_ssl.finetune import FineTunedClassifier
 from sklearn_ssl.plotting import plot_label_efficiency
 
@@ -144,7 +154,7 @@ def parse_args(argv=None):
     p.add_argument("--augmentations", default="geo_blur_scale", choices=["auto", "geo", "geo_blur_scale"])
     p.add_argument("--ssl-batch-size", type=int, default=256)
     p.add_argument("--ssl-lr", type=float, default=1e-3)
-    p.add_argument("--n-repeats", type=int, default=2)
+    p.add_argument("--n-repeats", type=int, default=5)
     p.add_argument("--budgets", default="50,100,300,1000,all", help="comma-separated; 'all' = whole training split")
     p.add_argument("--test-size", type=int, default=2000)
     p.add_argument("--sup-steps", type=int, default=300, help="optimiser steps of the supervised CNN per fit")
@@ -152,7 +162,12 @@ def parse_args(argv=None):
     p.add_argument("--ft-lr", type=float, default=1e-2, help="learning rate of the fine-tuned model's head")
     p.add_argument("--ft-encoder-lr", type=float, default=1e-3, help="learning rate of the fine-tuned encoder")
     p.add_argument("--ft-budgets", default=None, help="budgets for the fine-tune row (default: all budgets)")
-    p.add_argument("--semi-budgets", default="100,1000", help="budgets of the semi-supervised row ('' to skip)")
+    p.add_argument("--semi-budgets", default="", help="budgets of the semi-supervised row (default '': skipped; "
+                                                    "one pretraining per budget and repeat)")
+    p.add_argument("--no-catalogue", action="store_true", help="skip the catalogue-feature baselines")
+    p.add_argument("--features-cache", default=None,
+                   help=".npy file of the GalaxyFeatures table of these images (written if absent)")
+    p.add_argument("--n-jobs", type=int, default=None, help="processes measuring GalaxyFeatures")
     p.add_argument("--label-weight", type=float, default=1.0, help="semi-supervised label_weight")
     p.add_argument("--limit", type=int, default=None, help="use a random subset of the images")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
@@ -217,6 +232,17 @@ def main(argv=None):
         **{**ft, "lr": args.ft_lr})}
     common = dict(test_size=args.test_size, n_repeats=args.n_repeats, scoring=SCORING, task="classification",
                   random_state=args.seed, verbose=1)
+    if not args.no_catalogue:
+        t0 = time.perf_counter()
+        cached = args.features_cache and os.path.exists(args.features_cache)
+        table = np.load(args.features_cache) if cached else None
+        baselines, table = _catalogue_baselines(X, "classification", bands="gri", random_state=args.seed,
+                                                n_jobs=args.n_jobs, class_weight="balanced", features=table)
+        if args.features_cache and not cached:
+            np.save(args.features_cache, table)
+        timings["catalogue_features_s"] = time.perf_counter() - t0
+        print(f"catalogue features: {timings['catalogue_features_s']:.0f} s", flush=True)
+        estimators.update(baselines)
     parts = []
     t0 = time.perf_counter()
     parts.append(label_efficiency(estimators, X, y, budgets, **common))
@@ -242,16 +268,34 @@ def main(argv=None):
         json.dump({"args": {k: v for k, v in vars(args).items()}, "timings": timings,
                    "n_images": int(len(y)), "torch_threads": torch.get_num_threads()}, f, indent=1)
     print_table(summary)
+    findings = study_findings(results)
+    with open(os.path.join(args.out, "real_label_efficiency_findings.txt"), "w") as f:
+        f.write("\n".join(findings) + "\n")
+    print("\n".join(findings))
     save_plot(results, os.path.join(args.out, "real_label_efficiency.png"), args)
     print("timings (s):", {k: round(v, 1) for k, v in timings.items()})
     return results, summary
 
 
+CATALOGUE = ("photometry + GB", "morphology + GB", "photometry + morphology + GB", "constant (majority class)")
+
+
+def study_findings(results, metric="roc_auc"):
+    """Per budget, each SSL row against the best catalogue baseline and the supervised CNN."""
+    lines = []
+    for method in ("SSL frozen + logistic", "SSL fine-tuned", "semi-supervised"):
+        for rivals, what in ((CATALOGUE, "best catalogue baseline"), (("supervised CNN",), "supervised CNN")):
+            found = budget_findings(results, metric, method, rivals)
+            if found:
+                lines.append(f"{metric}, {method} vs the {what}: " + " ".join(found))
+    return lines
+
+
 def print_table(summary):
     for metric, grp in summary.groupby("metric", sort=False):
-        table = grp.assign(cell=[f"{m:.3f} ± {0 if np.isnan(s) else s:.3f}" for m, s in zip(grp["mean"], grp["std"])])
+        table = grp.assign(cell=[f"{m:.3f} ± {0 if np.isnan(s) else s:.3f}" for m, s in zip(grp["mean"], grp["sem"])])
         wide = table.pivot(index="estimator", columns="n_labels", values="cell").fillna("-")
-        print(f"\n{metric} (mean ± std over repeats)")
+        print(f"\n{metric} (mean ± standard error over repeats)")
         print(wide.to_string())
 
 

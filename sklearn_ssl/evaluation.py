@@ -257,9 +257,45 @@ def _raw_photoz_scoring(threshold=0.05):
 
 
 def summarize_label_efficiency(results) -> pd.DataFrame:
-    """Mean and standard deviation over repeats: one row per metric, estimator and budget."""
-    return (results.groupby(["metric", "estimator", "n_labels"], sort=False)["score"]
-            .agg(mean="mean", std="std", n_repeats="count").reset_index())
+    """Mean, standard deviation and standard error of the mean over repeats.
+
+    One row per metric, estimator and budget: ``mean``, ``std`` (ddof=1), ``sem``
+    (``std / sqrt(n_repeats)``) and ``n_repeats``.
+    """
+    out = (results.groupby(["metric", "estimator", "n_labels"], sort=False)["score"]
+           .agg(mean="mean", std="std", n_repeats="count").reset_index())
+    out.insert(out.columns.get_loc("std") + 1, "sem", out["std"] / np.sqrt(out["n_repeats"]))
+    return out
+
+
+#: Rows of :func:`downstream_study` by role, for its findings.
+_SSL_ROWS = {"morphology": ("SSL frozen + logistic", "semi-supervised SSL + logistic"),
+             "redshift": ("SSL frozen + ridge", "SSL fine-tuned photo-z head", "semi-supervised SSL + ridge")}
+_SUPERVISED_ROWS = {"morphology": ("supervised CNN",), "redshift": ("supervised CNN photo-z head",)}
+_CATALOGUE_ROWS = {"morphology": ("photometry + GB", "morphology + GB", "photometry + morphology + GB",
+                                  "constant (majority class)"),
+                   "redshift": ("photometry + GB", "morphology + GB", "photometry + morphology + GB",
+                                "constant (median redshift)")}
+
+
+def _study_findings(results: dict, min_repeats: int = 5) -> list[str]:
+    """Per task and budget: each SSL row against the best catalogue baseline and the supervised CNN.
+
+    Every sentence follows :func:`paired_comparison` (a verdict only where the paired
+    difference exceeds two standard errors, with at least ``min_repeats`` repeats).
+    """
+    lines = []
+    for task, metric, up in (("morphology", "accuracy", True), ("redshift", "sigma_mad", False)):
+        res = results[task]
+        for method in _SSL_ROWS[task]:
+            if method not in set(res["estimator"]):
+                continue
+            for rivals, what in ((_CATALOGUE_ROWS[task], "the best catalogue baseline"),
+                                 (_SUPERVISED_ROWS[task], "the supervised CNN")):
+                found = budget_findings(res, metric, method, rivals, higher_is_better=up, min_repeats=min_repeats)
+                if found:
+                    lines.append(f"{task} ({metric}), {method} vs {what}: " + " ".join(found))
+    return lines
 
 
 class _SemiSupervisedProbe(BaseEstimator):
@@ -291,8 +327,9 @@ class _SemiSupervisedProbe(BaseEstimator):
         return self.estimator_.predict_proba(self.embedder_.transform(X))
 
 
-def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300), n_repeats=2, test_size=0.25,
+def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300), n_repeats=5, test_size=0.25,
                      finetune_epochs=15, finetune_steps=None, photoz_bins=180, semi_supervised=True,
+                     catalogue_baselines=True, bands=None, n_jobs=None,
                      class_column="morphology_class", redshift_column="redshift", random_state=0,
                      keep_predictions=False, progress=False, verbose=0) -> dict:
     """Label-efficiency study of a pretrained embedder: morphology and photometric redshift.
@@ -309,7 +346,17 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
       photo-z head from scratch; raw-pixel PCA + ridge regression;
     - with ``semi_supervised=True``, for both tasks: the embedder's settings with
       ``label_weight=1``, pretrained on all images with only each budget's labels visible
-      (one pretraining per budget and repeat), then the same linear model.
+      (one pretraining per budget and repeat), then the same linear model;
+    - with ``catalogue_baselines=True``, for both tasks, what an astronomer would use
+      instead: :class:`~sklearn_ssl.features.GalaxyFeatures` (photutils photometry,
+      statmorph morphology; measured once on all images) with histogram gradient boosting
+      on the photometry (the classic photo-z), on the morphology and on both, and the
+      constant predictor (majority class, median redshift).
+
+    ``out["findings"]`` states, per task and budget, whether each SSL row beats the best
+    catalogue baseline and the supervised CNN, by the rule of
+    :func:`paired_comparison` (paired repeats, a verdict only beyond two standard errors
+    and with at least 5 repeats).
 
     Fine-tuned and supervised models train for at least ``finetune_steps`` optimiser steps
     at every budget (``min_steps``; default: ``finetune_epochs`` epochs of the largest
@@ -334,13 +381,21 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
         Bins of the photo-z head on [0, 0.4).
     semi_supervised : bool, default=True
         Add the semi-supervised rows.
+    catalogue_baselines : bool, default=True
+        Add the catalogue-feature and constant rows.
+    bands : str or None, default=None
+        Band names for :class:`~sklearn_ssl.features.GalaxyFeatures` (e.g. ``"ugriz"``).
+    n_jobs : int or None, default=None
+        Images measured in parallel by :class:`~sklearn_ssl.features.GalaxyFeatures`.
 
     Returns
     -------
     out : dict
         ``"morphology"`` and ``"redshift"``: tidy results of :func:`label_efficiency`;
         ``"morphology_summary"``, ``"redshift_summary"``: :func:`summarize_label_efficiency`;
-        ``"figures"``: dict of matplotlib Figures; ``"timings"``: seconds per task.
+        ``"findings"``: list of sentences (see above);
+        ``"figures"``: dict of matplotlib Figures; ``"timings"``: seconds per task (and
+        ``"features"``, the catalogue measurement).
     """
     from sklearn.decomposition import PCA
     from sklearn.frozen import FrozenEstimator
@@ -378,9 +433,21 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
     redshift["supervised CNN photo-z head"] = PhotoZRegressor(None, n_bins=photoz_bins, **scratch, **ft)
     redshift["raw-pixel PCA + ridge"] = pixel_pca(Ridge(alpha=1.0))
 
+    timings = {}
+    if catalogue_baselines:
+        from .features import _catalogue_baselines
+
+        t0 = time.perf_counter()
+        base_morph, table = _catalogue_baselines(images, "classification", bands=bands, random_state=random_state,
+                                                 n_jobs=n_jobs)
+        base_z, _ = _catalogue_baselines(images, "regression", bands=bands, random_state=random_state,
+                                         features=table)
+        timings["features"] = time.perf_counter() - t0
+        morph.update(base_morph)
+        redshift.update(base_z)
+
     common = dict(n_labels=list(n_labels), test_size=test_size, n_repeats=n_repeats, random_state=random_state,
                   keep_predictions=keep_predictions, progress=progress, verbose=verbose)
-    timings = {}
     t0 = time.perf_counter()
     morph_res = label_efficiency(morph, images, catalogue[class_column].to_numpy(), scoring={"accuracy": "accuracy"},
                                  task="classification", **common)
@@ -397,17 +464,21 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
                                                            title="Photo-z outliers |dz| > 0.05"),
     }
     return {"morphology": morph_res, "redshift": z_res, "morphology_summary": summarize_label_efficiency(morph_res),
-            "redshift_summary": summarize_label_efficiency(z_res), "figures": figures, "timings": timings}
+            "redshift_summary": summarize_label_efficiency(z_res),
+            "findings": _study_findings({"morphology": morph_res, "redshift": z_res}),
+            "figures": figures, "timings": timings}
 
 
-def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100, 300), n_repeats=2,
+def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100, 300), n_repeats=5,
                          test_size=0.25, pretrain_epochs=15, finetune_epochs=15, finetune_steps=None,
-                         photoz_bins=180, width=16, batch_size=64, random_state=0, verbose=0) -> dict:
+                         photoz_bins=180, width=16, batch_size=64, semi_supervised=True, catalogue_baselines=True,
+                         n_jobs=None, random_state=0, verbose=0) -> dict:
     """The label-efficiency study on :func:`sklearn_ssl.datasets.make_galaxy_survey`.
 
     Simulates ``n_samples`` galaxies, pretrains one :class:`~sklearn_ssl.ContrastiveEmbedder`
     (SimCLR, :class:`~sklearn_ssl.encoders.SmallCNN` of ``width``, asinh normalisation) on
-    all of them without labels, then runs :func:`downstream_study`.
+    all of them without labels, then runs :func:`downstream_study` (the other parameters
+    are its own).
 
     Returns
     -------
@@ -431,6 +502,7 @@ def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100,
     timings["pretrain"] = time.perf_counter() - t0
     out = downstream_study(X, cat, emb, n_labels=n_labels, n_repeats=n_repeats, test_size=test_size,
                            finetune_epochs=finetune_epochs, finetune_steps=finetune_steps, photoz_bins=photoz_bins,
-                           random_state=random_state, verbose=verbose)
+                           semi_supervised=semi_supervised, catalogue_baselines=catalogue_baselines,
+                           bands="ugriz", n_jobs=n_jobs, random_state=random_state, verbose=verbose)
     out["timings"] = {**timings, **out["timings"]}
     return {**out, "n_samples": int(len(X)), "embedder": emb}

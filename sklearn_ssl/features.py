@@ -327,3 +327,84 @@ class GalaxyFeatures(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "feature_names_out_")
         return self.feature_names_out_.copy()
+
+
+def _digest(image) -> bytes:
+    import hashlib
+
+    return hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16).digest()
+
+
+class _FeatureLookup(TransformerMixin, BaseEstimator):
+    """Rows of a feature table measured once for a set of images, found again by image content.
+
+    ``fit(images, table)`` indexes the rows; ``transform(X)`` returns the rows of the images
+    in ``X`` (each must be one of the indexed images). Studies wrap the fitted lookup in
+    :class:`sklearn.frozen.FrozenEstimator` so that every label budget and repeat reuses one
+    measurement of :class:`GalaxyFeatures` instead of measuring its subset again.
+    """
+
+    def fit(self, X, table):
+        table = np.asarray(table, dtype=np.float64)
+        if len(table) != len(X):
+            raise ValueError(f"{len(X)} images but {len(table)} feature rows.")
+        self.index_ = {_digest(x): i for i, x in enumerate(np.asarray(X))}
+        self.table_ = table
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "table_")
+        try:
+            rows = [self.index_[_digest(x)] for x in np.asarray(X)]
+        except KeyError:
+            raise ValueError("an image was not among those whose features were measured; measure it with "
+                             "GalaxyFeatures first.") from None
+        return self.table_[rows]
+
+
+def _catalogue_baselines(images, task, *, bands=None, random_state=0, n_jobs=None, class_weight=None,
+                         features=None):
+    """The baselines an astronomer would use instead of a learned representation.
+
+    Measures :class:`GalaxyFeatures` (``kind="all"``) once on ``images`` (or takes the table
+    ``features`` measured earlier) and returns estimators that read the images' rows of it:
+    photometry + gradient boosting (the classic photo-z / colour classifier), morphology +
+    gradient boosting, both, and the constant predictor (majority class / median redshift).
+
+    Returns
+    -------
+    estimators : dict of str -> estimator
+        Cloneable (the lookup is frozen), for :func:`sklearn_ssl.evaluation.label_efficiency`.
+    features : ndarray
+        The measured table (all columns of ``GalaxyFeatures(kind="all")``).
+    """
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    gf = GalaxyFeatures(kind="all", bands=bands, n_jobs=n_jobs).fit(images)
+    names = list(gf.get_feature_names_out())
+    if features is None:
+        features = gf.transform(images)
+    lookup = FrozenEstimator(_FeatureLookup().fit(images, features))
+    n_phot = len(GalaxyFeatures(kind="photometry", bands=bands).fit(images[:1]).get_feature_names_out())
+    blocks = {"photometry": np.arange(n_phot), "morphology": np.arange(n_phot, len(names)),
+              "photometry + morphology": np.arange(len(names))}
+    # min_samples_leaf=5: scikit-learn's 20 would leave a 20-label budget a single leaf
+    if task == "classification":
+        model = HistGradientBoostingClassifier(min_samples_leaf=5, class_weight=class_weight,
+                                               random_state=random_state)
+        constant = ("constant (majority class)", DummyClassifier(strategy="most_frequent"))
+    else:
+        model = HistGradientBoostingRegressor(min_samples_leaf=5, random_state=random_state)
+        constant = ("constant (median redshift)", DummyRegressor(strategy="median"))
+    out = {f"{name} + GB": make_pipeline(lookup, FunctionTransformer(_columns, kw_args={"idx": idx}), model)
+           for name, idx in blocks.items()}
+    out[constant[0]] = constant[1]
+    return out, features
+
+
+def _columns(X, idx):
+    return X[:, idx]
