@@ -1,7 +1,12 @@
 """A built-in, physically motivated synthetic galaxy survey (SDSS ugriz or DECaLS grz).
 
-The simulator renders bulge + disk Sersic galaxies of four morphology classes at
-redshifts drawn from an SDSS-Main-Galaxy-Sample-like distribution, with
+The simulator renders bulge + disk Sersic galaxies at redshifts drawn from an
+SDSS-Main-Galaxy-Sample-like distribution. The four morphology classes differ only in
+structure that a catalogue does not hold: where part of the disk's star-forming light sits
+(spread over the disk, in spiral arms, in a bar and a ring, or in clumps and a tidal
+plume). Bulge-to-total ratio, colours, sizes, luminosities and axis ratios are drawn from
+the same distributions for every class, so photometry and shape overlap between classes and
+the image is needed to tell them apart, while redshift still follows colours and sizes. With
 
 - apparent sizes from the angular-diameter distance and fluxes from the luminosity
   distance of :data:`astropy.cosmology.Planck18` (so surface brightness dims as (1+z)^-4);
@@ -35,7 +40,7 @@ __all__ = [
 ]
 
 #: Morphology class names, in the order of their integer labels.
-MORPHOLOGY_CLASSES = ("elliptical", "spiral", "edge_on", "irregular")
+MORPHOLOGY_CLASSES = ("smooth", "spiral", "barred", "disturbed")
 
 #: Effective wavelengths in Angstrom.
 BAND_WAVELENGTHS = {
@@ -136,24 +141,21 @@ def _draw_catalogue(n, rng, class_weights, magnitude_limit):
     while bad.any():
         z[bad] = _Z0 * rng.gamma(2.0, size=bad.sum()) ** (2 / 3)
         bad = (z < _Z_MIN) | (z >= _Z_MAX)
-    is_ = [cls == k for k in range(4)]
-    # Bulge-to-total (rest-frame r) and template mixtures of bulge, disk, star-forming parts.
-    bt = np.select(is_, [np.ones(n), rng.uniform(0.05, 0.4, n), rng.uniform(0.0, 0.3, n),
-                         rng.uniform(0.0, 0.25, n)])
-    sf_frac = np.select(is_, [np.zeros(n), rng.uniform(0.3, 0.6, n), np.zeros(n),
-                              rng.uniform(0.3, 0.6, n)])
+    # Bulge-to-total (rest-frame r), the disk's share in the class's structure (star-forming
+    # light) and template mixtures: one distribution for every class, so that colours and
+    # light profiles overlap between classes.
+    bt = rng.uniform(0.0, 0.6, n)
+    sf_frac = rng.uniform(0.3, 0.6, n)
     bulge_old = np.clip(rng.normal(0.9, 0.08, n), 0, 1)  # bulge: mostly old population
-    disk_young = np.clip(np.select(is_, [np.zeros(n), rng.uniform(0.0, 0.5, n),
-                                         rng.uniform(0.0, 0.4, n), rng.uniform(0.3, 0.9, n)]), 0, 1)
-    bulge_old = np.where(cls == 3, rng.uniform(0.0, 0.8, n), bulge_old)
-    frac = np.stack([bt, (1 - bt) * (1 - sf_frac), (1 - bt) * sf_frac], 1)  # bulge, disk, sf
+    disk_young = rng.uniform(0.0, 0.6, n)
+    frac = np.stack([bt, (1 - bt) * (1 - sf_frac), (1 - bt) * sf_frac], 1)  # bulge, disk, structure
     # mix[g, component, template]
     mix = np.zeros((n, 3, 3))
     mix[:, 0, 0], mix[:, 0, 1] = bulge_old, 1 - bulge_old
     mix[:, 1, 1], mix[:, 1, 2] = 1 - disk_young, disk_young
     mix[:, 2, 2] = 1.0
     # Absolute magnitude: Gaussian luminosity function, truncated at the flux limit.
-    mean_m = np.select(is_, [-21.4, -21.0, -20.9, -20.4])
+    mean_m = np.full(n, -21.0)
     dm = Planck18.distmod(z).to_value(u.mag)
     da_kpc = Planck18.angular_diameter_distance(z).to(u.kpc).value
     return dict(cls=cls, z=z, frac=frac, mix=mix, mean_m=mean_m, dm=dm, da_kpc=da_kpc,
@@ -200,21 +202,42 @@ def _render_chunk(p, sl, size, kfreq):
     ym = ((yy - y0) * ct - (xx - x0) * st) / col(g["q_disk"])
     r = np.sqrt(xm ** 2 + ym ** 2) + f32(0.5)
     cls = g["cls"]
+    re = col(g["re_px"])
+    # The class's structure (component 2, star-forming light), each pattern scaled to the
+    # disk's flux inside the stamp: only where the light sits differs between classes.
+    pattern = disk.copy()  # smooth: spread like the disk
     spiral = cls == 1
     if spiral.any():  # logarithmic two/three-armed spiral pattern riding on the disk
-        phase = col(g["arms"]) * (np.arctan2(ym, xm) - np.log(r / col(g["re_px"]))
-                                  / col(np.tan(g["pitch"])) + col(g["arm_phase"]))
-        pat = disk[spiral] * ((1 + np.cos(phase[spiral])) / 2) ** 4
-        comps[spiral, 2] = pat * (disk[spiral].sum((1, 2)) / pat.sum((1, 2)))[:, None, None]
-    irr = cls == 3
-    if irr.any():  # star-forming clumps scattered over the disk
-        cx, cy = g["clump_x"][irr][:, :, None, None], g["clump_y"][irr][:, :, None, None]
-        cs = g["clump_s"][irr][:, :, None, None]
-        cl = (g["clump_w"][irr][:, :, None, None]
+        phase = col(g["arms"]) * (np.arctan2(ym, xm) - np.log(r / re) / col(np.tan(g["pitch"]))
+                                  + col(g["arm_phase"]))
+        pattern[spiral] = (disk * ((1 + np.cos(phase)) / 2) ** 4)[spiral]
+    barred = cls == 2
+    if barred.any():  # a bar (elongated, in the disk plane, at its own angle) and a ring
+        phi = col(g["bar_angle"])
+        a = re * col(g["bar_length"])
+        xb, yb = xm * np.cos(phi) + ym * np.sin(phi), ym * np.cos(phi) - xm * np.sin(phi)
+        bar = np.exp(-0.5 * ((xb / a) ** 2 + (yb / (0.25 * a)) ** 2))
+        ring = np.exp(-0.5 * ((r - re * col(g["ring_radius"])) / (0.2 * re)) ** 2)
+        w = col(g["bar_weight"])
+        pattern[barred] = (w * bar / bar.sum((1, 2), keepdims=True)
+                           + (1 - w) * ring / ring.sum((1, 2), keepdims=True))[barred]
+    disturbed = cls == 3
+    if disturbed.any():  # star-forming clumps scattered over the disk and a tidal plume
+        cx, cy = g["clump_x"][disturbed][:, :, None, None], g["clump_y"][disturbed][:, :, None, None]
+        cs = g["clump_s"][disturbed][:, :, None, None]
+        cl = (g["clump_w"][disturbed][:, :, None, None]
               * np.exp(-0.5 * ((xx - cx) ** 2 + (yy - cy) ** 2) / cs ** 2) / cs ** 2).sum(1)
-        comps[irr, 2] = cl / cl.sum((1, 2), keepdims=True)
-    edge = cls == 2
-    if edge.any():  # dust lane along the major axis, attenuating the disk light
+        psi, d = col(g["tail_angle"])[disturbed], (re * col(g["tail_distance"]))[disturbed]
+        red = re[disturbed]
+        xt = (xx - x0[disturbed]) * np.cos(psi) + (yy - y0[disturbed]) * np.sin(psi) - d
+        yt = (yy - y0[disturbed]) * np.cos(psi) - (xx - x0[disturbed]) * np.sin(psi)
+        tail = np.exp(-0.5 * ((xt / (0.3 * red)) ** 2 + (yt / red) ** 2))
+        w = col(g["clump_fraction"])[disturbed]
+        pattern[disturbed] = (w * cl / cl.sum((1, 2), keepdims=True)
+                              + (1 - w) * tail / tail.sum((1, 2), keepdims=True))
+    comps[:, 2] = pattern * (disk.sum((1, 2)) / np.maximum(pattern.sum((1, 2)), 1e-30))[:, None, None]
+    edge = g["q_disk"] < 0.35
+    if edge.any():  # inclined disks of any class: a dust lane along the major axis
         h = col(g["re_px"] * g["q_disk"] * 0.25)[edge]
         comps[edge, 3] = disk[edge] * np.exp(-0.5 * (ym[edge] * col(g["q_disk"])[edge] / h) ** 2)
     # Band fluxes per component (m, 4, n_bands) and PSF transfer functions (m, n_bands, K).
@@ -308,32 +331,28 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
     absmag = p["mean_m"] + stats.truncnorm.rvs(np.minimum(lo, hi - 1e-3), hi, random_state=gen)
     # Sizes: size-luminosity relations (kpc), angular size from D_A.
     lum = -0.4 * (absmag + 21.0)
-    re_kpc = np.where(cls == 0, 3.0 * 10 ** (0.6 * lum), np.where(cls == 3, 3.0, 4.5) * 10 ** (0.25 * lum))
+    re_kpc = 4.0 * 10 ** (0.3 * lum)  # one size-luminosity relation for every class
     re_kpc *= 10 ** gen.normal(0, 0.12, n)
     scale = PIXEL_SCALES[survey]
     re_arcsec = re_kpc / p["da_kpc"] * u.rad.to(u.arcsec)
     re_px = np.clip(re_arcsec / scale, 0.5, image_size / 3)
-    q_disk = np.select([cls == 0, cls == 2], [gen.uniform(0.55, 1.0, n), gen.uniform(0.1, 0.25, n)],
-                       gen.uniform(0.5, 1.0, n))
-    merger = (cls == 3) & (gen.random(n) < 0.5)
-    off = np.where(merger, gen.uniform(0.8, 1.6, n) * re_px, 0.0)
-    ang = gen.uniform(0, 2 * np.pi, n)
+    q_disk = gen.uniform(0.25, 1.0, n)  # inclination: the same for every class
     k = 6
     p.update(
         re_px=re_px, q_disk=q_disk,
-        re_bulge_px=np.where(cls == 0, re_px, np.maximum(re_px * gen.uniform(0.15, 0.35, n), 0.4)),
-        n_bulge=np.where(cls == 0, gen.uniform(3.0, 5.0, n), gen.uniform(1.5, 4.0, n)),
-        q_bulge=np.where(cls == 0, q_disk, gen.uniform(0.6, 1.0, n)),
+        re_bulge_px=np.maximum(re_px * gen.uniform(0.15, 0.35, n), 0.4),
+        n_bulge=gen.uniform(1.5, 4.5, n), q_bulge=gen.uniform(0.6, 1.0, n),
         theta=gen.uniform(0, np.pi, n), dx=gen.uniform(-0.5, 0.5, n), dy=gen.uniform(-0.5, 0.5, n),
-        bx=off * np.cos(ang), by=off * np.sin(ang),
+        bx=np.zeros(n), by=np.zeros(n),
         arms=gen.choice([2.0, 2.0, 3.0], n), pitch=np.deg2rad(gen.uniform(12, 28, n)),
         arm_phase=gen.uniform(0, 2 * np.pi, n),
+        bar_angle=gen.uniform(np.pi / 6, np.pi / 2, n), bar_length=gen.uniform(0.8, 1.3, n),
+        ring_radius=gen.uniform(1.3, 1.8, n), bar_weight=gen.uniform(0.4, 0.7, n),
         clump_x=gen.normal(0, 1, (n, k)) * re_px[:, None] * 0.8,
         clump_y=gen.normal(0, 1, (n, k)) * re_px[:, None] * 0.8,
         clump_s=np.maximum(gen.uniform(0.05, 0.15, (n, k)) * re_px[:, None], 0.6),
-        clump_w=gen.exponential(1.0, (n, k)))
-    p["re_bulge_px"] = np.where(cls == 0, re_px, p["re_bulge_px"])
-    p["q_disk"] = np.where(cls == 0, 1.0, q_disk)  # no disk light in ellipticals anyway
+        clump_w=gen.exponential(1.0, (n, k)), clump_fraction=gen.uniform(0.4, 0.7, n),
+        tail_angle=gen.uniform(0, 2 * np.pi, n), tail_distance=gen.uniform(1.5, 2.2, n))
     # Extinction, seeing, sky noise per galaxy and band.
     ebv_v = p["ebv_draw"] if ebv is None else np.broadcast_to(np.asarray(ebv, float), (n,)).copy()
     if np.any(ebv_v < 0) or not np.isfinite(ebv_v).all():
@@ -354,7 +373,7 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
     f_tot = 10 ** (-0.4 * (absmag + p["dm"] - 22.5))
     ext = 10 ** (-0.4 * rb[None] * ebv_v[:, None])
     comp = f_tot[:, None, None] * p["frac"][:, :, None] * comp_k * ext[:, None, :]
-    tau = np.where(cls == 2, gen.uniform(0.5, 1.5, n), 0.0)[:, None] * (wl / 5500.0) ** -1.3
+    tau = np.where(p["q_disk"] < 0.35, gen.uniform(0.3, 1.0, n), 0.0)[:, None] * (wl / 5500.0) ** -1.3
     dust = -(1 - np.exp(-tau)) * comp[:, 1]
     p["comp_flux"] = np.concatenate([comp, dust[:, None]], axis=1)
     # Render in fixed-size chunks, each with its own noise stream (deterministic).

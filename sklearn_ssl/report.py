@@ -174,13 +174,16 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4g") -> str:
 #: ``epochs`` pretraining epochs. The study is :func:`sklearn_ssl.evaluation.downstream_study`:
 #: supervised and fine-tuned CNNs train for at least ``finetune_steps`` optimiser steps at
 #: every budget, so small budgets are not under-trained; ``semi_supervised`` adds its rows
-#: (one pretraining per budget and task).
+#: (one pretraining per budget, repeat and task); ``catalogue_baselines`` the rows of
+#: :class:`~sklearn_ssl.GalaxyFeatures` + gradient boosting and the constant predictor;
+#: ``n_repeats`` label subsets are drawn per budget (findings need at least 5).
 DEMO_SETTINGS = {
     "default": dict(n_samples=1500, image_size=32, width=8, epochs=12, batch_size=128, test_fraction=0.3,
                     budgets=(40, 120, 350), finetune_epochs=10, finetune_steps=300, photoz_bins=60,
-                    semi_supervised=True),
+                    semi_supervised=False, catalogue_baselines=True, n_repeats=5),
     "quick": dict(n_samples=500, image_size=24, width=8, epochs=6, batch_size=100, test_fraction=0.3,
-                  budgets=(30, 100), finetune_epochs=5, finetune_steps=150, photoz_bins=60, semi_supervised=False),
+                  budgets=(30, 100), finetune_epochs=5, finetune_steps=150, photoz_bins=60, semi_supervised=False,
+                  catalogue_baselines=False, n_repeats=1),
 }
 
 _BANDS = "ugriz"
@@ -247,7 +250,12 @@ _METHOD_OF = {
     "semi-supervised SSL + logistic": "semi-supervised SSL", "semi-supervised SSL + ridge": "semi-supervised SSL",
     "supervised CNN": "supervised CNN", "supervised CNN photo-z head": "supervised CNN",
     "raw-pixel PCA + logistic": "raw-pixel PCA", "raw-pixel PCA + ridge": "raw-pixel PCA",
+    "photometry + GB": "photometry + GB", "morphology + GB": "morphology + GB",
+    "photometry + morphology + GB": "photometry + morphology + GB",
+    "constant (majority class)": "constant", "constant (median redshift)": "constant",
 }
+#: The catalogue baselines of the demo (method names), for the findings.
+_CATALOGUE_METHODS = ("photometry + GB", "morphology + GB", "photometry + morphology + GB", "constant")
 
 
 def _label_efficiency_runs(cfg, images, catalog, emb, n_test, progress):
@@ -260,9 +268,11 @@ def _label_efficiency_runs(cfg, images, catalog, emb, n_test, progress):
 
     n_train = len(images) - n_test
     budgets = sorted({b for b in cfg["budgets"] if b < n_train} | {n_train})
-    res = downstream_study(images, catalog, emb, n_labels=budgets, n_repeats=1, test_size=cfg["test_fraction"],
-                           finetune_epochs=cfg["finetune_epochs"], finetune_steps=cfg["finetune_steps"],
-                           photoz_bins=cfg["photoz_bins"], semi_supervised=cfg["semi_supervised"],
+    res = downstream_study(images, catalog, emb, n_labels=budgets, n_repeats=cfg.get("n_repeats", 1),
+                           test_size=cfg["test_fraction"], finetune_epochs=cfg["finetune_epochs"],
+                           finetune_steps=cfg["finetune_steps"], photoz_bins=cfg["photoz_bins"],
+                           semi_supervised=cfg["semi_supervised"],
+                           catalogue_baselines=cfg.get("catalogue_baselines", False), bands=_BANDS,
                            random_state=cfg["random_state"], keep_predictions=True, progress=progress)
     frames = [res[task].assign(task=task) for task in ("morphology", "redshift")]
     for frame in frames:
@@ -296,7 +306,12 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
     - redshift (sigma_MAD, outlier fraction, bias): ridge regression on the frozen SSL
       embeddings and on the pixel PCA, the supervised CNN with the binned photo-z head,
       and the pretrained encoder fine-tuned with that head;
-    - (default settings) semi-supervised pretraining with each budget's labels visible.
+    - (default settings) the catalogue baselines: :class:`~sklearn_ssl.GalaxyFeatures`
+      (photutils photometry, statmorph morphology) + gradient boosting, and the constant
+      predictor; 5 label subsets per budget, so that the findings can apply the paired
+      two-standard-error rule of :func:`sklearn_ssl.evaluation.paired_comparison`
+      (semi-supervised rows: ``DEMO_SETTINGS["default"]["semi_supervised"] = True``; one
+      pretraining per budget, repeat and task, so off by default).
 
     Parameters
     ----------
@@ -402,6 +417,10 @@ _METHOD_STYLE = {
     "semi-supervised SSL": dict(color="#9467bd", marker="v"),
     "supervised CNN": dict(color="#d62728", marker="s"),
     "raw-pixel PCA": dict(color="#7f7f7f", marker="^"),
+    "photometry + GB": dict(color="#ff7f0e", marker="P"),
+    "morphology + GB": dict(color="#2ca02c", marker="X"),
+    "photometry + morphology + GB": dict(color="#8c564b", marker="*"),
+    "constant": dict(color="#bcbd22", marker="_"),
 }
 _METRIC_LABEL = {"accuracy": "accuracy", "sigma_mad": "sigma_MAD", "outlier_fraction": "outlier fraction",
                  "bias": "bias"}
@@ -571,13 +590,16 @@ def _demo_figures(fig_dir, images, catalog, emb, Z, table, preds, test, cfg):
     chance = float(catalog["morphology"].iloc[test].value_counts(normalize=True).max())
     fig = _plot_label_efficiency(table, chance)
     figs.append((_save(fig, fig_dir / "label_efficiency.png"), "Label efficiency",
-                 "Test metrics against the number of labelled galaxies (one random draw per budget, same "
-                 "test set; sklearn_ssl.evaluation.downstream_study). SSL frozen: the pretrained encoder, frozen, "
+                 "Test metrics against the number of labelled galaxies (mean over the label subsets drawn per "
+                 "budget, same test set; sklearn_ssl.evaluation.downstream_study). SSL frozen: the pretrained encoder, frozen, "
                  "with logistic regression (morphology) or ridge regression (redshift); SSL fine-tuned: the "
                  "encoder fine-tuned with the binned photo-z head; semi-supervised SSL (default settings): "
                  "pretrained again with the budget's labels visible, then frozen. Supervised CNN: the same "
                  "architecture and augmentations trained from scratch on the labels only. Raw-pixel PCA: PCA "
-                 "of the arcsinh-stretched pixels with the same linear models."))
+                 "of the arcsinh-stretched pixels with the same linear models. Photometry / morphology + GB "
+                 "(default settings): sklearn_ssl.GalaxyFeatures (photutils Kron magnitudes, colours, size, "
+                 "concentration, ellipticity; statmorph C, A, S, Gini, M20) with histogram gradient boosting; "
+                 "constant: the majority class or the median redshift."))
 
     n_max = int(table.n_labels.max())
     fig = _plot_photoz(catalog["redshift"].to_numpy()[test], preds, n_max)
@@ -601,44 +623,26 @@ def _summary(table) -> pd.DataFrame:
     return wide.reindex(order).reset_index().rename(columns={"estimator": f"method ({n_max} labels)"})
 
 
-def _findings(table) -> list[str]:
+def _findings(table, min_repeats=None) -> list[str]:
+    """Per task and budget: each SSL method against the best catalogue baseline and the supervised CNN.
+
+    Sentences follow :func:`sklearn_ssl.evaluation.paired_comparison`: a method "beats" or
+    "is behind" another only where the paired difference exceeds two standard errors with at
+    least 5 repeats; otherwise "not distinguishable" or "too few to compare".
+    """
+    from ._comparison import MIN_REPEATS, budget_findings
+
     lines = []
-    for task, metric, up, what, probe in (
-            ("morphology", "accuracy", True, "Morphology accuracy", "logistic regression"),
-            ("redshift", "sigma_mad", False, "Photo-z sigma_MAD", "ridge regression")):
-        sub = table[(table.task == task) & (table.metric == metric)]
-        mean = sub.groupby(["estimator", "n_labels"]).score.mean()
-        budgets = sorted(sub.n_labels.unique())
-        pairs = "; ".join(f"{n} labels: {mean['SSL frozen', n]:.3g} vs {mean['supervised CNN', n]:.3g}"
-                          for n in budgets)
-        text = (f"**{what}**, frozen SSL embeddings + {probe} vs the supervised CNN trained from scratch: "
-                f"{pairs}.")
-        sign = 1 if up else -1
-        ahead = [n for n in budgets if sign * mean["SSL frozen", n] > sign * mean["supervised CNN", n]]
-        behind = [n for n in budgets if n not in ahead]
-        if not ahead:
-            text += " The frozen SSL embeddings do not beat the supervised CNN at any budget here."
-        else:
-            text += f" The frozen SSL embeddings are ahead at {', '.join(map(str, ahead))} labels"
-            text += (f"; the supervised CNN is as good or better at {', '.join(map(str, behind))}." if behind
-                     else ".")
-            # the largest label saving: SSL at n matches or beats the supervised CNN at m > n
-            saving = max(((m / n, n, m) for n in budgets for m in budgets
-                          if m > n and sign * mean["SSL frozen", n] >= sign * mean["supervised CNN", m]), default=None)
-            if saving:
-                text += (f" With {saving[1]} labels the SSL embeddings match or beat the supervised CNN trained on "
-                         f"{saving[2]} ({saving[0]:.1f}x as many).")
-        lines.append(text)
-    for method, task, metric, what in (("semi-supervised SSL", "morphology", "accuracy", "Morphology accuracy"),
-                                       ("semi-supervised SSL", "redshift", "sigma_mad", "Photo-z sigma_MAD"),
-                                       ("SSL fine-tuned", "redshift", "sigma_mad", "Photo-z sigma_MAD")):
-        sub = table[(table.task == task) & (table.metric == metric)]
-        mean = sub.groupby(["estimator", "n_labels"]).score.mean()
-        if method not in sub.estimator.values:
-            continue
-        pairs = "; ".join(f"{n} labels: {mean[method, n]:.3g} vs {mean['SSL frozen', n]:.3g}"
-                          for n in sorted(sub[sub.estimator == method].n_labels.unique()))
-        lines.append(f"**{what}**, {method} vs frozen SSL embeddings: {pairs}.")
+    for task, metric, up, what in (("morphology", "accuracy", True, "Morphology accuracy"),
+                                   ("redshift", "sigma_mad", False, "Photo-z sigma_MAD")):
+        sub = table[table.task == task]
+        for method in ("SSL frozen", "SSL fine-tuned", "semi-supervised SSL"):
+            for rivals, rival in ((_CATALOGUE_METHODS, "the best catalogue baseline"),
+                                  (("supervised CNN",), "the supervised CNN")):
+                found = budget_findings(sub, metric, method, rivals, higher_is_better=up,
+                                        min_repeats=MIN_REPEATS if min_repeats is None else min_repeats)
+                if found:
+                    lines.append(f"**{what}**, {method} vs {rival}: " + " ".join(found))
     return lines
 
 
@@ -660,20 +664,27 @@ def _summary_text(summary, cfg, timings, out) -> str:
 def _write_report(folder, cfg, table, summary, figures, timings, out):
     from . import __version__
 
-    curve = table.pivot_table(index=["task", "metric", "estimator"], columns="n_labels", values="score",
-                              sort=False).reset_index().rename(columns={"estimator": "method"})
+    from ._comparison import format_mean_se
+
+    stats = table.groupby(["task", "metric", "estimator", "n_labels"], sort=False).score.agg(["mean", "std", "count"])
+    stats["cell"] = [format_mean_se(m, s / np.sqrt(c), 4) for m, s, c in zip(stats["mean"], stats["std"], stats["count"])]
+    curve = stats["cell"].unstack("n_labels").reset_index().rename(columns={"estimator": "method"})
     curve.columns = [str(c) if not isinstance(c, (int, np.integer)) else f"n={c}" for c in curve.columns]
     findings = _findings(table)
     setup = (f"{cfg['n_samples']} simulated galaxies (SDSS-like ugriz, {cfg['image_size']}x{cfg['image_size']} px), "
              f"{int(np.ceil(cfg['n_samples'] * cfg['test_fraction']))} held out for testing. Encoder: SmallCNN "
              f"(width {cfg['width']}), SimCLR, {cfg['epochs']} epochs, batch {cfg['batch_size']}, on {cfg['device']}. "
-             f"Label budgets: {', '.join(map(str, sorted(table.n_labels.unique())))}. One random draw per budget "
-             f"(seed {cfg['random_state']}): differences of a few percent are within the noise. "
+             f"Label budgets: {', '.join(map(str, sorted(table.n_labels.unique())))}; "
+             f"{int(table.repeat.nunique())} random label subset(s) per budget (seed {cfg['random_state']}), the same "
+             f"for every method within a repeat; tables give the mean ± standard error over them. A finding says "
+             f"that one method beats another only where their paired difference exceeds two standard errors "
+             f"with at least 5 repeats. "
              f"The supervised and fine-tuned CNNs train for at least {cfg['finetune_steps']} optimiser steps "
              f"at every budget{'' if cfg['finetune_steps'] >= 300 else ', a short budget that favours the pretrained embeddings (the default demo and the documentation study use 300)'}.")
     md = [f"# sklearn-ssl demo report", "",
           f"Contrastive self-supervised pretraining (SimCLR, as in Hayat et al. 2021) on a synthetic galaxy survey, "
-          f"compared with a supervised CNN and a raw-pixel baseline at several label budgets. "
+          f"compared with a supervised CNN, a raw-pixel baseline and the catalogue features an "
+          f"astronomer would use (photometry and morphology + gradient boosting) at several label budgets. "
           f"sklearn-ssl {__version__}; {timings['total']:.0f} s in all.", "",
           "## Setup", "", setup, "",
           "## Summary at the largest label budget", "", markdown_table(summary), "",

@@ -305,7 +305,8 @@ def tiny_demo(monkeypatch):
     from sklearn_ssl import report
 
     tiny = dict(report.DEMO_SETTINGS["quick"], image_size=16, width=4, batch_size=32, budgets=(12,),
-                finetune_epochs=1, finetune_steps=1, photoz_bins=20, semi_supervised=True)
+                finetune_epochs=1, finetune_steps=1, photoz_bins=20, semi_supervised=True,
+                catalogue_baselines=True, n_repeats=1)
     monkeypatch.setitem(report.DEMO_SETTINGS, "quick", tiny)
 
 
@@ -328,7 +329,8 @@ def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     assert html.count("<img ") == len(figures) and "<table>" in html
     table = pd.read_csv(out / "label_efficiency.csv")
     assert set(table.estimator) == {"SSL frozen", "raw-pixel PCA", "supervised CNN", "SSL fine-tuned",
-                                    "semi-supervised SSL"}
+                                    "semi-supervised SSL", "photometry + GB", "morphology + GB",
+                                    "photometry + morphology + GB", "constant"}
     assert set(table.n_labels) == {12, 42} and table.score.notna().all()  # 42: the whole training split
     assert set(table.query("task == 'redshift'").estimator) == set(table.estimator)
     assert "SSL fine-tuned" not in set(table.query("task == 'morphology'").estimator)
@@ -382,15 +384,27 @@ def test_demo_interrupted_leaves_nothing(tmp_path, tiny_demo, monkeypatch, capsy
 def test_demo_findings_state_what_the_table_shows():
     from sklearn_ssl.report import _findings
 
-    acc = {"SSL frozen": [0.83, 0.85, 0.86], "supervised CNN": [0.60, 0.82, 0.90]}
-    sig = {"SSL frozen": [0.040, 0.035, 0.030], "supervised CNN": [0.030, 0.028, 0.025],
-           "SSL fine-tuned": [0.033, 0.027, 0.024]}
-    rows = [dict(task="morphology", estimator=m, n_labels=n, repeat=0, metric="accuracy", score=v)
-            for m, vals in acc.items() for n, v in zip((10, 30, 100), vals)]
-    rows += [dict(task="redshift", estimator=m, n_labels=n, repeat=0, metric="sigma_mad", score=v)
-             for m, vals in sig.items() for n, v in zip((10, 30, 100), vals)]
-    morph, z, finetuned = _findings(pd.DataFrame(rows))
-    assert "ahead at 10, 30 labels; the supervised CNN is as good or better at 100." in morph
-    assert "With 10 labels the SSL embeddings match or beat the supervised CNN trained on 30 (3.0x" in morph
-    assert "do not beat the supervised CNN at any budget" in z  # lower sigma_MAD is better
-    assert finetuned.startswith("**Photo-z sigma_MAD**, SSL fine-tuned vs frozen SSL embeddings: 10 labels: 0.033")
+    noise = np.array([0.02, -0.02, 0.03, -0.03, 0.0])  # each method its own permutation: paired spread
+    acc = {"SSL frozen": (0.83, 0.86), "supervised CNN": (0.70, 0.92), "photometry + GB": (0.60, 0.62),
+           "morphology + GB": (0.82, 0.70), "constant": (0.25, 0.25)}
+    sig = {"SSL frozen": (0.040, 0.030), "supervised CNN": (0.030, 0.025), "SSL fine-tuned": (0.0301, 0.024),
+           "photometry + GB": (0.020, 0.018), "constant": (0.045, 0.045)}
+    rows = [dict(task="morphology", estimator=m, n_labels=n, repeat=r, metric="accuracy",
+                 score=v + np.roll(noise, k)[r]) for k, (m, vals) in enumerate(acc.items())
+            for n, v in zip((10, 100), vals) for r in range(5)]
+    rows += [dict(task="redshift", estimator=m, n_labels=n, repeat=r, metric="sigma_mad",
+                  score=v + np.roll(noise, k)[r] / 10) for k, (m, vals) in enumerate(sig.items())
+             for n, v in zip((10, 100), vals) for r in range(5)]
+    table = pd.DataFrame(rows)
+    morph_cat, morph_cnn, z_cat, z_cnn, ft_cat, ft_cnn = _findings(table)
+    assert morph_cat.startswith("**Morphology accuracy**, SSL frozen vs the best catalogue baseline: 10 labels: "
+                                "SSL frozen (0.830 ± 0.011) and morphology + GB (0.820 ± 0.011) are not "
+                                "distinguishable (paired difference +0.010 ± ")
+    assert "100 labels: SSL frozen (0.860 ± 0.011) beats morphology + GB (0.700 ± 0.011)" in morph_cat
+    assert "10 labels: SSL frozen (0.830 ± 0.011) beats supervised CNN" in morph_cnn
+    assert "100 labels: SSL frozen (0.860 ± 0.011) is behind supervised CNN" in morph_cnn
+    assert z_cat.count("is behind photometry + GB") == 2 and "beats" not in z_cat  # lower sigma_MAD is better
+    assert "10 labels: SSL fine-tuned (0.030 ± 0.001) and supervised CNN (0.030 ± 0.001) are not distinguishable" \
+        in ft_cnn
+    one = _findings(table[table.repeat == 0])
+    assert all("too few to compare" in line and "beats" not in line for line in one)
