@@ -267,8 +267,12 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
         Sets filter curves, pixel scale (0.396 / 0.262 arcsec), seeing, depth and
         extinction coefficients. DECaLS offers only ``g``, ``r``, ``z``.
     class_weights : sequence of 4 floats, default=(0.3, 0.3, 0.2, 0.2)
-        Relative frequencies of :data:`MORPHOLOGY_CLASSES` (elliptical, spiral,
-        edge_on, irregular).
+        Relative frequencies of :data:`MORPHOLOGY_CLASSES`: ``smooth`` (the structured
+        star-forming light spread like the disk), ``spiral`` (in two- or three-armed
+        logarithmic arms), ``barred`` (in a bar at its own angle and a ring at 1.3-1.8
+        half-light radii) and ``disturbed`` (in clumps and a tidal plume). Every other
+        property (bulge-to-total, colours, sizes, luminosity, axis ratio) is drawn from the
+        same distribution for every class.
     magnitude_limit : float or None, default=17.77
         Observed r-band limit (SDSS Main Galaxy Sample); ``None`` for none. Absolute
         magnitudes are drawn from the luminosity function truncated at this limit.
@@ -289,21 +293,16 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
         One row per galaxy: ``id``, ``morphology``, ``morphology_class``,
         ``redshift`` (spectroscopic), ``ebv``, ``mag_<b>`` and ``magerr_<b>`` (observed,
         extincted SDSS asinh magnitudes with photometric noise), ``absmag_r``,
-        ``half_light_radius_arcsec`` and ``half_light_radius_kpc`` (main component: disk, or
-        spheroid for ellipticals), ``axis_ratio``, ``position_angle`` (degrees),
+        ``half_light_radius_arcsec`` and ``half_light_radius_kpc`` (of the disk),
+        ``axis_ratio``, ``position_angle`` (degrees),
         ``sersic_n`` (bulge), ``bulge_to_total``, ``seeing_fwhm_<b>`` (arcsec),
         ``sky_sigma_<b>`` (nanomaggies per pixel).
 
     Notes
     -----
-    Baselines, measured with ``benchmarks/make_survey.py`` (see
-    ``docs/synthetic_survey.rst``; 2-core CPU, 2026-11-23):
-    10,000 galaxies of 5 x 64 x 64 took 34 s (drawing the same number of normal
-    deviates alone: 12 s, machine shared). On a 70/30 split of those 10,000: morphology
-    accuracy 0.905 with arcsinh pixels + PCA(64) + logistic regression, 0.833 with colours +
-    r magnitude + logistic regression (majority class 0.303); photo-z from colours + r:
-    sigma_MAD 0.0254 (eta>0.05: 8.2%) linear, 0.0167 (3.0%) gradient boosting, 0.0438 for
-    a constant median redshift.
+    Morphology is in the structure only: the catalogue columns do not separate the classes
+    (see ``docs/synthetic_survey.rst`` for the baselines measured with
+    ``benchmarks/make_survey.py``), while colours and sizes still carry the redshift.
     """
     bands = _check_bands(bands, survey)
     if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:

@@ -155,17 +155,22 @@ def test_downstream_study_has_every_row_and_budget():
     res = run_downstream_study(120, 16, n_labels=(10, 30), n_repeats=1, pretrain_epochs=1, finetune_epochs=1,
                                finetune_steps=2, photoz_bins=20, width=4, batch_size=32)
     morph, z = res["morphology"], res["redshift"]
+    catalogue = {"photometry + GB", "morphology + GB", "photometry + morphology + GB"}
     assert set(morph["estimator"]) == {"SSL frozen + logistic", "semi-supervised SSL + logistic",
-                                       "supervised CNN", "raw-pixel PCA + logistic"}
+                                       "supervised CNN", "raw-pixel PCA + logistic",
+                                       "constant (majority class)"} | catalogue
     assert set(z["estimator"]) == {"SSL frozen + ridge", "semi-supervised SSL + ridge",
                                    "SSL fine-tuned photo-z head", "supervised CNN photo-z head",
-                                   "raw-pixel PCA + ridge"}
+                                   "raw-pixel PCA + ridge", "constant (median redshift)"} | catalogue
     assert set(z["metric"]) == {"sigma_mad", "bias", "outlier_fraction"}
     for table in (morph, z):
         assert sorted(set(table["n_labels"])) == [10, 30]
         assert np.isfinite(table["score"]).all()
     assert morph.query("metric == 'accuracy'")["score"].between(0, 1).all()
     assert set(res["figures"]) == {"morphology_accuracy", "redshift_sigma_mad", "redshift_outlier_fraction"}
+    # one repeat: the findings compare nothing
+    assert res["findings"] and all("too few to compare" in line for line in res["findings"])
+    assert "sem" in res["morphology_summary"] and res["timings"]["features"] > 0
 
 
 def test_label_efficiency_keeps_test_predictions():
@@ -190,7 +195,7 @@ def test_downstream_study_of_a_given_embedder_without_semi_supervised_rows():
     X, cat = make_galaxy_survey(100, image_size=16, random_state=0)
     emb = ContrastiveEmbedder(encoder="small", max_epochs=1, batch_size=32, random_state=0).fit(X)
     res = downstream_study(X, cat, emb, n_labels=(12, 40), n_repeats=1, finetune_epochs=1, finetune_steps=2,
-                           photoz_bins=20, semi_supervised=False, keep_predictions=True)
+                           photoz_bins=20, semi_supervised=False, catalogue_baselines=False, keep_predictions=True)
     assert not any("semi" in name for name in res["morphology"]["estimator"])
     test = res["redshift"].attrs["test_index"]
     pred = res["redshift"].attrs["predictions"]["SSL frozen + ridge", 40, 0]

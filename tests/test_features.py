@@ -94,3 +94,51 @@ def test_bad_settings_and_shapes_are_clear_errors():
         GalaxyFeatures().fit(X).transform(np.zeros((2, 3, 20, 20)))
     with pytest.raises(ValueError, match="kind"):
         GalaxyFeatures(kind="shape").fit(X)
+
+
+@pytest.mark.slow
+def test_survey_morphology_needs_the_image():
+    """On make_galaxy_survey, catalogue features reach clearly less than a CNN trained on the same labels."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import train_test_split
+
+    from sklearn_ssl.datasets import make_galaxy_survey
+    from sklearn_ssl.encoders import SmallCNN
+    from sklearn_ssl.finetune import FineTunedClassifier
+
+    X, cat = make_galaxy_survey(700, image_size=32, random_state=0)
+    y = cat["morphology_class"].to_numpy()
+    train, test = train_test_split(np.arange(len(y)), test_size=200, stratify=y, random_state=0)
+    F = GalaxyFeatures(bands="ugriz").fit_transform(X)
+    gb = HistGradientBoostingClassifier(min_samples_leaf=5, random_state=0).fit(F[train], y[train])
+    catalogue = float(np.mean(gb.predict(F[test]) == y[test]))
+    cnn = FineTunedClassifier(None, encoder=SmallCNN(in_channels=5, width=16), max_epochs=5, min_steps=300,
+                              batch_size=64, device="cpu", random_state=0).fit(X[train], y[train])
+    image = float(np.mean(cnn.predict(X[test]) == y[test]))
+    print(f"catalogue features + GB {catalogue:.3f}, supervised CNN {image:.3f} (500 labels, 200 test)")
+    assert image > catalogue + 0.1
+
+
+def test_catalogue_baselines_read_one_measurement_by_image_content():
+    from sklearn.base import clone
+
+    from sklearn_ssl.evaluation import label_efficiency
+    from sklearn_ssl.features import _catalogue_baselines
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2, 8, 8)).astype(np.float32)
+    y = np.repeat([0, 1], 30)
+    table = rng.normal(size=(60, 13))
+    table[:, 0] += 3 * y  # mag_b0 carries the class; the morphology block does not
+    models, measured = _catalogue_baselines(X, "classification", features=table)
+    assert measured is table
+    assert list(models) == ["photometry + GB", "morphology + GB", "photometry + morphology + GB",
+                            "constant (majority class)"]
+    res = label_efficiency(models, X, y, [40], n_repeats=1, random_state=0)
+    acc = res.groupby("estimator").score.mean()
+    assert acc["photometry + GB"] > 0.9 and acc["morphology + GB"] < 0.8 and acc["constant (majority class)"] < 0.6
+    lookup = clone(models["photometry + GB"]).fit(X[:10], y[:10])
+    with pytest.raises(ValueError, match="not among those whose features were measured"):
+        lookup.predict(X[:2] + 1)
+    regressors, _ = _catalogue_baselines(X, "regression", features=table)
+    assert "constant (median redshift)" in regressors
