@@ -6,7 +6,13 @@ budgets on a fixed held-out split:
 - morphology: frozen SSL + logistic regression, supervised CNN (same encoder from scratch),
   raw-pixel PCA + logistic regression (accuracy);
 - redshift: frozen SSL + ridge, fine-tuned SSL photo-z head, supervised CNN photo-z head
-  (sigma_MAD, bias, outlier fraction |dz| > 0.05).
+  (sigma_MAD, bias, outlier fraction |dz| > 0.05);
+- both: the catalogue baselines (GalaxyFeatures photometry / morphology / both + gradient
+  boosting, constant predictor) and, unless ``--no-semi``, semi-supervised pretraining.
+
+The findings (one sentence per task, SSL row and budget, by the paired two-standard-error
+rule of :func:`sklearn_ssl.evaluation.paired_comparison`) are printed and written to
+``findings.txt``.
 
 The work is done by :func:`sklearn_ssl.evaluation.run_downstream_study`; this script only
 parses arguments and writes the tables (CSV, reStructuredText) and figures (PNG).
@@ -28,11 +34,11 @@ from sklearn_ssl.evaluation import run_downstream_study
 
 
 def rst_table(summary, digits=4) -> str:
-    """A reStructuredText grid table of mean +- std per metric, estimator and budget."""
-    rows = [("metric", "estimator", "labels", "mean", "std", "repeats")]
+    """A reStructuredText grid table of mean and standard error per metric, estimator and budget."""
+    rows = [("metric", "estimator", "labels", "mean", "std err", "repeats")]
     for r in summary.itertuples(index=False):
-        std = "" if r.std != r.std else f"{r.std:.{digits}f}"
-        rows.append((r.metric, r.estimator, str(r.n_labels), f"{r.mean:.{digits}f}", std, str(r.n_repeats)))
+        sem = "" if r.sem != r.sem else f"{r.sem:.{digits}f}"
+        rows.append((r.metric, r.estimator, str(r.n_labels), f"{r.mean:.{digits}f}", sem, str(r.n_repeats)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     line = " ".join("=" * w for w in widths)
     fmt = lambda row: " ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
@@ -44,7 +50,9 @@ def main(argv=None):
     p.add_argument("--n-samples", type=int, default=600)
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--n-labels", type=int, nargs="+", default=[20, 50, 100, 300])
-    p.add_argument("--n-repeats", type=int, default=2)
+    p.add_argument("--n-repeats", type=int, default=5)
+    p.add_argument("--no-semi", action="store_true", help="skip the semi-supervised rows (one pretraining each)")
+    p.add_argument("--no-catalogue", action="store_true", help="skip the catalogue-feature baselines")
     p.add_argument("--pretrain-epochs", type=int, default=15)
     p.add_argument("--finetune-epochs", type=int, default=15)
     p.add_argument("--finetune-steps", type=int, default=None,
@@ -59,7 +67,9 @@ def main(argv=None):
     t0 = time.perf_counter()
     res = run_downstream_study(args.n_samples, args.image_size, n_labels=args.n_labels, n_repeats=args.n_repeats,
                                pretrain_epochs=args.pretrain_epochs, finetune_epochs=args.finetune_epochs,
-                               finetune_steps=args.finetune_steps, photoz_bins=args.photoz_bins, width=args.width, random_state=args.random_state, verbose=args.verbose)
+                               finetune_steps=args.finetune_steps, photoz_bins=args.photoz_bins, width=args.width,
+                               semi_supervised=not args.no_semi, catalogue_baselines=not args.no_catalogue,
+                               random_state=args.random_state, verbose=args.verbose)
     total = time.perf_counter() - t0
     os.makedirs(args.out, exist_ok=True)
     for key in ("morphology", "redshift", "morphology_summary", "redshift_summary"):
@@ -73,8 +83,11 @@ def main(argv=None):
         json.dump(meta, fh, indent=1)
     with open(os.path.join(args.out, "tables.rst"), "w") as fh:
         fh.write(rst_table(res["morphology_summary"]) + "\n\n" + rst_table(res["redshift_summary"]) + "\n")
+    with open(os.path.join(args.out, "findings.txt"), "w") as fh:
+        fh.write("\n".join(res["findings"]) + "\n")
     print(rst_table(res["morphology_summary"]))
     print(rst_table(res["redshift_summary"]))
+    print("\n".join(res["findings"]))
     print(json.dumps(meta, indent=1))
 
 

@@ -4,8 +4,9 @@ Label efficiency on real SDSS galaxies (Galaxy Zoo 2 spiral label)
 
 A thin wrapper around the study script ``benchmarks/real_label_efficiency.py``: SSL
 pretraining on all real SDSS gri composites, then frozen SSL + logistic regression,
-fine-tuned SSL, a supervised CNN and raw-pixel PCA + logistic regression on growing label
-budgets (ROC AUC and balanced accuracy on a fixed held-out split). See ``docs/real_sdss.rst``.
+fine-tuned SSL, a supervised CNN, raw-pixel PCA + logistic regression and the catalogue
+baselines (GalaxyFeatures + gradient boosting, constant predictor) on growing label budgets
+(ROC AUC and balanced accuracy on a fixed held-out split). See ``docs/real_sdss.rst``.
 
 By default it runs the script's ``--quick`` smoke settings (400 images at 16x16, 1 epoch,
 budgets 20 and 50: a check that everything runs, not a result); ``--full`` runs the real
