@@ -93,7 +93,8 @@ def test_regression_random_subsets_and_photoz_names():
     assert set(df["metric"]) == {"sigma_mad", "r2"}
     assert (df.loc[df.metric == "sigma_mad", "score"] <= 0).all()  # negated error
     summary = summarize_label_efficiency(df)
-    assert set(summary.columns) == {"metric", "estimator", "n_labels", "mean", "std", "n_repeats"}
+    assert set(summary.columns) == {"metric", "estimator", "n_labels", "mean", "std", "sem", "n_repeats"}
+    np.testing.assert_allclose(summary["sem"], summary["std"] / np.sqrt(summary["n_repeats"]))
     fig = plot_label_efficiency(df, "r2")
     assert isinstance(fig, Figure) and fig.axes[0].get_xscale() == "log"
 
