@@ -5,6 +5,7 @@ Most tests call ``main(argv)`` in-process (fast: no interpreter start); a few ru
 exit status, one error line, no traceback.
 """
 
+import argparse
 import json
 import os
 import subprocess
@@ -151,6 +152,97 @@ def test_embed_from_fits_folder(tmp_path, data, capsys):
     assert run("embed", "--model", data / "model.joblib", "--images", tmp_path / "fits", "--out", out) == 0
     Z, ids = load_embeddings(out)
     assert Z.shape[0] == 10 and sorted(map(str, ids)) == [str(i) for i in range(100, 110)]
+
+
+@pytest.mark.parametrize("layout", ["cube", "hdus", "files"])
+def test_fits_folder_round_trip_every_layout(tmp_path, data, layout, capsys):
+    """What save_cutouts writes, pretrain and embed read as the same images (5 bands, one row per object)."""
+    from sklearn_ssl.cutouts import save_cutouts
+
+    x = np.load(data / "images.npy")[:8]
+    save_cutouts(x, tmp_path / "fits", "ugriz", ids=np.arange(100, 108), layout=layout)
+    assert run("embed", "--model", data / "model.joblib", "--images", data / "images.npy", "--out",
+               tmp_path / "ref.npy") == 0
+    out = tmp_path / "emb.csv"
+    assert run("embed", "--model", data / "model.joblib", "--images", tmp_path / "fits", "--out", out) == 0
+    assert "read 8 images of shape (5, 12, 12)" in capsys.readouterr().err
+    Z, ids = load_embeddings(out)
+    assert ids.tolist() == list(range(100, 108))
+    np.testing.assert_allclose(Z, np.load(tmp_path / "ref.npy")[:8], rtol=1e-5, atol=1e-6)
+    assert run("embed", "--model", data / "model.joblib", "--images", tmp_path / "fits", "--bands", "u,g,r,i,z",
+               "--out", out) == 0
+    np.testing.assert_allclose(load_embeddings(out)[0], Z, rtol=1e-5, atol=1e-6)
+    assert run("pretrain", "--images", tmp_path / "fits", "--out", tmp_path / "m.joblib", "--epochs", 1,
+               "--batch-size", 4, "--bands", "gri", "--device", "cpu") == 0
+    assert "read 8 images of shape (3, 12, 12)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, bands", [
+    ("ugriz", list("ugriz")), ("g,r,i", ["g", "r", "i"]), ("HSC-G,HSC-R", ["HSC-G", "HSC-R"]),
+    (" F115W, F150W ", ["F115W", "F150W"]), ("HSC-G", ["HSC-G"]), ("Ks,", ["Ks"]),
+])
+def test_bands_option_parses_names(text, bands):
+    assert cli._parser().parse_args(["embed", "--model", "m", "--images", "i", "--out", "o",
+                                     "--bands", text]).bands == bands
+
+
+def test_bands_option_with_hyphenated_names(tmp_path, data, capsys):
+    from sklearn_ssl.cutouts import save_cutouts
+
+    x = np.load(data / "images.npy")[:6]
+    save_cutouts(x, tmp_path / "hsc", ["HSC-G", "HSC-R", "HSC-I", "HSC-Z", "HSC-Y"], layout="files")
+    assert run("pretrain", "--images", tmp_path / "hsc", "--bands", "HSC-I,HSC-G", "--out", tmp_path / "m.joblib",
+               "--epochs", 1, "--batch-size", 4, "--device", "cpu") == 0
+    assert "read 6 images of shape (2, 12, 12)" in capsys.readouterr().err
+    assert run("pretrain", "--images", tmp_path / "hsc", "--bands", "HSC-G,HSC-X", "--out", tmp_path / "m.joblib",
+               "--quiet") == 1
+    assert "missing band(s) ['HSC-X']" in error_line(capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        cli.main(["pretrain", "--images", "x", "--out", "m.joblib", "--bands", "g,g"])
+    assert "give each band once" in capsys.readouterr().err
+
+
+def test_cli_advice_names_cli_options(tmp_path, data, capsys):
+    """The errors point to options the command line has (--impute, --on-error skip), and they work."""
+    from sklearn_ssl.cutouts import save_cutouts
+
+    x = np.load(data / "images.npy")[:6].copy()
+    x[1, 2, 3, 4] = np.nan
+    x[2, 0, 0, 0] = np.inf
+    np.save(tmp_path / "nan.npy", x)
+    out = tmp_path / "emb.csv"
+    assert run("embed", "--model", data / "model.joblib", "--images", tmp_path / "nan.npy", "--out", out) == 1
+    line = error_line(capsys.readouterr().err)
+    assert "--impute local" in line and "Pipeline" not in line
+    assert run("embed", "--model", data / "model.joblib", "--images", tmp_path / "nan.npy", "--out", out,
+               "--impute", "local") == 0
+    assert "filled 2 NaN/infinite pixels" in capsys.readouterr().err
+    Z, _ = load_embeddings(out)
+    assert Z.shape[0] == 6 and np.isfinite(Z).all()
+
+    save_cutouts(x[:4], tmp_path / "fits", "ugriz", ids=list("abcd"))
+    save_cutouts(np.zeros((1, 5, 11, 11), "float32"), tmp_path / "fits", "ugriz", ids=["odd"])
+    assert run("embed", "--model", data / "model.joblib", "--images", tmp_path / "fits", "--out", out,
+               "--impute", "median") == 1
+    line = error_line(capsys.readouterr().err)
+    assert "--on-error skip" in line and "on_error=" not in line
+    assert run("embed", "--model", data / "model.joblib", "--images", tmp_path / "fits", "--out", out,
+               "--impute", "median", "--on-error", "skip") == 0
+    assert "odd.fits" in capsys.readouterr().err  # the warning names the skipped file
+    assert load_embeddings(out)[1].tolist() == list("abcd")
+
+
+@pytest.mark.parametrize("command", ["demo", "pretrain", "embed", "evaluate"])
+def test_help_shows_every_default(command):
+    """Every option that has a value states its default in --help."""
+    parser = cli._parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    formatter = sub._get_formatter()
+    for action in sub._actions:
+        if not action.option_strings or action.required or action.nargs == 0:  # positionals, required, flags
+            continue
+        text = formatter._expand_help(action)
+        assert "default" in text, f"{command} {action.option_strings[0]}: {text!r}"
 
 
 @pytest.mark.parametrize("make_input, message", [
