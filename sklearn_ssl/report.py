@@ -676,10 +676,10 @@ def _write_report(folder, cfg, table, summary, figures, timings, out):
           f"compared with a supervised CNN and a raw-pixel baseline at several label budgets. "
           f"sklearn-ssl {__version__}; {timings['total']:.0f} s in all.", "",
           "## Setup", "", setup, "",
-          "## Summary at the largest label budget", "", markdown_table(summary), "",
+          "## Summary at the largest label budget", "", summary, "",
           "Accuracy: higher is better; sigma_MAD, outlier fraction and |bias|: lower is better.", "",
           "## Findings (computed from the table below)", ""] + [f"- {f}" for f in findings] + [
-          "", "## Full label-efficiency table", "", markdown_table(curve), ""]
+          "", "## Full label-efficiency table", "", curve, ""]
     for name, title, caption in figures:
         md += [f"## {title}", "", f"![{title}](figures/{name})", "", caption, ""]
     md += ["## Reproduce", "", "```bash",
@@ -690,14 +690,37 @@ def _write_report(folder, cfg, table, summary, figures, timings, out):
            "Files: `label_efficiency.csv` (every number above), `summary.csv`, `catalog.csv` (the simulated "
            "catalogue), `embeddings.csv` (SSL embeddings with ids), `model.joblib` (the pretrained embedder, "
            "for `sklearn-ssl embed`), `settings.json` (settings and timings).", ""]
-    (folder / "report.md").write_text("\n".join(md))
+    # tables stay DataFrames until here: Markdown for report.md, HTML rows and cells for report.html
+    (folder / "report.md").write_text("\n".join(markdown_table(x) if isinstance(x, pd.DataFrame) else x
+                                                for x in md))
     (folder / "report.html").write_text(_markdown_to_html(md, "sklearn-ssl demo report"))
 
 
+def _html_table(frame: pd.DataFrame, floatfmt: str = ".4g") -> str:
+    """``frame`` as an HTML table: one ``<th>`` per column, one ``<tr>`` of ``<td>`` per row."""
+    import html
+
+    def cell(v):
+        if isinstance(v, (float, np.floating)):
+            return "" if np.isnan(v) else format(float(v), floatfmt)
+        return html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
 def _markdown_to_html(lines, title) -> str:
-    """The tiny Markdown subset written by :func:`_write_report`, as self-contained HTML."""
+    """The tiny Markdown subset written by :func:`_write_report`, as self-contained HTML.
+
+    ``lines`` holds text lines and DataFrames; a DataFrame becomes an HTML table
+    (:func:`_html_table`), never a Markdown table to re-parse.
+    """
     import html
     import re
+
+    lines = [part for x in lines for part in ([x] if isinstance(x, pd.DataFrame) else str(x).split("\n"))]
 
     def inline(text):
         text = html.escape(text, quote=False)
@@ -707,22 +730,16 @@ def _markdown_to_html(lines, title) -> str:
     body, i = [], 0
     while i < len(lines):
         line = lines[i]
+        if isinstance(line, pd.DataFrame):
+            body.append(_html_table(line))
+            i += 1
+            continue
         if line.startswith("```"):
             j = i + 1
             while j < len(lines) and not lines[j].startswith("```"):
                 j += 1
             body.append("<pre>" + html.escape("\n".join(lines[i + 1:j])) + "</pre>")
             i = j + 1
-            continue
-        if line.startswith("| "):
-            rows = []
-            while i < len(lines) and lines[i].startswith("|"):
-                rows.append(lines[i])
-                i += 1
-            cells = [[c.strip() for c in r.strip("|").split(" | ")] for r in rows if not r.startswith("|---")]
-            head = "".join(f"<th>{inline(c)}</th>" for c in cells[0])
-            rest = "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>" for r in cells[1:])
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rest}</tbody></table>")
             continue
         m = re.match(r"!\[(.*)\]\((.*)\)", line)
         if line.startswith("# "):

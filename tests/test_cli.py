@@ -417,7 +417,17 @@ def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     for name in figures:
         assert f"figures/{name}" in md and (out / "figures" / name).stat().st_size > 10_000
     html = (out / "report.html").read_text()
-    assert html.count("<img ") == len(figures) and "<table>" in html
+    assert html.count("<img ") == len(figures)
+    tables = html_tables(html)
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(tables) == 2
+    assert tables[0][0] == list(summary.columns)  # header row: the column names, one <th> each
+    assert len(tables[0]) == 1 + len(summary)  # then one <tr> per method
+    assert [row[0] for row in tables[0][1:]] == summary.iloc[:, 0].tolist()
+    for table in tables:
+        assert all(len(row) == len(table[0]) for row in table)  # every row has one cell per column
+        assert not any("|" in cell for row in table for cell in row)
+    assert "|---" not in html and "<td>|" not in html  # no Markdown table syntax left anywhere
     table = pd.read_csv(out / "label_efficiency.csv")
     assert set(table.estimator) == {"SSL frozen", "raw-pixel PCA", "supervised CNN", "SSL fine-tuned",
                                     "semi-supervised SSL"}
@@ -428,6 +438,48 @@ def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     # the report's files feed the other subcommands
     assert run("evaluate", "--embeddings", out / "embeddings.csv", "--catalog", out / "catalog.csv",
                "--target", "morphology", "--cv", 2) == 0
+
+
+def html_tables(text):
+    """Every <table> of an HTML page as a list of rows, each a list of cell texts (th or td)."""
+    from html.parser import HTMLParser
+
+    class Tables(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tables, self.cell = [], None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table":
+                self.tables.append([])
+            elif tag == "tr":
+                self.tables[-1].append([])
+            elif tag in ("td", "th"):
+                self.cell = ""
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th"):
+                self.tables[-1][-1].append(self.cell)
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell += data
+
+    parser = Tables()
+    parser.feed(text)
+    return parser.tables
+
+
+def test_report_html_tables_have_rows_and_cells():
+    from sklearn_ssl.report import _markdown_to_html
+
+    frame = pd.DataFrame({"method (350 labels)": ["SSL frozen", "a|b <x>"], "accuracy": [0.938, np.nan],
+                          "bias": [-0.00123, 0.5]})
+    text = _markdown_to_html(["# Title", "", "some **bold** text", "", frame, "", "- a finding"], "t")
+    assert html_tables(text) == [[["method (350 labels)", "accuracy", "bias"], ["SSL frozen", "0.938", "-0.00123"],
+                                  ["a|b <x>", "", "0.5"]]]
+    assert "<strong>bold</strong>" in text and "<li>a finding</li>" in text
 
 
 def test_report_folder_is_replaced_only_when_complete(tmp_path):
