@@ -601,6 +601,10 @@ def _summary(table) -> pd.DataFrame:
     return wide.reindex(order).reset_index().rename(columns={"estimator": f"method ({n_max} labels)"})
 
 
+def _labels(budgets) -> str:
+    return ", ".join(map(str, budgets)) + " labels"
+
+
 def _findings(table) -> list[str]:
     lines = []
     for task, metric, up, what, probe in (
@@ -614,17 +618,21 @@ def _findings(table) -> list[str]:
         text = (f"**{what}**, frozen SSL embeddings + {probe} vs the supervised CNN trained from scratch: "
                 f"{pairs}.")
         sign = 1 if up else -1
-        ahead = [n for n in budgets if sign * mean["SSL frozen", n] > sign * mean["supervised CNN", n]]
-        behind = [n for n in budgets if n not in ahead]
-        if not ahead:
+        # scores equal to the 3 digits printed above are a tie, not a loss
+        ssl, cnn = ({n: sign * float(f"{mean[m, n]:.3g}") for n in budgets} for m in ("SSL frozen", "supervised CNN"))
+        ahead = [n for n in budgets if ssl[n] > cnn[n]]
+        level = [n for n in budgets if ssl[n] == cnn[n]]
+        behind = [n for n in budgets if ssl[n] < cnn[n]]
+        if not ahead and not level:
             text += " The frozen SSL embeddings do not beat the supervised CNN at any budget here."
         else:
-            text += f" The frozen SSL embeddings are ahead at {', '.join(map(str, ahead))} labels"
-            text += (f"; the supervised CNN is as good or better at {', '.join(map(str, behind))}." if behind
-                     else ".")
+            parts = [f"ahead at {_labels(ahead)}" if ahead else "",
+                     f"level with the supervised CNN at {_labels(level)}" if level else "",
+                     f"behind it at {_labels(behind)}" if behind else ""]
+            text += " The frozen SSL embeddings are " + "; ".join(part for part in parts if part) + "."
             # the largest label saving: SSL at n matches or beats the supervised CNN at m > n
             saving = max(((m / n, n, m) for n in budgets for m in budgets
-                          if m > n and sign * mean["SSL frozen", n] >= sign * mean["supervised CNN", m]), default=None)
+                          if m > n and ssl[n] >= cnn[m]), default=None)
             if saving:
                 text += (f" With {saving[1]} labels the SSL embeddings match or beat the supervised CNN trained on "
                          f"{saving[2]} ({saving[0]:.1f}x as many).")
@@ -643,7 +651,8 @@ def _findings(table) -> list[str]:
 
 
 def _fmt_table(frame):
-    return frame.map(lambda v: f"{v:.4f}" if isinstance(v, float) else v)
+    """Four decimals; a blank where there is no number (as in the report), never ``nan``."""
+    return frame.map(lambda v: ("" if np.isnan(v) else f"{v:.4f}") if isinstance(v, float) else v)
 
 
 def _summary_text(summary, cfg, timings, out) -> str:
