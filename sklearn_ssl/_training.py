@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import copy
 import math
+import re
+import sys
 
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import LRScheduler
+from skorch.callbacks import LRScheduler, PrintLog
 from skorch.hf import AccelerateMixin
 from torch import nn
 
@@ -138,6 +140,30 @@ class DeviceBatches:
             yield pending
 
 
+def on_terminal(stream) -> bool:
+    """Whether ``stream`` is shown live (a terminal or a notebook), not a file or a pipe.
+
+    Progress bars and colour codes go only there: in a redirected log they are noise.
+    """
+    if "ipykernel" in sys.modules:
+        return True
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class TerminalPrintLog(PrintLog):
+    """skorch's epoch table; its colour codes (best values) only when stdout is a terminal."""
+
+    def format_row(self, row, key, color):
+        text = super().format_row(row, key, color)
+        return text if not isinstance(text, str) or on_terminal(sys.stdout) else _ANSI.sub("", text)
+
+
 class ContrastiveNet(NeuralNet):
     """skorch net for two-view contrastive pretraining (SimCLR or MoCo v2).
 
@@ -194,6 +220,10 @@ class ContrastiveNet(NeuralNet):
         if self.label_task is not None:  # created last: the self-supervised parts draw the same weights
             self.label_head_ = nn.Linear(self.projection_dim, self.n_label_outputs)
         return self
+
+    @property
+    def _default_callbacks(self):
+        return [(name, TerminalPrintLog() if name == "print_log" else cb) for name, cb in super()._default_callbacks]
 
     def get_all_learnable_params(self):
         for name, param in super().get_all_learnable_params():

@@ -228,8 +228,9 @@ class _EpochBarCallback(_Callback):
     def on_train_begin(self, net, **kwargs):
         from tqdm.auto import tqdm
 
-        self.bar_ = tqdm(total=net.max_epochs, desc=self.desc, unit="epoch", disable=not self.enabled,
-                         leave=None, file=sys.stderr, dynamic_ncols=True)
+        # disable=None: tqdm shows the bar only on a terminal, never in a redirected log
+        self.bar_ = tqdm(total=net.max_epochs, desc=self.desc, unit="epoch", leave=None, file=sys.stderr,
+                         disable=None if self.enabled else True, dynamic_ncols=True)
 
     def on_epoch_end(self, net, **kwargs):
         self.bar_.set_postfix(loss=f"{net.history[-1, 'train_loss']:.3f}", refresh=False)

@@ -79,6 +79,35 @@ def test_pretrain_hyperparameters_reach_the_embedder(tmp_path, data, capsys):
     assert "pretrained moco on 48 images" in capsys.readouterr().out
 
 
+def test_redirected_output_has_no_colour_codes_or_bars(tmp_path, data, capsys, monkeypatch):
+    """Logs written to a file get the loss table but no ANSI colours and no carriage-return bars."""
+    import io
+
+    from sklearn_ssl import _training
+
+    assert run("pretrain", "--images", data / "images.npy", "--out", tmp_path / "m.joblib", "--epochs", 2,
+               "--batch-size", 16, "--device", "cpu") == 0
+    captured = capsys.readouterr()
+    assert "train_loss" in captured.out and "pretrained simclr" in captured.out
+    for text in (captured.out, captured.err):
+        assert "\x1b[" not in text and "\r" not in text
+    import joblib
+
+    assert "ProgressBar" not in {type(cb).__name__ for _, cb in joblib.load(tmp_path / "m.joblib").net_.callbacks_}
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert _training.on_terminal(Terminal()) and not _training.on_terminal(io.StringIO())
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert run("pretrain", "--images", data / "images.npy", "--out", tmp_path / "m.joblib", "--epochs", 2,
+               "--batch-size", 16, "--device", "cpu") == 0
+    assert "\x1b[" in sys.stdout.getvalue()  # on a terminal, skorch colours the best loss as before
+    assert "ProgressBar" in {type(cb).__name__ for _, cb in joblib.load(tmp_path / "m.joblib").net_.callbacks_}
+
+
 def test_pretrain_bad_output_fails_before_training(tmp_path, data, capsys):
     assert run("pretrain", "--images", data / "images.npy", "--out", tmp_path / "model.txt", "--quiet") == 1
     err = capsys.readouterr().err
