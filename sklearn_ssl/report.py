@@ -476,18 +476,27 @@ def _plot_label_efficiency(table, chance_accuracy):
     panels = [("morphology", "accuracy", "morphology (4 classes): test accuracy", True),
               ("redshift", "sigma_mad", "photo-z: sigma_MAD of dz/(1+z)", False),
               ("redshift", "outlier_fraction", "photo-z: outlier fraction |dz| > 0.05", False)]
-    fig = Figure(figsize=(13, 3.9))
+    fig = Figure(figsize=(13, 4.4), layout="constrained")
     axes = fig.subplots(1, 3)
+    legend = {}
     for ax, (task, metric, title, up) in zip(axes, panels):
         sub = table[table.task == task]
         ax.set_prop_cycle(color=[_METHOD_STYLE.get(m, {}).get("color", "k") for m in pd.unique(sub.estimator)])
         plot_label_efficiency(sub, metric, ax=ax, title=title,
                               ylabel=_METRIC_LABEL[metric] + ("  (higher is better)" if up else "  (lower is better)"))
         if metric == "accuracy":
-            ax.axhline(chance_accuracy, color="0.6", ls=":", lw=1, label="majority class")
+            lo, hi = ax.get_ylim()
+            if chance_accuracy >= lo - 0.15 * (hi - lo):  # near the curves: draw it
+                ax.axhline(chance_accuracy, color="0.6", ls=":", lw=1, label="majority class")
+            else:  # far below: a line would squash the curves into the top of the panel
+                ax.text(0.98, 0.03, f"majority class: {chance_accuracy:.2f} (below this axis)", ha="right",
+                        va="bottom", transform=ax.transAxes, fontsize=7.5, color="0.4")
         ax.set_xlabel("labelled training galaxies")
-        ax.legend(fontsize=7.5)
-    fig.tight_layout()
+        ax.get_legend().remove()
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+    # one legend for the three panels, below them: inside a panel it covers curves
+    fig.legend(list(legend.values()), list(legend.keys()), loc="outside lower center", ncol=len(legend),
+               fontsize=8, frameon=False)
     return fig
 
 
@@ -497,10 +506,14 @@ def _plot_photoz(z_true, preds, n_labels, threshold=0.05):
     from .metrics import outlier_fraction, photoz_bias, sigma_mad
 
     methods = [m for m in _METHOD_STYLE if m in preds]
-    fig = Figure(figsize=(3.6 * len(methods), 3.9))
+    # constrained layout makes room for every label (same limits on both axes, nearly square panels)
+    fig = Figure(figsize=(3.5 * len(methods), 4.1), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(methods), sharey=True))
     hi = float(np.quantile(z_true, 0.995)) * 1.15
-    grid = np.linspace(0, hi, 50)
+    all_zp = np.concatenate([np.asarray(preds[m], dtype=float) for m in methods])
+    lo = min(0.0, float(np.nanmin(all_zp)) - 0.02 * hi)  # predictions below 0 stay in view
+    hi = max(hi, float(np.nanquantile(all_zp, 0.995)) * 1.05)
+    grid = np.linspace(lo, hi, 50)
     for ax, method in zip(axes, methods):
         zp = preds[method]
         ax.scatter(z_true, zp, s=5, alpha=0.5, color=_METHOD_STYLE[method]["color"], linewidths=0)
@@ -511,16 +524,14 @@ def _plot_photoz(z_true, preds, n_labels, threshold=0.05):
                 f"outliers (|dz|>{threshold}) = {100 * outlier_fraction(z_true, zp, threshold):.1f}%")
         ax.text(0.04, 0.96, text, transform=ax.transAxes, va="top", fontsize=8,
                 bbox=dict(boxstyle="round", fc="white", ec="0.8"))
-        ax.set_xlim(0, hi)
-        ax.set_ylim(0, hi)
-        ax.set_aspect("equal")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
         ax.set_title(method, fontsize=10)
         ax.set_xlabel("spectroscopic redshift z_spec")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("photometric redshift z_phot")
     fig.suptitle(f"Test-set photo-z with {n_labels} labelled training galaxies "
                  f"(dashed: |dz| = {threshold}(1+z))", fontsize=10)
-    fig.tight_layout()
     return fig
 
 
@@ -565,9 +576,9 @@ def _demo_figures(fig_dir, images, catalog, emb, Z, table, preds, test, cfg):
     fig = _plot_embedding_map(Z, classes, catalog["redshift"].to_numpy(),
                               "Embeddings of all galaxies, first two principal components")
     figs.append((_save(fig, fig_dir / "embedding_map.png"), "What the embeddings hold",
-                 "PCA of the learned representation (PCA is used because t-SNE took over 2 minutes for "
-                 "2000 points on 2 cores). No label was used to learn it: morphology and redshift "
-                 "structure appear on their own."))
+                 "The learned representation of every galaxy, projected on its first two principal "
+                 "components. No label was used to learn it: galaxies of one morphology, and of similar "
+                 "redshift, lie together on their own."))
 
     chance = float(catalog["morphology"].iloc[test].value_counts(normalize=True).max())
     fig = _plot_label_efficiency(table, chance)
