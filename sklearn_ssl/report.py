@@ -185,6 +185,26 @@ DEMO_SETTINGS = {
 
 _BANDS = "ugriz"
 
+#: Wall time in seconds of ``sklearn-ssl demo`` and ``sklearn-ssl demo --quick`` on an idle
+#: 2-core CPU without GPU (the development machine), measured at commit bb74f76 (README,
+#: docs/benchmarks.rst). The demo prints it before it starts.
+DEMO_WALL_TIME_S = {"default": 218, "quick": 31}
+
+
+def _expected_time(quick, changed) -> str:
+    """The line printed before the demo: how long it takes, and how to get the quick one."""
+    def fmt(seconds):
+        return f"about {seconds} s" if seconds < 90 else f"about {round(seconds / 60)} minutes"
+
+    name = "quick" if quick else "default"
+    text = (f"sklearn-ssl demo{' --quick' if quick else ''}: {fmt(DEMO_WALL_TIME_S[name])} on an idle 2-core CPU "
+            "(faster with more cores or a GPU)")
+    if changed:
+        text += "; --n-samples and --epochs change this roughly in proportion"
+    if not quick:
+        text += f". For a first look in {fmt(DEMO_WALL_TIME_S['quick'])}: sklearn-ssl demo --quick"
+    return text + "."
+
 
 class _Steps:
     """Numbered step lines on stderr, with the time each step took."""
@@ -342,6 +362,8 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
     out = Path(out)
     timings = {}
     steps = _Steps(5, progress)
+    if progress:
+        print(_expected_time(quick, n_samples is not None or epochs is not None), file=sys.stderr, flush=True)
     t_start = time.perf_counter()
     with atomic_dir(out) as tmp:
         fig_dir = tmp / "figures"

@@ -589,3 +589,13 @@ def test_terminal_summary_has_blanks_not_nan():
                             "morphology accuracy": [0.9, np.nan], "photo-z sigma_MAD": [0.02, 0.018]})
     text = _summary_text(summary, dict(n_samples=10, epochs=1, device="cpu"), {"total": 1.0}, "r")
     assert "nan" not in text.lower() and "0.9000" in text and "0.0180" in text
+
+
+def test_demo_says_up_front_how_long_it_takes():
+    from sklearn_ssl.report import DEMO_WALL_TIME_S, _expected_time
+
+    text = _expected_time(quick=False, changed=False)
+    assert f"about {round(DEMO_WALL_TIME_S['default'] / 60)} minutes on an idle 2-core CPU" in text
+    assert f"first look in about {DEMO_WALL_TIME_S['quick']} s: sklearn-ssl demo --quick" in text
+    assert "--quick" not in _expected_time(quick=True, changed=False).split(":", 1)[1]
+    assert "in proportion" in _expected_time(quick=True, changed=True)
