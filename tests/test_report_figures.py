@@ -89,3 +89,16 @@ def test_error_bars_only_with_repeats():
     assert sum(isinstance(c, ErrorbarContainer) for c in ax.containers) == 4
     ax = plot_label_efficiency(table.query("repeat == 0"), "sigma_mad").axes[0]
     assert not ax.containers and len(ax.lines) == 4
+
+
+def test_photoz_caption_names_methods_that_level_off():
+    from sklearn_ssl.report import _levelling_off_note
+
+    rng = np.random.default_rng(0)
+    z = rng.uniform(0.01, 0.3, 500)
+    good = z + 0.01 * rng.normal(size=z.size)
+    assert _levelling_off_note(z, {"SSL frozen": good}, {"finetune_steps": 300}) == ""
+    flat = np.minimum(good, 0.135)  # the default demo's supervised CNN before the investigation
+    note = _levelling_off_note(z, {"SSL frozen": good, "supervised CNN": flat}, {"finetune_steps": 300})
+    assert "supervised CNN (0.135)" in note and "SSL frozen" not in note
+    assert "300 optimiser steps" in note and "under-training" in note
