@@ -1,7 +1,7 @@
 """Multi-band FITS cutouts and catalogues in and out (astropy.io.fits, pandas).
 
 Three on-disk layouts are understood, for one object each (``layout="auto"``, the
-default, tells them apart from the headers, see :func:`_detect_layout`):
+default, tells them apart from the headers, see :func:`load_cutouts`):
 
 ``"cube"``
     one file holding a (C, H, W) cube in its first image HDU; band names in the
@@ -223,9 +223,12 @@ def load_cutouts(paths, bands=None, *, layout="auto", band_keyword="FILTER", id_
         Bands to return, in this channel order (e.g. ``"gri"`` or ``["g", "r", "i"]``).
         ``None`` keeps the stored order, which must then agree across objects.
     layout : {"auto", "cube", "hdus", "files"}, default="auto"
-        On-disk layout, see the module docstring. ``"auto"`` reads it from the headers
-        (:func:`_detect_layout`): whatever :func:`save_cutouts` writes is read back as written,
-        and a folder whose layout cannot be told raises a ValueError.
+        On-disk layout, see the module docstring. ``"auto"`` reads it from the headers:
+        image data in extensions is ``"hdus"``; a 3-D image ``"cube"``; 2-D images whose
+        ``band_keyword`` takes several values across the files ``"files"``; other 2-D images
+        single-band ``"cube"``, unless their names look like ``<id>_<band>.fits`` with no band
+        keyword, which is ambiguous and raises a ValueError. Whatever :func:`save_cutouts`
+        writes is read back as written.
     band_keyword : str, default="FILTER"
         Header keyword naming the band of a 2-D image (``EXTNAME`` is the fallback).
     id_keyword : str, default="OBJID"
