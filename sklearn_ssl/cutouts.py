@@ -81,15 +81,18 @@ def _detect_layout(paths, band_keyword):
       like ``<id>_<band>.fits`` with no band keyword to confirm it: then the folder is
       ambiguous and a ValueError says so (a wrong guess would be a different data set).
     """
-    first = paths[0]
-    try:
-        with fits.open(first, memmap=True) as hdul:
-            hdus = _image_hdus(hdul)
-            if len(hdus) > 1 or (hdus and hdus[0] is not hdul[0]):
-                return "hdus"
-            if not hdus or hdus[0].header.get("NAXIS") != 2:
-                return "cube"  # reading reports a missing image or a wrong shape with the file
-    except Exception:  # noqa: BLE001 - an unreadable first file is reported (or skipped) by the reader
+    for first in paths:  # the first readable file; unreadable ones are reported (or skipped) by the reader
+        try:
+            with fits.open(first, memmap=True) as hdul:
+                hdus = _image_hdus(hdul)
+                if len(hdus) > 1 or (hdus and hdus[0] is not hdul[0]):
+                    return "hdus"
+                if not hdus or hdus[0].header.get("NAXIS") != 2:
+                    return "cube"  # reading reports a missing image or a wrong shape with the file
+                break
+        except Exception:  # noqa: BLE001
+            continue
+    else:
         return "cube"
     found = set()
     for path in paths:
@@ -109,26 +112,33 @@ def _detect_layout(paths, band_keyword):
     return "cube"
 
 
-def _group_band_files(paths, bands, band_keyword):
+def _group_band_files(paths, bands, band_keyword, on_error, skipped):
     """Group per-band files ``<id>_<band>.fits`` into objects -> list of per-object file lists.
 
     The band of a file is its ``band_keyword``; its name must end in ``_<band>`` (the rest is
     the object). Within an object, files follow the stored ``BANDS`` order of its first file;
-    without it, ``bands`` must be given (no order is stored anywhere else).
+    without it, ``bands`` must be given (no order is stored anywhere else). With
+    ``on_error="skip"``, unreadable or misnamed files are appended to ``skipped`` instead.
     """
     objects, order = {}, None
     for path in paths:
         name = Path(path).name
         stem = name[:len(name) - len(_fits_suffix(name))]
         try:
-            header = fits.getheader(path)
-        except Exception as exc:  # noqa: BLE001
-            raise ValueError(f"{path}: cannot be read as FITS ({type(exc).__name__}: {exc}).") from exc
-        band = _band_of(header, band_keyword)
-        if band is None or not stem.endswith(f"_{band}"):
-            raise ValueError(f"{path}: in a folder of per-band files every name must be <id>_<band>.fits with "
-                             f"the band in the {band_keyword!r} header keyword (found "
-                             f"{band_keyword}={band!r}); keep only such files in the folder.")
+            try:
+                header = fits.getheader(path)
+            except Exception as exc:  # noqa: BLE001
+                raise ValueError(f"{path}: cannot be read as FITS ({type(exc).__name__}: {exc}).") from exc
+            band = _band_of(header, band_keyword)
+            if band is None or not stem.endswith(f"_{band}"):
+                raise ValueError(f"{path}: in a folder of per-band files every name must be <id>_<band>.fits with "
+                                 f"the band in the {band_keyword!r} header keyword (found "
+                                 f"{band_keyword}={band!r}); keep only such files in the folder.")
+        except ValueError as exc:
+            if on_error == "raise":
+                raise
+            skipped.append((str(path), str(exc)))
+            continue
         objects.setdefault(stem[:-len(band) - 1], []).append((band, path))
         if order is None and header.get("BANDS"):
             order = [b.strip() for b in str(header["BANDS"]).split(",")]
@@ -273,12 +283,14 @@ def load_cutouts(paths, bands=None, *, layout="auto", band_keyword="FILTER", id_
     flat = all(isinstance(i, (str, os.PathLike)) for i in items)
     if layout == "auto":
         layout = _detect_layout(items, band_keyword) if flat else "files"
+    skipped = []
     if layout == "files" and flat:
-        items = _group_band_files(items, bands, band_keyword)
+        items = _group_band_files(items, bands, band_keyword, on_error, skipped)
     elif layout == "files" and any(isinstance(i, (str, os.PathLike)) for i in items):
         raise ValueError("layout='files' needs one sequence of per-band files per object, e.g. "
                          "[['obj1_g.fits', 'obj1_r.fits'], ...].")
-    images, ids, skipped = None, [], []
+    n_grouping = len(skipped)  # files left out while grouping per-band files
+    images, ids = None, []
     first = ref_names = None
     k = 0
     for item in items:
@@ -309,10 +321,10 @@ def load_cutouts(paths, bands=None, *, layout="auto", band_keyword="FILTER", id_
         ids.append(obj_id)
         k += 1
     if skipped:
-        warnings.warn(f"load_cutouts skipped {len(skipped)} of {len(items)} object(s):\n"
+        warnings.warn(f"load_cutouts skipped {len(skipped)} of {len(items) + n_grouping} object(s):\n"
                       + "\n".join(f"  {p}: {r}" for p, r in skipped), UserWarning, stacklevel=2)
     if images is None:
-        raise ValueError(f"no object could be read; all {len(items)} were skipped (first: "
+        raise ValueError(f"no object could be read; all {len(items) + n_grouping} were skipped (first: "
                          f"{skipped[0][1]}).")
     images = images[:k]
     ids = np.asarray(ids)

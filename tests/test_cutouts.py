@@ -39,6 +39,15 @@ def test_folder_round_trip_every_layout(tmp_path, cube, layout):
     np.testing.assert_array_equal(x, cube)
 
 
+def test_folder_layout_read_past_a_broken_first_file(tmp_path, cube):
+    save_cutouts(cube, tmp_path, "gri", ids=["b", "c", "d"], layout="files")
+    (tmp_path / "a_g.fits").write_text("truncated")  # sorts first
+    with pytest.warns(UserWarning, match="a_g.fits"):
+        x, ids = load_cutouts(tmp_path, on_error="skip")
+    np.testing.assert_array_equal(x, cube)  # still 3 objects of 3 bands
+    assert ids.tolist() == ["b", "c", "d"]
+
+
 def test_cube_layout_refuses_a_file_per_band_file(tmp_path, cube):
     paths = save_cutouts(cube, tmp_path, "gri", layout="hdus")
     with pytest.raises(ValueError, match="holds 3 image HDUs .*layout='hdus'"):
