@@ -85,7 +85,7 @@ def test_redirected_output_has_no_colour_codes_or_bars(tmp_path, data, capsys, m
 
     from sklearn_ssl import _training
 
-    assert run("pretrain", "--images", data / "images.npy", "--out", tmp_path / "m.joblib", "--epochs", 2,
+    assert run("pretrain", "--images", data / "images.npy", "--out", tmp_path / "m.joblib", "--epochs", 1,
                "--batch-size", 16, "--device", "cpu") == 0
     captured = capsys.readouterr()
     assert "train_loss" in captured.out and "pretrained simclr" in captured.out
@@ -102,7 +102,7 @@ def test_redirected_output_has_no_colour_codes_or_bars(tmp_path, data, capsys, m
     assert _training.on_terminal(Terminal()) and not _training.on_terminal(io.StringIO())
     monkeypatch.setattr(sys, "stdout", Terminal())
     monkeypatch.setattr(sys, "stderr", Terminal())
-    assert run("pretrain", "--images", data / "images.npy", "--out", tmp_path / "m.joblib", "--epochs", 2,
+    assert run("pretrain", "--images", data / "images.npy", "--out", tmp_path / "m.joblib", "--epochs", 1,
                "--batch-size", 16, "--device", "cpu") == 0
     assert "\x1b[" in sys.stdout.getvalue()  # on a terminal, skorch colours the best loss as before
     assert "ProgressBar" in {type(cb).__name__ for _, cb in joblib.load(tmp_path / "m.joblib").net_.callbacks_}
