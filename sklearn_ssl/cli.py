@@ -60,6 +60,13 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return text + " (default: %(default)s)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose help shows defaults; its subcommands' parsers are of this class too."""
+
+    def __init__(self, *args, formatter_class=_HelpFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
+
+
 _BANDS_HELP = ("bands to read from FITS cutouts, in order: comma-separated names (u,g,r,i,z or HSC-G,HSC-R) "
                "or one letter per band (ugriz) (default: every band, in the stored order)")
 _ON_ERROR_HELP = "FITS cutouts that cannot be read or do not match the others: stop, or skip them with a warning"
@@ -78,8 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     from . import __version__
     from .report import DEMO_SETTINGS
 
-    parser = argparse.ArgumentParser(
-        prog=PROG, formatter_class=_HelpFormatter,
+    parser = _Parser(
+        prog=PROG,
         description="Contrastive self-supervised learning (SimCLR / MoCo v2) for astronomical images.",
         epilog="Start with 'sklearn-ssl demo --quick'. Docs: docs/ (sphinx-build docs docs/_build).",
     )
@@ -87,15 +94,16 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    demo = sub.add_parser("demo", formatter_class=_HelpFormatter, help="pretrain and evaluate on a synthetic survey; write a report",
+    demo = sub.add_parser("demo", help="pretrain and evaluate on a synthetic survey; write a report",
                           description="Pretrain on the built-in synthetic survey, compare with supervised and "
                                       "raw-pixel baselines across label budgets (morphology and redshift), print "
                                       "a summary and write a Markdown + HTML report with figures.")
     dflt, quick = DEMO_SETTINGS["default"], DEMO_SETTINGS["quick"]
     demo.add_argument("--out", default="sklearn-ssl-report", help="report folder")
     demo.add_argument("--quick", action="store_true", help="small settings that finish in under a minute")
-    demo.add_argument("--n-samples", type=_positive_int, help=f"number of synthetic galaxies (default: "
-                                                              f"{dflt['n_samples']}; {quick['n_samples']} with --quick)")
+    demo.add_argument("--n-samples", type=_positive_int,
+                      help=f"number of synthetic galaxies (default: {dflt['n_samples']}; {quick['n_samples']} "
+                           "with --quick)")
     demo.add_argument("--epochs", type=_positive_int, help=f"pretraining epochs (default: {dflt['epochs']}; "
                                                            f"{quick['epochs']} with --quick)")
     demo.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1")
@@ -103,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="no step lines or progress bars (bars are "
                                                                  "shown only on a terminal)")
 
-    pre = sub.add_parser("pretrain", formatter_class=_HelpFormatter, help="pretrain a ContrastiveEmbedder on unlabelled images",
+    pre = sub.add_parser("pretrain", help="pretrain a ContrastiveEmbedder on unlabelled images",
                          description="Pretrain a ContrastiveEmbedder on images and save it with joblib.")
     pre.add_argument("--images", required=True, help="images: .npy/.npz (n, bands, H, W), a FITS file or a "
                                                      "folder of FITS cutouts")
@@ -134,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
                                               "again resumes an interrupted run (default: no checkpoints)")
     pre.add_argument("--quiet", action="store_true", help="no progress bar or loss table")
 
-    emb = sub.add_parser("embed", formatter_class=_HelpFormatter, help="embed images with a pretrained model",
+    emb = sub.add_parser("embed", help="embed images with a pretrained model",
                          description="Embed images with a model written by 'sklearn-ssl pretrain'.")
     emb.add_argument("--model", required=True, help="model file from 'sklearn-ssl pretrain'")
     emb.add_argument("--images", required=True, help="images (.npy/.npz/FITS file or folder)")
@@ -144,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     emb.add_argument("--device", help="torch device for embedding (default: the training device if present, "
                                       "else cpu)")
 
-    ev = sub.add_parser("evaluate", formatter_class=_HelpFormatter, help="cross-validate a simple model on embeddings for a catalogue column",
+    ev = sub.add_parser("evaluate", help="cross-validate a simple model on embeddings for a catalogue column",
                         description="Cross-validate a classifier or regressor on embeddings against a catalogue "
                                     "column; photo-z metrics for redshifts.")
     ev.add_argument("--embeddings", required=True, help="embeddings from 'sklearn-ssl embed'")

@@ -261,17 +261,18 @@ def test_cli_advice_names_cli_options(tmp_path, data, capsys):
     assert load_embeddings(out)[1].tolist() == list("abcd")
 
 
-@pytest.mark.parametrize("command", ["demo", "pretrain", "embed", "evaluate"])
-def test_help_shows_every_default(command):
-    """Every option that has a value states its default in --help."""
+def test_help_shows_every_default():
+    """Every option of every subcommand that takes a value states its default in --help."""
     parser = cli._parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
-    formatter = sub._get_formatter()
-    for action in sub._actions:
-        if not action.option_strings or action.required or action.nargs == 0:  # positionals, required, flags
-            continue
-        text = formatter._expand_help(action)
-        assert "default" in text, f"{command} {action.option_strings[0]}: {text!r}"
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert {"demo", "pretrain", "embed", "evaluate"} <= set(commands)
+    for command, sub in commands.items():
+        formatter = sub._get_formatter()
+        for action in sub._actions:
+            if not action.option_strings or action.required or action.nargs == 0:  # positionals, required, flags
+                continue
+            text = formatter._expand_help(action)
+            assert "default" in text, f"{command} {action.option_strings[0]}: {text!r}"
 
 
 @pytest.mark.parametrize("make_input, message", [
