@@ -311,9 +311,13 @@ def _interrupted(exc: KeyboardInterrupt, args) -> int:
     """Print one line saying what happened and how to resume; return 143 (SIGTERM) or 130 (SIGINT)."""
     terminated = isinstance(exc, _Terminated)
     how = "terminated (SIGTERM)" if terminated else "interrupted (Ctrl-C)"
-    if args.command == "pretrain" and args.checkpoint_dir:
+    saved = args.command == "pretrain" and args.checkpoint_dir and os.path.exists(
+        os.path.join(args.checkpoint_dir, "checkpoint.pt"))
+    if saved:
         hint = (f"; the last checkpoint is in {args.checkpoint_dir}: run the same command again to resume "
                 "from it")
+    elif args.command == "pretrain" and args.checkpoint_dir:
+        hint = "; no epoch had finished, so there is no checkpoint yet: run the same command again to start"
     elif args.command == "pretrain":
         hint = "; run it again with --checkpoint-dir DIR to make it resumable"
     else:
