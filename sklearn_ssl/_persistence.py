@@ -16,6 +16,7 @@ come from a trusted source; what this module adds is limited to honest failures:
 from __future__ import annotations
 
 import pickletools
+import sys
 import warnings
 
 import sklearn
@@ -111,3 +112,13 @@ def pickled_class(path) -> str | None:
         except Exception as exc:  # noqa: BLE001 - any parse failure means a corrupt stream
             raise ValueError(f"corrupt pickle stream ({exc})") from exc
     return None
+
+
+def is_subclass_name(name: str, cls: type) -> bool:
+    """Whether ``"module.QualName"`` is ``cls`` or a subclass of it, judged only from modules that
+    are imported already (nothing is imported, so nothing from the file runs)."""
+    module, _, qualname = name.rpartition(".")
+    obj = sys.modules.get(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    return isinstance(obj, type) and issubclass(obj, cls)

@@ -20,7 +20,7 @@ from skorch.callbacks import LRScheduler, ProgressBar
 
 from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, restore
 from ._io import atomic_path
-from ._persistence import VersionedState, pickled_class
+from ._persistence import VersionedState, is_subclass_name, pickled_class
 from ._training import AcceleratedContrastiveNet, ContrastiveNet, Standardize, band_statistics, silent
 from .augment import resolve_augmentations
 from .encoders import build_encoder, output_dim
@@ -588,10 +588,9 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
             and falls back to the CPU otherwise (a model trained on CUDA loads on a
             CPU-only machine).
         """
-        expected = f"{cls.__module__}.{cls.__qualname__}"
         try:
             stored = pickled_class(os.fspath(path))  # read without running anything from the file
-            if stored is not None and stored != expected:
+            if stored is not None and not is_subclass_name(stored, cls):
                 raise ValueError(f"{os.fspath(path)!r} holds a {stored}, not a {cls.__name__}; it was not unpickled.")
             obj = joblib.load(os.fspath(path))
         except FileNotFoundError:
