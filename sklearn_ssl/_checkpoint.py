@@ -7,13 +7,21 @@ continue exactly: every module's weights and buffers (encoder, projection head, 
 encoder and queue, normaliser), the optimizer, the learning-rate schedule position
 (via the history), the shuffle and augmentation generators and the history (training draws from no other
 random source). It is written to a temporary file and renamed, so a run killed while saving
-leaves the previous checkpoint intact.
+leaves the previous checkpoint intact; Ctrl-C or SIGTERM arriving during the write is held
+until the file is complete.
+
+The file holds only tensors and plain Python types, and is read with
+``torch.load(weights_only=True)``: loading a checkpoint never runs code from it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 
+import numpy as np
 import torch
 from skorch.callbacks import Callback
 from skorch.history import History
@@ -27,6 +35,43 @@ def atomic_torch_save(obj, path: str) -> None:
     """``torch.save`` to a temporary file in the target folder, then rename over ``path``."""
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+_KEYS = ("fingerprint", "modules", "optimizer", "history", "shuffle_generator", "augment_generator")
+
+
+@contextlib.contextmanager
+def _interrupts_held():
+    """Hold SIGINT/SIGTERM (when Python handles them, in the main thread) while the block runs
+    and deliver them once it is done, so that a checkpoint being written is completed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received, previous = [], {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if callable(handler):
+            previous[sig] = handler
+            signal.signal(sig, lambda signum, frame: received.append((signum, frame)))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        signum, frame = received[0]
+        previous[signum](signum, frame)
+
+
+def _plain(obj):
+    """``obj`` with numpy scalars and arrays turned into Python numbers and lists (for weights_only)."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_plain(v) for v in obj)
+    if isinstance(obj, (np.generic, np.ndarray)):
+        return obj.tolist()
+    return obj
 
 
 def _modules(net):
@@ -64,14 +109,15 @@ class ResumableCheckpoint(Callback):
         epoch = len(net.history)
         if epoch % self.every == 0 or epoch == net.max_epochs:
             os.makedirs(self.dirname, exist_ok=True)
-            atomic_torch_save(self.state(net), self.path)
+            with _interrupts_held():
+                atomic_torch_save(self.state(net), self.path)
 
     def state(self, net) -> dict:
         return {
             "fingerprint": self.fingerprint,
             "modules": {name: m.state_dict() for name, m in _modules(net).items() if isinstance(m, torch.nn.Module)},
             "optimizer": net.optimizer_.state_dict(),
-            "history": net.history.to_list(),
+            "history": _plain(net.history.to_list()),
             "shuffle_generator": _generator_state(getattr(net, "shuffle_generator_", None)),
             "augment_generator": _generator_state(getattr(net, "augment_generator_", None)),
         }
@@ -85,11 +131,20 @@ def load_checkpoint(path: str, fingerprint: dict) -> dict | None:
     if not os.path.exists(path):
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # never runs code from the file
     except Exception as exc:  # a truncated or foreign file
+        detail = " ".join(str(exc).split())
+        detail = detail if len(detail) < 300 else detail[:297] + "..."
         raise ValueError(
-            f"Cannot read the checkpoint {path!r} ({exc}). Delete it to start afresh, or use another checkpoint_dir."
+            f"Cannot read the checkpoint {path!r} ({detail}). Delete it to start afresh, or use another "
+            "checkpoint_dir."
         ) from exc
+    missing = [k for k in _KEYS if k not in state] if isinstance(state, dict) else list(_KEYS)
+    if missing:
+        raise ValueError(
+            f"{path!r} is not a checkpoint written by ContrastiveEmbedder (it holds a {type(state).__name__} "
+            f"without {missing}). Delete it to start afresh, or use another checkpoint_dir."
+        )
     if state.get("fingerprint") != fingerprint:
         raise ValueError(
             f"The checkpoint {path!r} was made by a run with other parameters or data "

@@ -12,6 +12,8 @@ import contextlib
 import os
 import shutil
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +41,27 @@ def check_output_path(path, suffixes, what: str) -> Path:
         raise FileNotFoundError(f"{path}: the output folder {parent} does not exist.")
     if path.is_dir():
         raise ValueError(f"{path}: is a directory; give a file name.")
+    check_writable_dir(parent, f"{path}: cannot write into the output folder {parent}")
     return path
+
+
+def check_writable_dir(folder, context: str) -> None:
+    """Create and remove a hidden file in ``folder`` (an existing directory), or raise an OSError
+    starting with ``context``: permissions, a read-only file system and the like are found
+    before any work rather than after it."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".sklearn-ssl-write-test.", dir=folder)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise OSError(exc.errno, f"{context} ({exc.strerror or exc}).") from None
+
+
+def _naming_target(exc: OSError, target: Path) -> OSError:
+    """``exc`` reworded to name ``target`` rather than the hidden temporary file it was about."""
+    if not isinstance(exc, OSError) or exc.errno is None:
+        return exc
+    return OSError(exc.errno, f"cannot write {target} ({exc.strerror or exc})")
 
 
 @contextlib.contextmanager
@@ -51,16 +73,21 @@ def atomic_path(target):
     exception re-raised; ``target`` is then untouched.
     """
     target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + _suffix(target),
-                               dir=target.parent if str(target.parent) else ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + _suffix(target),
+                                   dir=target.parent if str(target.parent) else ".")
+    except OSError as exc:  # e.g. a read-only folder: name the target, not the temporary file
+        raise _naming_target(exc, target) from exc
     os.close(fd)
     try:
         yield Path(tmp)
         os.chmod(tmp, _default_mode())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.remove(tmp)
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename in (None, tmp, str(tmp)):
+            raise _naming_target(exc, target) from exc  # e.g. ENOSPC while writing
         raise
 
 
@@ -81,7 +108,10 @@ def atomic_dir(target):
     if target.exists() and not (target / _REPORT_MARKER).exists():
         raise ValueError(f"{target}: exists and is not a sklearn-ssl report; choose another --out "
                          "or remove it.")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+    except OSError as exc:  # e.g. a read-only folder: name the target, not the temporary folder
+        raise _naming_target(exc, target) from exc
     try:
         yield tmp
         (tmp / _REPORT_MARKER).write_text("written by sklearn-ssl; safe to replace\n")
@@ -193,7 +223,7 @@ def load_images(path, *, key=None, bands=None, on_error="raise"):
         else:
             raise ValueError(f"{path}: unsupported image file extension {suffix or '(none)'!r}; use one of "
                              f"{', '.join(IMAGE_SUFFIXES)} or a folder of FITS cutouts.")
-    except (OSError, EOFError, ValueError) as exc:
+    except (OSError, EOFError, ValueError, TypeError, zipfile.BadZipFile, zlib.error) as exc:  # e.g. truncated
         if str(exc).startswith(str(path)):
             raise
         raise ValueError(f"{path}: cannot be read as images ({' '.join(str(exc).split())})") from exc

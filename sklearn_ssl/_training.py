@@ -17,6 +17,7 @@ import copy
 import math
 import re
 import sys
+import warnings
 
 import numpy as np
 import torch
@@ -59,6 +60,83 @@ class Standardize(nn.Module):
         shape = (1, -1) + (1,) * (x.ndim - 2)
         x = (x - self.loc.view(shape)) / self.scale.view(shape)
         return torch.asinh(x) if self.asinh else x
+
+
+def band_statistics(X: np.ndarray, trim: float = 1e-3, dominance: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band median and scale of ``(n, C, ...)`` images (or per-feature, for vectors), in float64.
+
+    The scale is the standard deviation, unless a few extreme pixels dominate it: when
+    leaving out the ``trim`` fraction of most extreme values at each end (at least one)
+    shrinks it by more than ``dominance``, the trimmed standard deviation is used and a
+    ``UserWarning`` names the band. A sentinel such as 1e30 for masked pixels would
+    otherwise set the scale (or overflow it to infinity) and wipe out the band.
+    Constant bands get scale 1.
+    """
+    locs, scales, dominated = [], [], []
+    for band in range(X.shape[1]):
+        values = np.asarray(X[:, band], dtype=np.float64).ravel()
+        loc, scale = np.median(values), values.std()
+        k = max(1, int(trim * values.size))
+        if values.size > 2 * k + 1:
+            ordered = np.partition(values, (k, values.size - 1 - k))
+            lo, hi = ordered[k], ordered[values.size - 1 - k]
+            trimmed = values[(values >= lo) & (values <= hi)].std()
+            if not scale <= dominance * trimmed:  # also true for an infinite scale
+                dominated.append((band, scale, trimmed, np.abs(values).max()))
+                scale = trimmed
+        locs.append(loc)
+        scales.append(scale if np.isfinite(scale) and scale > 0 else 1.0)
+    if dominated:
+        detail = "; ".join(f"band {b}: std {s:.3g} vs {t:.3g} without them (largest |value| {m:.3g})"
+                           for b, s, t, m in dominated)
+        warnings.warn(
+            f"The spread of {len(dominated)} band(s) is dominated by a few extreme pixels ({detail}); their "
+            f"scale is taken without the {trim:.1%} most extreme values at each end. Check for sentinel "
+            "values (e.g. 1e30 or -9999 for masked pixels): set them to NaN and impute them "
+            "(sklearn_ssl.PixelImputer).",
+            UserWarning, stacklevel=3,
+        )
+    return np.asarray(locs), np.asarray(scales)
+
+
+def check_finite_loss(net, loss: torch.Tensor, what: str) -> None:
+    """Stop training with a FloatingPointError naming the epoch when ``loss`` is NaN or infinite."""
+    value = loss.item()
+    if not math.isfinite(value):
+        precision = getattr(net, "precision", None)
+        reduced = precision is not None  # the fine-tuners always train in fp32
+        raise FloatingPointError(
+            f"The {what} loss became {value} in epoch {len(net.history)}. Likely causes: a learning "
+            f"rate too high (lr={net.lr}), "
+            + (f"reduced precision overflow (precision={precision!r}), " if reduced else "")
+            + "or extreme pixel values. Lower lr"
+            + (", use precision='fp32'" if reduced else "") + ", or check the input."
+        )
+
+
+class ReraiseInterrupt:
+    """Mixin for a skorch net: Ctrl-C (or SIGTERM turned into KeyboardInterrupt) stops ``fit``.
+
+    skorch's ``partial_fit`` catches ``KeyboardInterrupt`` and returns as if training had
+    finished. Here the interruption still ends the loop and runs ``on_train_end``, then
+    propagates, so that callers never mistake an interrupted run for a finished one.
+    Checkpoints written at the end of completed epochs are kept.
+    """
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt as exc:
+            self.__dict__["_interrupted"] = exc  # outside skorch's attribute handling
+            raise
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        self.__dict__.pop("_interrupted", None)
+        super().partial_fit(X, y, classes=classes, **fit_params)
+        interrupted = self.__dict__.pop("_interrupted", None)
+        if interrupted is not None:
+            raise interrupted
+        return self
 
 
 class DeviceBatches:
@@ -164,7 +242,7 @@ class TerminalPrintLog(PrintLog):
         return text if not isinstance(text, str) or on_terminal(sys.stdout) else _ANSI.sub("", text)
 
 
-class ContrastiveNet(NeuralNet):
+class ContrastiveNet(ReraiseInterrupt, NeuralNet):
     """skorch net for two-view contrastive pretraining (SimCLR or MoCo v2).
 
     ``module`` is the encoder; ``criterion`` is the contrastive loss. Extra
@@ -305,13 +383,8 @@ class ContrastiveNet(NeuralNet):
         loss = self.criterion_(*y_pred)
         if training and self.label_task is not None and y_true is not None:
             loss = loss + self.label_weight * self._label_loss(y_pred[0], y_true)
-        if training and not math.isfinite(loss.item()):
-            epoch = len(self.history)
-            raise FloatingPointError(
-                f"The contrastive loss became {loss.item()} in epoch {epoch}. Likely causes: a learning "
-                f"rate too high (lr={self.lr}), reduced precision overflow (precision={self.precision!r}), "
-                "or non-finite pixels. Lower lr, use precision='fp32', or check the input."
-            )
+        if training:
+            check_finite_loss(self, loss, "contrastive")
         return loss
 
     def _label_loss(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -3,8 +3,9 @@
 A thin layer over the library: it parses arguments, calls library functions and writes
 outputs atomically (temporary file + :func:`os.replace`). Expected errors (bad paths,
 bad arguments, invalid data) print one line ``sklearn-ssl: error: ...`` on stderr and
-exit with status 1 (2 for usage errors, 130 on Ctrl-C), without a traceback (set the
-environment variable ``SKLEARN_SSL_DEBUG=1`` to see it).
+exit with status 1 (2 for usage errors), without a traceback (set the environment variable
+``SKLEARN_SSL_DEBUG=1`` to see it). Ctrl-C (SIGINT) and SIGTERM stop a command with status
+130 and 143 and one line saying how to resume; no output file is written.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 import threading
 import time
 import warnings
+from pathlib import Path
 
 PROG = "sklearn-ssl"
 
@@ -112,7 +114,9 @@ def _parser() -> argparse.ArgumentParser:
                                                                  "shown only on a terminal)")
 
     pre = sub.add_parser("pretrain", help="pretrain a ContrastiveEmbedder on unlabelled images",
-                         description="Pretrain a ContrastiveEmbedder on images and save it with joblib.")
+                         description="Pretrain a ContrastiveEmbedder on images and save it with joblib. The "
+                                     "model file is a pickle: loading it executes code, so share and load only "
+                                     "files from a trusted source.")
     pre.add_argument("--images", required=True, help="images: .npy/.npz (n, bands, H, W), a FITS file or a "
                                                      "folder of FITS cutouts")
     pre.add_argument("--key", help="array name inside an .npz file (default: 'images')")
@@ -143,8 +147,11 @@ def _parser() -> argparse.ArgumentParser:
     pre.add_argument("--quiet", action="store_true", help="no progress bar or loss table")
 
     emb = sub.add_parser("embed", help="embed images with a pretrained model",
-                         description="Embed images with a model written by 'sklearn-ssl pretrain'.")
-    emb.add_argument("--model", required=True, help="model file from 'sklearn-ssl pretrain'")
+                         description="Embed images with a model written by 'sklearn-ssl pretrain'. A model "
+                                     "file is a pickle: loading it executes code, so use only files from a "
+                                     "trusted source.")
+    emb.add_argument("--model", required=True, help="model file from 'sklearn-ssl pretrain' (a pickle: it "
+                                                     "executes code when loaded; use only trusted files)")
     emb.add_argument("--images", required=True, help="images (.npy/.npz/FITS file or folder)")
     emb.add_argument("--key", help="array name inside an .npz file (default: 'images')")
     _image_options(emb)
@@ -193,6 +200,7 @@ def cmd_pretrain(args) -> int:
     from ._io import MODEL_SUFFIXES, check_output_path, save_model
 
     out = check_output_path(args.out, MODEL_SUFFIXES, "model")  # fail before training, not after
+    _check_before_training(args)
     images, _ = _read_images(args)
     model = ContrastiveEmbedder(
         encoder=args.encoder, method=args.method, projection_dim=args.projection_dim,
@@ -203,12 +211,26 @@ def cmd_pretrain(args) -> int:
         verbose=0 if args.quiet else 1, random_state=args.seed,
     )
     start = time.perf_counter()
-    model.fit(images)
-    loss = model.net_.history[-1, "train_loss"] if len(model.net_.history) else float("nan")
+    model.fit(images)  # Ctrl-C / SIGTERM propagate: no model file is written
+    loss = model.net_.history[-1].get("train_loss", float("nan")) if len(model.net_.history) else float("nan")
     save_model(out, model)
     print(f"pretrained {args.method} on {len(images)} images in {time.perf_counter() - start:.0f} s "
           f"(device {model.device_}, final loss {loss:.3f}); wrote {out}")
     return 0
+
+
+def _check_before_training(args) -> None:
+    """What can fail after hours of training, checked first: the device and the checkpoint folder."""
+    from ._io import check_writable_dir
+    from .embedder import _resolve_device
+
+    _resolve_device(args.device)
+    if args.checkpoint_dir is not None:
+        folder = Path(args.checkpoint_dir)
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"{folder}: --checkpoint-dir exists and is not a folder.")
+        existing = folder if folder.is_dir() else next((p for p in folder.parents if p.is_dir()), Path("."))
+        check_writable_dir(existing, f"--checkpoint-dir {folder}: cannot write into {existing}")
 
 
 def cmd_embed(args) -> int:
@@ -232,6 +254,19 @@ def _columns(frame, limit=25) -> str:
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
+def _refuse_duplicates(ids, what: str) -> None:
+    """Ids match one object each: a repeated id would pair one embedding with several rows
+    (and could put the same object in a training and a test fold)."""
+    import pandas as pd
+
+    ids = pd.Series(ids).astype(str)
+    repeated = ids[ids.duplicated()].unique()
+    if len(repeated):
+        shown = ", ".join(repr(v) for v in repeated[:5]) + (", ..." if len(repeated) > 5 else "")
+        raise ValueError(f"{what} has {len(repeated)} duplicated id(s) ({shown}); each object must appear "
+                         "once. Remove or merge the duplicates.")
+
+
 def _align(Z, ids, catalog, args, path):
     import numpy as np
 
@@ -241,8 +276,10 @@ def _align(Z, ids, catalog, args, path):
     if id_column is None and ids is not None and "id" in catalog.columns:
         id_column = "id"
     if id_column is not None and ids is not None:
-        position = {str(k): i for i, k in enumerate(ids)}
+        _refuse_duplicates(ids, f"{args.embeddings}: embedding ids")
         cat_ids = catalog[id_column].astype(str)
+        _refuse_duplicates(cat_ids, f"{path}: catalogue column {id_column!r}")
+        position = {str(k): i for i, k in enumerate(ids)}
         rows = cat_ids.map(position)
         keep = rows.notna().to_numpy()
         if not keep.any():
@@ -312,6 +349,8 @@ def _one_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         text = f"{exc.filename}: {exc.strerror}"
+    elif isinstance(exc, OSError) and exc.strerror:  # our own messages: no "[Errno N]" prefix
+        text = exc.strerror
     return " ".join(text.split())
 
 
@@ -336,8 +375,31 @@ def _showwarning(message, category, filename, lineno, file=None, line=None):
     print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C (clean up, write nothing) but exiting with 143."""
+
+
 def _terminate(signum, frame):
-    raise KeyboardInterrupt
+    raise _Terminated
+
+
+def _interrupted(exc: KeyboardInterrupt, args) -> int:
+    """Print one line saying what happened and how to resume; return 143 (SIGTERM) or 130 (SIGINT)."""
+    terminated = isinstance(exc, _Terminated)
+    how = "terminated (SIGTERM)" if terminated else "interrupted (Ctrl-C)"
+    saved = args.command == "pretrain" and args.checkpoint_dir and os.path.exists(
+        os.path.join(args.checkpoint_dir, "checkpoint.pt"))
+    if saved:
+        hint = (f"; the last checkpoint is in {args.checkpoint_dir}: run the same command again to resume "
+                "from it")
+    elif args.command == "pretrain" and args.checkpoint_dir:
+        hint = "; no epoch had finished, so there is no checkpoint yet: run the same command again to start"
+    elif args.command == "pretrain":
+        hint = "; run it again with --checkpoint-dir DIR to make it resumable"
+    else:
+        hint = "; run the same command again"
+    print(f"\n{PROG}: {how}; no output was written{hint}", file=sys.stderr)
+    return 143 if terminated else 130
 
 
 def main(argv=None) -> int:
@@ -348,10 +410,9 @@ def main(argv=None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None  # clean up as for Ctrl-C
     try:
         return _COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        print(f"\n{PROG}: interrupted; no output was written", file=sys.stderr)
-        return 130
-    except (ValueError, OSError, ImportError, MemoryError) as exc:
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc, args)
+    except (ValueError, OSError, ImportError, MemoryError, FloatingPointError) as exc:
         if os.environ.get("SKLEARN_SSL_DEBUG"):
             raise
         print(f"{PROG}: error: {_cli_wording(_one_line(exc))}", file=sys.stderr)

@@ -23,6 +23,7 @@ memory never has to be loaded at once.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tempfile
@@ -219,6 +220,40 @@ def _read_object(item, layout, bands, band_keyword, id_keyword):
     return planes, names, obj_id
 
 
+def _naming_file(exc: Exception, where: str) -> ValueError:
+    """A reader failure as a ValueError naming the file (unchanged if it names it already)."""
+    if isinstance(exc, ValueError) and where.split(", ")[0] in str(exc):
+        return exc
+    return ValueError(f"{where}: cannot be read as FITS ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+                      "the file may be truncated or damaged. Replace it, or pass on_error='skip'.")
+
+
+def _complete_output(load):
+    """Decorator for :func:`load_cutouts`: with ``out=``, the memory map is filled under a hidden
+    temporary name and renamed to ``out`` only once complete (holding exactly the objects read);
+    on any failure, Ctrl-C included, it is removed and nothing partial is left."""
+
+    @functools.wraps(load)
+    def wrapper(*args, out=None, **kwargs):
+        if out is None:
+            return load(*args, **kwargs)
+        from ._io import atomic_path
+
+        with atomic_path(out) as tmp:
+            images, *rest = load(*args, out=tmp, **kwargs)
+            if len(images) < np.load(tmp, mmap_mode="r").shape[0]:  # objects were skipped: keep only those read
+                with atomic_path(tmp) as kept_path:
+                    kept = np.lib.format.open_memmap(kept_path, mode="w+", dtype=np.float32, shape=images.shape)
+                    for start in range(0, len(images), 256):
+                        kept[start:start + 256] = images[start:start + 256]
+                    kept.flush()
+                images = kept
+            images.flush()
+        return (images, *rest)
+    return wrapper
+
+
+@_complete_output
 def load_cutouts(paths, bands=None, *, layout="auto", band_keyword="FILTER", id_keyword="OBJID",
                  on_error="raise", out=None, return_skipped=False):
     """Read multi-band FITS cutouts into an (n, C, H, W) float32 array.
@@ -312,17 +347,18 @@ def load_cutouts(paths, bands=None, *, layout="auto", band_keyword="FILTER", id_
             elif bands is None and names != ref_names:
                 raise ValueError(f"{where}: band order {names} differs from {ref_names} of "
                                  f"{first[0]}; pass bands=[...] to fix one order.")
-        except ValueError as exc:
+        except (ValueError, OSError, TypeError, EOFError) as exc:  # e.g. truncated data: "buffer is too small"
+            error = _naming_file(exc, where)
             if on_error == "raise":
-                raise
-            skipped.append((where, str(exc)))
+                raise error from (None if error is exc else exc)
+            skipped.append((where, str(error)))
             continue
         images[k] = np.stack(planes)
         ids.append(obj_id)
         k += 1
     if skipped:
         warnings.warn(f"load_cutouts skipped {len(skipped)} of {len(items) + n_grouping} object(s):\n"
-                      + "\n".join(f"  {p}: {r}" for p, r in skipped), UserWarning, stacklevel=2)
+                      + "\n".join(f"  {p}: {r}" for p, r in skipped), UserWarning, stacklevel=3)
     if images is None:
         raise ValueError(f"no object could be read; all {len(items) + n_grouping} were skipped (first: "
                          f"{skipped[0][1]}).")

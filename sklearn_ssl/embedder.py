@@ -21,7 +21,8 @@ from skorch.callbacks import LRScheduler, ProgressBar
 
 from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, restore
 from ._io import atomic_path
-from ._training import AcceleratedContrastiveNet, ContrastiveNet, Standardize, on_terminal, silent
+from ._persistence import VersionedState, is_subclass_name, pickled_class
+from ._training import AcceleratedContrastiveNet, ContrastiveNet, Standardize, band_statistics, on_terminal, silent
 from .augment import resolve_augmentations
 from .encoders import build_encoder, output_dim
 from .losses import MoCoLoss, NTXentLoss
@@ -34,6 +35,12 @@ def _resolve_device(device: str) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but no CUDA device is available; use 'cpu' or 'auto'.")
+    try:
+        torch.empty(0, device=torch.device(device))  # an unknown or absent device fails here, before any work
+    except (RuntimeError, TypeError, ValueError, AssertionError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"device={device!r} cannot be used here ({reason}); use 'cpu', 'cuda', 'cuda:N' or "
+                         "'auto'.") from None
     return device
 
 
@@ -64,11 +71,21 @@ def check_images(estimator, X, *, reset: bool, min_samples: int = 1) -> np.ndarr
             f"Expected images of shape (n_samples, n_bands, height, width) or vectors of shape "
             f"(n_samples, n_features); got an array of shape {X.shape}."
         )
+    if 0 in X.shape[1:]:
+        raise ValueError(f"Expected at least one band and one pixel per image; got an array of shape {X.shape}.")
+    if any(stride < 0 for stride in X.strides):  # e.g. a flipped view, which torch cannot share
+        X = np.ascontiguousarray(X)
     n_bad = _count_non_finite(X)
     if n_bad:
         raise ValueError(
             f"Input contains NaN or infinity ({n_bad} values). Fill masked or missing pixels first, "
             "e.g. with sklearn_ssl.preprocessing.PixelImputer in front of the estimator in a Pipeline."
+        )
+    n_huge = _count_beyond_float32(X)
+    if n_huge:
+        raise ValueError(
+            f"Input contains {n_huge} values beyond float32's range (|x| > {np.finfo(np.float32).max:.3g}); the "
+            "model computes in float32. Replace sentinel values with NaN and impute them, or rescale the images."
         )
     if reset:
         estimator.input_shape_ = X.shape[1:]
@@ -78,6 +95,13 @@ def check_images(estimator, X, *, reset: bool, min_samples: int = 1) -> np.ndarr
 
 
 _GLOBAL_RNG_LOCK = threading.Lock()
+
+
+def _forget_fit(estimator) -> None:
+    """Remove every fitted attribute, so that an interrupted or failed fit leaves ``estimator``
+    unfitted (``check_is_fitted`` raises) instead of half-trained."""
+    for name in [k for k in vars(estimator) if k.endswith("_") and not k.startswith("_")]:
+        delattr(estimator, name)
 
 
 def _partial_labels(y, n_samples: int) -> dict | None:
@@ -130,6 +154,15 @@ def _count_non_finite(X: np.ndarray, chunk_bytes: int = 1 << 26) -> int:
     return sum(int((~np.isfinite(X[i:i + step])).sum()) for i in range(0, len(X), step))
 
 
+def _count_beyond_float32(X: np.ndarray, chunk_bytes: int = 1 << 26) -> int:
+    """Number of finite float64 values that float32 (the model's precision) would turn into infinity."""
+    if X.dtype != np.float64:
+        return 0
+    limit = np.finfo(np.float32).max
+    step = max(1, chunk_bytes // max(1, X[:1].nbytes))
+    return sum(int((np.abs(X[i:i + step]) > limit).sum()) for i in range(0, len(X), step))
+
+
 def _place_data(X: np.ndarray, device: str) -> torch.Tensor:
     """The training data as a tensor: moved to a GPU once when it fits in half its free
     memory, else left on the host (memory-mapped input stays mapped) and streamed."""
@@ -155,7 +188,7 @@ def _as_tensor(X: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(X, dtype=torch.float32)
 
 
-class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Learn image representations by contrastive self-supervised pretraining.
 
     ``fit`` pretrains an encoder so that two augmented views of the same galaxy map to
@@ -386,7 +419,11 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                 restore(self.net_, state)
         remaining = self.max_epochs - len(self.net_.history)
         if remaining > 0:
-            self.net_.partial_fit(X_dev, y_dev, epochs=remaining)
+            try:
+                self.net_.partial_fit(X_dev, y_dev, epochs=remaining)
+            except BaseException:  # Ctrl-C, SIGTERM, a non-finite loss: no half-fitted estimator
+                _forget_fit(self)
+                raise
         self.net_.shuffle_generator_ = self.net_.augment_generator_ = None
         self.device_ = device
         self.label_task_ = None if labels is None else labels["task"]
@@ -395,6 +432,8 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.embedding_dim_ = self._n_features_out = output_dim(self.encoder_, self.input_shape_)
         self._warn_if_collapsed(X)
         return self
+
+    _required_fitted = ("net_", "encoder_", "input_shape_", "n_features_in_", "embedding_dim_", "device_")
 
     def _fingerprint(self, X: np.ndarray) -> dict:
         """What identifies a training run, for refusing to resume a foreign checkpoint."""
@@ -479,11 +518,8 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     def _fit_normalizer(self, X: np.ndarray) -> torch.nn.Module:
         if self.normalize is None:
             return torch.nn.Identity()
-        axes = (0,) + tuple(range(2, X.ndim))
         X = X[:: max(1, len(X) // 2048)]  # a strided sample of at most ~4k images is plenty
-        loc = np.median(X, axis=axes)
-        scale = X.std(axis=axes)
-        scale = np.where(scale > 0, scale, 1.0)
+        loc, scale = band_statistics(X)
         return Standardize(loc, scale, asinh=self.normalize == "asinh")
 
     def transform(self, X):
@@ -522,8 +558,9 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted embedder (parameters and weights) to ``path``, atomically.
 
-        The file is a joblib pickle; :meth:`load` reads it on any device. A user-defined
-        encoder class must be importable where the file is loaded.
+        The file is a joblib pickle; :meth:`load` reads it on any device. It records the
+        versions of sklearn-ssl, torch and scikit-learn, and loading it under other versions
+        warns. A user-defined encoder class must be importable where the file is loaded.
         """
         check_is_fitted(self, "net_")
         with atomic_path(os.fspath(path)) as tmp:
@@ -532,6 +569,16 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | None = None) -> "ContrastiveEmbedder":
         """Read an embedder written by :meth:`save` (or joblib/pickle).
+
+        .. warning::
+           A model file is a pickle: loading it can execute arbitrary code. Load only files
+           from a trusted source. The class of the stored object is checked before unpickling
+           (a file holding anything else is refused without being run), but objects inside an
+           embedder, such as a custom encoder, are unpickled as they are.
+
+        A model saved with other versions of sklearn-ssl, torch or scikit-learn loads with an
+        :class:`~sklearn.exceptions.InconsistentVersionWarning`; a damaged state missing
+        fitted attributes raises a ValueError.
 
         Parameters
         ----------
@@ -543,6 +590,9 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             CPU-only machine).
         """
         try:
+            stored = pickled_class(os.fspath(path))  # read without running anything from the file
+            if stored is not None and not is_subclass_name(stored, cls):
+                raise ValueError(f"{os.fspath(path)!r} holds a {stored}, not a {cls.__name__}; it was not unpickled.")
             obj = joblib.load(os.fspath(path))
         except FileNotFoundError:
             raise

@@ -239,8 +239,15 @@ class SimilaritySearch(BaseEstimator):
         check_is_fitted(self, "nn_")
         if X is not None:
             X = validate_data(self, X, reset=False)
-        return self.nn_.kneighbors(X, n_neighbors=n_neighbors or self.n_neighbors,
-                                   return_distance=return_distance)
+        k = n_neighbors or self.n_neighbors
+        available = self.nn_.n_samples_fit_ - (X is None)  # a point is not its own neighbour
+        if k > available:
+            raise ValueError(
+                f"n_neighbors={k} but only {available} indexed embeddings can be returned"
+                f"{' (the queries are the indexed points, each excluded from its own neighbours)' if X is None else ''}; "
+                f"ask for at most {available}, or index more embeddings."
+            )
+        return self.nn_.kneighbors(X, n_neighbors=k, return_distance=return_distance)
 
 
 # -- the downstream study on the synthetic survey (used by benchmarks/ and the CLI) ------------

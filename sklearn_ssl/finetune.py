@@ -38,9 +38,10 @@ from skorch import NeuralNet
 from skorch.callbacks import LRScheduler, ProgressBar
 from torch import nn
 
-from ._training import DeviceBatches, Standardize
+from ._persistence import VersionedState
+from ._training import DeviceBatches, ReraiseInterrupt, Standardize, band_statistics, check_finite_loss
 from .augment import resolve_augmentations
-from .embedder import _resolve_device, check_images
+from .embedder import _forget_fit, _resolve_device, check_images
 from .encoders import build_encoder, output_dim
 
 __all__ = ["FineTunedClassifier", "FineTunedRegressor"]
@@ -66,7 +67,7 @@ class _EncoderWithHead(nn.Module):
         return self.head(self.encoder(self.normalizer(x)).float())
 
 
-class _FineTuneNet(NeuralNet):
+class _FineTuneNet(ReraiseInterrupt, NeuralNet):
     """skorch net: device-resident batches, on-device augmentation in training, eval view otherwise."""
 
     def __init__(self, *args, augmentations: nn.Module, seed: int = 0, **kwargs):
@@ -90,6 +91,12 @@ class _FineTuneNet(NeuralNet):
             self.shuffle_generator_ = torch.Generator().manual_seed(self.seed)
         gen = getattr(self, "shuffle_generator_", None)
         return DeviceBatches(X, min(self.batch_size, len(X)), training, gen, y=y)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss = super().get_loss(y_pred, y_true, X=X, training=training)
+        if training:
+            check_finite_loss(self, loss, "training")
+        return loss
 
     def infer(self, x, **fit_params):
         if self.module_.training:
@@ -208,8 +215,9 @@ _ATTRS_DOC = """
 """
 
 
-class _BaseFineTuner(BaseEstimator):
+class _BaseFineTuner(VersionedState, BaseEstimator):
     _parameter_constraints: dict = dict(_COMMON_CONSTRAINTS)
+    _required_fitted = ("net_", "encoder_", "input_shape_", "n_features_in_", "device_")
 
     def __init__(
         self, pretrained=None, *, encoder="auto", freeze_encoder=False, encoder_lr="auto", head_hidden=None,
@@ -271,7 +279,11 @@ class _BaseFineTuner(BaseEstimator):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             self.net_ = self._build_net(X, n_outputs, criterion, device, seed)
-            self.net_.fit(torch.tensor(X, dtype=torch.float32).to(device), target.to(device))
+            try:
+                self.net_.fit(torch.tensor(X, dtype=torch.float32).to(device), target.to(device))
+            except BaseException:  # Ctrl-C, SIGTERM, a non-finite loss: no half-fitted estimator
+                _forget_fit(self)
+                raise
         self.net_.shuffle_generator_ = self.net_.augment_generator_ = None
         self.device_ = device
         self.encoder_ = self.net_.module_.encoder
@@ -305,11 +317,8 @@ class _BaseFineTuner(BaseEstimator):
         if self.normalize is None:
             normalizer = nn.Identity()
         else:
-            axes = (0,) + tuple(range(2, X.ndim))
-            X64 = X.astype(np.float64)  # statistics independent of the input's float dtype
-            scale = X64.std(axis=axes)
-            normalizer = Standardize(np.median(X64, axis=axes), np.where(scale > 0, scale, 1.0),
-                                     asinh=self.normalize == "asinh")
+            loc, scale = band_statistics(X)  # float64, robust to a few extreme pixels
+            normalizer = Standardize(loc, scale, asinh=self.normalize == "asinh")
         return encoder, normalizer, augmentations
 
     def _build_net(self, X, n_outputs, criterion, device, seed) -> _FineTuneNet:

@@ -92,6 +92,9 @@ class PhotoZRegressor(RegressorMixin, _BaseFineTuner):
     def _prepare_targets(self, y):
         z = column_or_1d(y, warn=True).astype(np.float64)
         self.bin_edges_, self.bin_centres_ = redshift_bins(self.n_bins, self.z_min, self.z_max)
+        if not np.isfinite(z).all():
+            raise ValueError(f"Input y contains {int((~np.isfinite(z)).sum())} NaN or infinite redshifts; drop "
+                             "those objects (photo-z training needs a spectroscopic redshift for each).")
         outside = ~((z >= self.z_min) & (z < self.z_max))  # also catches NaN
         if outside.any():
             raise ValueError(
