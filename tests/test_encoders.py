@@ -14,13 +14,33 @@ def test_builtin_image_encoders_take_n_bands(name, dim):
 
 def test_resnet_stem_is_stride_one_without_maxpool():
     enc = ResNet(18, in_channels=5)
-    stem = enc.features[0]
+    stem = enc.conv1
     assert isinstance(stem, nn.Conv2d) and stem.kernel_size == (7, 7) and stem.stride == (1, 1)
     assert stem.in_channels == 5
     assert not any(isinstance(m, nn.MaxPool2d) for m in enc.modules())
     # only three stride-2 stages: 64 px input -> 8 px before pooling
-    feats = enc.features[:-2](torch.zeros(1, 5, 64, 64))
+    feats = enc.forward_features(torch.zeros(1, 5, 64, 64))
     assert feats.shape[-1] == 8
+
+
+def test_resnet_imagenet_stem_downsamples_four_times_with_maxpool():
+    enc = ResNet(18, in_channels=3, stem="imagenet")
+    assert enc.conv1.stride == (2, 2) and isinstance(enc.maxpool, nn.MaxPool2d)
+    # stem /4, then three stride-2 stages: 64 px -> 2 px, as in torchvision
+    assert enc.forward_features(torch.zeros(1, 3, 64, 64)).shape[-1] == 2
+    with pytest.raises(ValueError, match="stem"):
+        ResNet(18, stem="cifar")
+
+
+@pytest.mark.parametrize("depth, n_tensors", [(18, 120), (50, 318)])
+def test_resnet_parameter_names_are_torchvision_names(depth, n_tensors):
+    """Key names and counts of torchvision's resnet18/resnet50 state dicts (122 and 320 entries) minus ``fc``."""
+    keys = list(ResNet(depth, in_channels=3, stem="imagenet").state_dict())
+    assert len(keys) == n_tensors
+    assert keys[:3] == ["conv1.weight", "bn1.weight", "bn1.bias"]
+    assert "layer2.0.downsample.0.weight" in keys and "layer4.1.bn2.running_var" in keys
+    assert ("layer1.0.conv3.weight" in keys) == (depth == 50)
+    assert not any(k.startswith("fc.") for k in keys)
 
 
 def test_auto_picks_cnn_for_images_and_mlp_for_vectors():
