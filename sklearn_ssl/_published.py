@@ -177,6 +177,8 @@ def _sha256(path: str) -> str:
 
 
 def _load(path: str):
+    if os.path.isfile(path) and not is_torch_file(path):
+        raise ValueError(f"{path!r} is not a PyTorch checkpoint (not a file written by torch.save).")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
