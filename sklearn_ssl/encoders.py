@@ -164,6 +164,12 @@ class ResNet(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
+    def __setstate__(self, state):
+        modules = state.get("_modules", {})
+        if "features" in modules and "conv1" not in modules:  # pickled before the torchvision names
+            state = _migrate_sequential_resnet(modules["features"], state.get("training", True)).__dict__
+        super().__setstate__(state)
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The feature map before global pooling, ``(n, out_features, h, w)``."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -171,6 +177,35 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(self.avgpool(self.forward_features(x)), 1)
+
+
+_LEGACY_DEPTHS = {(False, 8): 18, (False, 16): 34, (True, 16): 50, (True, 33): 101, (True, 50): 152}
+_LEGACY_BODY = {0: "conv1", 1: "bn1", 3: "conv2", 4: "bn2", 6: "conv3", 7: "bn3"}
+
+
+def _migrate_sequential_resnet(features: nn.Sequential, training: bool) -> ResNet:
+    """A :class:`ResNet` with the weights of one pickled by sklearn-ssl before it used torchvision's
+    names (``features.0`` stem, blocks with ``body``/``shortcut``), so old saved embedders still load."""
+    blocks = [m for m in features if "body" in getattr(m, "_modules", {})]
+    conv = features[0]
+    bottleneck = len(blocks[0].body) == 8
+    with torch.random.fork_rng(devices=[]):  # the throw-away initialisation must not move the global RNG
+        new = ResNet(_LEGACY_DEPTHS[(bottleneck, len(blocks))], conv.in_channels, conv.out_channels, "astro")
+    names = [f"{name}.{i}" for name, layer in new.named_children() if name.startswith("layer")
+             for i in range(len(layer))]
+    state = {}
+    for key, value in features.state_dict().items():
+        index, rest = key.split(".", 1)
+        index = int(index)
+        if index < 2:
+            state[("conv1." if index == 0 else "bn1.") + rest] = value
+            continue
+        block = names[blocks.index(features[index])]
+        part, sub, leaf = rest.split(".", 2)
+        name = _LEGACY_BODY[int(sub)] if part == "body" else f"downsample.{sub}"
+        state[f"{block}.{name}.{leaf}"] = value
+    new.load_state_dict(state, strict=True)
+    return new.train(training)
 
 
 class MLPEncoder(nn.Module):

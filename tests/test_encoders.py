@@ -72,3 +72,52 @@ def test_bad_encoder_specs_raise_clear_errors():
         build_encoder(lambda: 3, (3, 8, 8))
     with pytest.raises(ValueError, match=r"must return \(n, d\)"):
         output_dim(nn.Identity(), (3, 8, 8))
+
+
+class _OldBlock(nn.Module):
+    """The residual block as sklearn-ssl pickled it before torchvision names (body / shortcut)."""
+
+    def __init__(self, inp, planes, stride, bottleneck):
+        super().__init__()
+        out = planes * (4 if bottleneck else 1)
+        if bottleneck:
+            layers = [nn.Conv2d(inp, planes, 1, bias=False), nn.BatchNorm2d(planes), nn.ReLU(),
+                      nn.Conv2d(planes, planes, 3, stride, 1, bias=False), nn.BatchNorm2d(planes), nn.ReLU(),
+                      nn.Conv2d(planes, out, 1, bias=False), nn.BatchNorm2d(out)]
+        else:
+            layers = [nn.Conv2d(inp, planes, 3, stride, 1, bias=False), nn.BatchNorm2d(planes), nn.ReLU(),
+                      nn.Conv2d(planes, out, 3, 1, 1, bias=False), nn.BatchNorm2d(out)]
+        self.body = nn.Sequential(*layers)
+        self.shortcut = nn.Identity() if stride == 1 and inp == out else nn.Sequential(
+            nn.Conv2d(inp, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+
+    def forward(self, x):
+        return torch.relu(self.body(x) + self.shortcut(x))
+
+
+def _old_resnet_features(counts, bottleneck, in_channels, width=8):
+    layers, inp = [nn.Conv2d(in_channels, width, 7, 1, 3, bias=False), nn.BatchNorm2d(width), nn.ReLU()], width
+    for stage, n in enumerate(counts):
+        for b in range(n):
+            layers.append(_OldBlock(inp, width * 2**stage, 2 if stage > 0 and b == 0 else 1, bottleneck))
+            inp = width * 2**stage * (4 if bottleneck else 1)
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+@pytest.mark.parametrize("depth, counts, bottleneck", [(18, (2, 2, 2, 2), False), (50, (3, 4, 6, 3), True)])
+def test_resnet_pickled_before_torchvision_names_still_loads(depth, counts, bottleneck):
+    torch.manual_seed(0)
+    features = _old_resnet_features(counts, bottleneck, in_channels=3)
+    for m in features.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.running_mean, std=0.1), nn.init.uniform_(m.running_var, 0.5, 1.5)
+    features.eval()
+    old = nn.Module()
+    old.features, old.out_features = features, 64 * (4 if bottleneck else 1)
+    old.eval()
+    new = ResNet.__new__(ResNet)
+    new.__setstate__(dict(old.__dict__))  # what unpickling an old ResNet does
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(new(x), features(x))
+    assert (new.depth, new.width, new.stem, new.training) == (depth, 8, "astro", False)
