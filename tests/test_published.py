@@ -157,7 +157,7 @@ def images(n, shape, seed=0):
 def test_hayat2021_resnet50_matches_reference_forward(tmp_path):
     path = tmp_path / "pretrained_paper_model.pth.tar"
     q, _ = write_hayat(path, depth=50, key="model_state")
-    emb = ContrastiveEmbedder.from_checkpoint(path, input_shape=(5, 8, 8))
+    emb = ContrastiveEmbedder.from_checkpoint(path, input_shape=(5, 8, 8), device="cpu")
     X = images(3, (5, 8, 8))
     Z = emb.transform(X)
     assert Z.shape == (3, 2048)
@@ -170,7 +170,7 @@ def test_hayat2021_resnet50_matches_reference_forward(tmp_path):
 
 def test_hayat2021_resnet18_default_input_is_the_training_crop(hayat18):
     path, q, k = hayat18
-    emb = ContrastiveEmbedder.from_checkpoint(path)
+    emb = ContrastiveEmbedder.from_checkpoint(path, device="cpu")
     assert emb.input_shape_ == (5, 64, 64) and emb.n_features_in_ == 5 and emb.embedding_dim_ == 512
     assert emb.method == "moco" and emb.projection_dim == 128 and emb.max_epochs == 0 and emb.normalize is None
     X = images(2, (5, 64, 64))
@@ -185,7 +185,7 @@ def test_hayat2021_resnet18_default_input_is_the_training_crop(hayat18):
 def test_stein2022_lightning_checkpoint_matches_reference_forward(tmp_path, use_mlp):
     path = tmp_path / "last.ckpt"
     q, _ = write_stein(path, use_mlp=use_mlp)
-    emb = ContrastiveEmbedder.from_checkpoint(path, input_shape=(3, 32, 32))
+    emb = ContrastiveEmbedder.from_checkpoint(path, input_shape=(3, 32, 32), device="cpu")
     X = images(3, (3, 32, 32))
     assert_close(emb.transform(X), reference_forward(q, torch.from_numpy(X), 18, "imagenet"))
     assert emb.init_source_["layout"] == "stein2022" and emb.init_source_["stem"] == "imagenet"
@@ -200,14 +200,30 @@ def test_torchvision_state_dict_any_band_count(tmp_path):
     torch.save({**sd, "fc.weight": torch.randn(10, 512), "fc.bias": torch.zeros(10)}, path)
     with pytest.raises(ValueError, match="input_shape"):
         ContrastiveEmbedder.from_checkpoint(path)
-    emb = ContrastiveEmbedder.from_checkpoint(path, input_shape=(4, 32, 32))
+    emb = ContrastiveEmbedder.from_checkpoint(path, input_shape=(4, 32, 32), device="cpu")
     X = images(2, (4, 32, 32))
     assert emb.init_source_["layout"] == "torchvision" and emb.method == "simclr"
     assert_close(emb.transform(X), reference_forward(sd, torch.from_numpy(X), 18, "imagenet"))
     # a forced layout decides the stem
-    forced = ContrastiveEmbedder.from_checkpoint(path, layout="hayat2021", input_shape=(4, 16, 16))
+    forced = ContrastiveEmbedder.from_checkpoint(path, layout="hayat2021", input_shape=(4, 16, 16), device="cpu")
     X = images(2, (4, 16, 16))
     assert_close(forced.transform(X), reference_forward(sd, torch.from_numpy(X), 18, "astro"))
+
+
+def test_hayat2021_finetuned_checkpoint_as_train_py_saves_it(tmp_path):
+    """``train.py``: ``{'iters', 'epoch', 'model_state', 'optimizer_state_dict'}`` of a DDP ResNet whose
+    ``fc`` is the 180-bin photo-z classifier; the representation is the input of ``fc``."""
+    path = tmp_path / "photoz_finetuned_model.pth.tar"
+    sd = torchvision_state(18, 5, 11)
+    model_state = {f"module.{k}": v for k, v in sd.items()}
+    model_state.update({"module.fc.weight": torch.randn(180, 512), "module.fc.bias": torch.zeros(180)})
+    torch.save({"iters": 10, "epoch": 64, "model_state": model_state,
+                "optimizer_state_dict": {"state": {}, "param_groups": []}}, path)
+    emb = ContrastiveEmbedder.from_checkpoint(path, input_shape=(5, 16, 16), device="cpu")
+    assert emb.init_source_["layout"] == "hayat2021" and emb.method == "simclr"
+    assert emb.init_source_["loaded"]["head"] is False  # a classifier is not a projection head
+    X = images(2, (5, 16, 16))
+    assert_close(emb.transform(X), reference_forward(sd, torch.from_numpy(X), 18, "astro"))
 
 
 # -- refusals ----------------------------------------------------------------------------------
@@ -268,7 +284,7 @@ def test_normalize_needs_data(hayat18):
 # -- a fitted scikit-learn transformer ------------------------------------------------------
 def test_works_in_pipelines_search_clone_and_pickle(hayat18):
     path, q, _ = hayat18
-    emb = ContrastiveEmbedder.from_checkpoint(path, input_shape=(5, 16, 16), batch_size=4)
+    emb = ContrastiveEmbedder.from_checkpoint(path, input_shape=(5, 16, 16), batch_size=4, device="cpu")
     X = images(12, (5, 16, 16))
     Z = emb.transform(X)
     assert emb.net_.batch_size == 4
@@ -312,7 +328,8 @@ def test_cli_embeds_with_a_published_checkpoint(hayat18, tmp_path, capsys):
     X = images(6, (5, 16, 16))
     np.save(tmp_path / "images.npy", X)
     out = tmp_path / "emb.npy"
-    assert main(["embed", "--model", str(path), "--images", str(tmp_path / "images.npy"), "--out", str(out)]) == 0
+    assert main(["embed", "--model", str(path), "--images", str(tmp_path / "images.npy"), "--out", str(out),
+                 "--device", "cpu"]) == 0
     assert "512 features" in capsys.readouterr().out
     assert_close(np.load(out), reference_forward(q, torch.from_numpy(X), 18, "astro"))
     bad = tmp_path / "bad.pt"
