@@ -13,7 +13,8 @@ says so.
     keys, drops ``encoder_k``, and replaces ``fc`` by an identity when the checkpoint has no
     matching ``fc`` (the pretrained model: 2048-d representation after global pooling).
     ``train.py`` saves ``{'iters', 'epoch', 'model_state', 'optimizer_state_dict'}`` of the
-    DDP-wrapped model. Input (``utils/data_loader.py``, ``config/photoz.yaml``,
+    DDP-wrapped model. ``"auto"`` asks for 5 input bands before calling a DDP/MoCo file
+    ``"hayat2021"``: facebookresearch/moco's ImageNet checkpoints share the key layout but take 3. Input (``utils/data_loader.py``, ``config/photoz.yaml``,
     ``utils/sdss_dr12_galactic_reddening.py``): 5 SDSS DR12 bands in the order of the
     extinction vector ``R = [4.239, 3.303, 2.285, 1.698, 1.263]`` (u, g, r, i, z),
     de-reddened with the catalogue E(B-V), centre 64x64 crop (``crop_size: 64``) of the
@@ -227,17 +228,24 @@ def _detect(obj, sd: dict, path: str) -> str:
     ddp = bool(sd) and all(k.startswith("module.") for k in sd)
     bare = _strip(sd, "module.") if ddp else sd
     moco = any(k.startswith("encoder_q.") for k in bare)
+    conv1 = (_strip(bare, "encoder_q.") if moco else bare).get("conv1.weight")
+    bands = int(conv1.shape[1]) if isinstance(conv1, torch.Tensor) and conv1.ndim == 4 else None
     if moco and not ddp and (lightning or "val_queue" in bare):
         return "stein2022"
-    if ddp and "conv1.weight" in (_strip(bare, "encoder_q.") if moco else bare):
+    # Hayat et al.: the DDP-wrapped MoCo model, or train.py's {'model_state': DDP model}; 5 bands
+    if ddp and bands == 5 and (moco or (isinstance(obj, dict) and "model_state" in obj)):
         return "hayat2021"
-    if not ddp and not moco and "conv1.weight" in bare and "layer1.0.conv1.weight" in bare:
+    if not ddp and not moco and bands is not None and "layer1.0.conv1.weight" in bare:
         return "torchvision"
+    hint = ""
+    if ddp and bands not in (None, 5):
+        hint = (f" Its DDP{'/MoCo' if moco else ''} keys look like Hayat et al.'s, but conv1 takes {bands} bands, "
+                "not their 5 (facebookresearch/moco's ImageNet models look like this: layout='torchvision').")
     raise ValueError(
         f"Cannot recognise the layout of {path!r}: found {_describe(sd)}"
-        f"{' in a Lightning checkpoint' if lightning else ''}. Expected 'hayat2021' (DDP 'module.' prefixes, "
-        "MoCo 'encoder_q.'), 'stein2022' (Lightning checkpoint with 'encoder_q.' and 'val_queue') or "
-        "'torchvision' ('conv1.weight', 'layer1.0.conv1.weight'); pass layout= to force one."
+        f"{' in a Lightning checkpoint' if lightning else ''}.{hint} Expected 'hayat2021' (DDP 'module.' "
+        "prefixes, MoCo 'encoder_q.', 5 bands), 'stein2022' (Lightning checkpoint with 'encoder_q.' and "
+        "'val_queue') or 'torchvision' ('conv1.weight', 'layer1.0.conv1.weight'); pass layout= to force one."
     )
 
 

@@ -256,6 +256,19 @@ def test_auto_failure_lists_what_was_found(tmp_path):
         ContrastiveEmbedder.from_checkpoint(path, layout="simclr")
 
 
+def test_imagenet_moco_file_is_not_taken_for_hayat2021(tmp_path):
+    """facebookresearch/moco's ImageNet checkpoints share Hayat et al.'s DDP/MoCo keys, with 3 bands."""
+    path = tmp_path / "moco_v2_800ep_pretrain.pth.tar"
+    sd = torchvision_state(18, 3, 12)
+    torch.save({"epoch": 800, "arch": "resnet18", "state_dict": {f"module.encoder_q.{k}": v for k, v in sd.items()}},
+               path)
+    with pytest.raises(ValueError, match="conv1 takes 3 bands.*layout='torchvision'"):
+        ContrastiveEmbedder.from_checkpoint(path, input_shape=(3, 32, 32))
+    emb = ContrastiveEmbedder.from_checkpoint(path, layout="torchvision", input_shape=(3, 32, 32), device="cpu")
+    X = images(2, (3, 32, 32))
+    assert_close(emb.transform(X), reference_forward(sd, torch.from_numpy(X), 18, "imagenet"))
+
+
 def test_wrong_band_count_names_the_problem(hayat18):
     path = hayat18[0]
     with pytest.raises(ValueError, match="expects 5-band images.*3 bands"):
