@@ -171,7 +171,8 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         max-pool), ``"mlp"``, or any module mapping a batch to ``(n, d)``: an instance
         (copied, never trained in place), or a class / factory called with
         ``in_channels=n_bands`` when it accepts it. With ``init``, ``"auto"`` is the
-        checkpoint's own architecture.
+        checkpoint's own architecture (other names are refused: they cannot tell the
+        stem); a module instance must take the checkpoint's weights and stem.
     init : str, PathLike or None, default=None
         A published checkpoint to start from (see :meth:`from_checkpoint` and
         :doc:`/published_models`): ``fit`` builds the encoder, loads its weights (and
@@ -452,7 +453,10 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                    published=None) -> ContrastiveNet:
         input_shape = X.shape[1:]
         batch = min(self.batch_size, len(X))
-        if published is not None and isinstance(self.encoder, str) and self.encoder == "auto":
+        if published is not None and isinstance(self.encoder, str):
+            if self.encoder != "auto":  # a name cannot say which stem the checkpoint was trained with
+                raise ValueError(f"With init, use encoder='auto' (the checkpoint's {published.source()['architecture']}"
+                                 f", {published.stem} stem) or a module instance; got encoder={self.encoder!r}.")
             encoder = published.build_encoder()
         else:
             encoder = build_encoder(self.encoder, input_shape)

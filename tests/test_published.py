@@ -280,6 +280,11 @@ def test_wrong_band_count_names_the_problem(hayat18):
         emb.transform(images(2, (3, 16, 16)))
 
 
+def test_init_with_a_named_encoder_is_refused(hayat18):
+    with pytest.raises(ValueError, match="encoder='auto'.*resnet18, astro stem"):
+        ContrastiveEmbedder(init=hayat18[0], encoder="resnet18", max_epochs=0).fit(images(2, (5, 8, 8)))
+
+
 def test_truncated_weights_are_refused(tmp_path):
     path = tmp_path / "resnet18.pt"
     sd = torchvision_state(18, 3, 0)
