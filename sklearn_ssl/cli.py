@@ -149,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     emb.add_argument("--model", required=True, help="model file from 'sklearn-ssl pretrain', or a published "
                                                     "checkpoint (.pth, .pth.tar, .ckpt, .pt)")
     emb.add_argument("--layout", choices=["auto", "hayat2021", "stein2022", "torchvision"], default="auto",
-                     help="layout of a published checkpoint (default: %(default)s)")
+                     help="layout of a published checkpoint")
     emb.add_argument("--images", required=True, help="images (.npy/.npz/FITS file or folder)")
     emb.add_argument("--key", help="array name inside an .npz file (default: 'images')")
     _image_options(emb)
