@@ -147,11 +147,16 @@ def _parser() -> argparse.ArgumentParser:
     pre.add_argument("--quiet", action="store_true", help="no progress bar or loss table")
 
     emb = sub.add_parser("embed", help="embed images with a pretrained model",
-                         description="Embed images with a model written by 'sklearn-ssl pretrain'. A model "
-                                     "file is a pickle: loading it executes code, so use only files from a "
-                                     "trusted source.")
+                         description="Embed images with a model written by 'sklearn-ssl pretrain', or with a "
+                                     "published PyTorch checkpoint (Hayat et al. 2021, Stein et al. 2022, a "
+                                     "torchvision ResNet state dict). A model file from 'sklearn-ssl pretrain' "
+                                     "is a pickle: loading it executes code, so use only files from a trusted "
+                                     "source (checkpoints are read with weights_only=True).")
     emb.add_argument("--model", required=True, help="model file from 'sklearn-ssl pretrain' (a pickle: it "
-                                                     "executes code when loaded; use only trusted files)")
+                                                    "executes code when loaded; use only trusted files), or a "
+                                                    "published checkpoint (.pth, .pth.tar, .ckpt, .pt)")
+    emb.add_argument("--layout", choices=["auto", "hayat2021", "stein2022", "torchvision"], default="auto",
+                     help="layout of a published checkpoint")
     emb.add_argument("--images", required=True, help="images (.npy/.npz/FITS file or folder)")
     emb.add_argument("--key", help="array name inside an .npz file (default: 'images')")
     _image_options(emb)
@@ -241,8 +246,19 @@ def cmd_embed(args) -> int:
         from ._io import _parquet_engine
 
         _parquet_engine()  # a missing pyarrow is reported before any work
-    model = load_model(args.model, device=args.device)
+    from ._published import is_torch_file
+    from .embedder import ContrastiveEmbedder
+
+    try:
+        model = load_model(args.model, device=args.device)
+    except ValueError:
+        if not is_torch_file(args.model):
+            raise
+        model = None  # a published checkpoint: built for the images' shape once they are read
     images, ids = _read_images(args)
+    if model is None:
+        model = ContrastiveEmbedder.from_checkpoint(args.model, layout=args.layout, input_shape=images.shape[1:],
+                                                    device=args.device or "auto")
     Z = model.transform(images)
     save_embeddings(out, Z, ids)
     print(f"embedded {Z.shape[0]} images into {Z.shape[1]} features; wrote {out}")

@@ -22,6 +22,7 @@ from skorch.callbacks import LRScheduler, ProgressBar
 from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, restore
 from ._io import atomic_path
 from ._persistence import VersionedState, is_subclass_name, pickled_class
+from ._published import load_into_net, read_published
 from ._training import AcceleratedContrastiveNet, ContrastiveNet, Standardize, band_statistics, on_terminal, silent
 from .augment import resolve_augmentations
 from .encoders import build_encoder, output_dim
@@ -203,7 +204,18 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         ``"resnet18"``, ``"resnet34"``, ``"resnet50"`` (n-band input, stride-1 stem, no
         max-pool), ``"mlp"``, or any module mapping a batch to ``(n, d)``: an instance
         (copied, never trained in place), or a class / factory called with
-        ``in_channels=n_bands`` when it accepts it.
+        ``in_channels=n_bands`` when it accepts it. With ``init``, ``"auto"`` is the
+        checkpoint's own architecture (other names are refused: they cannot tell the
+        stem); a module instance must take the checkpoint's weights and stem.
+    init : str, PathLike or None, default=None
+        A published checkpoint to start from (see :meth:`from_checkpoint` and
+        :doc:`/published_models`): ``fit`` builds the encoder, loads its weights (and
+        the MoCo key encoder and projection head where the file has them) and then
+        trains ``max_epochs`` more epochs on X: continued pretraining, or with
+        ``max_epochs=0`` just the published model. Read with
+        ``torch.load(weights_only=True)``.
+    init_layout : {"auto", "hayat2021", "stein2022", "torchvision"}, default="auto"
+        Layout of the ``init`` file; ``"auto"`` recognises it from its keys.
     method : {"simclr", "moco"}, default="simclr"
         SimCLR (NT-Xent with in-batch negatives) or MoCo v2 (momentum key encoder and
         a queue of negatives).
@@ -289,6 +301,12 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         Queue size used by MoCo (None for SimCLR).
     device_ : str
         Device the model was trained on.
+    init_source_ : dict or None
+        With ``init``: where the weights came from (path, layout, sha256,
+        architecture) and which parts were loaded (``loaded``).
+    expected_input_ : dict or None
+        With ``init``: the input the published model expects (bands, image size, pixel
+        scale, flux units, the authors' normalisation), as far as their code states it.
 
     Examples
     --------
@@ -302,6 +320,8 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
 
     _parameter_constraints: dict = {
         "encoder": [str, torch.nn.Module, callable],
+        "init": [str, os.PathLike, None],
+        "init_layout": [StrOptions({"auto", "hayat2021", "stein2022", "torchvision"})],
         "method": [StrOptions({"simclr", "moco"})],
         "projection_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -330,6 +350,8 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
     def __init__(
         self,
         encoder="auto",
+        init=None,
+        init_layout="auto",
         method="simclr",
         projection_dim=128,
         temperature=0.1,
@@ -355,6 +377,8 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         random_state=None,
     ):
         self.encoder = encoder
+        self.init = init
+        self.init_layout = init_layout
         self.method = method
         self.projection_dim = projection_dim
         self.temperature = temperature
@@ -396,6 +420,10 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         """
         self._validate_params()
         X = check_images(self, X, reset=True, min_samples=2)
+        published = self.__dict__.pop("_published", None) or (
+            None if self.init is None else read_published(self.init, self.init_layout))
+        if published is not None:
+            published.check_bands(X.shape[1])
         labels = _partial_labels(y, len(X)) if self.label_weight > 0 and y is not None else None
         if self.accelerator is not None:
             device = str(self.accelerator.device)
@@ -410,7 +438,11 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         # workers) cannot interleave. Training draws only from the net's own generators.
         with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            self.net_ = self._build_net(X, device, seed, fingerprint, labels).initialize()
+            self.net_ = self._build_net(X, device, seed, fingerprint, labels, published).initialize()
+        self.init_source_ = self.expected_input_ = None
+        if published is not None:  # continued pretraining starts from the published weights
+            self.init_source_ = {**published.source(), "loaded": load_into_net(self.net_, published)}
+            self.expected_input_ = published.expected_input()
         X_dev = _place_data(X, device)
         y_dev = None if labels is None else labels["y"]
         if self.checkpoint_dir is not None:
@@ -457,10 +489,17 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
                 stacklevel=3,
             )
 
-    def _build_net(self, X, device: str, seed: int, fingerprint: dict, labels: dict | None) -> ContrastiveNet:
+    def _build_net(self, X, device: str, seed: int, fingerprint: dict, labels: dict | None,
+                   published=None) -> ContrastiveNet:
         input_shape = X.shape[1:]
         batch = min(self.batch_size, len(X))
-        encoder = build_encoder(self.encoder, input_shape)
+        if published is not None and isinstance(self.encoder, str):
+            if self.encoder != "auto":  # a name cannot say which stem the checkpoint was trained with
+                raise ValueError(f"With init, use encoder='auto' (the checkpoint's {published.source()['architecture']}"
+                                 f", {published.stem} stem) or a module instance; got encoder={self.encoder!r}.")
+            encoder = published.build_encoder()
+        else:
+            encoder = build_encoder(self.encoder, input_shape)
         augmentations = copy.deepcopy(resolve_augmentations(self.augmentations, input_shape))
         if self.method == "moco":
             self.queue_size_ = int(min(self.queue_size, max(batch, len(X) - batch)))
@@ -603,6 +642,77 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         if device is not None:
             obj.to(device)
         return obj
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, layout: str = "auto", *,
+                        input_shape: tuple[int, int, int] | None = None, **params) -> "ContrastiveEmbedder":
+        """A fitted embedder from a published self-supervised checkpoint.
+
+        ``transform`` returns the published encoder's representation (global pooling,
+        before the projection head), so the result goes straight into a Pipeline,
+        :class:`~sklearn.frozen.FrozenEstimator` or
+        :class:`~sklearn_ssl.SimilaritySearch`. See :doc:`/published_models`.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The checkpoint, read with ``torch.load(weights_only=True)``; a file that
+            needs code execution is refused.
+        layout : {"auto", "hayat2021", "stein2022", "torchvision"}, default="auto"
+            ``"hayat2021"``: mahayat/ssl-sky-surveys (``models/resnet.py``,
+            ``utils/load_trained_model.py``): DDP ``module.`` prefixes, MoCo
+            ``encoder_q.``/``encoder_k.``, 5-band ResNet-50 with a stride-1 stem and no
+            max-pool. ``"stein2022"``: georgestein/ssl-legacysurvey
+            (``ssl_legacysurvey/moco/moco2_module.py``): a Lightning checkpoint of
+            torchvision ResNets (stride-2 stem with max-pool) on z, r, g channels.
+            ``"torchvision"``: a plain torchvision ResNet state dict. ``"auto"``
+            recognises them from keys and shapes.
+        input_shape : tuple (bands, height, width) or None
+            Sample shape ``transform`` accepts; None is the authors' training crop
+            (5x64x64 for hayat2021, 3x96x96 for stein2022) and is required for
+            ``"torchvision"``. ``clone(est).fit(X)`` adopts X's shape instead.
+        **params
+            Other :class:`ContrastiveEmbedder` parameters. Defaults here:
+            ``init=path``, ``init_layout`` the detected layout, ``normalize=None`` (the
+            input must be preprocessed as the authors did, see ``expected_input_``),
+            ``max_epochs=0`` (so that a refit in a Pipeline or a search reloads the
+            same model), ``method="moco"`` for MoCo checkpoints and ``projection_dim``
+            from the MoCo v2 head. Set ``max_epochs`` (and e.g. ``augmentations``)
+            and call ``fit`` on your images to continue pretraining from these weights.
+
+        Returns
+        -------
+        embedder : ContrastiveEmbedder
+            Fitted; ``init_source_`` records path, layout and sha256 of the weights.
+        """
+        published = read_published(path, layout)
+        shape = tuple(input_shape) if input_shape is not None else published.default_input_shape
+        if shape is None or len(shape) != 3:
+            raise ValueError(
+                f"input_shape=(bands, height, width) is required for a {published.layout!r} checkpoint "
+                f"(got {input_shape!r}): its file does not say what image size the model was trained on."
+            )
+        defaults = {"init": os.fspath(path), "init_layout": published.layout, "normalize": None, "max_epochs": 0,
+                    "method": "moco" if published.moco else "simclr",
+                    "projection_dim": published.projection_dim or 128}
+        est = cls(**{**defaults, **params})
+        if est.normalize is not None:
+            raise ValueError(
+                f"normalize={est.normalize!r} needs statistics of your images, which from_checkpoint does not "
+                "see: preprocess as the authors did (expected_input_), or use "
+                "ContrastiveEmbedder(init=path, normalize=...).fit(X)."
+            )
+        published.check_bands(shape[0])
+        epochs, est.max_epochs = est.max_epochs, 0
+        est._published = published  # read once: fit takes it instead of reading the file again
+        try:
+            est.fit(np.zeros((2, *shape), dtype=np.float32))
+        finally:
+            est.max_epochs = epochs
+            est.__dict__.pop("_published", None)
+        est.net_.batch_size = est.batch_size  # fit on two placeholder samples capped it at 2
+        est.queue_size_ = None  # no queue was used: the weights are the published ones
+        return est
 
     def to(self, device: str) -> "ContrastiveEmbedder":
         """Move the fitted model to ``device`` for ``transform``; returns self."""

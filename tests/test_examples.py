@@ -24,6 +24,8 @@ CASES = [
     ("plot_augmentations.py", ["{tmp}/augmentations.png"], ""),
     ("plot_synthetic_survey.py", [], "wrote docs/_static/synthetic_survey.png"),
     ("real_label_efficiency.py", ["--data", "{tmp}/missing.npz"], "not found"),
+    ("published_model.py", ["--n-samples", "60", "--image-size", "16", "--epochs", "1",
+                            "--checkpoint", "{tmp}/pretrained.pth.tar"], "continued pretraining: 1 epochs"),
 ]
 
 
