@@ -487,7 +487,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         if self.normalize is None:
             return torch.nn.Identity()
         axes = (0,) + tuple(range(2, X.ndim))
-        X = np.asarray(X[:: max(1, len(X) // 2048)])  # a strided sample of at most ~4k images is plenty
+        X = np.asarray(X[:: max(1, len(X) // 2048)], dtype=float_dtype(X))  # a strided sample of <= ~4k images
         loc = np.median(X, axis=axes)
         scale = X.std(axis=axes)
         scale = np.where(scale > 0, scale, 1.0)

@@ -183,6 +183,8 @@ def convert_images(source, out, *, key: str | None = None, bands=None, layout: s
     is_file = isinstance(source, (str, os.PathLike)) and Path(source).is_file()
     if isinstance(source, (str, os.PathLike)) and not Path(source).exists():
         raise FileNotFoundError(f"{source}: no such file or directory.")
+    if is_file and bands is not None:
+        raise ValueError(f"{source}: bands apply to FITS cutouts only; an array file is converted whole.")
     with atomic_path(out) as tmp, atomic_path(ids_path(out)) as tmp_ids:
         if is_file:
             n, ids = _convert_array(Path(source), key, tmp, chunk_size, tqdm, progress)
