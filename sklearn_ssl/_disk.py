@@ -84,13 +84,17 @@ def check_lazy_images(estimator, X, *, reset: bool, min_samples: int = 1, chunk_
             "and size.")
     if np.dtype(X.dtype).kind == "f":
         step = max(1, chunk_bytes // max(1, int(np.prod(shape[1:])) * np.dtype(X.dtype).itemsize))
-        n_bad = sum(int((~np.isfinite(np.asarray(X[i:i + step]))).sum()) for i in range(0, shape[0], step))
+        n_bad = sum(_count_non_finite(np.asarray(X[i:i + step])) for i in range(0, shape[0], step))
         if n_bad:
             raise ValueError(
                 f"Input contains NaN or infinity ({n_bad} values). Fill masked or missing pixels first, "
                 "e.g. with sklearn_ssl.preprocessing.PixelImputer (on an in-memory array), or when "
                 "converting the collection to .npy.")
     return X
+
+
+def _count_non_finite(chunk: np.ndarray) -> int:
+    return int(chunk.size - np.count_nonzero(np.isfinite(chunk)))  # one boolean temporary, not two
 
 
 def float_dtype(X) -> np.dtype:

@@ -131,7 +131,8 @@ def _partial_labels(y, n_samples: int) -> dict | None:
 def _count_non_finite(X: np.ndarray, chunk_bytes: int = 1 << 26) -> int:
     """Number of NaN/inf values, checked in chunks so memory-mapped input is never loaded whole."""
     step = max(1, chunk_bytes // max(1, X[:1].nbytes))
-    return sum(int((~np.isfinite(X[i:i + step])).sum()) for i in range(0, len(X), step))
+    return sum(int(X[i:i + step].size - np.count_nonzero(np.isfinite(X[i:i + step])))
+               for i in range(0, len(X), step))
 
 
 def _place_data(X, device: str) -> torch.Tensor | DiskRows:
