@@ -47,8 +47,9 @@ def is_disk_backed(X) -> bool:
 def read_rows(X, index) -> np.ndarray:
     """Rows of ``X`` as a numpy array: a slice, or integer indices in any order (read in
     increasing order, as HDF5 requires, then put back in the order asked for)."""
-    if isinstance(index, slice):
-        return np.asarray(X[index])
+    if isinstance(index, slice):  # a copy: a memmap's pages are read here, not later by the encoder
+        rows = X[index]
+        return rows.copy() if isinstance(rows, np.ndarray) and is_disk_backed(rows) else np.asarray(rows)
     index = np.asarray(index)
     order = np.argsort(index, kind="stable")
     rows = np.asarray(X[index[order]])
@@ -84,7 +85,7 @@ def check_lazy_images(estimator, X, *, reset: bool, min_samples: int = 1, chunk_
             "and size.")
     if np.dtype(X.dtype).kind == "f":
         step = max(1, chunk_bytes // max(1, int(np.prod(shape[1:])) * np.dtype(X.dtype).itemsize))
-        n_bad = sum(_count_non_finite(np.asarray(X[i:i + step])) for i in range(0, shape[0], step))
+        n_bad = sum(count_non_finite(np.asarray(X[i:i + step])) for i in range(0, shape[0], step))
         if n_bad:
             raise ValueError(
                 f"Input contains NaN or infinity ({n_bad} values). Fill masked or missing pixels first, "
@@ -93,8 +94,9 @@ def check_lazy_images(estimator, X, *, reset: bool, min_samples: int = 1, chunk_
     return X
 
 
-def _count_non_finite(chunk: np.ndarray) -> int:
-    return int(chunk.size - np.count_nonzero(np.isfinite(chunk)))  # one boolean temporary, not two
+def count_non_finite(chunk: np.ndarray) -> int:
+    """NaN/inf values in an in-memory chunk (one boolean temporary, not two)."""
+    return int(chunk.size - np.count_nonzero(np.isfinite(chunk)))
 
 
 def float_dtype(X) -> np.dtype:
@@ -122,16 +124,23 @@ class DiskRows:
     def __init__(self, X):
         self.X = X
         self.shape = tuple(int(s) for s in X.shape)
+        # a float32 memmap is gathered by torch straight from the mapping (as an in-memory
+        # tensor would be); anything else is read with read_rows and converted per batch
+        self.mapped = as_float_tensor(X) if isinstance(X, np.ndarray) and X.dtype == np.float32 else None
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def __getitem__(self, index) -> torch.Tensor:
+        if self.mapped is not None:
+            return self.mapped[index].clone()
         return as_float_tensor(read_rows(self.X, index))
 
     def index_select(self, dim: int, index: torch.Tensor) -> torch.Tensor:
         if dim != 0:
             raise ValueError("DiskRows selects rows only (dim=0).")
+        if self.mapped is not None:
+            return self.mapped.index_select(0, index.cpu())
         return as_float_tensor(read_rows(self.X, index.cpu().numpy()))
 
 

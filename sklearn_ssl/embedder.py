@@ -18,7 +18,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import LRScheduler, ProgressBar
 
-from ._disk import DiskRows, check_lazy_images, float_dtype, is_disk_backed, is_lazy, read_ahead, read_rows
+from ._disk import (
+    DiskRows, check_lazy_images, count_non_finite, float_dtype, is_disk_backed, is_lazy, read_ahead, read_rows,
+)
 from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, restore
 from ._io import atomic_path
 from ._training import AcceleratedContrastiveNet, ContrastiveNet, Standardize, silent
@@ -131,8 +133,7 @@ def _partial_labels(y, n_samples: int) -> dict | None:
 def _count_non_finite(X: np.ndarray, chunk_bytes: int = 1 << 26) -> int:
     """Number of NaN/inf values, checked in chunks so memory-mapped input is never loaded whole."""
     step = max(1, chunk_bytes // max(1, X[:1].nbytes))
-    return sum(int(X[i:i + step].size - np.count_nonzero(np.isfinite(X[i:i + step])))
-               for i in range(0, len(X), step))
+    return sum(count_non_finite(X[i:i + step]) for i in range(0, len(X), step))
 
 
 def _place_data(X, device: str) -> torch.Tensor | DiskRows:
