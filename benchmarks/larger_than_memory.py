@@ -124,10 +124,10 @@ def _measure(X, batch: int, augmentations: str) -> dict:
             "transform_anon_mb": tr_mem.growth["RssAnon"], "transform_data_mb": tr_mem.growth["VmData"]}
 
 
-def child(mode: str, folder: str, memory_mb: int, batch: int, augmentations: str) -> None:
+def child(mode: str, folder: str, memory_mb: int, batch: int, augmentations: str, threads: int) -> None:
     """The in-memory reference on the file's first quarter, then the whole file from disk under
     RLIMIT_DATA, in one process (so both see the same machine load as closely as possible)."""
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     _embedder(batch, augmentations).fit(images(128, SHAPE))  # warm-up: threads, lazy imports, arenas
     path = os.path.join(folder, "x.npy" if mode == "npy" else "x.h5")
     full = np.load(os.path.join(folder, "x.npy"), mmap_mode="r")
@@ -170,13 +170,17 @@ def main(argv=None):
     ap.add_argument("--file-mb", type=int, default=None, help="size of the file (default: 4 x --memory-mb)")
     ap.add_argument("--formats", nargs="+", default=["npy", "h5"], choices=["npy", "h5"])
     ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: on a loaded machine, 2 OpenMP threads contend for the cores "
+                         "and slow every op by a varying factor)")
     ap.add_argument("--augmentations", default="none",
                     help="'none' (default: the cheapest step, so the data path weighs most) or a preset")
     ap.add_argument("--tmp", default=tempfile.gettempdir(), help="folder for the temporary files")
     ap.add_argument("--child", nargs=2, metavar=("MODE", "FOLDER"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        return child(args.child[0], args.child[1], args.memory_mb, args.batch_size, args.augmentations)
+        return child(args.child[0], args.child[1], args.memory_mb, args.batch_size, args.augmentations,
+                     args.threads)
     n = (args.file_mb or 4 * args.memory_mb) * MB // (int(np.prod(SHAPE)) * 4)
     folder = tempfile.mkdtemp(prefix="sklearn-ssl-ltm-", dir=args.tmp)
     try:
@@ -185,7 +189,7 @@ def main(argv=None):
         for mode in args.formats:
             proc = subprocess.run([sys.executable, __file__, "--child", mode, folder, "--memory-mb",
                                    str(args.memory_mb), "--batch-size", str(args.batch_size),
-                                   "--augmentations", args.augmentations],
+                                   "--augmentations", args.augmentations, "--threads", str(args.threads)],
                                   capture_output=True, text=True)
             if proc.returncode != 0:
                 sys.exit(f"{mode} run failed:\n{proc.stderr[-3000:]}")
@@ -205,6 +209,7 @@ def main(argv=None):
                          f"{m['transform_img_s'] / ref['transform_img_s']:.2f}",
                          f"{m['transform_cpu_img_s'] / ref['transform_cpu_img_s']:.2f}"])
     print()
+    torch.set_num_threads(args.threads)
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}; images {'x'.join(map(str, SHAPE))} "
           f"float32, batch {args.batch_size}, TinyCNN, augmentations {args.augmentations}, 1 epoch")
     print(table(["data", "n", "input MB", "limit MB", "fit peak anon MB", "fit peak data MB", "fit img/s",
