@@ -235,7 +235,7 @@ def _add_dask_options(emb) -> None:
     emb.add_argument("--dask", metavar="SCHEDULER",
                      help="embed on a Dask cluster: a scheduler address (tcp://host:8786), a scheduler file "
                           "(.json), or 'local' / 'local:N' for a local cluster of N processes; the images must "
-                          "be a .npy or HDF5 file every worker can read")
+                          "be a .npy or HDF5 file every worker can read (default: embed in this process)")
     emb.add_argument("--chunk-size", type=_positive_int, help="images per Dask block (default: 16 batches)")
 
 
@@ -286,7 +286,8 @@ def _add_convert_parser(sub) -> None:
     conv.add_argument("source", help="folder of FITS cutouts, or an .h5/.hdf5/.fits/.npz/.npy file")
     conv.add_argument("out", help=".npy file to write")
     conv.add_argument("--key", help="dataset name inside an HDF5 or .npz file (default: 'images')")
-    conv.add_argument("--bands", help="bands to read from FITS cutouts, in order (e.g. gri)")
+    conv.add_argument("--bands", help="bands to read from FITS cutouts, in order (e.g. gri; default: the stored "
+                                      "order)")
     conv.add_argument("--layout", choices=["cube", "hdus"], default="cube",
                       help="FITS layout of each cutout (default: %(default)s)")
     conv.add_argument("--on-error", choices=["raise", "skip"], default="raise",
