@@ -11,6 +11,10 @@ process on the global batch::
 Without GPUs, two CPU processes show the same mechanics (gloo backend)::
 
     torchrun --nproc_per_node 2 examples/accelerate_pretrain.py --cpu --n-samples 256 --epochs 2
+
+``--images survey.npy`` (or ``.h5``) trains on a collection on disk instead of the synthetic
+survey: every process opens it memory-mapped and reads only its share of each epoch. For
+several nodes under SLURM, see the "Scaling" page of the docs.
 """
 
 import argparse
@@ -26,13 +30,19 @@ parser.add_argument("--image-size", type=int, default=32)
 parser.add_argument("--epochs", type=int, default=5)
 parser.add_argument("--batch-size", type=int, default=128, help="per process")
 parser.add_argument("--method", default="simclr", choices=["simclr", "moco"])
+parser.add_argument("--images", default=None, help=".npy or HDF5 images on disk (default: a synthetic survey)")
 parser.add_argument("--cpu", action="store_true", help="use CPU processes instead of GPUs")
 parser.add_argument("--out", default=None, help="save the fitted embedder here (main process)")
 parser.add_argument("--embeddings", default=None, help="save this process's embeddings as .npy (for checks)")
 args = parser.parse_args()
 
 accelerator = Accelerator(cpu=args.cpu, mixed_precision="no" if args.cpu else "bf16")
-images, catalogue = make_galaxy_survey(args.n_samples, image_size=args.image_size, random_state=0)
+if args.images:
+    from sklearn_ssl.storage import open_images
+
+    images, _ = open_images(args.images)
+else:
+    images, catalogue = make_galaxy_survey(args.n_samples, image_size=args.image_size, random_state=0)
 embedder = ContrastiveEmbedder(
     method=args.method, max_epochs=args.epochs, batch_size=args.batch_size,
     accelerator=accelerator, random_state=0, verbose=1,

@@ -2,7 +2,8 @@
 
 The public API is what this module exports; the submodules ``augment``, ``encoders``,
 ``losses``, ``datasets``, ``features``, ``cutouts``, ``preprocessing``, ``metrics``, ``evaluation``,
-``photoz`` and ``plotting`` are public too.
+``photoz``, ``plotting``, ``storage`` (collections on disk) and ``distributed`` (embedding on
+a Dask cluster) are public too.
 """
 
 from .cutouts import load_cutouts, read_catalogue, save_cutouts

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-IMAGE_SUFFIXES = (".npy", ".npz", ".fits", ".fit", ".fits.gz")
+IMAGE_SUFFIXES = (".npy", ".npz", ".fits", ".fit", ".fits.gz", ".h5", ".hdf5")
 EMBEDDING_SUFFIXES = (".parquet", ".csv", ".npy")
 MODEL_SUFFIXES = (".joblib", ".pkl")
 METRICS_SUFFIXES = (".csv", ".json", ".md")
@@ -169,7 +169,9 @@ def load_images(path, *, key=None, bands=None, on_error="raise"):
     Parameters
     ----------
     path : str or path
-        ``.npy``: an (n, C, H, W) array. ``.npz``: the array ``key`` (default: ``images``,
+        ``.npy``: an (n, C, H, W) array, memory-mapped (ids from ``<name>.ids.npy`` if
+        present). ``.h5``/``.hdf5``: the HDF5 dataset ``key`` (default ``images``), left on
+        disk (see :func:`sklearn_ssl.storage.open_images`). ``.npz``: the array ``key`` (default: ``images``,
         else ``X``, else the only array); ids from an ``ids``/``id`` array if present.
         ``.fits``: a 4-D (n, C, H, W) primary array, or one (C, H, W) cutout. A folder:
         every FITS cutout in it, read by :func:`sklearn_ssl.cutouts.load_cutouts`.
@@ -195,8 +197,10 @@ def load_images(path, *, key=None, bands=None, on_error="raise"):
     suffix = _suffix(path)
     ids = None
     try:
-        if suffix == ".npy":
-            images = np.load(path, mmap_mode="r", allow_pickle=False)
+        if suffix in (".npy", ".h5", ".hdf5"):  # opened, not read: batches are read as needed
+            from .storage import open_images
+
+            images, ids = open_images(path, key=key)
         elif suffix == ".npz":
             with np.load(path, allow_pickle=False) as data:
                 names = list(data.files)

@@ -26,6 +26,7 @@ from skorch.callbacks import LRScheduler, PrintLog
 from skorch.hf import AccelerateMixin
 from torch import nn
 
+from ._disk import DiskRows, read_ahead
 from .encoders import output_dim
 from .losses import momentum_update
 
@@ -143,9 +144,11 @@ class DeviceBatches:
     """Iterate over ``(X[idx], y[idx])`` batches on ``device``, optionally shuffled by a generator.
 
     ``X`` either lives on ``device`` already (the fast path: batches are index
-    operations on the device) or on the host, possibly memory-mapped, in which case
-    each batch is gathered on the host, staged in pinned memory when the target is a
-    GPU and copied without blocking, one batch ahead of the one being trained on.
+    operations on the device) or on the host, in which case each batch is gathered on
+    the host, staged in pinned memory when the target is a GPU and copied without
+    blocking, one batch ahead of the one being trained on. A disk-backed collection
+    (:class:`~sklearn_ssl._disk.DiskRows`: a memmap or an HDF5 dataset) is read in a
+    background thread two batches ahead, so that disk reads overlap with training.
     ``y`` (optional, e.g. partial labels) is small and always kept on ``device``.
 
     In training, a final batch of a single sample is dropped (batch norm and
@@ -167,7 +170,7 @@ class DeviceBatches:
         self.drop_last = drop_last
         self.device = torch.device(device) if device is not None else X.device
         self.rank, self.world = rank, world
-        self.stream = (X.device != self.device) if stream is None else stream
+        self.stream = (isinstance(X, DiskRows) or X.device != self.device) if stream is None else stream
         self.y = None if y is None else y.to(self.device)
 
     def _n(self) -> int:
@@ -192,10 +195,15 @@ class DeviceBatches:
     def _x(self, idx) -> torch.Tensor:
         if not self.stream:
             return self.X[idx if isinstance(idx, slice) else idx.to(self.device)]
+        return self._to_device(self._read(idx)[1])
+
+    def _read(self, idx) -> tuple:
+        """The batch's rows gathered on the host (pinned when the target is a GPU)."""
         batch = self.X[idx] if isinstance(idx, slice) else self.X.index_select(0, idx)
-        if self.device.type == "cuda":
-            return batch.pin_memory().to(self.device, non_blocking=True)
-        return batch.to(self.device)
+        return idx, batch.pin_memory() if self.device.type == "cuda" else batch
+
+    def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch.to(self.device, non_blocking=self.device.type == "cuda")
 
     def _y(self, idx) -> torch.Tensor | None:
         if self.y is None:
@@ -207,6 +215,10 @@ class DeviceBatches:
         if not self.stream:
             for idx in indices:
                 yield self._x(idx), self._y(idx)
+            return
+        if isinstance(self.X, DiskRows):  # read from disk in a background thread, two batches ahead
+            for idx, batch in read_ahead(self._read, indices):
+                yield self._to_device(batch), self._y(idx)
             return
         pending = None
         for idx in indices:  # stage batch i+1 while batch i is being used
@@ -311,8 +323,8 @@ class ContrastiveNet(ReraiseInterrupt, NeuralNet):
     # -- data ------------------------------------------------------------------
     def get_iterator(self, dataset, training=False):
         X = dataset.X
-        if not isinstance(X, torch.Tensor):
-            raise TypeError("ContrastiveNet expects a tensor on the training device.")
+        if not isinstance(X, (torch.Tensor, DiskRows)):
+            raise TypeError("ContrastiveNet expects a tensor on the training device or a DiskRows collection.")
         if training and getattr(self, "shuffle_generator_", None) is None:
             self.shuffle_generator_ = torch.Generator().manual_seed(self.seed)
         accelerator = getattr(self, "accelerator", None)

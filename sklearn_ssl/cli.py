@@ -163,6 +163,8 @@ def _parser() -> argparse.ArgumentParser:
     emb.add_argument("--out", required=True, help="embeddings file: .parquet, .csv (with an id column) or .npy")
     emb.add_argument("--device", help="torch device for embedding (default: the training device if present, "
                                       "else cpu)")
+    _add_dask_options(emb)
+    _add_convert_parser(sub)
 
     ev = sub.add_parser("evaluate", help="cross-validate a simple model on embeddings for a catalogue column",
                         description="Cross-validate a classifier or regressor on embeddings against a catalogue "
@@ -255,6 +257,14 @@ def cmd_embed(args) -> int:
         if not is_torch_file(args.model):
             raise
         model = None  # a published checkpoint: built for the images' shape once they are read
+    if getattr(args, "dask", None):
+        if model is None:  # a published checkpoint: its input shape is the collection's
+            from .storage import open_images
+
+            shape = open_images(args.images, key=args.key)[0].shape[1:]
+            model = ContrastiveEmbedder.from_checkpoint(args.model, layout=args.layout, input_shape=shape,
+                                                        device=args.device or "auto")
+        return _embed_on_dask(args, model, out)
     images, ids = _read_images(args)
     if model is None:
         model = ContrastiveEmbedder.from_checkpoint(args.model, layout=args.layout, input_shape=images.shape[1:],
@@ -262,6 +272,82 @@ def cmd_embed(args) -> int:
     Z = model.transform(images)
     save_embeddings(out, Z, ids)
     print(f"embedded {Z.shape[0]} images into {Z.shape[1]} features; wrote {out}")
+    return 0
+
+
+def _add_dask_options(emb) -> None:
+    emb.add_argument("--dask", metavar="SCHEDULER",
+                     help="embed on a Dask cluster: a scheduler address (tcp://host:8786), a scheduler file "
+                          "(.json), or 'local' / 'local:N' for a local cluster of N processes; the images must "
+                          "be a .npy or HDF5 file every worker can read (default: embed in this process)")
+    emb.add_argument("--chunk-size", type=_positive_int, help="images per Dask block (default: 16 batches)")
+
+
+def _dask_client(spec: str):
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ImportError("--dask needs dask.distributed: pip install 'sklearn-ssl[distributed]'.") from None
+    if spec == "local" or spec.startswith("local:"):
+        workers = _positive_int(spec.partition(":")[2] or "2")
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
+        return Client(cluster), cluster
+    if spec.endswith(".json"):
+        return Client(scheduler_file=spec, timeout="30s"), None
+    return Client(spec, timeout="30s"), None
+
+
+def _embed_on_dask(args, model, out) -> int:
+    from .distributed import embed
+
+    suffix = out.suffix.lower()
+    if suffix not in (".npy", ".parquet"):
+        raise ValueError(f"{out}: with --dask, write .npy or .parquet (written block by block).")
+    name = str(args.images).lower()
+    if not name.endswith((".npy", ".h5", ".hdf5")):
+        raise ValueError(f"{args.images}: with --dask, the images must be a .npy or HDF5 file that every worker "
+                         "can read; convert FITS cutouts first with 'sklearn-ssl convert'.")
+    try:
+        client, cluster = _dask_client(args.dask)
+    except (OSError, TimeoutError) as exc:
+        raise ValueError(f"cannot connect to the Dask scheduler {args.dask!r}: {exc}") from exc
+    try:
+        embed(model, args.images, key=args.key, client=client, chunk_size=args.chunk_size, out=out,
+              device=args.device, progress=True)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    print(f"embedded {args.images} on Dask ({args.dask}); wrote {out}")
+    return 0
+
+
+def _add_convert_parser(sub) -> None:
+    conv = sub.add_parser("convert", help="convert FITS cutouts or HDF5 images once to a .npy memmap",
+                          description="Convert a folder of FITS cutouts, or an HDF5/FITS/.npz file, into one "
+                                      ".npy file (float32, read as a memory map by pretrain and embed), a chunk "
+                                      "at a time, with a progress bar. Ids go to OUT.ids.npy.")
+    conv.add_argument("source", help="folder of FITS cutouts, or an .h5/.hdf5/.fits/.npz/.npy file")
+    conv.add_argument("out", help=".npy file to write")
+    conv.add_argument("--key", help="dataset name inside an HDF5 or .npz file (default: 'images')")
+    conv.add_argument("--bands", help="bands to read from FITS cutouts, in order (e.g. gri; default: the stored "
+                                      "order)")
+    conv.add_argument("--layout", choices=["cube", "hdus"], default="cube",
+                      help="FITS layout of each cutout (default: %(default)s)")
+    conv.add_argument("--on-error", choices=["raise", "skip"], default="raise",
+                      help="'skip' leaves out unreadable cutouts, listed in a warning (default: %(default)s)")
+    conv.add_argument("--chunk-size", type=_positive_int, default=1024, help="default: %(default)s")
+    conv.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def cmd_convert(args) -> int:
+    from .storage import convert_images
+
+    images, ids = convert_images(args.source, args.out, key=args.key, bands=args.bands, layout=args.layout,
+                                 on_error=args.on_error, chunk_size=args.chunk_size,
+                                 progress=not args.quiet)
+    print(f"converted {len(images)} images of shape {tuple(images.shape[1:])} (bands, height, width); wrote "
+          f"{args.out}" + ("" if ids is None else " and its ids"))
     return 0
 
 
@@ -358,7 +444,8 @@ def cmd_demo(args) -> int:
     return 0
 
 
-_COMMANDS = {"demo": cmd_demo, "pretrain": cmd_pretrain, "embed": cmd_embed, "evaluate": cmd_evaluate}
+_COMMANDS = {"demo": cmd_demo, "pretrain": cmd_pretrain, "embed": cmd_embed, "evaluate": cmd_evaluate,
+             "convert": cmd_convert}
 
 
 def _one_line(exc: BaseException) -> str:

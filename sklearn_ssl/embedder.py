@@ -19,6 +19,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import LRScheduler, ProgressBar
 
+from ._disk import (
+    DiskRows, check_lazy_images, count_non_finite, float_dtype, is_disk_backed, is_lazy, read_ahead, read_rows,
+)
 from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, restore
 from ._io import atomic_path
 from ._persistence import VersionedState, is_subclass_name, pickled_class
@@ -53,13 +56,17 @@ def _resolve_precision(precision: str, device: str) -> str:
     return "fp32"
 
 
-def check_images(estimator, X, *, reset: bool, min_samples: int = 1) -> np.ndarray:
+def check_images(estimator, X, *, reset: bool, min_samples: int = 1, allow_disk: bool = False) -> np.ndarray:
     """Validate ``(n, C, H, W)`` images or ``(n, d)`` vectors for ``estimator``.
 
     Converts to float32 unless the input is float64; integer images are accepted and
     converted. Non-finite values raise a ValueError pointing to the imputer. With
-    ``reset=False`` the sample shape must equal the one seen in fit.
+    ``reset=False`` the sample shape must equal the one seen in fit. With
+    ``allow_disk=True``, an HDF5 dataset, a dask array or an integer memmap is checked in
+    chunks and returned as is, to be read a batch at a time (never converted whole).
     """
+    if allow_disk and (is_lazy(X) or (isinstance(X, np.memmap) and X.dtype not in (np.float32, np.float64))):
+        return check_lazy_images(estimator, X, reset=reset, min_samples=min_samples)
     shape = getattr(X, "shape", None)
     if not reset and shape is not None and len(shape) > 2 and tuple(shape[1:]) != estimator.input_shape_:
         _raise_shape_mismatch(estimator, tuple(shape[1:]))
@@ -152,7 +159,7 @@ def _partial_labels(y, n_samples: int) -> dict | None:
 def _count_non_finite(X: np.ndarray, chunk_bytes: int = 1 << 26) -> int:
     """Number of NaN/inf values, checked in chunks so memory-mapped input is never loaded whole."""
     step = max(1, chunk_bytes // max(1, X[:1].nbytes))
-    return sum(int((~np.isfinite(X[i:i + step])).sum()) for i in range(0, len(X), step))
+    return sum(count_non_finite(X[i:i + step]) for i in range(0, len(X), step))
 
 
 def _count_beyond_float32(X: np.ndarray, chunk_bytes: int = 1 << 26) -> int:
@@ -164,15 +171,18 @@ def _count_beyond_float32(X: np.ndarray, chunk_bytes: int = 1 << 26) -> int:
     return sum(int((np.abs(X[i:i + step]) > limit).sum()) for i in range(0, len(X), step))
 
 
-def _place_data(X: np.ndarray, device: str) -> torch.Tensor:
+def _place_data(X, device: str) -> torch.Tensor | DiskRows:
     """The training data as a tensor: moved to a GPU once when it fits in half its free
-    memory, else left on the host (memory-mapped input stays mapped) and streamed."""
-    X_host = _as_tensor(X)
-    if device.startswith("cuda"):
+    memory, else left on the host and streamed; a disk-backed collection (memmap, HDF5)
+    that is not moved to the GPU is read from disk a batch at a time, ahead of training."""
+    in_memory_float = isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64)
+    if device.startswith("cuda") and in_memory_float:
         free, _ = torch.cuda.mem_get_info(torch.device(device))
         if X.shape[0] * int(np.prod(X.shape[1:])) * 4 < free // 2:
-            return X_host.to(device)
-    return X_host
+            return _as_tensor(X).to(device)
+    if not in_memory_float or is_disk_backed(X):
+        return DiskRows(X)
+    return _as_tensor(X)
 
 
 def _raise_shape_mismatch(estimator, shape: tuple) -> None:
@@ -419,7 +429,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         self : ContrastiveEmbedder
         """
         self._validate_params()
-        X = check_images(self, X, reset=True, min_samples=2)
+        X = check_images(self, X, reset=True, min_samples=2, allow_disk=True)
         published = self.__dict__.pop("_published", None) or (
             None if self.init is None else read_published(self.init, self.init_layout))
         if published is not None:
@@ -477,7 +487,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         """Warn when the representation barely varies across samples (a collapsed encoder)."""
         if self.max_epochs == 0:
             return
-        Z = self._embed(X[: min(len(X), 512)]).astype(np.float64)
+        Z = self._embed(read_rows(X, slice(0, min(len(X), 512)))).astype(np.float64)
         spread = Z.std(axis=0).mean()
         size = np.abs(Z).mean()
         if spread <= 1e-4 * max(size, 1e-12):
@@ -557,8 +567,8 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
     def _fit_normalizer(self, X: np.ndarray) -> torch.nn.Module:
         if self.normalize is None:
             return torch.nn.Identity()
-        X = X[:: max(1, len(X) // 2048)]  # a strided sample of at most ~4k images is plenty
-        loc, scale = band_statistics(X)
+        X = np.asarray(X[:: max(1, len(X) // 2048)])  # a strided sample of at most ~4k images is plenty
+        loc, scale = band_statistics(X)  # per band, in float64
         return Standardize(loc, scale, asinh=self.normalize == "asinh")
 
     def transform(self, X):
@@ -574,18 +584,23 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
             Representations before the projection head, in X's float dtype.
         """
         check_is_fitted(self, "net_")
-        X = check_images(self, X, reset=False)
+        X = check_images(self, X, reset=False, allow_disk=True)
         return self._embed(X)
 
-    def _embed(self, X: np.ndarray) -> np.ndarray:
+    def _embed(self, X) -> np.ndarray:
         net = self.net_
         net._set_training(False)
         device = torch.device(self.device_)
-        out = np.empty((len(X), self.embedding_dim_), dtype=X.dtype)
+        out = np.empty((len(X), self.embedding_dim_), dtype=float_dtype(X))
         step = net.batch_size
+        starts = range(0, len(X), step)
+        if is_disk_backed(X):  # read from disk in a background thread while the encoder runs
+            batches = read_ahead(lambda i: _as_tensor(read_rows(X, slice(i, i + step))), starts)
+        else:
+            batches = (_as_tensor(X[i:i + step]) for i in starts)
         with torch.inference_mode():
-            for start in range(0, len(X), step):
-                xb = _as_tensor(X[start:start + step]).to(device, non_blocking=True)
+            for start, xb in zip(starts, batches):
+                xb = xb.to(device, non_blocking=True)
                 out[start:start + step] = net.embed(xb).cpu().numpy()
         if not np.isfinite(out).all():
             raise ValueError(

@@ -68,7 +68,8 @@ def test_moco_across_processes_equals_single_process_and_queues_agree(results):
 
 
 def test_two_process_accelerate_pretraining_keeps_replicas_identical(tmp_path):
-    """accelerate + DDP on two CPU processes: both replicas end with the same weights."""
+    """accelerate + DDP on two CPU processes reading one memory-mapped .npy file (each its own
+    share of every epoch, read from disk): both replicas end with the same weights."""
     pytest.importorskip("accelerate")
     import socket
     import subprocess
@@ -76,12 +77,15 @@ def test_two_process_accelerate_pretraining_keeps_replicas_identical(tmp_path):
 
     import numpy as np
 
+    from sklearn_ssl.datasets import make_galaxy_survey
+
+    np.save(tmp_path / "images.npy", make_galaxy_survey(96, image_size=16, random_state=0)[0])
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     example = os.path.join(os.path.dirname(__file__), "..", "examples", "accelerate_pretrain.py")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(port), example, "--cpu", "--n-samples", "96", "--image-size", "16",
+           "--master_port", str(port), example, "--cpu", "--images", str(tmp_path / "images.npy"),
            "--epochs", "2", "--batch-size", "16", "--method", "moco", "--embeddings", str(tmp_path / "z")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
