@@ -171,16 +171,18 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         (copied, never trained in place), or a class / factory called with
         ``in_channels=n_bands`` when it accepts it.
     method : {"simclr", "moco"}, default="simclr"
-        SimCLR (NT-Xent with in-batch negatives) or MoCo v2 (momentum key encoder and
-        a queue of negatives).
+        SimCLR (NT-Xent with in-batch negatives; both views through the encoder as one
+        batch) or MoCo v2 (momentum key encoder with shuffled BatchNorm, a queue of
+        negatives, Linear-ReLU-Linear projection head).
     projection_dim : int, default=128
         Output size of the projection head used by the loss.
     temperature : float, default=0.1
         Softmax temperature of the contrastive loss.
     queue_size : int, default=4096
-        MoCo only: number of negative keys. Capped at ``max(batch, n_samples - batch)``
-        so that a small data set does not fill the queue with stale copies of the
-        positives; the value used is ``queue_size_``.
+        MoCo only: number of negative keys. The queue remembers each key's image, and a
+        query's own image is masked out of its negatives (no stale copy of the positive
+        acts as a negative). Capped at ``n_samples``, since a longer queue would only
+        hold older keys of the same images; the value used is ``queue_size_``.
     momentum : float, default=0.99
         MoCo only: momentum of the key encoder's moving average.
     augmentations : str, nn.Module or list of nn.Module, default="auto"
@@ -423,7 +425,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         encoder = build_encoder(self.encoder, input_shape)
         augmentations = copy.deepcopy(resolve_augmentations(self.augmentations, input_shape))
         if self.method == "moco":
-            self.queue_size_ = int(min(self.queue_size, max(batch, len(X) - batch)))
+            self.queue_size_ = int(min(self.queue_size, len(X)))
             criterion, criterion_params = MoCoLoss, {
                 "dim": self.projection_dim, "queue_size": self.queue_size_, "temperature": self.temperature,
             }
