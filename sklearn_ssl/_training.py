@@ -230,7 +230,7 @@ class ContrastiveNet(NeuralNet):
         return DeviceBatches(
             X, min(self.batch_size, len(X) // world), training, getattr(self, "shuffle_generator_", None),
             device=device, rank=rank, world=world, y=dataset.y if training else None,
-            with_index=training and self.method == "moco",
+            with_index=training and (self.method == "moco" or getattr(self, "catalogue_ebv", None) is not None),
         )
 
     def _augment_generator(self, device: torch.device) -> torch.Generator:
@@ -274,8 +274,10 @@ class ContrastiveNet(NeuralNet):
         if not self.module_.training:
             return self.embed(x)
         gen = self._augment_generator(x.device)
-        v1 = self.normalizer_(self.augmentations_(x, generator=gen))
-        v2 = self.normalizer_(self.augmentations_(x, generator=gen))
+        ebv = getattr(self, "catalogue_ebv", None)  # set by ContrastiveEmbedder.fit for its duration
+        side = {} if ebv is None or index is None else {"ebv": ebv[index]}
+        v1 = self.normalizer_(self.augmentations_(x, generator=gen, **side))
+        v2 = self.normalizer_(self.augmentations_(x, generator=gen, **side))
         with self._autocast(x.device):
             if self.method != "moco":  # SimCLR: one batch, BatchNorm over both views
                 return self.projector_(self._encode(torch.cat([v1, v2]))).chunk(2)

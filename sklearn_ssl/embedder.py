@@ -21,7 +21,7 @@ from skorch.callbacks import LRScheduler, ProgressBar
 from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, restore
 from ._io import atomic_path
 from ._training import AcceleratedContrastiveNet, ContrastiveNet, Standardize, silent
-from .augment import resolve_augmentations
+from .augment import GalacticReddening, deredden, resolve_augmentations
 from .encoders import build_encoder, output_dim
 from .losses import MoCoLoss, NTXentLoss
 
@@ -74,6 +74,41 @@ def check_images(estimator, X, *, reset: bool, min_samples: int = 1) -> np.ndarr
     elif X.shape[1:] != estimator.input_shape_:
         _raise_shape_mismatch(estimator, X.shape[1:])
     return X
+
+
+def check_ebv(ebv, n_samples: int, augmentations) -> np.ndarray | None:
+    """Validate catalogue E(B-V), one per image, for ``augmentations`` (None passes through).
+
+    Catalogue reddening is used by a :class:`~sklearn_ssl.augment.GalacticReddening`
+    member (de-redden, then re-redden) and, at prediction, to de-redden the images with
+    its extinction coefficients; without such a member it would be silently unused.
+    """
+    if ebv is None:
+        return None
+    if _reddening(augmentations) is None:
+        raise ValueError(
+            "ebv (catalogue E(B-V) per image) was given, but the augmentations contain no GalacticReddening, "
+            "which is what uses it. Use augmentations with GalacticReddening (e.g. the 'sdss' preset) or drop ebv."
+        )
+    ebv = np.asarray(ebv, dtype=np.float64)
+    if ebv.ndim != 1 or len(ebv) != n_samples:
+        raise ValueError(f"ebv must be a 1-D array with one E(B-V) per image ({n_samples}); got shape {ebv.shape}.")
+    if not np.isfinite(ebv).all():
+        raise ValueError("ebv contains NaN or infinite values; give every image a finite catalogue E(B-V).")
+    return ebv
+
+
+def _reddening(augmentations) -> GalacticReddening | None:
+    """The first GalacticReddening among ``augmentations`` (a Compose or a module), or None."""
+    members = getattr(augmentations, "augmentations", [augmentations])
+    return next((m for m in members if isinstance(m, GalacticReddening)), None)
+
+
+def deredden_batch(x: torch.Tensor, ebv: np.ndarray | None, augmentations) -> torch.Tensor:
+    """``x`` de-reddened by its catalogue ``ebv`` rows with the augmentations' coefficients."""
+    if ebv is None:
+        return x
+    return deredden(x, torch.as_tensor(ebv, dtype=torch.float32, device=x.device), _reddening(augmentations).coefficients)
 
 
 _GLOBAL_RNG_LOCK = threading.Lock()
@@ -347,7 +382,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.verbose = verbose
         self.random_state = random_state
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, ebv=None):
         """Pretrain the encoder on unlabelled images.
 
         Parameters
@@ -357,6 +392,12 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         y : array-like of shape (n_samples,) or None
             Ignored unless ``label_weight > 0``; then partial labels: integer classes with
             ``-1`` for unlabelled samples, or a float target with ``NaN`` for unlabelled.
+        ebv : array-like of shape (n_samples,) or None
+            Catalogue E(B-V) of each image: the ``GalacticReddening`` augmentation
+            de-reddens each image by it before re-reddening (Hayat et al.). Sample-aligned
+            metadata: in a Pipeline or cross-validation, enable scikit-learn's metadata
+            routing and request it (``set_fit_request(ebv=True)``), so that every fold
+            gets its own rows.
 
         Returns
         -------
@@ -385,10 +426,12 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             state = load_checkpoint(os.path.join(self.checkpoint_dir, CHECKPOINT_FILE), fingerprint)
             if state is not None:
                 restore(self.net_, state)
+        ebv = check_ebv(ebv, len(X), self.net_.augmentations_)
+        self.net_.catalogue_ebv = None if ebv is None else torch.as_tensor(ebv, dtype=torch.float32, device=device)
         remaining = self.max_epochs - len(self.net_.history)
         if remaining > 0:
             self.net_.partial_fit(X_dev, y_dev, epochs=remaining)
-        self.net_.shuffle_generator_ = self.net_.augment_generator_ = None
+        self.net_.shuffle_generator_ = self.net_.augment_generator_ = self.net_.catalogue_ebv = None
         self.device_ = device
         self.label_task_ = None if labels is None else labels["task"]
         self.label_classes_ = None if labels is None else labels.get("classes")
@@ -487,12 +530,16 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         scale = np.where(scale > 0, scale, 1.0)
         return Standardize(loc, scale, asinh=self.normalize == "asinh")
 
-    def transform(self, X):
+    def transform(self, X, ebv=None):
         """Embed images with the trained encoder, in batches of ``batch_size``.
 
         Parameters
         ----------
         X : array-like of the same sample shape as in fit
+        ebv : array-like of shape (n_samples,) or None
+            Catalogue E(B-V) of each image: the images are de-reddened by it (with the
+            ``GalacticReddening`` augmentation's coefficients) before embedding. Request
+            it with ``set_transform_request(ebv=True)`` under metadata routing.
 
         Returns
         -------
@@ -501,9 +548,14 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """
         check_is_fitted(self, "net_")
         X = check_images(self, X, reset=False)
-        return self._embed(X)
+        return self._embed(X, check_ebv(ebv, len(X), self.net_.augmentations_))
 
-    def _embed(self, X: np.ndarray) -> np.ndarray:
+    def fit_transform(self, X, y=None, ebv=None):
+        """``fit(X, y, ebv=ebv).transform(X, ebv=ebv)``: the catalogue E(B-V) describes the
+        images, so both steps use it (request it for both fit and transform)."""
+        return self.fit(X, y, ebv=ebv).transform(X, ebv=ebv)
+
+    def _embed(self, X: np.ndarray, ebv: np.ndarray | None = None) -> np.ndarray:
         net = self.net_
         net._set_training(False)
         device = torch.device(self.device_)
@@ -512,6 +564,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         with torch.inference_mode():
             for start in range(0, len(X), step):
                 xb = _as_tensor(X[start:start + step]).to(device, non_blocking=True)
+                xb = deredden_batch(xb, None if ebv is None else ebv[start:start + step], net.augmentations_)
                 out[start:start + step] = net.embed(xb).cpu().numpy()
         if not np.isfinite(out).all():
             raise ValueError(
