@@ -160,6 +160,24 @@ class ContrastiveNet(NeuralNet):
 
     ``module`` is the encoder; ``criterion`` is the contrastive loss. Extra
     parameters are stored on the net and used in ``initialize_module``.
+
+    MoCo v2 follows ``facebookresearch/moco`` (``moco/builder.py``, ``main_moco.py``
+    with ``--mlp``): query encoder and head trained, key encoder and head a momentum
+    average of them updated before each key pass, keys with shuffled BatchNorm
+    (:meth:`_keys`), InfoNCE against the positive key and a FIFO queue of the global
+    batch's keys, head Linear-ReLU-Linear. Departures from that code:
+
+    - the queue stores each key's sample index and masks a query's own image out of its
+      negatives (:class:`~sklearn_ssl.losses.MoCoLoss`), and its size is capped at the
+      number of samples; the reference has neither (with 1.28M images a stale own key
+      is rare there) and asserts that the queue size is a multiple of the batch
+      (here the pointer wraps);
+    - on one process, split BatchNorm for the keys and whole-batch BatchNorm for the
+      queries (see :meth:`_keys`); the reference normalises queries per GPU;
+    - the momentum update also copies buffers (BatchNorm running statistics) into the
+      key encoder; these are unused, since the key encoder always runs in train mode;
+    - the optimiser, schedule and augmentations are the embedder's parameters
+      (AdamW by default; the reference uses SGD, lr 0.03, momentum 0.9).
     """
 
     def __init__(
