@@ -553,6 +553,8 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     def fit_transform(self, X, y=None, ebv=None):
         """``fit(X, y, ebv=ebv).transform(X, ebv=ebv)``: the catalogue E(B-V) describes the
         images, so both steps use it (request it for both fit and transform)."""
+        if ebv is None:  # the plain calls, so that subclasses overriding fit(X, y) keep working
+            return self.fit(X, y).transform(X)
         return self.fit(X, y, ebv=ebv).transform(X, ebv=ebv)
 
     def _embed(self, X: np.ndarray, ebv: np.ndarray | None = None) -> np.ndarray:
