@@ -8,6 +8,9 @@ NT-Xent loss (``nt_xent``), autocast precision and number of epochs; the data ar
 tensor on the device indexed by a seeded permutation each epoch. The two are timed
 interleaved (ref, ours, ref, ours, ...); the first epoch of every run is a warm-up and is
 not timed. Throughput is training images per second (each image is seen as two views).
+As in SimCLR (and the library), the two views go through the encoder as one concatenated
+batch; ``--separate-views`` also times the reference with one encoder call per view (the
+library's SimCLR step before it concatenated them), to measure what concatenation costs.
 
 Run (defaults finish in a few minutes on 2 CPU cores):
     python benchmarks/fit_throughput.py
@@ -35,7 +38,8 @@ _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 def reference_fit(X: np.ndarray, *, encoder: str, batch_size: int, epochs: int, lr: float,
                   weight_decay: float, augmentations: str, precision: str, device: str,
-                  projection_dim: int = 128, temperature: float = 0.1, seed: int = 0) -> list[float]:
+                  projection_dim: int = 128, temperature: float = 0.1, seed: int = 0,
+                  separate_views: bool = False) -> list[float]:
     """A minimal SimCLR loop; returns the (wall, cpu) seconds of each epoch."""
     torch.manual_seed(seed)
     shape = X.shape[1:]
@@ -65,8 +69,10 @@ def reference_fit(X: np.ndarray, *, encoder: str, batch_size: int, epochs: int, 
             v1 = (aug(x, generator=gen) - loc) / scale
             v2 = (aug(x, generator=gen) - loc) / scale
             with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                z1 = head(enc(v1))
-                z2 = head(enc(v2))
+                if separate_views:
+                    z1, z2 = head(enc(v1)), head(enc(v2))
+                else:  # one batch: BatchNorm statistics over both views, as in SimCLR
+                    z1, z2 = head(enc(torch.cat([v1, v2]))).chunk(2)
             loss = nt_xent(z1, z2, temperature)
             opt.zero_grad()
             loss.backward()
@@ -105,6 +111,8 @@ def main(argv=None):
     ap.add_argument("--precision", default="fp32", choices=sorted(_DTYPES))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--profile", choices=["ours", "ref"], help="cProfile one run and print the top functions")
+    ap.add_argument("--separate-views", action="store_true",
+                    help="also time the reference with one encoder call per view ('ref-sep')")
     args = ap.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         ap.error("--device cuda requested but no CUDA device is available")
@@ -116,6 +124,8 @@ def main(argv=None):
     kw = dict(encoder=args.encoder, batch_size=args.batch_size, epochs=args.epochs + 1, lr=1e-3,
               weight_decay=1e-4, augmentations=args.augmentations, precision=args.precision, device=args.device)
     runners = {"ref": reference_fit, "ours": ours_fit}
+    if args.separate_views:
+        runners["ref-sep"] = lambda X_, **k: reference_fit(X_, separate_views=True, **k)
     if args.profile:
         prof = cProfile.Profile()
         prof.runcall(runners[args.profile], X, **kw)
@@ -123,14 +133,14 @@ def main(argv=None):
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
         return
 
-    wall = {"ref": [], "ours": []}
-    cpu = {"ref": [], "ours": []}
+    wall = {name: [] for name in runners}
+    cpu = {name: [] for name in runners}
     for r in range(args.repeats):
-        for name in ("ref", "ours"):
+        for name in runners:
             secs = runners[name](X, seed=r, **kw)[1:]  # drop the warm-up epoch
             wall[name].extend(args.n / w for w, _ in secs)
             cpu[name].extend(args.n / c for _, c in secs)
-            print(f"repeat {r} {name:4s}: wall " + ", ".join(f"{args.n / w:.0f}" for w, _ in secs) +
+            print(f"repeat {r} {name:7s}: wall " + ", ".join(f"{args.n / w:.0f}" for w, _ in secs) +
                   " img/s; per CPU-second " + ", ".join(f"{args.n / c:.0f}" for _, c in secs), flush=True)
     print()
     print(f"machine: {machine(args.device)}; n={args.n}, {args.epochs} timed epochs x {args.repeats} "
@@ -138,12 +148,13 @@ def main(argv=None):
     rows = []
     for what, rates in (("wall", wall), ("CPU time", cpu)):
         ref, ours = median(rates["ref"]), median(rates["ours"])
+        sep = [f"{median(rates['ref-sep']) / ref:.3f}"] if args.separate_views else []
         rows.append([args.encoder, f"{args.bands}x{args.size}x{args.size}", args.batch_size, args.precision,
-                     args.device, what, f"{ref:.0f}", f"{ours:.0f}", f"{ours / ref:.3f}"])
+                     args.device, what, f"{ref:.0f}", f"{ours:.0f}", f"{ours / ref:.3f}"] + sep)
     if args.device.startswith("cuda"):
         rows = rows[:1]  # CPU time of the host process says nothing about GPU work
-    print(table(["encoder", "image", "batch", "precision", "device", "clock", "ref img/s", "ours img/s", "ratio"],
-                rows))
+    header = ["encoder", "image", "batch", "precision", "device", "clock", "ref img/s", "ours img/s", "ratio"]
+    print(table(header + (["ref-sep / ref"] if args.separate_views else []), rows))
 
 
 if __name__ == "__main__":

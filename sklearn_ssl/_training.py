@@ -8,7 +8,11 @@ is specific to contrastive pretraining:
 - ``infer`` augments each batch twice on the device and returns the two views'
   projections (training) or the encoder's representation (evaluation);
 - ``get_loss`` hands the pair to the contrastive criterion;
-- for MoCo, a momentum key encoder and projector are extra skorch modules.
+- SimCLR encodes both views as one concatenated batch, so BatchNorm sees both
+  (as in SimCLR, Chen et al. 2020);
+- for MoCo, a momentum key encoder and projector are extra skorch modules; keys are
+  computed with shuffled BatchNorm (:meth:`ContrastiveNet._keys`) and the batch's sample
+  indices travel with it, so the queue can mask a query's own image.
 """
 
 from __future__ import annotations
@@ -28,21 +32,31 @@ from torch import nn
 
 from ._disk import DiskRows, read_ahead
 from .encoders import output_dim
-from .losses import momentum_update
+from .losses import _world, gather_no_grad, momentum_update
 
 _AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-class ProjectionHead(nn.Module):
-    """Two-layer MLP projection head (SimCLR / MoCo v2): Linear-BN-ReLU-Linear."""
+#: Images per BatchNorm group of MoCo's key pass on one process: the per-GPU batch of
+#: He et al. (2020), 256 images on 8 GPUs.
+KEY_GROUP = 32
 
-    def __init__(self, in_features: int, out_features: int = 128, hidden: int | None = None):
+
+class ProjectionHead(nn.Module):
+    """Two-layer MLP projection head.
+
+    ``batch_norm=True``: Linear-BN-ReLU-Linear (SimCLR, Chen et al. 2020);
+    ``batch_norm=False``: Linear-ReLU-Linear, MoCo v2's head as published
+    (``facebookresearch/moco``, ``moco/builder.py``, ``mlp=True``).
+    """
+
+    def __init__(self, in_features: int, out_features: int = 128, hidden: int | None = None,
+                 batch_norm: bool = True):
         super().__init__()
         hidden = hidden or in_features
-        self.net = nn.Sequential(
-            nn.Linear(in_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-            nn.Linear(hidden, out_features),
-        )
+        norm = [nn.BatchNorm1d(hidden)] if batch_norm else []
+        self.net = nn.Sequential(nn.Linear(in_features, hidden), *norm, nn.ReLU(inplace=True),
+                                 nn.Linear(hidden, out_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -159,15 +173,17 @@ class DeviceBatches:
     loss; with shuffling the left-out samples change from epoch to epoch.
     With ``world > 1`` (distributed training) each process takes its own equal share
     of the epoch's permutation, so all processes run the same number of equal batches.
+    With ``with_index=True`` each batch's images come as ``(X[idx], idx)``, the rows'
+    indices in ``X`` as a tensor on ``device`` (MoCo's queue remembers whose keys it holds).
     """
 
     def __init__(
         self, X: torch.Tensor, batch_size: int, shuffle: bool, generator: torch.Generator | None,
         device: torch.device | str | None = None, rank: int = 0, world: int = 1, stream: bool | None = None,
-        y: torch.Tensor | None = None, drop_last: bool = False,
+        y: torch.Tensor | None = None, drop_last: bool = False, with_index: bool = False,
     ):
         self.X, self.batch_size, self.shuffle, self.generator = X, batch_size, shuffle, generator
-        self.drop_last = drop_last
+        self.drop_last, self.with_index = drop_last, with_index
         self.device = torch.device(device) if device is not None else X.device
         self.rank, self.world = rank, world
         self.stream = (isinstance(X, DiskRows) or X.device != self.device) if stream is None else stream
@@ -192,7 +208,14 @@ class DeviceBatches:
         order = order[self.rank * n:(self.rank + 1) * n]
         return [order[sl] for sl in slices]
 
-    def _x(self, idx) -> torch.Tensor:
+    def _x(self, idx):
+        x = self._rows(idx)
+        if not self.with_index:
+            return x
+        rows = torch.arange(idx.start, idx.stop) if isinstance(idx, slice) else idx
+        return x, rows.to(self.device)
+
+    def _rows(self, idx) -> torch.Tensor:
         if not self.stream:
             return self.X[idx if isinstance(idx, slice) else idx.to(self.device)]
         return self._to_device(self._read(idx)[1])
@@ -259,6 +282,24 @@ class ContrastiveNet(ReraiseInterrupt, NeuralNet):
 
     ``module`` is the encoder; ``criterion`` is the contrastive loss. Extra
     parameters are stored on the net and used in ``initialize_module``.
+
+    MoCo v2 follows ``facebookresearch/moco`` (``moco/builder.py``, ``main_moco.py``
+    with ``--mlp``): query encoder and head trained, key encoder and head a momentum
+    average of them updated before each key pass, keys with shuffled BatchNorm
+    (:meth:`_keys`), InfoNCE against the positive key and a FIFO queue of the global
+    batch's keys, head Linear-ReLU-Linear. Departures from that code:
+
+    - the queue stores each key's sample index and masks a query's own image out of its
+      negatives (:class:`~sklearn_ssl.losses.MoCoLoss`), and its size is capped at the
+      number of samples; the reference has neither (with 1.28M images a stale own key
+      is rare there) and asserts that the queue size is a multiple of the batch
+      (here the pointer wraps);
+    - on one process, split BatchNorm for the keys and whole-batch BatchNorm for the
+      queries (see :meth:`_keys`); the reference normalises queries per GPU;
+    - the momentum update also copies buffers (BatchNorm running statistics) into the
+      key encoder; these are unused, since the key encoder always runs in train mode;
+    - the optimiser, schedule and augmentations are the embedder's parameters
+      (AdamW by default; the reference uses SGD, lr 0.03, momentum 0.9).
     """
 
     def __init__(
@@ -301,7 +342,7 @@ class ContrastiveNet(ReraiseInterrupt, NeuralNet):
         self.normalizer_ = self.normalizer
         self.augmentations_ = self.augmentations
         dim = output_dim(self.module_, self.input_shape)
-        self.projector_ = ProjectionHead(dim, self.projection_dim)
+        self.projector_ = ProjectionHead(dim, self.projection_dim, batch_norm=self.method != "moco")
         if self.channels_last:
             self.module_ = self.module_.to(memory_format=torch.channels_last)
         if self.method == "moco":
@@ -334,6 +375,7 @@ class ContrastiveNet(ReraiseInterrupt, NeuralNet):
             X, min(self.batch_size, len(X) // world), training, getattr(self, "shuffle_generator_", None),
             device=device, rank=rank, world=world, y=dataset.y if training else None,
             drop_last=training,  # equal batches: one loss scale per epoch (see DeviceBatches)
+            with_index=training and (self.method == "moco" or getattr(self, "catalogue_ebv", None) is not None),
         )
 
     def _augment_generator(self, device: torch.device) -> torch.Generator:
@@ -373,21 +415,65 @@ class ContrastiveNet(ReraiseInterrupt, NeuralNet):
             return self._encode(self.normalizer_(x)).float()
 
     def infer(self, x, **fit_params):
+        x, index = x if isinstance(x, tuple) else (x, None)
         if not self.module_.training:
             return self.embed(x)
         gen = self._augment_generator(x.device)
-        v1 = self.normalizer_(self.augmentations_(x, generator=gen))
-        v2 = self.normalizer_(self.augmentations_(x, generator=gen))
+        ebv = getattr(self, "catalogue_ebv", None)  # set by ContrastiveEmbedder.fit for its duration
+        side = {} if ebv is None or index is None else {"ebv": ebv[index]}
+        v1 = self.normalizer_(self.augmentations_(x, generator=gen, **side))
+        v2 = self.normalizer_(self.augmentations_(x, generator=gen, **side))
         with self._autocast(x.device):
+            if self.method != "moco":  # SimCLR: one batch, BatchNorm over both views
+                return self.projector_(self._encode(torch.cat([v1, v2]))).chunk(2)
             z1 = self.projector_(self._encode(v1))
-            if self.method == "moco":
-                with torch.no_grad():
-                    momentum_update(self.module_, self.key_encoder_, self.momentum)
-                    momentum_update(self.projector_, self.key_projector_, self.momentum)
-                    z2 = self.key_projector_(self.key_encoder_(v2))
-            else:
-                z2 = self.projector_(self._encode(v2))
-        return z1, z2
+            with torch.no_grad():
+                momentum_update(self.module_, self.key_encoder_, self.momentum)
+                momentum_update(self.projector_, self.key_projector_, self.momentum)
+                z2 = self._keys(v2, gen)
+        return z1, z2, index
+
+    @torch.no_grad()
+    def _keys(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """MoCo keys with shuffled BatchNorm (He et al. 2020, sec. 3.3).
+
+        A key must not be normalised with the statistics of its own query's batch, or
+        the model can match batches instead of images. Following
+        ``facebookresearch/moco`` ``moco/builder.py`` (``_batch_shuffle_ddp`` /
+        ``_batch_unshuffle_ddp``): in a distributed run the key images of all processes
+        are gathered, permuted (rank 0's permutation, broadcast), each process encodes
+        its share of the permuted global batch, and the keys are gathered back and
+        un-permuted. On one process the key batch is permuted, split into
+        ``clamp(n // KEY_GROUP, 2, n // 2)`` sub-batches that the key encoder sees one at a
+        time (so BatchNorm normalises each separately: split, or "ghost", BatchNorm as in
+        MoCo's single-GPU recipe), concatenated and un-permuted.
+
+        Departures from the reference: the queries are normalised over the whole local
+        batch (the reference's per-GPU batch is 32 images); the single-process split runs
+        the key encoder once per sub-batch, instead of reshaping the batch into channels
+        (MoCo's ``SplitBatchNorm`` demo), so that any user encoder is split, whatever
+        its normalisation layers; a batch of fewer than 4 images is encoded whole, since a
+        sub-batch of one image breaks BatchNorm1d (e.g. the MLP encoder).
+        """
+        def encode(batch):
+            if self.channels_last and batch.ndim == 4:
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            return self.key_projector_(self.key_encoder_(batch))
+
+        n = x.shape[0]
+        rank, world = _world()
+        if world > 1:
+            x_all = gather_no_grad(x)
+            perm = torch.randperm(len(x_all), generator=generator, device=x.device)
+            torch.distributed.broadcast(perm, src=0)
+            keys = gather_no_grad(encode(x_all[perm[rank * n:(rank + 1) * n]]))
+            return keys[torch.argsort(perm)][rank * n:(rank + 1) * n]
+        groups = min(max(2, n // KEY_GROUP), n // 2)
+        if groups < 2:
+            return encode(x)
+        perm = torch.randperm(n, generator=generator, device=x.device)
+        keys = torch.cat([encode(part) for part in x[perm].tensor_split(groups)])
+        return keys[torch.argsort(perm)]
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         if not isinstance(y_pred, tuple):

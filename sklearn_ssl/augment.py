@@ -42,9 +42,34 @@ __all__ = [
 #: R_V=3.1, as used by Hayat et al.), DECaLS grz as used by Stein et al. (DR9 values).
 EXTINCTION = {"sdss": (4.239, 3.303, 2.285, 1.698, 1.263), "decals": (3.214, 2.165, 1.211)}
 
-#: Approximate SDSS sky noise per pixel (nanomaggies, ugriz), from the 5-sigma point-source depths
-#: (22.0, 22.2, 22.2, 21.3, 20.5) at 1.35" seeing and 0.396"/px. Our estimate, not a published value.
-SDSS_SKY_SIGMA = (0.062, 0.051, 0.051, 0.118, 0.246)
+# SDSS imaging constants behind SDSS_SKY_SIGMA, per band ugriz:
+# - median sky brightness of moon-down fields, mag/arcsec^2 (SDSS DR17 imaging data-quality page,
+#   "Seeing and Sky Brightness", https://www.sdss4.org/dr17/imaging/other_info/; r 20.84, the DR7
+#   page's DR1 median is 20.86);
+# - AB magnitude giving 1 electron per second (speclite's sdss2010 filter responses at airmass 1.3,
+#   as tabulated with their sources in LSSTDESC surveycodex, surveycodex/data/SDSS.yaml);
+# - drift-scan exposure 54.1 s per band (Xin et al. 2018, AJ 156, 222, sec. 2) and 0.396"/px.
+_SDSS_SKY_BRIGHTNESS = (22.01, 21.84, 20.84, 20.16, 18.96)
+_SDSS_ZEROPOINT_1E = (23.58, 25.73, 25.62, 25.28, 23.30)
+_SDSS_EXPOSURE_S, _SDSS_PIXEL_ARCSEC = 54.1, 0.396
+
+
+def _sky_limited_sigma(sky_mag_arcsec2, zeropoint_1e, exposure_s, pixel_arcsec) -> float:
+    """Per-pixel noise (nanomaggies) of a sky-limited image: sqrt(sky electrons) / (electrons per nmgy)."""
+    sky_nmgy = 10 ** (-0.4 * (sky_mag_arcsec2 - 22.5)) * pixel_arcsec ** 2  # sky per pixel, nmgy
+    e_per_nmgy = exposure_s * 10 ** (0.4 * (zeropoint_1e - 22.5))  # m = 22.5 is 1 nmgy
+    return math.sqrt(sky_nmgy * e_per_nmgy) / e_per_nmgy
+
+
+#: SDSS sky noise per pixel (nanomaggies, ugriz), ~(0.041, 0.017, 0.028, 0.044, 0.190): the Poisson
+#: noise of the median moon-down sky, ``sqrt(S * E) / E`` with ``S = 10**(-0.4 (mu - 22.5)) * 0.396**2``
+#: the sky per pixel in nanomaggies (mu its surface brightness) and
+#: ``E = 54.1 s * 10**(0.4 (ZP_1e - 22.5))`` electrons per nanomaggy (ZP_1e the AB magnitude giving
+#: 1 e-/s); sources of mu and ZP_1e above. Read noise and dark current are left out: small next to
+#: the sky's 300-950 electrons per pixel in g, r, i, z (460 in z), not in u (36), where the value is
+#: a lower bound.
+SDSS_SKY_SIGMA = tuple(round(_sky_limited_sigma(mu, zp, _SDSS_EXPOSURE_S, _SDSS_PIXEL_ARCSEC), 4)
+                       for mu, zp in zip(_SDSS_SKY_BRIGHTNESS, _SDSS_ZEROPOINT_1E))
 
 
 class Uniform(NamedTuple):
@@ -102,6 +127,16 @@ class Compose(nn.Module):
     Consecutive geometric augmentations are fused into one resampling (``fuse=True``).
     Keyword side information (e.g. ``ebv=`` catalogue reddening per image) is passed to
     the members that accept it.
+
+    Compose also follows what the chain does to the noise already in the images: the
+    factor by which each image's and band's white-noise variance has been multiplied so
+    far (bilinear or bicubic resampling lowers it, by 4/9 on average for a rotation;
+    a PSF blur by the sum of its squared kernel weights; reddening by the square of
+    its flux factor). Members that declare ``tracks_noise = True`` (:class:`PSFBlur`,
+    :class:`GalacticReddening`, :class:`GaussianNoise`) take and return it, so that a
+    :class:`GaussianNoise` with ``known_sigma`` placed after the resampling steps
+    brings every view's noise to its target level. Other members are assumed to leave
+    the noise variance as it is.
     """
 
     def __init__(self, augmentations: Sequence[nn.Module], fuse: bool = True):
@@ -111,16 +146,24 @@ class Compose(nn.Module):
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, **side) -> torch.Tensor:
         group: list = []
+        gain = torch.ones(x.shape[:2], device=x.device) if x.ndim >= 2 else None  # noise variance factor
         for aug in list(self.augmentations) + [None]:
             if self.fuse and isinstance(aug, _Geometric) and x.ndim == 4:
                 group.append(aug)
                 continue
             if group:
-                x = group[0](x, generator=generator) if len(group) == 1 else _warp(x, group, generator)
+                if len(group) == 1 and type(group[0]).forward is not _Geometric.forward:
+                    x = group[0](x, generator=generator)  # an exact gather: the noise is unchanged
+                else:
+                    x, factor = _warp(x, group, generator, noise_gain=True)
+                    gain = gain * factor[:, None]
                 group = []
             if aug is not None:
                 kw = {k: v for k, v in side.items() if k in getattr(aug, "side_information", ())}
-                x = aug(x, generator=generator, **kw)
+                if getattr(aug, "tracks_noise", False) and gain is not None:
+                    x, gain = aug(x, generator=generator, noise_gain=gain, **kw)
+                else:
+                    x = aug(x, generator=generator, **kw)
         return x
 
     def eval_view(self, x: torch.Tensor) -> torch.Tensor:
@@ -142,10 +185,23 @@ class _Geometric(nn.Module):
         return _warp(x, [self], generator)
 
 
-def _warp(x: torch.Tensor, mods: Sequence[_Geometric], generator) -> torch.Tensor:
+def _interpolation_gain(frac: torch.Tensor, mode: str) -> torch.Tensor:
+    """Sum of squared interpolation weights at fractional offsets ``frac`` (one axis): the factor
+    by which resampling multiplies the variance of white noise."""
+    if mode == "bilinear":
+        return (1 - frac) ** 2 + frac ** 2
+    a = -0.75  # torch's bicubic (Keys) kernel
+    near = lambda t: ((a + 2) * t - (a + 3)) * t * t + 1  # noqa: E731  |t| <= 1
+    far = lambda t: ((a * t - 5 * a) * t + 8 * a) * t - 4 * a  # noqa: E731  1 < |t| < 2
+    return far(1 + frac) ** 2 + near(frac) ** 2 + near(1 - frac) ** 2 + far(2 - frac) ** 2
+
+
+def _warp(x: torch.Tensor, mods: Sequence[_Geometric], generator, noise_gain: bool = False):
     """Compose the members' affine maps and resample ``x`` once (reflection at the borders).
 
-    Bicubic when any member asks for it, else bilinear.
+    Bicubic when any member asks for it, else bilinear. With ``noise_gain=True`` also
+    returns, per image, the mean over output pixels of the factor by which the
+    interpolation multiplies white-noise variance (1 for integer shifts, flips and crops).
     """
     n = x.shape[0]
     hw = tuple(x.shape[-2:])
@@ -161,7 +217,14 @@ def _warp(x: torch.Tensor, mods: Sequence[_Geometric], generator) -> torch.Tenso
     theta = torch.cat([s_in[:, None] * A * s_out[None, :], (s_in * b)[..., None]], dim=-1)
     grid = F.affine_grid(theta.to(x.dtype), [n, x.shape[1], h, w], align_corners=False)
     mode = "bicubic" if any(getattr(m, "interpolation", "") == "bicubic" for m in mods) else "bilinear"
-    return F.grid_sample(x, grid, mode=mode, padding_mode="reflection", align_corners=False)
+    out = F.grid_sample(x, grid, mode=mode, padding_mode="reflection", align_corners=False)
+    if not noise_gain:
+        return out
+    with torch.no_grad():
+        pix = (grid.float() + 1) * torch.tensor([w_in, h_in], device=x.device) / 2 - 0.5  # input pixel coords
+        frac = pix - pix.floor()
+        gain = _interpolation_gain(frac[..., 0], mode) * _interpolation_gain(frac[..., 1], mode)
+    return out, gain.mean(dim=(1, 2))
 
 
 def _integer_shift(n, k, x, generator) -> torch.Tensor:
@@ -343,22 +406,33 @@ class GaussianNoise(nn.Module):
         for data of unknown units) instead of the data's own flux units.
     known_sigma : None, float, sequence, Uniform or LogNormal, default=None
         Noise already in the images, per band (a distribution when it is only known
-        statistically, as in Stein et al.).
+        statistically, as in Stein et al.). Inside a :class:`Compose`, what earlier
+        members did to that noise (resampling, blur, reddening) is taken into account,
+        so the view's noise reaches ``sigma``: put the noise after those steps.
     """
+
+    tracks_noise = True
 
     def __init__(self, sigma=Uniform(0.0, 0.1), relative: bool = False, known_sigma=None):
         super().__init__()
         self.sigma, self.relative, self.known_sigma = sigma, relative, known_sigma
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, noise_gain=None):
+        """Add the noise; with ``noise_gain`` (``(n, C)``, from :class:`Compose`) also return the new gain."""
         n, c = x.shape[:2]
-        sigma = _sample(self.sigma, n, c, x, generator, "GaussianNoise sigma")
+        target = _sample(self.sigma, n, c, x, generator, "GaussianNoise sigma")
         known = None if self.known_sigma is None else _sample(self.known_sigma, n, c, x, generator, "known_sigma")
-        sigma = _quadrature(sigma, known)
+        present = None if known is None else known * (1.0 if noise_gain is None else noise_gain.sqrt())
+        sigma = _quadrature(target, present)
         if self.relative:
             sigma = sigma * x.detach().float().std(dim=[0] + list(range(2, x.ndim)))
         noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        return x + sigma.view((n, c) + (1,) * (x.ndim - 2)).to(x.dtype) * noise
+        out = x + sigma.view((n, c) + (1,) * (x.ndim - 2)).to(x.dtype) * noise
+        if noise_gain is None:
+            return out
+        if known is None:  # the images' own noise is unknown: nothing to follow
+            return out, noise_gain
+        return out, (present ** 2 + sigma ** 2) / known.clamp(min=1e-30) ** 2
 
 
 def _gauss_fft(x: torch.Tensor, sigma: torch.Tensor, pad: int) -> torch.Tensor:
@@ -380,12 +454,17 @@ def _gauss_fft(x: torch.Tensor, sigma: torch.Tensor, pad: int) -> torch.Tensor:
     return torch.fft.irfft2(spec, s=(hp, wp))[..., pad:pad + h, pad:pad + w].to(x.dtype)
 
 
+def _gauss_kernel(sigma: torch.Tensor, radius: int) -> torch.Tensor:
+    """Normalised 1-D Gaussians, one row per entry of ``sigma``, on ``[-radius, radius]``."""
+    u = torch.arange(-radius, radius + 1, device=sigma.device, dtype=torch.float32)
+    k = torch.exp(-u ** 2 / (2 * sigma.reshape(-1, 1).float().clamp(min=1e-6) ** 2))
+    return k / k.sum(1, keepdim=True)
+
+
 def _gauss_conv(x: torch.Tensor, sigma: torch.Tensor, radius: int) -> torch.Tensor:
     """Same as :func:`_gauss_fft` with a separable, truncated, normalised kernel (grouped conv)."""
     n, c, h, w = x.shape
-    u = torch.arange(-radius, radius + 1, device=x.device, dtype=torch.float32)
-    k = torch.exp(-u ** 2 / (2 * sigma.reshape(-1, 1).float().clamp(min=1e-6) ** 2))
-    k = (k / k.sum(1, keepdim=True)).to(x.dtype)
+    k = _gauss_kernel(sigma, radius).to(x.dtype)
     xp = F.pad(x, (radius,) * 4, mode="reflect").reshape(1, n * c, h + 2 * radius, w + 2 * radius)
     xp = F.conv2d(xp, k[:, None, None, :], groups=n * c)
     return F.conv2d(xp, k[:, None, :, None], groups=n * c).reshape(n, c, h, w)
@@ -408,20 +487,26 @@ class PSFBlur(nn.Module):
         convolution was 1.5-3x faster (``benchmarks/augment.py``).
     """
 
+    tracks_noise = True
+
     def __init__(self, sigma=Uniform(0.0, 1.0), known_sigma=None, method: str = "conv"):
         super().__init__()
         self.sigma, self.known_sigma, self.method = sigma, known_sigma, method
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, noise_gain=None):
+        """Blur; with ``noise_gain`` (from :class:`Compose`) also return it times the blur's
+        white-noise variance factor (the squared 2-D kernel weights' sum)."""
         n, c = _bands(x, "PSFBlur")
         sigma = _sample(self.sigma, n, c, x, generator, "PSFBlur sigma")
         known = None if self.known_sigma is None else _sample(self.known_sigma, n, c, x, generator, "known_sigma")
         sigma = _quadrature(sigma, known)
         bound = _upper(self.sigma)
         pad = min(min(x.shape[-2:]) - 1, math.ceil(4 * bound) if math.isfinite(bound) else min(x.shape[-2:]) // 2)
-        if self.method == "conv":
-            return _gauss_conv(x, sigma, max(pad, 1))
-        return _gauss_fft(x, sigma, pad)
+        out = _gauss_conv(x, sigma, max(pad, 1)) if self.method == "conv" else _gauss_fft(x, sigma, pad)
+        if noise_gain is None:
+            return out
+        k2 = (_gauss_kernel(sigma, max(pad, 1)) ** 2).sum(1).view(n, c)
+        return out, noise_gain * k2 ** 2
 
 
 def redden(x: torch.Tensor, ebv, coefficients="sdss") -> torch.Tensor:
@@ -460,19 +545,23 @@ class GalacticReddening(nn.Module):
     """
 
     side_information = ("ebv",)
+    tracks_noise = True
 
     def __init__(self, coefficients="sdss", new_ebv=Uniform(0.0, 0.5), difference: bool = False):
         super().__init__()
         self.coefficients, self.new_ebv, self.difference = coefficients, new_ebv, difference
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, ebv=None) -> torch.Tensor:
-        n, _ = _bands(x, "GalacticReddening")
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, ebv=None, noise_gain=None):
+        n, c = _bands(x, "GalacticReddening")
         e = _sample(self.new_ebv, n, 1, x, generator, "new_ebv")[:, 0]
         if ebv is not None:
             e = e - torch.as_tensor(ebv, dtype=torch.float32, device=x.device).reshape(-1)
         elif self.difference:
             e = e - _sample(self.new_ebv, n, 1, x, generator, "new_ebv")[:, 0]
-        return redden(x, e, self.coefficients)
+        out = redden(x, e, self.coefficients)
+        if noise_gain is None:
+            return out
+        return out, noise_gain * redden(torch.ones(n, c, 1, 1, device=x.device), e, self.coefficients)[..., 0, 0] ** 2
 
 
 # -- presets ---------------------------------------------------------------------------------------
@@ -490,8 +579,12 @@ def _need(input_shape, bands: int, name: str):
 
 def _sdss(input_shape) -> Compose:
     _need(input_shape, 5, "sdss")
+    # the view's noise ends between the survey's own level and sqrt(2) times it (the quadrature sum of
+    # the image's noise and up to as much again), whatever the rotation and reddening did to it
+    sky = torch.tensor(SDSS_SKY_SIGMA)
     return Compose([GalacticReddening("sdss", Uniform(0.0, 0.5)), RandomRotation(), _crop(input_shape, 64),
-                    GaussianNoise(Uniform(0.0, SDSS_SKY_SIGMA))])
+                    GaussianNoise(Uniform(tuple(sky.tolist()), tuple((sky * math.sqrt(2)).tolist())),
+                                  known_sigma=SDSS_SKY_SIGMA)])
 
 
 _DECALS_PSF = LogNormal((0.2109966, 0.3008485, 0.3471172), (1.0807153, 1.2394326, 1.1928363),

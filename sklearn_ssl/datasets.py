@@ -31,6 +31,8 @@ from scipy import fft as sp_fft
 from scipy import special, stats
 from sklearn.utils import check_random_state
 
+from .augment import SDSS_SKY_SIGMA
+
 __all__ = [
     "BAND_WAVELENGTHS",
     "EXTINCTION_COEFFICIENTS",
@@ -61,9 +63,11 @@ _FILTER_EDGES = {
              "i": (6900, 8250, 60), "z": (8300, 9700, 80)},
     "decals": {"g": (4000, 5500, 60), "r": (5650, 7150, 60), "z": (8500, 10000, 80)},
 }
-# Point-source 5-sigma depths (AB) at the median seeing; they set the sky noise per pixel.
-_DEPTHS = {"sdss": {"u": 22.0, "g": 22.2, "r": 22.2, "i": 21.3, "z": 20.5},
-           "decals": {"g": 24.0, "r": 23.4, "z": 22.5}}
+# Median sky noise per pixel (nanomaggies): SDSS's from its published sky brightness and calibration
+# (augment.SDSS_SKY_SIGMA, derivation there); DECaLS's from point-source 5-sigma depths (AB) at the
+# median seeing.
+_SKY_SIGMA = {"sdss": dict(zip("ugriz", SDSS_SKY_SIGMA))}
+_DEPTHS = {"decals": {"g": 24.0, "r": 23.4, "z": 22.5}}
 _MEDIAN_SEEING = {"sdss": 1.35, "decals": 1.2}  # r-band FWHM, arcsec
 # Electrons per nanomaggy (approximate gain / calibration), for source Poisson noise.
 _E_PER_NMGY = {"u": 150.0, "g": 800.0, "r": 900.0, "i": 650.0, "z": 150.0}
@@ -364,9 +368,11 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
     nall = len(BAND_WAVELENGTHS[survey])
     fwhm = seeing_r[:, None] * (wl / 6200.0) ** -0.2 * np.exp(gen.normal(0, 0.05, (n, nall))[:, sel])
     p["psf_sigma_px"] = fwhm / 2.3548 / scale / 1.05  # double Gaussian core sigma
-    nea = 4 * np.pi * (_MEDIAN_SEEING[survey] / 2.3548 / scale) ** 2
-    depth = np.array([_DEPTHS[survey][b] for b in bands])
-    sky0 = 10 ** (-0.4 * (depth - 22.5)) / (5 * np.sqrt(nea))
+    if survey in _SKY_SIGMA:
+        sky0 = np.array([_SKY_SIGMA[survey][b] for b in bands])
+    else:
+        nea = 4 * np.pi * (_MEDIAN_SEEING[survey] / 2.3548 / scale) ** 2
+        sky0 = 10 ** (-0.4 * (np.array([_DEPTHS[survey][b] for b in bands]) - 22.5)) / (5 * np.sqrt(nea))
     sky = sky0 * np.exp(gen.normal(0, 0.2, (n, nall))[:, sel])
     # Component fluxes in nanomaggies (n, 4, nb); the dust lane removes part of the disk light.
     f_tot = 10 ** (-0.4 * (absmag + p["dm"] - 22.5))

@@ -27,7 +27,7 @@ from ._io import atomic_path
 from ._persistence import VersionedState, is_subclass_name, pickled_class
 from ._published import load_into_net, read_published
 from ._training import AcceleratedContrastiveNet, ContrastiveNet, Standardize, band_statistics, on_terminal, silent
-from .augment import resolve_augmentations
+from .augment import GalacticReddening, deredden, resolve_augmentations
 from .encoders import build_encoder, output_dim
 from .losses import MoCoLoss, NTXentLoss
 
@@ -100,6 +100,41 @@ def check_images(estimator, X, *, reset: bool, min_samples: int = 1, allow_disk:
     elif X.shape[1:] != estimator.input_shape_:
         _raise_shape_mismatch(estimator, X.shape[1:])
     return X
+
+
+def check_ebv(ebv, n_samples: int, augmentations) -> np.ndarray | None:
+    """Validate catalogue E(B-V), one per image, for ``augmentations`` (None passes through).
+
+    Catalogue reddening is used by a :class:`~sklearn_ssl.augment.GalacticReddening`
+    member (de-redden, then re-redden) and, at prediction, to de-redden the images with
+    its extinction coefficients; without such a member it would be silently unused.
+    """
+    if ebv is None:
+        return None
+    if _reddening(augmentations) is None:
+        raise ValueError(
+            "ebv (catalogue E(B-V) per image) was given, but the augmentations contain no GalacticReddening, "
+            "which is what uses it. Use augmentations with GalacticReddening (e.g. the 'sdss' preset) or drop ebv."
+        )
+    ebv = np.asarray(ebv, dtype=np.float64)
+    if ebv.ndim != 1 or len(ebv) != n_samples:
+        raise ValueError(f"ebv must be a 1-D array with one E(B-V) per image ({n_samples}); got shape {ebv.shape}.")
+    if not np.isfinite(ebv).all():
+        raise ValueError("ebv contains NaN or infinite values; give every image a finite catalogue E(B-V).")
+    return ebv
+
+
+def _reddening(augmentations) -> GalacticReddening | None:
+    """The first GalacticReddening among ``augmentations`` (a Compose or a module), or None."""
+    members = getattr(augmentations, "augmentations", [augmentations])
+    return next((m for m in members if isinstance(m, GalacticReddening)), None)
+
+
+def deredden_batch(x: torch.Tensor, ebv: np.ndarray | None, augmentations) -> torch.Tensor:
+    """``x`` de-reddened by its catalogue ``ebv`` rows with the augmentations' coefficients."""
+    if ebv is None:
+        return x
+    return deredden(x, torch.as_tensor(ebv, dtype=torch.float32, device=x.device), _reddening(augmentations).coefficients)
 
 
 _GLOBAL_RNG_LOCK = threading.Lock()
@@ -227,16 +262,18 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
     init_layout : {"auto", "hayat2021", "stein2022", "torchvision"}, default="auto"
         Layout of the ``init`` file; ``"auto"`` recognises it from its keys.
     method : {"simclr", "moco"}, default="simclr"
-        SimCLR (NT-Xent with in-batch negatives) or MoCo v2 (momentum key encoder and
-        a queue of negatives).
+        SimCLR (NT-Xent with in-batch negatives; both views through the encoder as one
+        batch) or MoCo v2 (momentum key encoder with shuffled BatchNorm, a queue of
+        negatives, Linear-ReLU-Linear projection head).
     projection_dim : int, default=128
         Output size of the projection head used by the loss.
     temperature : float, default=0.1
         Softmax temperature of the contrastive loss.
     queue_size : int, default=4096
-        MoCo only: number of negative keys. Capped at ``max(batch, n_samples - batch)``
-        so that a small data set does not fill the queue with stale copies of the
-        positives; the value used is ``queue_size_``.
+        MoCo only: number of negative keys. The queue remembers each key's image, and a
+        query's own image is masked out of its negatives (no stale copy of the positive
+        acts as a negative). Capped at ``n_samples``, since a longer queue would only
+        hold older keys of the same images; the value used is ``queue_size_``.
     momentum : float, default=0.99
         MoCo only: momentum of the key encoder's moving average.
     augmentations : str, nn.Module or list of nn.Module, default="auto"
@@ -413,7 +450,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         self.verbose = verbose
         self.random_state = random_state
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, ebv=None):
         """Pretrain the encoder on unlabelled images.
 
         Parameters
@@ -423,6 +460,12 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         y : array-like of shape (n_samples,) or None
             Ignored unless ``label_weight > 0``; then partial labels: integer classes with
             ``-1`` for unlabelled samples, or a float target with ``NaN`` for unlabelled.
+        ebv : array-like of shape (n_samples,) or None
+            Catalogue E(B-V) of each image: the ``GalacticReddening`` augmentation
+            de-reddens each image by it before re-reddening (Hayat et al.). Sample-aligned
+            metadata: in a Pipeline or cross-validation, enable scikit-learn's metadata
+            routing and request it (``set_fit_request(ebv=True)``), so that every fold
+            gets its own rows.
 
         Returns
         -------
@@ -459,6 +502,8 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
             state = load_checkpoint(os.path.join(self.checkpoint_dir, CHECKPOINT_FILE), fingerprint)
             if state is not None:
                 restore(self.net_, state)
+        ebv = check_ebv(ebv, len(X), self.net_.augmentations_)
+        self.net_.catalogue_ebv = None if ebv is None else torch.as_tensor(ebv, dtype=torch.float32, device=device)
         remaining = self.max_epochs - len(self.net_.history)
         if remaining > 0:
             try:
@@ -466,7 +511,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
             except BaseException:  # Ctrl-C, SIGTERM, a non-finite loss: no half-fitted estimator
                 _forget_fit(self)
                 raise
-        self.net_.shuffle_generator_ = self.net_.augment_generator_ = None
+        self.net_.shuffle_generator_ = self.net_.augment_generator_ = self.net_.catalogue_ebv = None
         self.device_ = device
         self.label_task_ = None if labels is None else labels["task"]
         self.label_classes_ = None if labels is None else labels.get("classes")
@@ -512,7 +557,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
             encoder = build_encoder(self.encoder, input_shape)
         augmentations = copy.deepcopy(resolve_augmentations(self.augmentations, input_shape))
         if self.method == "moco":
-            self.queue_size_ = int(min(self.queue_size, max(batch, len(X) - batch)))
+            self.queue_size_ = int(min(self.queue_size, len(X)))
             criterion, criterion_params = MoCoLoss, {
                 "dim": self.projection_dim, "queue_size": self.queue_size_, "temperature": self.temperature,
             }
@@ -571,12 +616,16 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         loc, scale = band_statistics(X)  # per band, in float64
         return Standardize(loc, scale, asinh=self.normalize == "asinh")
 
-    def transform(self, X):
+    def transform(self, X, ebv=None):
         """Embed images with the trained encoder, in batches of ``batch_size``.
 
         Parameters
         ----------
         X : array-like of the same sample shape as in fit
+        ebv : array-like of shape (n_samples,) or None
+            Catalogue E(B-V) of each image: the images are de-reddened by it (with the
+            ``GalacticReddening`` augmentation's coefficients) before embedding. Request
+            it with ``set_transform_request(ebv=True)`` under metadata routing.
 
         Returns
         -------
@@ -585,9 +634,16 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         """
         check_is_fitted(self, "net_")
         X = check_images(self, X, reset=False, allow_disk=True)
-        return self._embed(X)
+        return self._embed(X, check_ebv(ebv, len(X), self.net_.augmentations_))
 
-    def _embed(self, X) -> np.ndarray:
+    def fit_transform(self, X, y=None, ebv=None):
+        """``fit(X, y, ebv=ebv).transform(X, ebv=ebv)``: the catalogue E(B-V) describes the
+        images, so both steps use it (request it for both fit and transform)."""
+        if ebv is None:  # the plain calls, so that subclasses overriding fit(X, y) keep working
+            return self.fit(X, y).transform(X)
+        return self.fit(X, y, ebv=ebv).transform(X, ebv=ebv)
+
+    def _embed(self, X, ebv: np.ndarray | None = None) -> np.ndarray:
         net = self.net_
         net._set_training(False)
         device = torch.device(self.device_)
@@ -601,6 +657,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         with torch.inference_mode():
             for start, xb in zip(starts, batches):
                 xb = xb.to(device, non_blocking=True)
+                xb = deredden_batch(xb, None if ebv is None else ebv[start:start + step], net.augmentations_)
                 out[start:start + step] = net.embed(xb).cpu().numpy()
         if not np.isfinite(out).all():
             raise ValueError(

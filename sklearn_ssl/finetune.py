@@ -41,7 +41,7 @@ from torch import nn
 from ._persistence import VersionedState
 from ._training import DeviceBatches, ReraiseInterrupt, Standardize, band_statistics, check_finite_loss
 from .augment import resolve_augmentations
-from .embedder import _forget_fit, _resolve_device, check_images
+from .embedder import _forget_fit, _resolve_device, check_ebv, check_images, deredden_batch
 from .encoders import build_encoder, output_dim
 
 __all__ = ["FineTunedClassifier", "FineTunedRegressor"]
@@ -90,7 +90,9 @@ class _FineTuneNet(ReraiseInterrupt, NeuralNet):
         if training and not hasattr(self, "shuffle_generator_"):
             self.shuffle_generator_ = torch.Generator().manual_seed(self.seed)
         gen = getattr(self, "shuffle_generator_", None)
-        return DeviceBatches(X, min(self.batch_size, len(X)), training, gen, y=y)
+        ebv = getattr(self, "catalogue_ebv", None)  # set by the estimator's fit for its duration
+        return DeviceBatches(X, min(self.batch_size, len(X)), training, gen, y=y,
+                             with_index=training and ebv is not None)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         loss = super().get_loss(y_pred, y_true, X=X, training=training)
@@ -99,11 +101,14 @@ class _FineTuneNet(ReraiseInterrupt, NeuralNet):
         return loss
 
     def infer(self, x, **fit_params):
+        x, index = x if isinstance(x, tuple) else (x, None)
         if self.module_.training:
             gen = getattr(self, "augment_generator_", None)
             if gen is None or gen.device != x.device:
                 gen = self.augment_generator_ = torch.Generator(device=x.device).manual_seed(self.seed + 1)
-            x = self.augmentations_(x, generator=gen)
+            ebv = getattr(self, "catalogue_ebv", None)
+            side = {} if ebv is None or index is None else {"ebv": ebv[index]}
+            x = self.augmentations_(x, generator=gen, **side)
         elif hasattr(self.augmentations_, "eval_view"):
             x = self.augmentations_.eval_view(x)
         return self.module_(x)
@@ -254,13 +259,17 @@ class _BaseFineTuner(VersionedState, BaseEstimator):
         """Hook: adjust the freshly initialised head (default: nothing)."""
 
     # -- fit ----------------------------------------------------------------------
-    def fit(self, X, y):
+    def fit(self, X, y, ebv=None):
         """Train the head (and, unless frozen, the encoder) on labelled images.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_bands, height, width) or (n_samples, n_features)
         y : array-like of shape (n_samples,)
+        ebv : array-like of shape (n_samples,) or None
+            Catalogue E(B-V) per image, for the ``GalacticReddening`` augmentation
+            (de-redden, then re-redden); request it with ``set_fit_request(ebv=True)``
+            under scikit-learn's metadata routing. Predictions take the same argument.
 
         Returns
         -------
@@ -279,12 +288,14 @@ class _BaseFineTuner(VersionedState, BaseEstimator):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             self.net_ = self._build_net(X, n_outputs, criterion, device, seed)
+            ebv = check_ebv(ebv, len(X), self.net_.augmentations)
+            self.net_.catalogue_ebv = None if ebv is None else torch.as_tensor(ebv, dtype=torch.float32).to(device)
             try:
                 self.net_.fit(torch.tensor(X, dtype=torch.float32).to(device), target.to(device))
             except BaseException:  # Ctrl-C, SIGTERM, a non-finite loss: no half-fitted estimator
                 _forget_fit(self)
                 raise
-        self.net_.shuffle_generator_ = self.net_.augment_generator_ = None
+        self.net_.shuffle_generator_ = self.net_.augment_generator_ = self.net_.catalogue_ebv = None
         self.device_ = device
         self.encoder_ = self.net_.module_.encoder
         return self
@@ -356,11 +367,13 @@ class _BaseFineTuner(VersionedState, BaseEstimator):
         )
 
     # -- predict ------------------------------------------------------------------
-    def _forward(self, X) -> torch.Tensor:
+    def _forward(self, X, ebv=None) -> torch.Tensor:
         check_is_fitted(self, "net_")
         X = check_images(self, X, reset=False)
+        ebv = check_ebv(ebv, len(X), self.net_.augmentations_)
         with torch.inference_mode():
-            return self.net_.forward(torch.tensor(X, dtype=torch.float32).to(self.device_)).float()
+            x = deredden_batch(torch.tensor(X, dtype=torch.float32).to(self.device_), ebv, self.net_.augmentations_)
+            return self.net_.forward(x).float()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -396,17 +409,18 @@ class FineTunedClassifier(ClassifierMixin, _BaseFineTuner):
         self.classes_, codes = np.unique(y, return_inverse=True)
         return torch.as_tensor(codes, dtype=torch.long), len(self.classes_), nn.CrossEntropyLoss
 
-    def predict_proba(self, X):
-        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
-        return torch.softmax(self._forward(X).double(), dim=1).cpu().numpy()
+    def predict_proba(self, X, ebv=None):
+        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order
+        (``ebv``: catalogue E(B-V) per image, de-reddened before prediction)."""
+        return torch.softmax(self._forward(X, ebv).double(), dim=1).cpu().numpy()
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X, ebv=None):
         """Log class probabilities, shape (n_samples, n_classes)."""
-        return torch.log_softmax(self._forward(X).double(), dim=1).cpu().numpy()
+        return torch.log_softmax(self._forward(X, ebv).double(), dim=1).cpu().numpy()
 
-    def predict(self, X):
+    def predict(self, X, ebv=None):
         """Most probable class of each sample."""
-        codes = self._forward(X).argmax(dim=1).cpu().numpy()
+        codes = self._forward(X, ebv).argmax(dim=1).cpu().numpy()
         return self.classes_[codes]
 
 
@@ -428,7 +442,7 @@ class FineTunedRegressor(RegressorMixin, _BaseFineTuner):
         target = torch.as_tensor((y - self.y_mean_) / self.y_scale_, dtype=torch.float32)[:, None]
         return target, 1, nn.MSELoss
 
-    def predict(self, X):
-        """Predicted targets, shape (n_samples,)."""
-        out = self._forward(X)[:, 0].cpu().numpy().astype(np.float64)
+    def predict(self, X, ebv=None):
+        """Predicted targets, shape (n_samples,) (``ebv``: catalogue E(B-V) per image)."""
+        out = self._forward(X, ebv)[:, 0].cpu().numpy().astype(np.float64)
         return out * self.y_scale_ + self.y_mean_

@@ -95,7 +95,8 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) -> tor
 
 
 def info_nce(
-    q: torch.Tensor, k: torch.Tensor, negatives: torch.Tensor, temperature: float = 0.1
+    q: torch.Tensor, k: torch.Tensor, negatives: torch.Tensor, temperature: float = 0.1,
+    exclude: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """InfoNCE with one positive key per query and a shared set of negatives (MoCo).
 
@@ -109,6 +110,9 @@ def info_nce(
         Negative keys, already L2-normalised.
     temperature : float
         Softmax temperature.
+    exclude : bool Tensor of shape (n, K) or None
+        True where a negative must not count for a query (a key of the query's own
+        image: a false negative); those logits are set to ``-inf``.
 
     Returns
     -------
@@ -119,6 +123,8 @@ def info_nce(
     k = F.normalize(k.float(), dim=1).detach()
     l_pos = (q * k).sum(dim=1, keepdim=True)
     l_neg = q @ negatives.detach().float().T
+    if exclude is not None:
+        l_neg = l_neg.masked_fill(exclude, float("-inf"))
     logits = torch.cat([l_pos, l_neg], dim=1) / temperature
     targets = torch.zeros(q.shape[0], dtype=torch.long, device=q.device)
     return F.cross_entropy(logits, targets)
@@ -155,6 +161,13 @@ class MoCoLoss(nn.Module):
     then enqueues the batch's keys, overwriting the oldest ones. In a distributed run
     the keys of every process are enqueued (in rank order), so all queues stay equal.
 
+    The queue also keeps each key's sample index (``queue_index``, -1 for the random
+    initial keys). When the call gets the batch's sample indices, queue entries that
+    are keys of a query's own image (stale positives, from an earlier epoch or step)
+    are masked out of that query's negatives. The reference (``facebookresearch/moco``,
+    ``moco/builder.py``) has no such mask: with 1.28M images and a 65,536-key queue a
+    query rarely meets its own key there, whereas on a small data set it does at every step.
+
     Parameters
     ----------
     dim : int
@@ -169,21 +182,27 @@ class MoCoLoss(nn.Module):
         super().__init__()
         self.temperature = temperature
         self.register_buffer("queue", F.normalize(torch.randn(queue_size, dim), dim=1))
+        self.register_buffer("queue_index", torch.full((queue_size,), -1, dtype=torch.long))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    def forward(self, q: torch.Tensor, k: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        """Loss of queries ``q`` against positives ``k`` and the queue; ``index``: the
+        batch's sample indices (``(n,)`` long), or None for no masking."""
+        exclude = None if index is None else index.view(-1, 1) == self.queue_index.view(1, -1)
         # a copy: enqueue below writes the queue in place before backward runs
-        loss = info_nce(q, k, self.queue.clone(), self.temperature)
-        if self.training:
-            self.enqueue(gather_no_grad(k))  # every process enqueues the global batch's keys
+        loss = info_nce(q, k, self.queue.clone(), self.temperature, exclude)
+        if self.training:  # every process enqueues the global batch's keys
+            self.enqueue(gather_no_grad(k), None if index is None else gather_no_grad(index))
         return loss
 
     @torch.no_grad()
-    def enqueue(self, keys: torch.Tensor) -> None:
-        """Write ``keys`` (normalised) over the oldest entries of the queue."""
+    def enqueue(self, keys: torch.Tensor, index: torch.Tensor | None = None) -> None:
+        """Write ``keys`` (normalised) and their sample ``index`` (-1 if None) over the oldest entries."""
         keys = F.normalize(keys.detach().float(), dim=1)
+        index = torch.full((keys.shape[0],), -1, dtype=torch.long, device=keys.device) if index is None else index
         size = self.queue.shape[0]
-        keys = keys[-size:]
+        keys, index = keys[-size:], index[-size:]
         idx = (self.queue_ptr + torch.arange(keys.shape[0], device=keys.device)) % size
         self.queue[idx] = keys.to(self.queue.dtype)
+        self.queue_index[idx] = index.to(self.queue_index.device, torch.long)
         self.queue_ptr.copy_((self.queue_ptr + keys.shape[0]) % size)

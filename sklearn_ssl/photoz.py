@@ -117,10 +117,11 @@ class PhotoZRegressor(RegressorMixin, _BaseFineTuner):
         with torch.no_grad():
             last.bias.copy_(torch.as_tensor(np.log(self.bin_prior_), dtype=last.bias.dtype))
 
-    def predict_pdf(self, X):
-        """Per-object redshift PDFs over the bins, shape (n_samples, n_bins); rows sum to 1."""
-        return torch.softmax(self._forward(X).double(), dim=1).cpu().numpy()
+    def predict_pdf(self, X, ebv=None):
+        """Per-object redshift PDFs over the bins, shape (n_samples, n_bins); rows sum to 1
+        (``ebv``: catalogue E(B-V) per image, de-reddened before prediction)."""
+        return torch.softmax(self._forward(X, ebv).double(), dim=1).cpu().numpy()
 
-    def predict(self, X):
+    def predict(self, X, ebv=None):
         """PDF-weighted mean redshift over the bin centres, shape (n_samples,)."""
-        return self.predict_pdf(X) @ self.bin_centres_
+        return self.predict_pdf(X, ebv) @ self.bin_centres_

@@ -28,12 +28,32 @@ def _worker(rank, init_file, out_dir):
         moco = MoCoLoss(dim=5, queue_size=16, temperature=0.3).train()
         moco.queue.copy_(torch.nn.functional.normalize(torch.ones(16, 5), dim=1))
         q_loss = moco(z1[part], k[part])
+        keys, seen = _shuffled_keys(rank)
         torch.save(
-            {"loss": loss.item(), "grad1": a.grad, "grad2": b.grad, "moco": q_loss.item(), "queue": moco.queue.clone()},
+            {"loss": loss.item(), "grad1": a.grad, "grad2": b.grad, "moco": q_loss.item(), "queue": moco.queue.clone(),
+             "keys": keys, "seen": seen},
             os.path.join(out_dir, f"rank{rank}.pt"),
         )
     finally:
         dist.destroy_process_group()
+
+
+def _shuffled_keys(rank):
+    """MoCo's key pass on 8 images per process, with a key encoder that records the ids it sees."""
+    from types import SimpleNamespace
+
+    from sklearn_ssl._training import ContrastiveNet
+
+    seen = []
+
+    def encoder(x):
+        seen.extend(x[:, 0].long().tolist())
+        return 2 * x
+
+    ids = torch.arange(8.0) + 8 * rank
+    stub = SimpleNamespace(key_encoder_=encoder, key_projector_=lambda z: z, channels_last=False)
+    keys = ContrastiveNet._keys(stub, ids[:, None], torch.Generator().manual_seed(rank))
+    return keys, seen
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +85,15 @@ def test_moco_across_processes_equals_single_process_and_queues_agree(results):
     assert sum(r["moco"] for r in results) / WORLD == pytest.approx(full.item(), rel=1e-6)
     for r in results:
         torch.testing.assert_close(r["queue"], moco.queue)
+
+
+def test_keys_are_shuffled_across_processes_and_come_back_in_order(results):
+    """As MoCo's _batch_shuffle_ddp: each process encodes a share of the permuted global batch."""
+    for rank, r in enumerate(results):
+        own = torch.arange(8.0) + 8 * rank
+        torch.testing.assert_close(r["keys"][:, 0], 2 * own)  # un-shuffled: the keys of its own images
+        assert len(r["seen"]) == 8 and set(r["seen"]) != set(own.long().tolist())
+    assert sorted(results[0]["seen"] + results[1]["seen"]) == list(range(16))
 
 
 def test_two_process_accelerate_pretraining_keeps_replicas_identical(tmp_path):
