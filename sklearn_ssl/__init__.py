@@ -1,11 +1,12 @@
 """Contrastive self-supervised learning for astronomical images, as scikit-learn estimators.
 
 The public API is what this module exports; the submodules ``augment``, ``encoders``,
-``losses``, ``datasets``, ``cutouts``, ``preprocessing``, ``metrics``, ``evaluation``,
+``losses``, ``crossmodal``, ``datasets``, ``cutouts``, ``preprocessing``, ``metrics``, ``evaluation``,
 ``photoz`` and ``plotting`` are public too.
 """
 
 from .cutouts import load_cutouts, read_catalogue, save_cutouts
+from .crossmodal import CrossModalEmbedder
 from .datasets import make_galaxy_survey
 from .embedder import ContrastiveEmbedder
 from .evaluation import SimilaritySearch, label_efficiency
@@ -17,6 +18,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "ContrastiveEmbedder",
+    "CrossModalEmbedder",
     "FineTunedClassifier",
     "FineTunedRegressor",
     "PhotoZRegressor",

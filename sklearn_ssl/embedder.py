@@ -20,10 +20,10 @@ from skorch.callbacks import LRScheduler, ProgressBar
 
 from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, restore
 from ._io import atomic_path
-from ._training import AcceleratedContrastiveNet, ContrastiveNet, Standardize, silent
+from ._training import NEGATIVE_FREE, AcceleratedContrastiveNet, ContrastiveNet, Standardize, silent
 from .augment import resolve_augmentations
 from .encoders import build_encoder, output_dim
-from .losses import MoCoLoss, NTXentLoss
+from .losses import BYOLLoss, MoCoLoss, NTXentLoss, SimSiamLoss
 
 __all__ = ["ContrastiveEmbedder"]
 
@@ -170,19 +170,25 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         max-pool), ``"mlp"``, or any module mapping a batch to ``(n, d)``: an instance
         (copied, never trained in place), or a class / factory called with
         ``in_channels=n_bands`` when it accepts it.
-    method : {"simclr", "moco"}, default="simclr"
-        SimCLR (NT-Xent with in-batch negatives) or MoCo v2 (momentum key encoder and
-        a queue of negatives).
+    method : {"simclr", "moco", "byol", "simsiam"}, default="simclr"
+        SimCLR (NT-Xent with in-batch negatives), MoCo v2 (momentum key encoder and
+        a queue of negatives), or a negative-free method: BYOL (a predictor on the
+        online branch regresses the projection of a momentum target network, whose
+        decay rises from ``momentum`` to 1 on a cosine schedule) or SimSiam (a
+        predictor and a stop-gradient on the other view's projection, no momentum
+        network). See :ref:`negative-free` for how they depart from the references.
     projection_dim : int, default=128
         Output size of the projection head used by the loss.
     temperature : float, default=0.1
-        Softmax temperature of the contrastive loss.
+        Softmax temperature of the contrastive loss (SimCLR, MoCo).
     queue_size : int, default=4096
         MoCo only: number of negative keys. Capped at ``max(batch, n_samples - batch)``
         so that a small data set does not fill the queue with stale copies of the
         positives; the value used is ``queue_size_``.
     momentum : float, default=0.99
-        MoCo only: momentum of the key encoder's moving average.
+        MoCo: momentum of the key encoder's moving average. BYOL: the base decay of the
+        target network, raised to 1 over the run (the BYOL paper uses 0.996 for
+        ImageNet-length runs; short runs need the lower default to move the target).
     augmentations : str, nn.Module or list of nn.Module, default="auto"
         A preset name from :data:`sklearn_ssl.augment.PRESETS`, one augmentation or a
         list of them (see :mod:`sklearn_ssl.augment`), applied on the training device.
@@ -195,9 +201,10 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         Weight of the labelled part of the loss when ``fit`` gets partial labels ``y``
         (scikit-learn's semi-supervised convention: integer classes with ``-1`` for
         unlabelled samples, or a continuous target such as redshift with ``NaN`` for
-        unlabelled ones). A linear head on the projection is trained on the labelled
-        samples of each batch (cross entropy for classes, squared error on the
-        standardised target otherwise), added to the contrastive loss. 0 ignores ``y``:
+        unlabelled ones). A linear head on the projection (on the prediction for BYOL
+        and SimSiam) is trained on the labelled samples of each batch (cross entropy for
+        classes, squared error on the standardised target otherwise), added to the
+        contrastive loss. 0 ignores ``y``:
         pure self-supervision, so Pipelines passing ``y`` keep their meaning.
     batch_size : int, default=256
         Images per training and embedding batch (capped at the number of samples).
@@ -252,7 +259,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     embedding_dim_ : int
         Size of the representation returned by ``transform``.
     queue_size_ : int or None
-        Queue size used by MoCo (None for SimCLR).
+        Queue size used by MoCo (None for the other methods).
     device_ : str
         Device the model was trained on.
 
@@ -268,7 +275,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
     _parameter_constraints: dict = {
         "encoder": [str, torch.nn.Module, callable],
-        "method": [StrOptions({"simclr", "moco"})],
+        "method": [StrOptions({"simclr", "moco", "byol", "simsiam"})],
         "projection_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "queue_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -427,6 +434,9 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             criterion, criterion_params = MoCoLoss, {
                 "dim": self.projection_dim, "queue_size": self.queue_size_, "temperature": self.temperature,
             }
+        elif self.method in NEGATIVE_FREE:
+            self.queue_size_ = None
+            criterion, criterion_params = {"byol": BYOLLoss, "simsiam": SimSiamLoss}[self.method], {}
         else:
             self.queue_size_ = None
             criterion, criterion_params = NTXentLoss, {"temperature": self.temperature}
