@@ -423,6 +423,41 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                 RuntimeWarning,
                 stacklevel=3,
             )
+            return
+        if self.method not in NEGATIVE_FREE:  # negatives keep projections apart by construction
+            return
+        spread = self._projection_spread(X[: min(len(X), 512)])
+        if spread < 0.05:
+            warnings.warn(
+                f"The learned representation has collapsed: the projections of all samples point the same way "
+                f"(angular spread {spread:.2e}, where 1 is uniform and 0 a single direction), so the loss no "
+                "longer tells galaxies apart. Negative-free methods need their predictor and stop-gradient; "
+                "try a lower learning rate, fewer epochs or method='simclr'.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+    def _projection_spread(self, X: np.ndarray) -> float:
+        """``1 - |mean of the L2-normalised projections|^2``: their total variance, 0 when all
+        point one way (the collapse that SimSiam's paper monitors, its sec. 4.1).
+
+        The projector runs on batch statistics, as the loss saw it (its state is restored
+        afterwards): with running averages, an encoder early in training maps every image
+        to nearly the same direction without having collapsed.
+        """
+        net = self.net_
+        net._set_training(False)
+        state = copy.deepcopy(net.projector_.state_dict())
+        try:
+            with torch.inference_mode():
+                h = torch.cat([net.embed(_as_tensor(X[i:i + net.batch_size]).to(self.device_))
+                               for i in range(0, len(X), net.batch_size)])
+                net.projector_.train()
+                z = torch.nn.functional.normalize(net.projector_(h).float(), dim=1)
+        finally:
+            net.projector_.load_state_dict(state)
+            net.projector_.eval()
+        return float(1.0 - z.mean(dim=0).square().sum())
 
     def _build_net(self, X, device: str, seed: int, fingerprint: dict, labels: dict | None) -> ContrastiveNet:
         input_shape = X.shape[1:]
