@@ -97,7 +97,7 @@ class _CrossModalNet(ContrastiveNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         paired = ~torch.isnan(y_true).any(dim=1)
-        loss = y_pred[0].new_zeros((), dtype=torch.float32)
+        loss = 0.0 * y_pred[0].float().sum()  # a batch without two pairs (image_weight=0) trains nothing
         if int(paired.sum()) >= 2:  # batch norm and a contrastive loss need two pairs
             loss = loss + clip_loss(y_pred[0][paired], self.embed_vectors(y_true[paired]), self.logit_scale_())
         if len(y_pred) == 2:
@@ -281,7 +281,8 @@ class CrossModalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         Y = check_array(Y, ensure_2d=False, ensure_all_finite="allow-nan", dtype=np.float64, input_name="Y")
         Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
         if len(Y) != n_samples:
-            raise ValueError(f"X and Y must have the same number of rows; got {n_samples} images and {len(Y)} rows of Y.")
+            raise ValueError(f"X and Y must have the same number of rows; got {n_samples} images and {len(Y)} "
+                             "rows of Y.")
         missing = np.isnan(Y)
         partial = missing.any(axis=1) & ~missing.all(axis=1)
         if partial.any():
