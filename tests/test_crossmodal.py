@@ -143,7 +143,9 @@ def test_survey_spectra_match_the_photometry_and_leave_the_survey_unchanged():
 
 
 # -- learning: retrieval and zero-shot photo-z ---------------------------------------------
-# measured once (shared 2-core machine): top-1 0.17, top-5 0.56, error / baseline 0.815
+# measured once (shared 2-core machine): top-1 0.17, top-5 0.56, error / baseline 0.815; about a minute of
+# CPU time (250 s on the heavily shared machine), hence slow: run with -m slow
+@pytest.mark.slow
 def test_images_retrieve_their_spectra_and_zero_shot_photoz_beats_the_median():
     X, cat, S = make_galaxy_survey(500, 8, spectra=True, random_state=0)  # 8 px: colours carry redshift
     z = cat["redshift"].to_numpy()
