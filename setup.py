@@ -4,10 +4,20 @@ setup(
     name="sklearn-ssl",
     version="0.1.0.dev0",
     description="Contrastive self-supervised learning for astronomical images as scikit-learn estimators",
+    author="sklearn-ssl developers",
+    license="BSD-3-Clause",  # SPDX expression (PEP 639); the text is in LICENSE
+    license_files=["LICENSE"],
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["sklearn_ssl", "sklearn_ssl.*"]),
-    python_requires=">=3.10",
+    python_requires=">=3.11",  # numpy 2.4, pandas 3.1, scipy 1.17, astropy 8.0, scikit-learn 1.9 need 3.11
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3 :: Only",
+        "Intended Audience :: Science/Research",
+        "Topic :: Scientific/Engineering :: Astronomy",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
     # lower bounds are the versions the test suite was run with (2026-11); older ones are untested
     install_requires=[
         "scikit-learn>=1.9",

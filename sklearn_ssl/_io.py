@@ -113,7 +113,27 @@ def _require(path) -> Path:
     return path
 
 
-def load_images(path, *, key=None, bands=None):
+def parse_bands(text: str) -> list[str]:
+    """Band names from the command line, in order.
+
+    Comma-separated names (``"u,g,r,i,z"``, ``"HSC-G,HSC-R"``, ``"F115W,F150W"``) as in the
+    ``BANDS`` header keyword; a word of letters without a comma (``"ugriz"``) is one band per
+    letter; any other single word (``"HSC-G"``) is one band. A single band named by several
+    letters takes a trailing comma: ``"Ks,"``.
+    """
+    text = str(text).strip()
+    if "," in text:
+        names = [b.strip() for b in text.split(",") if b.strip()]
+    elif text.isalpha():
+        names = list(text)
+    else:
+        names = [text] if text else []
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"bands {text!r}: give each band once, comma-separated (e.g. u,g,r,i,z or HSC-G,HSC-R).")
+    return names
+
+
+def load_images(path, *, key=None, bands=None, on_error="raise"):
     """Read images from ``.npy``, ``.npz`` or FITS (one file, or a folder of cutouts).
 
     Parameters
@@ -125,8 +145,11 @@ def load_images(path, *, key=None, bands=None):
         every FITS cutout in it, read by :func:`sklearn_ssl.cutouts.load_cutouts`.
     key : str or None
         Array name inside a ``.npz`` file.
-    bands : str or None
-        Bands to read from FITS cutouts (e.g. ``"gri"``), in this order.
+    bands : str, list of str or None
+        Bands to read from FITS cutouts (e.g. ``"gri"`` or ``["HSC-G", "HSC-R"]``), in this order.
+    on_error : {"raise", "skip"}, default="raise"
+        For FITS cutouts: skip unreadable or mismatched objects with a warning
+        (:func:`sklearn_ssl.cutouts.load_cutouts`).
 
     Returns
     -------
@@ -137,7 +160,7 @@ def load_images(path, *, key=None, bands=None):
     if path.is_dir():
         from .cutouts import load_cutouts
 
-        images, ids = load_cutouts(path, bands=bands)
+        images, ids = load_cutouts(path, bands=bands, on_error=on_error)
         return images, ids
     suffix = _suffix(path)
     ids = None
@@ -166,7 +189,7 @@ def load_images(path, *, key=None, bands=None):
             else:
                 from .cutouts import load_cutouts
 
-                images, ids = load_cutouts([path], bands=bands)
+                images, ids = load_cutouts([path], bands=bands, on_error=on_error)
         else:
             raise ValueError(f"{path}: unsupported image file extension {suffix or '(none)'!r}; use one of "
                              f"{', '.join(IMAGE_SUFFIXES)} or a folder of FITS cutouts.")
@@ -177,6 +200,23 @@ def load_images(path, *, key=None, bands=None):
     if images.ndim != 4:
         raise ValueError(f"{path}: expected images of shape (n, bands, height, width); got shape {images.shape}.")
     return images, ids
+
+
+def impute_images(images, strategy: str):
+    """Fill NaN and infinite pixels with :class:`~sklearn_ssl.preprocessing.PixelImputer`.
+
+    Returns the filled float32 images and the number of pixels that were filled; the
+    imputer is fitted on ``images`` themselves (``"local"``: each image band's own median).
+    """
+    from .preprocessing import PixelImputer
+
+    images = np.array(images, dtype=np.float32)  # a copy: the input may be a read-only memory map
+    bad = ~np.isfinite(images)
+    n_bad = int(bad.sum())
+    if n_bad:
+        images[bad] = np.nan
+        images = PixelImputer(strategy=strategy).fit_transform(images).astype(np.float32, copy=False)
+    return images, n_bad
 
 
 def embedding_frame(Z, ids=None, prefix="emb") -> pd.DataFrame:

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import copy
 import math
+import re
+import sys
 
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import LRScheduler
+from skorch.callbacks import LRScheduler, PrintLog
 from skorch.hf import AccelerateMixin
 from torch import nn
 
@@ -87,6 +89,10 @@ class DeviceBatches:
 
     In training, a final batch of a single sample is dropped (batch norm and
     contrastive losses need at least two); it changes with every epoch's shuffle.
+    ``drop_last=True`` drops any final smaller batch, as contrastive pretraining does
+    (SimCLR, MoCo): a contrastive loss depends on the batch size (its chance level is
+    ``ln(2B - 1)``), so a small last batch would mix a different quantity into the epoch's
+    loss; with shuffling the left-out samples change from epoch to epoch.
     With ``world > 1`` (distributed training) each process takes its own equal share
     of the epoch's permutation, so all processes run the same number of equal batches.
     """
@@ -94,9 +100,10 @@ class DeviceBatches:
     def __init__(
         self, X: torch.Tensor, batch_size: int, shuffle: bool, generator: torch.Generator | None,
         device: torch.device | str | None = None, rank: int = 0, world: int = 1, stream: bool | None = None,
-        y: torch.Tensor | None = None,
+        y: torch.Tensor | None = None, drop_last: bool = False,
     ):
         self.X, self.batch_size, self.shuffle, self.generator = X, batch_size, shuffle, generator
+        self.drop_last = drop_last
         self.device = torch.device(device) if device is not None else X.device
         self.rank, self.world = rank, world
         self.stream = (X.device != self.device) if stream is None else stream
@@ -107,6 +114,8 @@ class DeviceBatches:
 
     def __len__(self) -> int:
         full, rest = divmod(self._n(), self.batch_size)
+        if self.drop_last and full:
+            return full
         return full + (rest > 1 or (rest == 1 and not self.shuffle))
 
     def _indices(self) -> list:
@@ -146,6 +155,30 @@ class DeviceBatches:
             pending = staged
         if pending is not None:
             yield pending
+
+
+def on_terminal(stream) -> bool:
+    """Whether ``stream`` is shown live (a terminal or a notebook), not a file or a pipe.
+
+    Progress bars and colour codes go only there: in a redirected log they are noise.
+    """
+    if "ipykernel" in sys.modules:
+        return True
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class TerminalPrintLog(PrintLog):
+    """skorch's epoch table; its colour codes (best values) only when stdout is a terminal."""
+
+    def format_row(self, row, key, color):
+        text = super().format_row(row, key, color)
+        return text if not isinstance(text, str) or on_terminal(sys.stdout) else _ANSI.sub("", text)
 
 
 class ContrastiveNet(NeuralNet):
@@ -207,6 +240,10 @@ class ContrastiveNet(NeuralNet):
             self.label_head_ = nn.Linear(self.projection_dim, self.n_label_outputs)
         return self
 
+    @property
+    def _default_callbacks(self):
+        return [(name, TerminalPrintLog() if name == "print_log" else cb) for name, cb in super()._default_callbacks]
+
     def get_all_learnable_params(self):
         for name, param in super().get_all_learnable_params():
             if param.requires_grad:
@@ -225,6 +262,7 @@ class ContrastiveNet(NeuralNet):
         batches = DeviceBatches(
             X, min(self.batch_size, len(X) // world), training, getattr(self, "shuffle_generator_", None),
             device=device, rank=rank, world=world, y=dataset.y if training else None,
+            drop_last=training,  # equal batches: one loss scale per epoch (see DeviceBatches)
         )
         if training:
             self.steps_per_epoch_ = len(batches)  # BYOL's momentum schedule counts steps

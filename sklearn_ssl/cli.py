@@ -40,10 +40,52 @@ def _positive_float(text):
     return value
 
 
+def _bands(text):
+    from ._io import parse_bands
+
+    try:
+        return parse_bands(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Append ``(default: ...)`` to every option whose help does not state its default already."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" in text or action.default is None or action.default is False
+                or action.default == argparse.SUPPRESS or action.required or not action.option_strings):
+            return text
+        return text + " (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose help shows defaults; its subcommands' parsers are of this class too."""
+
+    def __init__(self, *args, formatter_class=_HelpFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
+
+
+_BANDS_HELP = ("bands to read from FITS cutouts, in order: comma-separated names (u,g,r,i,z or HSC-G,HSC-R) "
+               "or one letter per band (ugriz) (default: every band, in the stored order)")
+_ON_ERROR_HELP = "FITS cutouts that cannot be read or do not match the others: stop, or skip them with a warning"
+_IMPUTE_HELP = ("fill NaN/infinite pixels with PixelImputer fitted on these images: 'local' (each image band's "
+                "median), 'median' or 'mean' (each band's over all images) (default: none; such pixels are an error)")
+
+
+def _image_options(sub):
+    """--bands, --on-error and --impute, shared by pretrain and embed."""
+    sub.add_argument("--bands", type=_bands, help=_BANDS_HELP)
+    sub.add_argument("--on-error", choices=["raise", "skip"], default="raise", help=_ON_ERROR_HELP)
+    sub.add_argument("--impute", choices=["local", "median", "mean"], help=_IMPUTE_HELP)
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
+    from .report import DEMO_SETTINGS
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Contrastive self-supervised learning (SimCLR / MoCo v2) for astronomical images.",
         epilog="Start with 'sklearn-ssl demo --quick'. Docs: docs/ (sphinx-build docs docs/_build).",
@@ -56,39 +98,48 @@ def _parser() -> argparse.ArgumentParser:
                           description="Pretrain on the built-in synthetic survey, compare with supervised and "
                                       "raw-pixel baselines across label budgets (morphology and redshift), print "
                                       "a summary and write a Markdown + HTML report with figures.")
-    demo.add_argument("--out", default="sklearn-ssl-report", help="report folder (default: %(default)s)")
+    dflt, quick = DEMO_SETTINGS["default"], DEMO_SETTINGS["quick"]
+    demo.add_argument("--out", default="sklearn-ssl-report", help="report folder")
     demo.add_argument("--quick", action="store_true", help="small settings that finish in under a minute")
-    demo.add_argument("--n-samples", type=_positive_int, help="number of synthetic galaxies")
-    demo.add_argument("--epochs", type=_positive_int, help="pretraining epochs")
-    demo.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 (default: auto)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.add_argument("--n-samples", type=_positive_int,
+                      help=f"number of synthetic galaxies (default: {dflt['n_samples']}; {quick['n_samples']} "
+                           "with --quick)")
+    demo.add_argument("--epochs", type=_positive_int, help=f"pretraining epochs (default: {dflt['epochs']}; "
+                                                           f"{quick['epochs']} with --quick)")
+    demo.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1")
+    demo.add_argument("--seed", type=int, default=0, help="random seed")
+    demo.add_argument("--no-progress", action="store_true", help="no step lines or progress bars (bars are "
+                                                                 "shown only on a terminal)")
 
     pre = sub.add_parser("pretrain", help="pretrain a ContrastiveEmbedder on unlabelled images",
                          description="Pretrain a ContrastiveEmbedder on images and save it with joblib.")
     pre.add_argument("--images", required=True, help="images: .npy/.npz (n, bands, H, W), a FITS file or a "
                                                      "folder of FITS cutouts")
     pre.add_argument("--key", help="array name inside an .npz file (default: 'images')")
-    pre.add_argument("--bands", help="bands to read from FITS cutouts, in order (e.g. gri)")
+    _image_options(pre)
     pre.add_argument("--out", required=True, help="model file to write (.joblib)")
     hp = pre.add_argument_group("hyperparameters (see ContrastiveEmbedder)")
-    hp.add_argument("--method", choices=["simclr", "moco"], default="simclr")
-    hp.add_argument("--encoder", default="auto", help="auto, small, resnet18, resnet34, resnet50 (default: auto)")
-    hp.add_argument("--epochs", type=_positive_int, default=50, help="default: %(default)s")
-    hp.add_argument("--batch-size", type=_positive_int, default=256, help="default: %(default)s")
-    hp.add_argument("--lr", type=_positive_float, default=1e-3, help="default: %(default)s")
-    hp.add_argument("--weight-decay", type=float, default=1e-4, help="default: %(default)s")
-    hp.add_argument("--temperature", type=_positive_float, default=0.1, help="default: %(default)s")
-    hp.add_argument("--projection-dim", type=_positive_int, default=128, help="default: %(default)s")
-    hp.add_argument("--queue-size", type=_positive_int, default=4096, help="MoCo only (default: %(default)s)")
-    hp.add_argument("--momentum", type=float, default=0.99, help="MoCo only (default: %(default)s)")
+    hp.add_argument("--method", choices=["simclr", "moco"], default="simclr", help="contrastive method")
+    hp.add_argument("--encoder", default="auto", help="auto, small, resnet18, resnet34, resnet50")
+    hp.add_argument("--epochs", type=_positive_int, default=50, help="pretraining epochs")
+    hp.add_argument("--batch-size", type=_positive_int, default=256, help="images per batch (the negatives "
+                                                                           "of each positive pair)")
+    hp.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate")
+    hp.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
+    hp.add_argument("--temperature", type=_positive_float, default=0.1, help="contrastive loss temperature")
+    hp.add_argument("--projection-dim", type=_positive_int, default=128, help="output size of the "
+                                                                                 "projection head")
+    hp.add_argument("--queue-size", type=_positive_int, default=4096, help="MoCo only")
+    hp.add_argument("--momentum", type=float, default=0.99, help="MoCo only")
     hp.add_argument("--augmentations", default="auto", help="preset: auto, sdss (5 bands), decals (3 bands)")
-    hp.add_argument("--normalize", choices=["asinh", "standard", "none"], default="asinh")
-    hp.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
-    hp.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
-    hp.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    hp.add_argument("--normalize", choices=["asinh", "standard", "none"], default="asinh",
+                    help="per-band scaling of the pixels")
+    hp.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1")
+    hp.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                    help="auto: bf16 mixed precision on GPUs that support it, else fp32")
+    hp.add_argument("--seed", type=int, default=0, help="random seed")
     pre.add_argument("--checkpoint-dir", help="save a checkpoint every epoch here; running the same command "
-                                              "again resumes an interrupted run")
+                                              "again resumes an interrupted run (default: no checkpoints)")
     pre.add_argument("--quiet", action="store_true", help="no progress bar or loss table")
 
     emb = sub.add_parser("embed", help="embed images with a pretrained model",
@@ -96,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     emb.add_argument("--model", required=True, help="model file from 'sklearn-ssl pretrain'")
     emb.add_argument("--images", required=True, help="images (.npy/.npz/FITS file or folder)")
     emb.add_argument("--key", help="array name inside an .npz file (default: 'images')")
-    emb.add_argument("--bands", help="bands to read from FITS cutouts, in order")
+    _image_options(emb)
     emb.add_argument("--out", required=True, help="embeddings file: .parquet, .csv (with an id column) or .npy")
     emb.add_argument("--device", help="torch device for embedding (default: the training device if present, "
                                       "else cpu)")
@@ -109,23 +160,31 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--target", required=True, help="catalogue column to predict")
     ev.add_argument("--id-column", help="catalogue column matching the embeddings' ids (default: 'id' if both "
                                         "have ids; else rows are matched in order)")
-    ev.add_argument("--task", choices=["auto", "classification", "regression", "photoz"], default="auto")
-    ev.add_argument("--model", choices=["auto", "logistic", "knn", "ridge"], default="auto")
-    ev.add_argument("--cv", type=_positive_int, default=5, help="folds (default: %(default)s)")
+    ev.add_argument("--task", choices=["auto", "classification", "regression", "photoz"], default="auto",
+                    help="auto: classes for text or few integer values, photoz for a column named like a "
+                         "redshift, else regression")
+    ev.add_argument("--model", choices=["auto", "logistic", "knn", "ridge"], default="auto",
+                    help="auto: logistic regression for classes, k nearest neighbours for numbers")
+    ev.add_argument("--cv", type=_positive_int, default=5, help="folds")
     ev.add_argument("--threshold", type=_positive_float, default=0.05,
-                    help="photo-z outlier threshold on |dz| (default: %(default)s)")
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--out", help="also write the metrics table (.csv, .json or .md)")
+                    help="photo-z outlier threshold on |dz|")
+    ev.add_argument("--seed", type=int, default=0, help="random seed of the folds")
+    ev.add_argument("--out", help="also write the metrics table (.csv, .json or .md) (default: print only)")
     return parser
 
 
 def _read_images(args):
-    from ._io import load_images
+    from ._io import impute_images, load_images
 
-    images, ids = load_images(args.images, key=args.key, bands=args.bands)
-    if not getattr(args, "quiet", False):
+    images, ids = load_images(args.images, key=args.key, bands=args.bands, on_error=args.on_error)
+    quiet = getattr(args, "quiet", False)
+    if not quiet:
         print(f"read {images.shape[0]} images of shape {tuple(images.shape[1:])} (bands, height, width) "
               f"from {args.images}", file=sys.stderr)
+    if args.impute:
+        images, n_filled = impute_images(images, args.impute)
+        if not quiet and n_filled:
+            print(f"filled {n_filled} NaN/infinite pixels (PixelImputer, strategy={args.impute!r})", file=sys.stderr)
     return images, ids
 
 
@@ -256,6 +315,23 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
+#: Library advice (keyword arguments, classes) -> the command-line option that does the same.
+_CLI_ADVICE = (
+    ("pass on_error='skip'", "pass --on-error skip"),
+    ("e.g. with sklearn_ssl.preprocessing.PixelImputer in front of the estimator in a Pipeline",
+     "e.g. with --impute local (or median, mean)"),
+    ("pass bands=[...] to fix one order", "pass --bands to fix one order"),
+    ("pass bands=[...] (command line: --bands u,g,r,i,z)", "pass --bands (e.g. --bands u,g,r,i,z)"),
+)
+
+
+def _cli_wording(text: str) -> str:
+    """Word the library's advice as command-line options."""
+    for library, command_line in _CLI_ADVICE:
+        text = text.replace(library, command_line)
+    return text
+
+
 def _showwarning(message, category, filename, lineno, file=None, line=None):
     print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
@@ -278,7 +354,7 @@ def main(argv=None) -> int:
     except (ValueError, OSError, ImportError, MemoryError) as exc:
         if os.environ.get("SKLEARN_SSL_DEBUG"):
             raise
-        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"{PROG}: error: {_cli_wording(_one_line(exc))}", file=sys.stderr)
         return 1
     finally:
         if main_thread:

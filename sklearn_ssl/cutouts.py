@@ -1,6 +1,7 @@
 """Multi-band FITS cutouts and catalogues in and out (astropy.io.fits, pandas).
 
-Three on-disk layouts are understood, for one object each:
+Three on-disk layouts are understood, for one object each (``layout="auto"``, the
+default, tells them apart from the headers, see :func:`load_cutouts`):
 
 ``"cube"``
     one file holding a (C, H, W) cube in its first image HDU; band names in the
@@ -10,7 +11,10 @@ Three on-disk layouts are understood, for one object each:
     header keyword ``band_keyword`` (default ``FILTER``), else its ``EXTNAME``.
 ``"files"``
     one 2-D file per band; the band is read from ``band_keyword``, else the order in
-    which the files are given.
+    which the files are given. A folder of such files is grouped into objects by name,
+    ``<id>_<band>.fits`` (as :func:`save_cutouts` writes them), where ``<band>`` must be
+    the file's ``band_keyword``; the channel order is the ``BANDS`` header keyword
+    (written by :func:`save_cutouts`) or ``bands``.
 
 Files are opened memory-mapped and copied one object at a time into the output
 array (optionally itself a ``.npy`` memory map on disk), so a data set larger than
@@ -32,7 +36,7 @@ from astropy.io import fits
 
 __all__ = ["load_cutouts", "read_catalogue", "save_cutouts"]
 
-_LAYOUTS = ("cube", "hdus", "files")
+_LAYOUTS = ("auto", "cube", "hdus", "files")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
 
@@ -46,6 +50,104 @@ def _band_of(header, band_keyword):
         if key and key in header and str(header[key]).strip():
             return str(header[key]).strip()
     return None
+
+
+def _fits_suffix(name: str) -> str:
+    low = name.lower()
+    return next((s for s in (".fits.gz", ".fits", ".fit") if low.endswith(s)), "")
+
+
+def _looks_per_band(paths) -> bool:
+    """Do the names look like ``<id>_<band>.fits``, several ids sharing one set of >= 2 suffixes?"""
+    groups = {}
+    for p in paths:
+        stem = Path(p).name[:len(Path(p).name) - len(_fits_suffix(Path(p).name))]
+        if "_" not in stem:
+            return False
+        obj, band = stem.rsplit("_", 1)
+        groups.setdefault(obj, set()).add(band)
+    sets = list(groups.values())
+    return len(sets) >= 2 and 2 <= len(sets[0]) <= 20 and all(s == sets[0] for s in sets)
+
+
+def _detect_layout(paths, band_keyword):
+    """The layout of a list of cutout files, from the headers of the first (and, for 2-D files, all).
+
+    - image data in extensions (several image HDUs, or an empty primary HDU): ``"hdus"``;
+    - a 3-D primary image: ``"cube"``;
+    - 2-D primary images whose ``band_keyword`` takes two or more values across the files:
+      ``"files"`` (one file per band);
+    - 2-D primary images of one band: ``"cube"`` (single-band cutouts), unless the names look
+      like ``<id>_<band>.fits`` with no band keyword to confirm it: then the folder is
+      ambiguous and a ValueError says so (a wrong guess would be a different data set).
+    """
+    for first in paths:  # the first readable file; unreadable ones are reported (or skipped) by the reader
+        try:
+            with fits.open(first, memmap=True) as hdul:
+                hdus = _image_hdus(hdul)
+                if len(hdus) > 1 or (hdus and hdus[0] is not hdul[0]):
+                    return "hdus"
+                if not hdus or hdus[0].header.get("NAXIS") != 2:
+                    return "cube"  # reading reports a missing image or a wrong shape with the file
+                break
+        except Exception:  # noqa: BLE001
+            continue
+    else:
+        return "cube"
+    found = set()
+    for path in paths:
+        try:
+            found.add(_band_of(fits.getheader(path), band_keyword))
+        except Exception:  # noqa: BLE001 - reported by the reader
+            continue
+    if len(found - {None}) >= 2:
+        return "files"
+    if found == {None} and _looks_per_band(paths):
+        raise ValueError(
+            f"{Path(first).parent}: the 2-D FITS files look like one file per band (<id>_<band>.fits, e.g. "
+            f"{Path(first).name}) but carry no {band_keyword!r} keyword naming their band, so they could be "
+            f"single-band images as well; write the band into the {band_keyword!r} header keyword (as "
+            "save_cutouts does), or call load_cutouts with layout='files' and one list of per-band files per "
+            "object, or layout='cube' to read every file as a single-band image.")
+    return "cube"
+
+
+def _group_band_files(paths, bands, band_keyword, on_error, skipped):
+    """Group per-band files ``<id>_<band>.fits`` into objects -> list of per-object file lists.
+
+    The band of a file is its ``band_keyword``; its name must end in ``_<band>`` (the rest is
+    the object). Within an object, files follow the stored ``BANDS`` order of its first file;
+    without it, ``bands`` must be given (no order is stored anywhere else). With
+    ``on_error="skip"``, unreadable or misnamed files are appended to ``skipped`` instead.
+    """
+    objects, order = {}, None
+    for path in paths:
+        name = Path(path).name
+        stem = name[:len(name) - len(_fits_suffix(name))]
+        try:
+            try:
+                header = fits.getheader(path)
+            except Exception as exc:  # noqa: BLE001
+                raise ValueError(f"{path}: cannot be read as FITS ({type(exc).__name__}: {exc}).") from exc
+            band = _band_of(header, band_keyword)
+            if band is None or not stem.endswith(f"_{band}"):
+                raise ValueError(f"{path}: in a folder of per-band files every name must be <id>_<band>.fits with "
+                                 f"the band in the {band_keyword!r} header keyword (found "
+                                 f"{band_keyword}={band!r}); keep only such files in the folder.")
+        except ValueError as exc:
+            if on_error == "raise":
+                raise
+            skipped.append((str(path), str(exc)))
+            continue
+        objects.setdefault(stem[:-len(band) - 1], []).append((band, path))
+        if order is None and header.get("BANDS"):
+            order = [b.strip() for b in str(header["BANDS"]).split(",")]
+    if order is None and bands is None and any(len(files) > 1 for files in objects.values()):
+        raise ValueError(f"{Path(paths[0]).parent}: the per-band files do not record the band order (no "
+                         "BANDS header keyword); pass bands=[...] (command line: --bands u,g,r,i,z).")
+    rank = {b: i for i, b in enumerate(order or [])}
+    return [[p for _, p in sorted(files, key=lambda bp: (rank.get(bp[0], len(rank)), bp[0]))]
+            for _, files in sorted(objects.items())]
 
 
 def _pick(planes, names, bands, path):
@@ -82,6 +184,9 @@ def _read_object(item, layout, bands, band_keyword, id_keyword):
             if obj_id is None and id_keyword in hdul[0].header:
                 obj_id = hdul[0].header[id_keyword]
             if layout == "cube":
+                if len(hdus) > 1:
+                    raise ValueError(f"{path}: holds {len(hdus)} image HDUs (one per band?); read it with "
+                                     "layout='hdus' (or layout='auto').")
                 data = hdus[0].data
                 if data.ndim == 2:
                     data = data[None]
@@ -114,21 +219,26 @@ def _read_object(item, layout, bands, band_keyword, id_keyword):
     return planes, names, obj_id
 
 
-def load_cutouts(paths, bands=None, *, layout="cube", band_keyword="FILTER", id_keyword="OBJID",
+def load_cutouts(paths, bands=None, *, layout="auto", band_keyword="FILTER", id_keyword="OBJID",
                  on_error="raise", out=None, return_skipped=False):
     """Read multi-band FITS cutouts into an (n, C, H, W) float32 array.
 
     Parameters
     ----------
     paths : str, path or sequence
-        A directory (its ``*.fits``/``*.fits.gz``/``*.fit`` files, sorted; not for
-        ``layout="files"``), or one entry per object: a file path for ``"cube"`` and
-        ``"hdus"``, a sequence of per-band file paths for ``"files"``.
+        A directory (its ``*.fits``/``*.fits.gz``/``*.fit`` files, sorted; per-band files
+        ``<id>_<band>.fits`` are grouped into objects), or one entry per object: a file path
+        for ``"cube"`` and ``"hdus"``, a sequence of per-band file paths for ``"files"``.
     bands : sequence of str or None, default=None
         Bands to return, in this channel order (e.g. ``"gri"`` or ``["g", "r", "i"]``).
         ``None`` keeps the stored order, which must then agree across objects.
-    layout : {"cube", "hdus", "files"}, default="cube"
-        On-disk layout, see the module docstring.
+    layout : {"auto", "cube", "hdus", "files"}, default="auto"
+        On-disk layout, see the module docstring. ``"auto"`` reads it from the headers:
+        image data in extensions is ``"hdus"``; a 3-D image ``"cube"``; 2-D images whose
+        ``band_keyword`` takes several values across the files ``"files"``; other 2-D images
+        single-band ``"cube"``, unless their names look like ``<id>_<band>.fits`` with no band
+        keyword, which is ambiguous and raises a ValueError. Whatever :func:`save_cutouts`
+        writes is read back as written.
     band_keyword : str, default="FILTER"
         Header keyword naming the band of a 2-D image (``EXTNAME`` is the fallback).
     id_keyword : str, default="OBJID"
@@ -163,9 +273,6 @@ def load_cutouts(paths, bands=None, *, layout="cube", band_keyword="FILTER", id_
         folder = Path(paths)
         if not folder.is_dir():
             raise ValueError(f"{folder}: not a directory; pass a directory or a list of files.")
-        if layout == "files":
-            raise ValueError(f"{folder}: a directory cannot be read with layout='files'; pass one "
-                             "sequence of per-band files per object.")
         items = sorted(p for p in folder.iterdir() if p.name.lower().endswith((".fits", ".fit", ".fits.gz")))
         if not items:
             raise ValueError(f"{folder}: contains no .fits files.")
@@ -173,10 +280,17 @@ def load_cutouts(paths, bands=None, *, layout="cube", band_keyword="FILTER", id_
         items = list(paths)
         if not items:
             raise ValueError("paths is empty: give at least one file.")
-        if layout == "files" and any(isinstance(i, (str, os.PathLike)) for i in items):
-            raise ValueError("layout='files' needs one sequence of per-band files per object, e.g. "
-                             "[['obj1_g.fits', 'obj1_r.fits'], ...].")
-    images, ids, skipped = None, [], []
+    flat = all(isinstance(i, (str, os.PathLike)) for i in items)
+    if layout == "auto":
+        layout = _detect_layout(items, band_keyword) if flat else "files"
+    skipped = []
+    if layout == "files" and flat:
+        items = _group_band_files(items, bands, band_keyword, on_error, skipped)
+    elif layout == "files" and any(isinstance(i, (str, os.PathLike)) for i in items):
+        raise ValueError("layout='files' needs one sequence of per-band files per object, e.g. "
+                         "[['obj1_g.fits', 'obj1_r.fits'], ...].")
+    n_grouping = len(skipped)  # files left out while grouping per-band files
+    images, ids = None, []
     first = ref_names = None
     k = 0
     for item in items:
@@ -207,10 +321,10 @@ def load_cutouts(paths, bands=None, *, layout="cube", band_keyword="FILTER", id_
         ids.append(obj_id)
         k += 1
     if skipped:
-        warnings.warn(f"load_cutouts skipped {len(skipped)} of {len(items)} object(s):\n"
+        warnings.warn(f"load_cutouts skipped {len(skipped)} of {len(items) + n_grouping} object(s):\n"
                       + "\n".join(f"  {p}: {r}" for p, r in skipped), UserWarning, stacklevel=2)
     if images is None:
-        raise ValueError(f"no object could be read; all {len(items)} were skipped (first: "
+        raise ValueError(f"no object could be read; all {len(items) + n_grouping} were skipped (first: "
                          f"{skipped[0][1]}).")
     images = images[:k]
     ids = np.asarray(ids)
@@ -289,6 +403,7 @@ def save_cutouts(images, directory, bands, ids=None, *, layout="cube", overwrite
                     fits.ImageHDU(p, fits.Header({band_keyword: b}), name=b) for p, b in zip(obj, bands)])]
             else:
                 hduls = []
+                prim["BANDS"] = ",".join(bands)  # the channel order, for reading a folder back
                 for p, b in zip(obj, bands):
                     h = prim.copy()
                     h[band_keyword] = b

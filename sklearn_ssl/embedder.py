@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import numbers
 import os
+import sys
 import threading
 import warnings
 
@@ -20,7 +21,7 @@ from skorch.callbacks import LRScheduler, ProgressBar
 
 from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, restore
 from ._io import atomic_path
-from ._training import NEGATIVE_FREE, AcceleratedContrastiveNet, ContrastiveNet, Standardize, silent
+from ._training import NEGATIVE_FREE, AcceleratedContrastiveNet, ContrastiveNet, Standardize, on_terminal, silent
 from .augment import resolve_augmentations
 from .encoders import build_encoder, output_dim
 from .losses import BYOLLoss, MoCoLoss, NTXentLoss, SimSiamLoss
@@ -478,7 +479,7 @@ class ContrastiveEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         callbacks = [copy.deepcopy(cb) if not isinstance(cb, type) else cb for cb in (self.callbacks or [])]
         if self.lr_schedule == "cosine" and self.max_epochs > 0:
             callbacks.append(("lr_schedule", LRScheduler("CosineAnnealingLR", T_max=self.max_epochs)))
-        if self.verbose:
+        if self.verbose and on_terminal(sys.stderr):  # per-batch bars never go into a redirected log
             callbacks.append(ProgressBar())
         if self.checkpoint_dir is not None:
             callbacks.append(("resumable_checkpoint", ResumableCheckpoint(

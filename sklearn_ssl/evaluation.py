@@ -153,7 +153,8 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
 
     rows, predictions = [], {}
     bar = tqdm(total=n_repeats * len(budgets) * len(estimators), desc="label budgets", unit="fit",
-               disable=not progress, file=sys.stderr, dynamic_ncols=True)
+               disable=None if progress else True, file=sys.stderr, dynamic_ncols=True,  # None: terminals only
+               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} fits [{elapsed}]")  # fits differ too much for an ETA
     for r in range(n_repeats):
         for b, n in enumerate(budgets):
             sub = train_idx[_subset(y[train_idx], n, classification, np.random.RandomState(seeds[r, b]))]

@@ -127,6 +127,9 @@ __all__ += ["plot_label_efficiency", "plot_similarity_search"]
 def plot_label_efficiency(results, metric=None, *, ax=None, title=None, ylabel=None):
     """Score vs number of labels (log x), mean and standard deviation over repeats.
 
+    Error bars (standard deviation over repeats) are drawn only where a budget has more
+    than one repeat; a single draw is shown as a plain line.
+
     Parameters
     ----------
     results : pandas.DataFrame
@@ -150,14 +153,19 @@ def plot_label_efficiency(results, metric=None, *, ax=None, title=None, ylabel=N
         df = df[df["metric"] == metric]
     if df.empty:
         raise ValueError(f"no rows to plot (metric={metric!r}).")
-    if ax is None:
+    own = ax is None
+    if own:
         fig = Figure(figsize=(5.0, 3.6))
         ax = fig.subplots()
     else:
         fig = ax.figure
     for name, grp in df.groupby("estimator", sort=False):
-        stats = grp.groupby("n_labels")["score"].agg(["mean", "std"]).fillna(0.0)
-        ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], marker="o", ms=4, capsize=3, label=name)
+        stats = grp.groupby("n_labels")["score"].agg(["mean", "std", "count"])
+        if (stats["count"] > 1).any():  # error bars only where there is a spread to show
+            ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].where(stats["count"] > 1, 0.0), marker="o",
+                        ms=4, capsize=3, label=name)
+        else:  # one draw per budget: no error bar to draw
+            ax.plot(stats.index, stats["mean"], marker="o", ms=4, label=name)
     ax.set_xscale("log")
     budgets = sorted(df["n_labels"].unique())
     ax.set_xticks(budgets, [str(n) for n in budgets])  # the budgets, not crowded 2x10^1-style labels
@@ -168,7 +176,8 @@ def plot_label_efficiency(results, metric=None, *, ax=None, title=None, ylabel=N
         ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    fig.tight_layout()
+    if own:  # a figure passed in keeps its own layout
+        fig.tight_layout()
     return fig
 
 

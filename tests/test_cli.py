@@ -5,6 +5,7 @@ Most tests call ``main(argv)`` in-process (fast: no interpreter start); a few ru
 exit status, one error line, no traceback.
 """
 
+import argparse
 import json
 import os
 import subprocess
@@ -76,6 +77,35 @@ def test_pretrain_hyperparameters_reach_the_embedder(tmp_path, data, capsys):
     assert (model.method, model.temperature, model.projection_dim, model.normalize, model.random_state) == (
         "moco", 0.2, 16, "asinh", 3)
     assert "pretrained moco on 48 images" in capsys.readouterr().out
+
+
+def test_redirected_output_has_no_colour_codes_or_bars(tmp_path, data, capsys, monkeypatch):
+    """Logs written to a file get the loss table but no ANSI colours and no carriage-return bars."""
+    import io
+
+    from sklearn_ssl import _training
+
+    assert run("pretrain", "--images", data / "images.npy", "--out", tmp_path / "m.joblib", "--epochs", 1,
+               "--batch-size", 16, "--device", "cpu") == 0
+    captured = capsys.readouterr()
+    assert "train_loss" in captured.out and "pretrained simclr" in captured.out
+    for text in (captured.out, captured.err):
+        assert "\x1b[" not in text and "\r" not in text
+    import joblib
+
+    assert "ProgressBar" not in {type(cb).__name__ for _, cb in joblib.load(tmp_path / "m.joblib").net_.callbacks_}
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert _training.on_terminal(Terminal()) and not _training.on_terminal(io.StringIO())
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert run("pretrain", "--images", data / "images.npy", "--out", tmp_path / "m.joblib", "--epochs", 1,
+               "--batch-size", 16, "--device", "cpu") == 0
+    assert "\x1b[" in sys.stdout.getvalue()  # on a terminal, skorch colours the best loss as before
+    assert "ProgressBar" in {type(cb).__name__ for _, cb in joblib.load(tmp_path / "m.joblib").net_.callbacks_}
 
 
 def test_pretrain_bad_output_fails_before_training(tmp_path, data, capsys):
@@ -151,6 +181,98 @@ def test_embed_from_fits_folder(tmp_path, data, capsys):
     assert run("embed", "--model", data / "model.joblib", "--images", tmp_path / "fits", "--out", out) == 0
     Z, ids = load_embeddings(out)
     assert Z.shape[0] == 10 and sorted(map(str, ids)) == [str(i) for i in range(100, 110)]
+
+
+@pytest.mark.parametrize("layout", ["cube", "hdus", "files"])
+def test_fits_folder_round_trip_every_layout(tmp_path, data, layout, capsys):
+    """What save_cutouts writes, pretrain and embed read as the same images (5 bands, one row per object)."""
+    from sklearn_ssl.cutouts import save_cutouts
+
+    x = np.load(data / "images.npy")[:8]
+    save_cutouts(x, tmp_path / "fits", "ugriz", ids=np.arange(100, 108), layout=layout)
+    assert run("embed", "--model", data / "model.joblib", "--images", data / "images.npy", "--out",
+               tmp_path / "ref.npy") == 0
+    out = tmp_path / "emb.csv"
+    assert run("embed", "--model", data / "model.joblib", "--images", tmp_path / "fits", "--out", out) == 0
+    assert "read 8 images of shape (5, 12, 12)" in capsys.readouterr().err
+    Z, ids = load_embeddings(out)
+    assert ids.tolist() == list(range(100, 108))
+    np.testing.assert_allclose(Z, np.load(tmp_path / "ref.npy")[:8], rtol=1e-5, atol=1e-6)
+    assert run("embed", "--model", data / "model.joblib", "--images", tmp_path / "fits", "--bands", "u,g,r,i,z",
+               "--out", out) == 0
+    np.testing.assert_allclose(load_embeddings(out)[0], Z, rtol=1e-5, atol=1e-6)
+    assert run("pretrain", "--images", tmp_path / "fits", "--out", tmp_path / "m.joblib", "--epochs", 1,
+               "--batch-size", 4, "--bands", "gri", "--device", "cpu") == 0
+    assert "read 8 images of shape (3, 12, 12)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, bands", [
+    ("ugriz", list("ugriz")), ("g,r,i", ["g", "r", "i"]), ("HSC-G,HSC-R", ["HSC-G", "HSC-R"]),
+    (" F115W, F150W ", ["F115W", "F150W"]), ("HSC-G", ["HSC-G"]), ("Ks,", ["Ks"]),
+])
+def test_bands_option_parses_names(text, bands):
+    assert cli._parser().parse_args(["embed", "--model", "m", "--images", "i", "--out", "o",
+                                     "--bands", text]).bands == bands
+
+
+def test_bands_option_with_hyphenated_names(tmp_path, data, capsys):
+    from sklearn_ssl.cutouts import save_cutouts
+
+    x = np.load(data / "images.npy")[:6]
+    save_cutouts(x, tmp_path / "hsc", ["HSC-G", "HSC-R", "HSC-I", "HSC-Z", "HSC-Y"], layout="files")
+    assert run("pretrain", "--images", tmp_path / "hsc", "--bands", "HSC-I,HSC-G", "--out", tmp_path / "m.joblib",
+               "--epochs", 1, "--batch-size", 4, "--device", "cpu") == 0
+    assert "read 6 images of shape (2, 12, 12)" in capsys.readouterr().err
+    assert run("pretrain", "--images", tmp_path / "hsc", "--bands", "HSC-G,HSC-X", "--out", tmp_path / "m.joblib",
+               "--quiet") == 1
+    assert "missing band(s) ['HSC-X']" in error_line(capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        cli.main(["pretrain", "--images", "x", "--out", "m.joblib", "--bands", "g,g"])
+    assert "give each band once" in capsys.readouterr().err
+
+
+def test_cli_advice_names_cli_options(tmp_path, data, capsys):
+    """The errors point to options the command line has (--impute, --on-error skip), and they work."""
+    from sklearn_ssl.cutouts import save_cutouts
+
+    x = np.load(data / "images.npy")[:6].copy()
+    x[1, 2, 3, 4] = np.nan
+    x[2, 0, 0, 0] = np.inf
+    np.save(tmp_path / "nan.npy", x)
+    out = tmp_path / "emb.csv"
+    assert run("embed", "--model", data / "model.joblib", "--images", tmp_path / "nan.npy", "--out", out) == 1
+    line = error_line(capsys.readouterr().err)
+    assert "--impute local" in line and "Pipeline" not in line
+    assert run("embed", "--model", data / "model.joblib", "--images", tmp_path / "nan.npy", "--out", out,
+               "--impute", "local") == 0
+    assert "filled 2 NaN/infinite pixels" in capsys.readouterr().err
+    Z, _ = load_embeddings(out)
+    assert Z.shape[0] == 6 and np.isfinite(Z).all()
+
+    save_cutouts(x[:4], tmp_path / "fits", "ugriz", ids=list("abcd"))
+    save_cutouts(np.zeros((1, 5, 11, 11), "float32"), tmp_path / "fits", "ugriz", ids=["odd"])
+    assert run("embed", "--model", data / "model.joblib", "--images", tmp_path / "fits", "--out", out,
+               "--impute", "median") == 1
+    line = error_line(capsys.readouterr().err)
+    assert "--on-error skip" in line and "on_error=" not in line
+    assert run("embed", "--model", data / "model.joblib", "--images", tmp_path / "fits", "--out", out,
+               "--impute", "median", "--on-error", "skip") == 0
+    assert "odd.fits" in capsys.readouterr().err  # the warning names the skipped file
+    assert load_embeddings(out)[1].tolist() == list("abcd")
+
+
+def test_help_shows_every_default():
+    """Every option of every subcommand that takes a value states its default in --help."""
+    parser = cli._parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert {"demo", "pretrain", "embed", "evaluate"} <= set(commands)
+    for command, sub in commands.items():
+        formatter = sub._get_formatter()
+        for action in sub._actions:
+            if not action.option_strings or action.required or action.nargs == 0:  # positionals, required, flags
+                continue
+            text = formatter._expand_help(action)
+            assert "default" in text, f"{command} {action.option_strings[0]}: {text!r}"
 
 
 @pytest.mark.parametrize("make_input, message", [
@@ -325,7 +447,17 @@ def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     for name in figures:
         assert f"figures/{name}" in md and (out / "figures" / name).stat().st_size > 10_000
     html = (out / "report.html").read_text()
-    assert html.count("<img ") == len(figures) and "<table>" in html
+    assert html.count("<img ") == len(figures)
+    tables = html_tables(html)
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(tables) == 2
+    assert tables[0][0] == list(summary.columns)  # header row: the column names, one <th> each
+    assert len(tables[0]) == 1 + len(summary)  # then one <tr> per method
+    assert [row[0] for row in tables[0][1:]] == summary.iloc[:, 0].tolist()
+    for table in tables:
+        assert all(len(row) == len(table[0]) for row in table)  # every row has one cell per column
+        assert not any("|" in cell for row in table for cell in row)
+    assert "|---" not in html and "<td>|" not in html  # no Markdown table syntax left anywhere
     table = pd.read_csv(out / "label_efficiency.csv")
     assert set(table.estimator) == {"SSL frozen", "raw-pixel PCA", "supervised CNN", "SSL fine-tuned",
                                     "semi-supervised SSL"}
@@ -336,6 +468,48 @@ def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     # the report's files feed the other subcommands
     assert run("evaluate", "--embeddings", out / "embeddings.csv", "--catalog", out / "catalog.csv",
                "--target", "morphology", "--cv", 2) == 0
+
+
+def html_tables(text):
+    """Every <table> of an HTML page as a list of rows, each a list of cell texts (th or td)."""
+    from html.parser import HTMLParser
+
+    class Tables(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tables, self.cell = [], None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table":
+                self.tables.append([])
+            elif tag == "tr":
+                self.tables[-1].append([])
+            elif tag in ("td", "th"):
+                self.cell = ""
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th"):
+                self.tables[-1][-1].append(self.cell)
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell += data
+
+    parser = Tables()
+    parser.feed(text)
+    return parser.tables
+
+
+def test_report_html_tables_have_rows_and_cells():
+    from sklearn_ssl.report import _markdown_to_html
+
+    frame = pd.DataFrame({"method (350 labels)": ["SSL frozen", "a|b <x>"], "accuracy": [0.938, np.nan],
+                          "bias": [-0.00123, 0.5]})
+    text = _markdown_to_html(["# Title", "", "some **bold** text", "", frame, "", "- a finding"], "t")
+    assert html_tables(text) == [[["method (350 labels)", "accuracy", "bias"], ["SSL frozen", "0.938", "-0.00123"],
+                                  ["a|b <x>", "", "0.5"]]]
+    assert "<strong>bold</strong>" in text and "<li>a finding</li>" in text
 
 
 def test_report_folder_is_replaced_only_when_complete(tmp_path):
@@ -390,7 +564,39 @@ def test_demo_findings_state_what_the_table_shows():
     rows += [dict(task="redshift", estimator=m, n_labels=n, repeat=0, metric="sigma_mad", score=v)
              for m, vals in sig.items() for n, v in zip((10, 30, 100), vals)]
     morph, z, finetuned = _findings(pd.DataFrame(rows))
-    assert "ahead at 10, 30 labels; the supervised CNN is as good or better at 100." in morph
+    assert "ahead at 10, 30 labels; behind it at 100 labels." in morph
     assert "With 10 labels the SSL embeddings match or beat the supervised CNN trained on 30 (3.0x" in morph
     assert "do not beat the supervised CNN at any budget" in z  # lower sigma_MAD is better
     assert finetuned.startswith("**Photo-z sigma_MAD**, SSL fine-tuned vs frozen SSL embeddings: 10 labels: 0.033")
+
+
+def test_demo_findings_call_a_tie_a_tie():
+    from sklearn_ssl.report import _findings
+
+    acc = {"SSL frozen": [0.80, 0.9378], "supervised CNN": [0.85, 0.9382]}  # both print as 0.938
+    rows = [dict(task=t, estimator=m, n_labels=n, repeat=0, metric=metric, score=v)
+            for t, metric in (("morphology", "accuracy"), ("redshift", "sigma_mad"))
+            for m, vals in acc.items() for n, v in zip((40, 350), vals)]
+    morph = _findings(pd.DataFrame(rows))[0]
+    assert "350 labels: 0.938 vs 0.938" in morph
+    assert "do not beat" not in morph
+    assert "level with the supervised CNN at 350 labels; behind it at 40 labels." in morph
+
+
+def test_terminal_summary_has_blanks_not_nan():
+    from sklearn_ssl.report import _summary_text
+
+    summary = pd.DataFrame({"method (350 labels)": ["SSL frozen", "SSL fine-tuned"],
+                            "morphology accuracy": [0.9, np.nan], "photo-z sigma_MAD": [0.02, 0.018]})
+    text = _summary_text(summary, dict(n_samples=10, epochs=1, device="cpu"), {"total": 1.0}, "r")
+    assert "nan" not in text.lower() and "0.9000" in text and "0.0180" in text
+
+
+def test_demo_says_up_front_how_long_it_takes():
+    from sklearn_ssl.report import DEMO_WALL_TIME_S, _expected_time
+
+    text = _expected_time(quick=False, changed=False)
+    assert f"about {round(DEMO_WALL_TIME_S['default'] / 60)} minutes on an idle 2-core CPU" in text
+    assert f"first look in about {DEMO_WALL_TIME_S['quick']} s: sklearn-ssl demo --quick" in text
+    assert "--quick" not in _expected_time(quick=True, changed=False).split(":", 1)[1]
+    assert "in proportion" in _expected_time(quick=True, changed=True)

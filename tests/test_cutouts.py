@@ -26,6 +26,63 @@ def test_round_trip_all_layouts(tmp_path, cube, layout):
     np.testing.assert_array_equal(x, cube[:, [2, 0]])
 
 
+@pytest.mark.parametrize("layout", ["cube", "hdus", "files"])
+def test_folder_round_trip_every_layout(tmp_path, cube, layout):
+    """Whatever save_cutouts writes, a folder read with the default layout='auto' gives back."""
+    save_cutouts(cube, tmp_path, ["HSC-G", "HSC-R", "F150W"], ids=["a", "b_2", "c"], layout=layout)
+    x, ids = load_cutouts(tmp_path)
+    np.testing.assert_array_equal(x, cube)  # 3 objects of 3 bands, in the written order
+    assert ids.tolist() == ["a", "b_2", "c"]
+    x, _ = load_cutouts(tmp_path, bands=["F150W", "HSC-G"])
+    np.testing.assert_array_equal(x, cube[:, [2, 0]])
+    x, ids = load_cutouts(sorted(tmp_path.iterdir()))  # the same files as a flat list
+    np.testing.assert_array_equal(x, cube)
+
+
+def test_folder_layout_read_past_a_broken_first_file(tmp_path, cube):
+    save_cutouts(cube, tmp_path, "gri", ids=["b", "c", "d"], layout="files")
+    (tmp_path / "a_g.fits").write_text("truncated")  # sorts first
+    with pytest.warns(UserWarning, match="a_g.fits"):
+        x, ids = load_cutouts(tmp_path, on_error="skip")
+    np.testing.assert_array_equal(x, cube)  # still 3 objects of 3 bands
+    assert ids.tolist() == ["b", "c", "d"]
+
+
+def test_cube_layout_refuses_a_file_per_band_file(tmp_path, cube):
+    paths = save_cutouts(cube, tmp_path, "gri", layout="hdus")
+    with pytest.raises(ValueError, match="holds 3 image HDUs .*layout='hdus'"):
+        load_cutouts(paths, layout="cube")
+
+
+def test_ambiguous_folder_is_an_error(tmp_path, cube):
+    # 2-D files named <id>_<band>.fits without a FILTER keyword: per-band files or single-band images?
+    for i in range(2):
+        for j, b in enumerate("gri"):
+            fits.PrimaryHDU(cube[i, j]).writeto(tmp_path / f"{i}_{b}.fits")
+    with pytest.raises(ValueError, match="look like one file per band.*no 'FILTER' keyword"):
+        load_cutouts(tmp_path)
+    x, _ = load_cutouts(tmp_path, layout="cube")  # the user can say what they are
+    assert x.shape == (6, 1, 8, 8)
+
+
+def test_single_band_folder_and_unordered_band_files(tmp_path, cube):
+    for i in range(3):  # single-band survey: 2-D images named like galaxy_001.fits
+        fits.PrimaryHDU(cube[i, 0], fits.Header({"FILTER": "r"})).writeto(tmp_path / f"galaxy_{i:03d}.fits")
+    x, ids = load_cutouts(tmp_path)
+    np.testing.assert_array_equal(x, cube[:, :1])
+    assert ids.tolist() == ["galaxy_000", "galaxy_001", "galaxy_002"]
+    old = tmp_path / "old"
+    old.mkdir()
+    for i in range(2):  # per-band files written without the BANDS order
+        for j, b in enumerate("gri"):
+            fits.PrimaryHDU(cube[i, j], fits.Header({"FILTER": b})).writeto(old / f"{i}_{b}.fits")
+    with pytest.raises(ValueError, match="do not record the band order.*--bands"):
+        load_cutouts(old)
+    x, ids = load_cutouts(old, bands="gri")
+    np.testing.assert_array_equal(x, cube[:2])
+    assert ids.tolist() == ["0", "1"]
+
+
 def test_directory_and_memmap_output(tmp_path, cube):
     save_cutouts(cube, tmp_path / "d", "gri")
     x, ids = load_cutouts(tmp_path / "d", out=tmp_path / "big.npy")
@@ -86,7 +143,7 @@ def test_argument_errors(tmp_path, cube):
     with pytest.raises(ValueError, match="contains no .fits files"):
         load_cutouts(tmp_path)
     with pytest.raises(ValueError, match="one sequence of per-band files per object"):
-        load_cutouts(["a.fits"], layout="files")
+        load_cutouts(["a.fits", ["b_g.fits"]], layout="files")
     with pytest.raises(ValueError, match=r"images must have shape \(n, C, H, W\)"):
         save_cutouts(cube[0], tmp_path, "gri")
     with pytest.raises(ValueError, match="must name each of the 3 channels once"):

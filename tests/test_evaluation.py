@@ -200,9 +200,19 @@ def test_downstream_study_of_a_given_embedder_without_semi_supervised_rows():
     assert sigma_mad(cat["redshift"].to_numpy()[test], pred) == pytest.approx(sigma["score"].item())
 
 
-def test_label_efficiency_progress_bar_counts_every_fit(capsys):
+def test_label_efficiency_progress_bar_counts_every_fit(capsys, monkeypatch):
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
     X, y = make_classification(80, random_state=0)
-    label_efficiency({"a": LogisticRegression(), "b": LogisticRegression(C=0.1)}, X, y, [10, 30], n_repeats=2,
-                     random_state=0, progress=True)
-    err = capsys.readouterr().err
+    estimators = {"a": LogisticRegression(), "b": LogisticRegression(C=0.1)}
+    label_efficiency(estimators, X, y, [10, 30], n_repeats=2, random_state=0, progress=True)
+    assert capsys.readouterr().err == ""  # stderr redirected (not a terminal): no bar in the log
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    label_efficiency(estimators, X, y, [10, 30], n_repeats=2, random_state=0, progress=True)
+    err = sys.stderr.getvalue()
     assert "label budgets" in err and "8/8" in err

@@ -30,6 +30,20 @@ def test_each_epoch_is_a_permutation_and_single_leftover_is_dropped():
     assert torch.equal(ordered, X)  # evaluation keeps every sample, in order
 
 
+def test_contrastive_training_drops_the_small_last_batch():
+    """Pretraining batches all have batch_size images (the loss scale depends on it); transform keeps all."""
+    from sklearn_ssl import ContrastiveEmbedder
+
+    X = torch.arange(20, dtype=torch.float32)[:, None]
+    batches = [len(b) for b, _ in DeviceBatches(X, 8, True, torch.Generator().manual_seed(0), drop_last=True)]
+    assert batches == [8, 8]  # 20 = 8 + 8 + 4: the 4 are left out of this epoch
+    images = np.random.default_rng(0).normal(size=(20, 2, 8, 8)).astype(np.float32)
+    emb = ContrastiveEmbedder(max_epochs=2, batch_size=8, random_state=0).fit(images)
+    sizes = [b["train_batch_size"] for epoch in emb.net_.history for b in epoch["batches"]]
+    assert sizes == [8, 8, 8, 8]
+    assert emb.transform(images).shape[0] == 20
+
+
 def test_processes_get_disjoint_equal_shards_of_the_same_permutation():
     X = torch.arange(21, dtype=torch.float32)[:, None]
     shards = [
