@@ -13,6 +13,8 @@ is specific to contrastive pretraining:
 - for MoCo, a momentum key encoder and projector are extra skorch modules; keys are
   computed with shuffled BatchNorm (:meth:`ContrastiveNet._keys`) and the batch's sample
   indices travel with it, so the queue can mask a query's own image.
+- for the negative-free methods (BYOL, SimSiam), a predictor head and, for BYOL, a
+  momentum target encoder and projector (see :meth:`ContrastiveNet._infer_negative_free`).
 """
 
 from __future__ import annotations
@@ -32,9 +34,12 @@ from torch import nn
 
 from ._disk import DiskRows, read_ahead
 from .encoders import output_dim
-from .losses import _world, gather_no_grad, momentum_update
+from .losses import _world, cosine_momentum, gather_no_grad, momentum_update
 
 _AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+#: Methods that learn without negatives: a predictor on the online branch, stop-gradient on the other.
+NEGATIVE_FREE = ("byol", "simsiam")
 
 
 #: Images per BatchNorm group of MoCo's key pass on one process: the per-GPU batch of
@@ -60,6 +65,18 @@ class ProjectionHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class PredictionHead(ProjectionHead):
+    """The predictor of BYOL and SimSiam: Linear-BN-ReLU-Linear from and to the projection space.
+
+    BYOL (Grill et al. 2020, sec. 3.3) uses the projector's hidden width; SimSiam
+    (facebookresearch/simsiam ``simsiam/builder.py``) a bottleneck of a quarter of the
+    projection size (512 for 2048).
+    """
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__(dim, dim, hidden)
 
 
 class Standardize(nn.Module):
@@ -348,6 +365,8 @@ class ContrastiveNet(ReraiseInterrupt, NeuralNet):
         if self.method == "moco":
             self.key_encoder_ = copy.deepcopy(self.module_).requires_grad_(False)
             self.key_projector_ = copy.deepcopy(self.projector_).requires_grad_(False)
+        if self.method in NEGATIVE_FREE:
+            self._initialize_negative_free(dim)
         if self.label_task is not None:  # created last: the self-supervised parts draw the same weights
             self.label_head_ = nn.Linear(self.projection_dim, self.n_label_outputs)
         return self
@@ -371,12 +390,15 @@ class ContrastiveNet(ReraiseInterrupt, NeuralNet):
         accelerator = getattr(self, "accelerator", None)
         rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
         device = accelerator.device if accelerator else self.device
-        return DeviceBatches(
+        batches = DeviceBatches(
             X, min(self.batch_size, len(X) // world), training, getattr(self, "shuffle_generator_", None),
             device=device, rank=rank, world=world, y=dataset.y if training else None,
             drop_last=training,  # equal batches: one loss scale per epoch (see DeviceBatches)
             with_index=training and (self.method == "moco" or getattr(self, "catalogue_ebv", None) is not None),
         )
+        if training:
+            self.steps_per_epoch_ = len(batches)  # BYOL's momentum schedule counts steps
+        return batches
 
     def _augment_generator(self, device: torch.device) -> torch.Generator:
         gen = getattr(self, "augment_generator_", None)
@@ -423,6 +445,8 @@ class ContrastiveNet(ReraiseInterrupt, NeuralNet):
         side = {} if ebv is None or index is None else {"ebv": ebv[index]}
         v1 = self.normalizer_(self.augmentations_(x, generator=gen, **side))
         v2 = self.normalizer_(self.augmentations_(x, generator=gen, **side))
+        if self.method in NEGATIVE_FREE:
+            return self._infer_negative_free(v1, v2)
         with self._autocast(x.device):
             if self.method != "moco":  # SimCLR: one batch, BatchNorm over both views
                 return self.projector_(self._encode(torch.cat([v1, v2]))).chunk(2)
@@ -474,6 +498,44 @@ class ContrastiveNet(ReraiseInterrupt, NeuralNet):
         perm = torch.randperm(n, generator=generator, device=x.device)
         keys = torch.cat([encode(part) for part in x[perm].tensor_split(groups)])
         return keys[torch.argsort(perm)]
+
+    # -- negative-free methods ---------------------------------------------------
+    def _initialize_negative_free(self, dim: int) -> None:
+        """Predictor (both methods), output batch norm of the projector (SimSiam) and the
+        momentum target encoder and projector (BYOL)."""
+        p = self.projection_dim
+        if self.method == "simsiam":  # builder.py ends the projector with BatchNorm1d(dim, affine=False)
+            self.projector_ = nn.Sequential(self.projector_, nn.BatchNorm1d(p, affine=False))
+        self.predictor_ = PredictionHead(p, dim if self.method == "byol" else max(p // 4, 2))
+        if self.method == "byol":
+            self.target_encoder_ = copy.deepcopy(self.module_).requires_grad_(False)
+            self.target_projector_ = copy.deepcopy(self.projector_).requires_grad_(False)
+
+    def _target_momentum(self) -> float:
+        """BYOL's cosine schedule from ``momentum`` to 1 over the run, at the step just taken."""
+        steps = sum(len(epoch["batches"]) for epoch in self.history) - 1  # the current batch is recorded
+        per_epoch = getattr(self, "steps_per_epoch_", None) or 1
+        return cosine_momentum(self.momentum, max(steps - 1, 0), self.max_epochs * per_epoch)
+
+    def _infer_negative_free(self, v1: torch.Tensor, v2: torch.Tensor) -> tuple:
+        """Online predictions and (stop-gradient) targets of two views: ``(p1, p2, t1, t2)``.
+
+        SimSiam: the targets are the online projections themselves (detached by the loss).
+        BYOL: the targets come from the momentum network, first moved by one step of the
+        exponential moving average with the cosine-scheduled decay.
+        """
+        with self._autocast(v1.device):
+            z1, z2 = self.projector_(self._encode(v1)), self.projector_(self._encode(v2))
+            p1, p2 = self.predictor_(z1), self.predictor_(z2)
+            if self.method == "simsiam":
+                return p1, p2, z1, z2
+            with torch.no_grad():
+                tau = self._target_momentum()
+                momentum_update(self.module_, self.target_encoder_, tau)
+                momentum_update(self.projector_, self.target_projector_, tau)
+                t1 = self.target_projector_(self.target_encoder_(v1))
+                t2 = self.target_projector_(self.target_encoder_(v2))
+        return p1, p2, t1, t2
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         if not isinstance(y_pred, tuple):

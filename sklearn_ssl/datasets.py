@@ -31,6 +31,7 @@ from scipy import fft as sp_fft
 from scipy import special, stats
 from sklearn.utils import check_random_state
 
+from ._survey_extras import SPECTRUM_WAVELENGTHS, arc_images, draw_lenses, model_spectra
 from .augment import SDSS_SKY_SIGMA
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "EXTINCTION_COEFFICIENTS",
     "MORPHOLOGY_CLASSES",
     "PIXEL_SCALES",
+    "SPECTRUM_WAVELENGTHS",
     "make_galaxy_survey",
 ]
 
@@ -103,18 +105,21 @@ _TEMPLATES = np.stack([
 ])
 
 
+def _mean_fnu(f_lam, survey, band):
+    """Mean f_nu (in units of f_lambda * A^2) of spectra on ``_LAM`` through a smoothed top-hat filter."""
+    lo, hi, soft = _FILTER_EDGES[survey][band]
+    t = _sigmoid((_LAM - lo) / soft) * _sigmoid((hi - _LAM) / soft)
+    return np.trapezoid(f_lam * _LAM * t, _LAM, axis=-1) / np.trapezoid(t / _LAM, _LAM)
+
+
 def _band_fluxes(survey, bands):
     """Observed mean f_nu of each template in each band, per unit rest-frame r flux.
 
     Returns an array (n_templates, n_z_grid, n_bands); -2.5 log10 of it is the
     K-correction from rest-frame r to observed band b.
     """
-    edges = _FILTER_EDGES[survey]
-
     def mean_fnu(f_lam, band):
-        lo, hi, soft = edges[band]
-        t = _sigmoid((_LAM - lo) / soft) * _sigmoid((hi - _LAM) / soft)
-        return np.trapezoid(f_lam * _LAM * t, _LAM, axis=-1) / np.trapezoid(t / _LAM, _LAM)
+        return _mean_fnu(f_lam, survey, band)
 
     rest_r = mean_fnu(_TEMPLATES, "r")[:, None]
     out = np.empty((len(_TEMPLATES), len(_Z_GRID), len(bands)))
@@ -256,7 +261,7 @@ def _render_chunk(p, sl, size, kfreq):
 
 def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="sdss",
                        class_weights=(0.3, 0.3, 0.2, 0.2), magnitude_limit=17.77, ebv=None,
-                       noise=True, random_state=None):
+                       noise=True, spectra=False, rare_fraction=0.0, random_state=None):
     """Generate a realistic synthetic galaxy survey: multi-band images and a catalogue.
 
     Parameters
@@ -286,8 +291,23 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
         depend on this value, so the same seed with another ``ebv`` gives the same galaxies.
     noise : bool, default=True
         Add sky and source noise. ``False`` returns the PSF-convolved truth.
+    spectra : bool, default=False
+        Also return a low-resolution model spectrum of each galaxy: its own template
+        mixture at its redshift, through the same extinction, as f_nu in nanomaggies on
+        the observed-frame grid :data:`SPECTRUM_WAVELENGTHS` (108 bins of 50 A, 3800-9200 A),
+        with Gaussian noise (signal-to-noise 15 at the median flux of an r = 17.77 galaxy,
+        rising with the square root of the flux); see ``sklearn_ssl._survey_extras``.
+    rare_fraction : float, default=0.0
+        Fraction (at most 0.5) of galaxies turned into galaxy-galaxy strong lenses: a blue
+        arc of a lensed star-forming source on an Einstein ring of 1-2.2 arcsec, spanning
+        60-140 degrees, with a fainter counter-image, blurred by the galaxy's PSF and with
+        25-60 % of the lens galaxy's mean band flux. Lenses are ellipticals when there are enough.
+        The catalogue gains a boolean ``strong_lens`` column; the magnitudes include the arcs.
     random_state : int, RandomState instance or None, default=None
         Seed; the output is deterministic for a given integer seed.
+
+    Spectra and lenses draw from their own random streams: asking for them changes no
+    other galaxy, image or catalogue value of the same seed (the lenses' images gain arcs).
 
     Returns
     -------
@@ -300,7 +320,9 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
         ``half_light_radius_arcsec`` and ``half_light_radius_kpc`` (of the disk),
         ``axis_ratio``, ``position_angle`` (degrees),
         ``sersic_n`` (bulge), ``bulge_to_total``, ``seeing_fwhm_<b>`` (arcsec),
-        ``sky_sigma_<b>`` (nanomaggies per pixel).
+        ``sky_sigma_<b>`` (nanomaggies per pixel); ``strong_lens`` when ``rare_fraction > 0``.
+    spectra : ndarray of shape (n_samples, 108), float32
+        Only with ``spectra=True``: the model spectra (f_nu, nanomaggies).
 
     Notes
     -----
@@ -317,6 +339,8 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
     if cw.shape != (4,) or np.any(cw < 0) or not np.isfinite(cw).all() or cw.sum() <= 0:
         raise ValueError(f"class_weights must be 4 non-negative numbers with a positive sum "
                          f"(elliptical, spiral, edge_on, irregular), got {class_weights!r}.")
+    if not isinstance(rare_fraction, (int, float, np.integer, np.floating)) or not 0 <= rare_fraction <= 0.5:
+        raise ValueError(f"rare_fraction must be a number in [0, 0.5], got {rare_fraction!r}.")
     rng = check_random_state(random_state)
     seed_seq = np.random.SeedSequence(rng.randint(2**31 - 1, size=4))
     gen = np.random.default_rng(seed_seq)
@@ -388,9 +412,18 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
     kfreq = (fy ** 2 + fx ** 2).astype(np.float32)
     e_per = np.array([_E_PER_NMGY[b] for b in bands], np.float32)[:, None, None]
     streams = seed_seq.spawn((n + _CHUNK - 1) // _CHUNK)
+    lenses = None
+    if rare_fraction > 0:  # own stream: the other draws stay as they are
+        lenses = draw_lenses(cls, rare_fraction, scale, image_size, _extra_stream(seed_seq, 0))
+        lens_flux = (comp.sum(1) + p["comp_flux"][:, 3])[lenses["index"]]
+        arcs = arc_images(lenses, lens_flux, _band_fluxes(survey, bands)[2, -1],
+                          fwhm[lenses["index"]] / 2.3548 / scale, image_size)
     for i, start in enumerate(range(0, n, _CHUNK)):
         sl = slice(start, min(start + _CHUNK, n))
         img = _render_chunk(p, sl, image_size, kfreq)
+        if lenses is not None:
+            here = (lenses["index"] >= sl.start) & (lenses["index"] < sl.stop)
+            img[lenses["index"][here] - sl.start] += arcs[here]
         if noise:
             var = sky[sl, :, None, None].astype(np.float32) ** 2 + np.maximum(img, 0) / e_per
             img += np.sqrt(var) * np.random.default_rng(streams[i]).standard_normal(
@@ -398,6 +431,8 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
         images[sl] = img
     # Catalogue photometry: total flux with photometric noise, SDSS asinh magnitudes.
     flux_b = comp.sum(1) + p["comp_flux"][:, 3]
+    if lenses is not None:
+        flux_b[lenses["index"]] += arcs.sum(axis=(2, 3))
     area = 4 * np.pi * ((re_px[:, None] ** 2) + (fwhm / 2.3548 / scale) ** 2)
     ferr = np.sqrt(sky ** 2 * area + np.maximum(flux_b, 0) / e_per[:, 0, 0])
     phot = np.random.default_rng(seed_seq.spawn(1)[0]).standard_normal((n, nall))[:, sel]
@@ -416,4 +451,20 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
                sersic_n=p["n_bulge"], bulge_to_total=p["frac"][:, 0])
     cat.update({f"seeing_fwhm_{b}": fwhm[:, j] for j, b in enumerate(bands)})
     cat.update({f"sky_sigma_{b}": sky[:, j] for j, b in enumerate(bands)})
-    return images, pd.DataFrame(cat)
+    if lenses is not None:
+        cat["strong_lens"] = np.isin(np.arange(n), lenses["index"])
+    if not spectra:
+        return images, pd.DataFrame(cat)
+    rest_r = _mean_fnu(_TEMPLATES, survey, "r")
+    weights = np.einsum("nc,nct->nt", p["frac"], p["mix"])
+    disk_weights = p["frac"][:, 1, None] * p["mix"][:, 1]
+    allb = list(BAND_WAVELENGTHS[survey])
+    spec = model_spectra(_LAM, _TEMPLATES, rest_r, weights, disk_weights, tau0, z, f_tot, ebv_v,
+                         [BAND_WAVELENGTHS[survey][b] for b in allb],
+                         [EXTINCTION_COEFFICIENTS[survey][b] for b in allb], _extra_stream(seed_seq, 1))
+    return images, pd.DataFrame(cat), spec
+
+
+def _extra_stream(seed_seq, i):
+    """A random stream of the optional layers, independent of (and not advancing) the survey's own."""
+    return np.random.default_rng(np.random.SeedSequence(seed_seq.entropy, spawn_key=(1 << 20, i)))

@@ -26,10 +26,10 @@ from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, 
 from ._io import atomic_path
 from ._persistence import VersionedState, is_subclass_name, pickled_class
 from ._published import load_into_net, read_published
-from ._training import AcceleratedContrastiveNet, ContrastiveNet, Standardize, band_statistics, on_terminal, silent
+from ._training import NEGATIVE_FREE, AcceleratedContrastiveNet, ContrastiveNet, Standardize, band_statistics, on_terminal, silent
 from .augment import GalacticReddening, deredden, resolve_augmentations
 from .encoders import build_encoder, output_dim
-from .losses import MoCoLoss, NTXentLoss
+from .losses import BYOLLoss, MoCoLoss, NTXentLoss, SimSiamLoss
 
 __all__ = ["ContrastiveEmbedder"]
 
@@ -261,21 +261,28 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         ``torch.load(weights_only=True)``.
     init_layout : {"auto", "hayat2021", "stein2022", "torchvision"}, default="auto"
         Layout of the ``init`` file; ``"auto"`` recognises it from its keys.
-    method : {"simclr", "moco"}, default="simclr"
+    method : {"simclr", "moco", "byol", "simsiam"}, default="simclr"
         SimCLR (NT-Xent with in-batch negatives; both views through the encoder as one
-        batch) or MoCo v2 (momentum key encoder with shuffled BatchNorm, a queue of
-        negatives, Linear-ReLU-Linear projection head).
+        batch), MoCo v2 (momentum key encoder with shuffled BatchNorm, a queue of
+        negatives, Linear-ReLU-Linear projection head), or a negative-free method: BYOL
+        (a predictor on the online branch regresses the projection of a momentum target
+        network, whose decay rises from ``momentum`` to 1 on a cosine schedule) or
+        SimSiam (a predictor and a stop-gradient on the other view's projection, no
+        momentum network). See :ref:`negative-free` for how they depart from the
+        references.
     projection_dim : int, default=128
         Output size of the projection head used by the loss.
     temperature : float, default=0.1
-        Softmax temperature of the contrastive loss.
+        Softmax temperature of the contrastive loss (SimCLR, MoCo).
     queue_size : int, default=4096
         MoCo only: number of negative keys. The queue remembers each key's image, and a
         query's own image is masked out of its negatives (no stale copy of the positive
         acts as a negative). Capped at ``n_samples``, since a longer queue would only
         hold older keys of the same images; the value used is ``queue_size_``.
     momentum : float, default=0.99
-        MoCo only: momentum of the key encoder's moving average.
+        MoCo: momentum of the key encoder's moving average. BYOL: the base decay of the
+        target network, raised to 1 over the run (the BYOL paper uses 0.996 for
+        ImageNet-length runs; short runs need the lower default to move the target).
     augmentations : str, nn.Module or list of nn.Module, default="auto"
         A preset name from :data:`sklearn_ssl.augment.PRESETS`, one augmentation or a
         list of them (see :mod:`sklearn_ssl.augment`), applied on the training device.
@@ -288,9 +295,10 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         Weight of the labelled part of the loss when ``fit`` gets partial labels ``y``
         (scikit-learn's semi-supervised convention: integer classes with ``-1`` for
         unlabelled samples, or a continuous target such as redshift with ``NaN`` for
-        unlabelled ones). A linear head on the projection is trained on the labelled
-        samples of each batch (cross entropy for classes, squared error on the
-        standardised target otherwise), added to the contrastive loss. 0 ignores ``y``:
+        unlabelled ones). A linear head on the projection (on the prediction for BYOL
+        and SimSiam) is trained on the labelled samples of each batch (cross entropy for
+        classes, squared error on the standardised target otherwise), added to the
+        contrastive loss. 0 ignores ``y``:
         pure self-supervision, so Pipelines passing ``y`` keep their meaning.
     batch_size : int, default=256
         Images per training and embedding batch (capped at the number of samples).
@@ -345,7 +353,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
     embedding_dim_ : int
         Size of the representation returned by ``transform``.
     queue_size_ : int or None
-        Queue size used by MoCo (None for SimCLR).
+        Queue size used by MoCo (None for the other methods).
     device_ : str
         Device the model was trained on.
     init_source_ : dict or None
@@ -369,7 +377,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         "encoder": [str, torch.nn.Module, callable],
         "init": [str, os.PathLike, None],
         "init_layout": [StrOptions({"auto", "hayat2021", "stein2022", "torchvision"})],
-        "method": [StrOptions({"simclr", "moco"})],
+        "method": [StrOptions({"simclr", "moco", "byol", "simsiam"})],
         "projection_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "queue_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -543,6 +551,41 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
                 RuntimeWarning,
                 stacklevel=3,
             )
+            return
+        if self.method not in NEGATIVE_FREE:  # negatives keep projections apart by construction
+            return
+        spread = self._projection_spread(X[: min(len(X), 512)])
+        if spread < 0.05:
+            warnings.warn(
+                f"The learned representation has collapsed: the projections of all samples point the same way "
+                f"(angular spread {spread:.2e}, where 1 is uniform and 0 a single direction), so the loss no "
+                "longer tells galaxies apart. Negative-free methods need their predictor and stop-gradient; "
+                "try a lower learning rate, fewer epochs or method='simclr'.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+    def _projection_spread(self, X: np.ndarray) -> float:
+        """``1 - |mean of the L2-normalised projections|^2``: their total variance, 0 when all
+        point one way (the collapse that SimSiam's paper monitors, its sec. 4.1).
+
+        The projector runs on batch statistics, as the loss saw it (its state is restored
+        afterwards): with running averages, an encoder early in training maps every image
+        to nearly the same direction without having collapsed.
+        """
+        net = self.net_
+        net._set_training(False)
+        state = copy.deepcopy(net.projector_.state_dict())
+        try:
+            with torch.inference_mode():
+                h = torch.cat([net.embed(_as_tensor(X[i:i + net.batch_size]).to(self.device_))
+                               for i in range(0, len(X), net.batch_size)])
+                net.projector_.train()
+                z = torch.nn.functional.normalize(net.projector_(h).float(), dim=1)
+        finally:
+            net.projector_.load_state_dict(state)
+            net.projector_.eval()
+        return float(1.0 - z.mean(dim=0).square().sum())
 
     def _build_net(self, X, device: str, seed: int, fingerprint: dict, labels: dict | None,
                    published=None) -> ContrastiveNet:
@@ -561,6 +604,9 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
             criterion, criterion_params = MoCoLoss, {
                 "dim": self.projection_dim, "queue_size": self.queue_size_, "temperature": self.temperature,
             }
+        elif self.method in NEGATIVE_FREE:
+            self.queue_size_ = None
+            criterion, criterion_params = {"byol": BYOLLoss, "simsiam": SimSiamLoss}[self.method], {}
         else:
             self.queue_size_ = None
             criterion, criterion_params = NTXentLoss, {"temperature": self.temperature}

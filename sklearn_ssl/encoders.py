@@ -16,7 +16,7 @@ from typing import Callable, Sequence, Union
 import torch
 from torch import nn
 
-__all__ = ["SmallCNN", "ResNet", "MLPEncoder", "build_encoder", "ENCODERS"]
+__all__ = ["SmallCNN", "ResNet", "MLPEncoder", "SpectrumCNN", "build_encoder", "ENCODERS"]
 
 EncoderSpec = Union[str, nn.Module, Callable[..., nn.Module]]
 
@@ -232,13 +232,45 @@ class MLPEncoder(nn.Module):
         return self.net(x.flatten(1))
 
 
+class SpectrumCNN(nn.Module):
+    """A small 1-D CNN for spectra given as ``(n, n_wavelengths)`` vectors.
+
+    Four conv-BN-ReLU stages (kernel 5, the last three with stride 2), then adaptive
+    average pooling to 8 positions, so the representation keeps *where* in wavelength
+    a feature sits (what a redshift is made of), not only that it exists.
+
+    Parameters
+    ----------
+    in_features : int
+        Number of wavelength bins (at least 8).
+    width : int
+        Channels of the first stage; later stages have 2x, 2x and 4x.
+    """
+
+    def __init__(self, in_features: int, width: int = 8):
+        super().__init__()
+        chans = [width, 2 * width, 2 * width, 4 * width]
+        layers, prev = [], 1
+        for i, c in enumerate(chans):
+            layers += [nn.Conv1d(prev, c, 5, stride=1 if i == 0 else 2, padding=2, bias=False),
+                       nn.BatchNorm1d(c), nn.ReLU(inplace=True)]
+            prev = c
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool1d(8), nn.Flatten())
+        self.out_features = prev * 8
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x.flatten(1).unsqueeze(1))
+
+
 ENCODERS: dict[str, Callable[[int], nn.Module]] = {
     "small": lambda c: SmallCNN(in_channels=c),
     "resnet18": lambda c: ResNet(18, in_channels=c),
     "resnet34": lambda c: ResNet(34, in_channels=c),
     "resnet50": lambda c: ResNet(50, in_channels=c),
     "mlp": lambda d: MLPEncoder(in_features=d),
+    "cnn1d": lambda d: SpectrumCNN(in_features=d),
 }
+_VECTOR_ENCODERS = ("mlp", "cnn1d")
 
 
 def build_encoder(spec: EncoderSpec, input_shape: tuple[int, ...]) -> nn.Module:
@@ -265,10 +297,11 @@ def build_encoder(spec: EncoderSpec, input_shape: tuple[int, ...]) -> nn.Module:
         name = spec if spec != "auto" else ("small" if is_image else "mlp")
         if name not in ENCODERS:
             raise ValueError(f"Unknown encoder {spec!r}; use one of {['auto', *ENCODERS]} or a torch.nn.Module.")
-        if is_image == (name == "mlp"):
+        if is_image == (name in _VECTOR_ENCODERS):
             kind = "images (n, C, H, W)" if is_image else "vectors (n, d)"
             raise ValueError(
-                f"encoder={spec!r} cannot take {kind}; use 'mlp' for vectors and a CNN for images."
+                f"encoder={spec!r} cannot take {kind}; use 'mlp' (or 'cnn1d' for spectra) for vectors and a "
+                "CNN for images."
             )
         return ENCODERS[name](input_shape[0])
     if isinstance(spec, nn.Module):

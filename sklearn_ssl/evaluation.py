@@ -185,12 +185,13 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
 
 
 class SimilaritySearch(BaseEstimator):
-    """Nearest neighbours of embeddings, by cosine distance (Stein et al. 2022's lens search).
+    """Nearest neighbours of embeddings, by cosine distance (Stein et al. 2022's lens search),
+    and a k-nearest-neighbour outlier score for rare-object searches (:meth:`score_samples`).
 
     Parameters
     ----------
     n_neighbors : int, default=8
-        Neighbours returned by :meth:`kneighbors`.
+        Neighbours returned by :meth:`kneighbors` and averaged by :meth:`score_samples`.
     metric : str, default="cosine"
         Any metric of :class:`sklearn.neighbors.NearestNeighbors`.
     algorithm : str, default="brute"
@@ -248,6 +249,28 @@ class SimilaritySearch(BaseEstimator):
                 f"ask for at most {available}, or index more embeddings."
             )
         return self.nn_.kneighbors(X, n_neighbors=k, return_distance=return_distance)
+
+    def score_samples(self, X=None):
+        """Typicality of each query: minus its mean distance to its ``n_neighbors`` nearest indexed points.
+
+        scikit-learn's outlier convention (as
+        :meth:`sklearn.neighbors.LocalOutlierFactor.score_samples`): the lower, the more
+        abnormal. Sorting a survey's embeddings by this score (ascending) ranks the
+        objects least like any other first, a k-nearest-neighbour distance anomaly score
+        (Ramaswamy et al. 2000) as used for rare-object searches in contrastive embeddings.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features) or None
+            Queries; None scores the indexed points themselves, each without counting
+            itself as a neighbour.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_queries,)
+        """
+        dist, _ = self.kneighbors(X)
+        return -dist.mean(axis=1)
 
 
 # -- the downstream study on the synthetic survey (used by benchmarks/ and the CLI) ------------

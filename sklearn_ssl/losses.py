@@ -1,17 +1,21 @@
-"""Contrastive losses: NT-Xent (SimCLR) and InfoNCE with a queue of negatives (MoCo v2).
+"""Contrastive losses: NT-Xent (SimCLR) and InfoNCE with a queue of negatives (MoCo v2);
+the negative-free BYOL and SimSiam losses; CLIP's symmetric InfoNCE for two modalities.
 
-Both take projections of two views of the same batch, ``(n, p)`` each, where row
-``i`` of the first and row ``i`` of the second are the positive pair.
+The two-view losses take projections (or predictions) of two views of the same batch,
+``(n, p)`` each, where row ``i`` of the first and row ``i`` of the second are the positive pair.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["NTXentLoss", "MoCoLoss", "nt_xent", "info_nce", "momentum_update", "gather_with_grad"]
+__all__ = ["NTXentLoss", "MoCoLoss", "nt_xent", "info_nce", "momentum_update", "gather_with_grad",
+           "BYOLLoss", "SimSiamLoss", "byol_loss", "simsiam_loss", "cosine_momentum", "clip_loss"]
 
 
 def _world() -> tuple[int, int]:
@@ -206,3 +210,93 @@ class MoCoLoss(nn.Module):
         self.queue[idx] = keys.to(self.queue.dtype)
         self.queue_index[idx] = index.to(self.queue_index.device, torch.long)
         self.queue_ptr.copy_((self.queue_ptr + keys.shape[0]) % size)
+
+
+# -- negative-free methods (BYOL, SimSiam) and cross-modal alignment (CLIP) -----------------
+def byol_loss(p1: torch.Tensor, p2: torch.Tensor, t1: torch.Tensor, t2: torch.Tensor) -> torch.Tensor:
+    """BYOL's symmetrised regression loss between online predictions and target projections.
+
+    ``||p/|p| - t/|t|||^2 = 2 - 2 cos(p, t)`` for each view's prediction against the
+    *other* view's target, summed over the two directions and averaged over the batch,
+    as ``regression_loss`` in deepmind-research ``byol/utils/helpers.py`` (Grill et al.
+    2020, eq. 2 and its symmetrisation). The targets are detached (stop-gradient).
+
+    Parameters
+    ----------
+    p1, p2 : Tensor of shape (n, p)
+        Online predictions of views 1 and 2.
+    t1, t2 : Tensor of shape (n, p)
+        Target projections of views 1 and 2 (from the momentum network).
+
+    Returns
+    -------
+    loss : Tensor
+        Scalar in [0, 8]; 0 when every prediction points along its target.
+    """
+    return (2 - 2 * _cosine(p1, t2)).mean() + (2 - 2 * _cosine(p2, t1)).mean()
+
+
+def simsiam_loss(p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    """SimSiam's symmetric negative cosine similarity with stop-gradient on the projections.
+
+    ``-(cos(p1, sg(z2)) + cos(p2, sg(z1))) / 2``, averaged over the batch, as in
+    facebookresearch/simsiam ``main_simsiam.py`` (``loss = -(criterion(p1, z2).mean() +
+    criterion(p2, z1).mean()) * 0.5`` with ``z`` detached in ``simsiam/builder.py``).
+
+    Returns
+    -------
+    loss : Tensor
+        Scalar in [-1, 1]; -1 when every prediction points along the other view's projection.
+    """
+    return -0.5 * (_cosine(p1, z2).mean() + _cosine(p2, z1).mean())
+
+
+def _cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Row-wise cosine similarity of ``p`` with the detached ``z`` (the stop-gradient)."""
+    return F.cosine_similarity(p.float(), z.detach().float(), dim=1)
+
+
+def cosine_momentum(base: float, step: int, total_steps: int) -> float:
+    """BYOL's target decay rate: ``1 - (1 - base) * (cos(pi k / K) + 1) / 2``.
+
+    Rises from ``base`` at step 0 to 1 at step ``K = total_steps`` (Grill et al. 2020,
+    sec. 3.2; deepmind-research ``byol/utils/schedules.py``, ``target_ema``).
+    """
+    if total_steps <= 0:
+        return base
+    progress = min(max(step / total_steps, 0.0), 1.0)
+    return 1.0 - (1.0 - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
+
+
+def clip_loss(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """CLIP's symmetric InfoNCE between paired embeddings of two modalities.
+
+    As the pseudo-code of Radford et al. (2021, fig. 3): ``logits = a_n @ b_n.T *
+    exp(t)`` with L2-normalised rows, then the mean of the cross entropies along both
+    axes, the positive of row ``i`` being column ``i``.
+
+    Parameters
+    ----------
+    a, b : Tensor of shape (n, p)
+        Embeddings of the two modalities; row ``i`` of each is a pair. Normalised here.
+    logit_scale : Tensor (scalar)
+        ``t``, the log of the inverse temperature (learnable in CLIP).
+    """
+    a, b = F.normalize(a.float(), dim=1), F.normalize(b.float(), dim=1)
+    logits = a @ b.T * logit_scale.float().exp()
+    targets = torch.arange(a.shape[0], device=a.device)
+    return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
+
+
+class BYOLLoss(nn.Module):
+    """BYOL's loss as a module; see :func:`byol_loss`."""
+
+    def forward(self, p1, p2, t1, t2) -> torch.Tensor:
+        return byol_loss(p1, p2, t1, t2)
+
+
+class SimSiamLoss(nn.Module):
+    """SimSiam's loss as a module; see :func:`simsiam_loss`."""
+
+    def forward(self, p1, p2, z1, z2) -> torch.Tensor:
+        return simsiam_loss(p1, p2, z1, z2)

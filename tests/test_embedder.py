@@ -221,7 +221,7 @@ def test_transform_with_other_band_count_names_both_shapes(images, fitted):
 
 def test_unknown_options_are_rejected(images):
     with pytest.raises(ValueError, match="method"):
-        fast(method="byol").fit(images[0])
+        fast(method="swav").fit(images[0])
     with pytest.raises(ValueError, match="no CUDA device") if not torch.cuda.is_available() else pytest.raises(Exception):
         fast(device="cuda").fit(images[0])
 

@@ -1,0 +1,162 @@
+"""CrossModalEmbedder: CLIP's loss, CCA's two-block API, NaN rows, and learning on survey spectra."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsRegressor
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklearn_ssl import CrossModalEmbedder, make_galaxy_survey
+from sklearn_ssl.datasets import SPECTRUM_WAVELENGTHS
+from sklearn_ssl.losses import clip_loss
+from test_embedder import FLOAT32_BATCHING
+
+
+def small(**params):
+    return CrossModalEmbedder(**{**dict(max_epochs=2, batch_size=16, n_components=8, random_state=0), **params})
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2, 8, 8)).astype(np.float32)
+    Y = rng.normal(size=(40, 12)) * 5 + 3
+    return X, Y
+
+
+def test_clip_loss_matches_a_direct_computation():
+    a = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    b = torch.tensor([[3.0, 0.0], [1.0, 1.0], [0.0, -1.0]])
+    scale = torch.tensor(math.log(2.0))
+    an = a / a.norm(dim=1, keepdim=True)
+    bn = b / b.norm(dim=1, keepdim=True)
+    logits = (an @ bn.T).numpy() * 2.0
+    rows = -np.mean([logits[i, i] - np.log(np.exp(logits[i]).sum()) for i in range(3)])
+    cols = -np.mean([logits[i, i] - np.log(np.exp(logits[:, i]).sum()) for i in range(3)])
+    assert clip_loss(a, b, scale).item() == pytest.approx((rows + cols) / 2, rel=1e-6)
+
+
+EXPECTED = {
+    "check_methods_subset_invariance": FLOAT32_BATCHING,
+    "check_methods_sample_order_invariance": FLOAT32_BATCHING,
+}
+
+
+@parametrize_with_checks([small()], expected_failed_checks=lambda est: EXPECTED)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+def test_two_block_transform_feature_names_and_pandas_output(data):
+    X, Y = data
+    cm = small().fit(X, Y)
+    Zx = cm.transform(X)
+    Zx2, Zy = cm.transform(X, Y)
+    assert Zx.shape == Zy.shape == (len(X), 8)
+    np.testing.assert_array_equal(Zx, Zx2)
+    np.testing.assert_allclose(np.linalg.norm(Zx, axis=1), 1, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(Zy, axis=1), 1, rtol=1e-5)
+    assert list(cm.get_feature_names_out()) == [f"crossmodalembedder{i}" for i in range(8)]
+    out = clone(cm).set_output(transform="pandas").fit(X, Y).transform(X)
+    assert isinstance(out, pd.DataFrame) and list(out.columns) == list(cm.get_feature_names_out())
+    np.testing.assert_array_equal(cm.fit_transform(X, Y), cm.transform(X))  # one block, so Pipelines work
+
+
+def test_Y_is_standardised_with_the_paired_training_rows(data):
+    X, Y = data
+    Y = Y.copy()
+    Y[:10] = np.nan
+    cm = small().fit(X, Y)
+    np.testing.assert_allclose(cm.y_mean_, Y[10:].mean(axis=0))
+    np.testing.assert_allclose(cm.y_scale_, Y[10:].std(axis=0))
+    assert cm.n_pairs_ == 30
+    _, Zy = cm.transform(X, Y)
+    assert np.isnan(Zy[:10]).all() and np.isfinite(Zy[10:]).all()
+    # a shifted and rescaled Y trains the same model: only standardised values reach the net
+    np.testing.assert_allclose(small().fit(X, 10 * Y - 7).transform(X), cm.transform(X), rtol=1e-5, atol=1e-6)
+
+
+def test_unpaired_images_train_the_image_side(data):
+    X, Y = data
+    Y = Y.copy()
+    Y[2:] = np.nan  # two pairs: the image side learns almost only from the views
+    with_views = small(max_epochs=3).fit(X, Y)
+    without = small(max_epochs=3, image_weight=0.0).fit(X, Y)
+    assert np.isfinite(with_views.net_.history[:, "train_loss"]).all()
+    assert not np.allclose(with_views.transform(X), without.transform(X))
+
+
+def test_temperature_is_learned_and_can_be_frozen(data):
+    X, Y = data
+    assert small(max_epochs=3).fit(X, Y).temperature_ != pytest.approx(0.07)
+    assert small(max_epochs=3, learn_temperature=False).fit(X, Y).temperature_ == pytest.approx(0.07)
+
+
+@pytest.mark.parametrize("encoder", ["mlp", "cnn1d"])
+def test_vector_encoders(data, encoder):
+    X, Y = data
+    cm = small(vector_encoder=encoder).fit(X, Y)
+    assert np.isfinite(cm.transform(X, Y)[1]).all()
+
+
+@pytest.mark.parametrize(
+    "Y, match",
+    [
+        (None, "requires y to be passed"),
+        ("partial", "partly NaN"),
+        ("nan", "at least 2 are needed"),
+        ("short", "same number of rows"),
+    ],
+)
+def test_bad_Y_raises_clear_errors(data, Y, match):
+    X, Y0 = data
+    Y = {"partial": np.where(np.eye(40, 12, dtype=bool), np.nan, Y0), "nan": np.full_like(Y0, np.nan),
+         "short": Y0[:10], None: None}[Y]
+    with pytest.raises(ValueError, match=match):
+        small().fit(X, Y)
+
+
+def test_transform_Y_with_other_feature_count_is_refused(data):
+    X, Y = data
+    with pytest.raises(ValueError, match="Y has 5 features.*fitted with 12"):
+        small().fit(X, Y).transform(X, Y[:, :5])
+
+
+# -- the survey's model spectra ------------------------------------------------------------
+def test_survey_spectra_match_the_photometry_and_leave_the_survey_unchanged():
+    X0, cat0 = make_galaxy_survey(60, 16, random_state=3)
+    X, cat, S = make_galaxy_survey(60, 16, spectra=True, random_state=3)
+    np.testing.assert_array_equal(X, X0)
+    pd.testing.assert_frame_equal(cat, cat0)
+    assert S.shape == (60, len(SPECTRUM_WAVELENGTHS)) and S.dtype == np.float32
+    in_r = (SPECTRUM_WAVELENGTHS > 5600) & (SPECTRUM_WAVELENGTHS < 6900)
+    ratio = S[:, in_r].mean(axis=1) / 10 ** (-0.4 * (cat["mag_r"] - 22.5))
+    assert np.median(ratio) == pytest.approx(1.0, abs=0.05)
+    # the 4000 A break moves with redshift: the spectrum is redder above (1+z) 4000 A than below
+    S_again = make_galaxy_survey(60, 16, spectra=True, random_state=3)[2]
+    np.testing.assert_array_equal(S, S_again)
+
+
+# -- learning: retrieval and zero-shot photo-z ---------------------------------------------
+# measured once (shared 2-core machine): top-1 0.17, top-5 0.56, error / baseline 0.815; about a minute of
+# CPU time (250 s on the heavily shared machine), hence slow: run with -m slow
+@pytest.mark.slow
+def test_images_retrieve_their_spectra_and_zero_shot_photoz_beats_the_median():
+    X, cat, S = make_galaxy_survey(500, 8, spectra=True, random_state=0)  # 8 px: colours carry redshift
+    z = cat["redshift"].to_numpy()
+    X_train, X_test, S_train, S_test, z_train, z_test = train_test_split(X, S, z, test_size=100, random_state=0)
+    cm = CrossModalEmbedder(max_epochs=10, batch_size=64, random_state=0).fit(X_train, S_train)
+    Z_img, Z_spec = cm.transform(X_test, S_test)
+    sim = Z_img @ Z_spec.T
+    rank = (sim > np.diag(sim)[:, None]).sum(axis=1)  # how many spectra beat the right one
+    top1, top5 = (rank < 1).mean(), (rank < 5).mean()
+    assert top1 > 0.05 and top5 > 0.2, (top1, top5)  # chance: 0.01 and 0.05
+    knn = KNeighborsRegressor(n_neighbors=10).fit(cm.transform(X_train), z_train)
+    error = np.abs(knn.predict(Z_img) - z_test).mean()
+    baseline = np.abs(np.median(z_train) - z_test).mean()
+    assert error < 0.9 * baseline, (error, baseline)
