@@ -7,7 +7,7 @@ far from their nearest neighbours. :meth:`~sklearn_ssl.SimilaritySearch.score_sa
 that into a score (minus the mean distance to the ``n_neighbors`` nearest embeddings; the
 lower, the more abnormal, as scikit-learn's
 :meth:`~sklearn.neighbors.LocalOutlierFactor.score_samples`). The synthetic survey injects a
-rare class with ``rare_fraction``: elliptical galaxies lensing a blue background galaxy into
+rare class with ``rare_fraction``: smooth galaxies lensing a blue background galaxy into
 an arc. Rank the whole survey by the score and count the lenses among the most abnormal 1 %;
 compare with the same ranking on raw (arcsinh-stretched) pixels and with the base rate.
 """

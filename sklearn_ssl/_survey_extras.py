@@ -69,7 +69,8 @@ def model_spectra(lam, templates, rest_r, weights, disk_weights, tau0, z, f_tot,
 def draw_lenses(cls, rate: float, pixel_scale: float, image_size: int, rng) -> dict:
     """Pick the galaxies that become strong lenses and draw their arcs' geometry.
 
-    Lenses are ellipticals (massive early types lens most often) when there are enough,
+    Lenses are ``smooth`` galaxies (class 0: no arms, bar or clumps, the nearest to the
+    massive early types that lens most often) when there are enough,
     else any galaxies: ``max(1, round(rate * n))`` of them. Each gets an Einstein radius of
     1-2.2 arcsec, an arc of the lensed source spanning 60-140 degrees of the ring, and a
     fainter counter-image on the opposite side.

@@ -301,7 +301,7 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
         Fraction (at most 0.5) of galaxies turned into galaxy-galaxy strong lenses: a blue
         arc of a lensed star-forming source on an Einstein ring of 1-2.2 arcsec, spanning
         60-140 degrees, with a fainter counter-image, blurred by the galaxy's PSF and with
-        25-60 % of the lens galaxy's mean band flux. Lenses are ellipticals when there are enough.
+        25-60 % of the lens galaxy's mean band flux. Lenses are ``smooth`` galaxies when there are enough.
         The catalogue gains a boolean ``strong_lens`` column; the magnitudes include the arcs.
     random_state : int, RandomState instance or None, default=None
         Seed; the output is deterministic for a given integer seed.
@@ -338,7 +338,7 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
     cw = np.asarray(class_weights, dtype=float)
     if cw.shape != (4,) or np.any(cw < 0) or not np.isfinite(cw).all() or cw.sum() <= 0:
         raise ValueError(f"class_weights must be 4 non-negative numbers with a positive sum "
-                         f"(elliptical, spiral, edge_on, irregular), got {class_weights!r}.")
+                         f"({', '.join(MORPHOLOGY_CLASSES)}), got {class_weights!r}.")
     if not isinstance(rare_fraction, (int, float, np.integer, np.floating)) or not 0 <= rare_fraction <= 0.5:
         raise ValueError(f"rare_fraction must be a number in [0, 0.5], got {rare_fraction!r}.")
     rng = check_random_state(random_state)
@@ -402,7 +402,8 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
     f_tot = 10 ** (-0.4 * (absmag + p["dm"] - 22.5))
     ext = 10 ** (-0.4 * rb[None] * ebv_v[:, None])
     comp = f_tot[:, None, None] * p["frac"][:, :, None] * comp_k * ext[:, None, :]
-    tau = np.where(p["q_disk"] < 0.35, gen.uniform(0.3, 1.0, n), 0.0)[:, None] * (wl / 5500.0) ** -1.3
+    tau0 = np.where(p["q_disk"] < 0.35, gen.uniform(0.3, 1.0, n), 0.0)  # dust of nearly edge-on disks
+    tau = tau0[:, None] * (wl / 5500.0) ** -1.3
     dust = -(1 - np.exp(-tau)) * comp[:, 1]
     p["comp_flux"] = np.concatenate([comp, dust[:, None]], axis=1)
     # Render in fixed-size chunks, each with its own noise stream (deterministic).
