@@ -451,10 +451,14 @@ def save_cutouts(images, directory, bands, ids=None, *, layout="cube", overwrite
                 hdul.writeto(tmp, overwrite=True)
         for tmp, t in temps:
             os.replace(tmp, t)
-    except BaseException:
+    except BaseException as exc:
         for tmp, _ in temps:
             if os.path.exists(tmp):
                 os.remove(tmp)
+        if isinstance(exc, OSError) and exc.errno is not None and (
+                exc.filename is None or str(exc.filename).endswith(".fits.tmp")):
+            # e.g. a read-only folder or a full disk: name the folder, not the hidden temporary file
+            raise OSError(exc.errno, f"cannot write cutouts to {directory} ({exc.strerror or exc})") from exc
         raise
     return [[str(t) for t in ts] if layout == "files" else str(ts[0]) for ts in targets]
 

@@ -347,6 +347,21 @@ def test_full_disk_and_read_only_folder_name_the_target(tmp_path, fitted, X, mon
     assert ".tmp" not in str(info.value)
 
 
+def test_save_cutouts_to_a_read_only_folder_names_the_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    from sklearn_ssl import save_cutouts
+
+    def read_only(*args, dir=None, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", os.path.join(dir, ".x1y2.fits.tmp"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(PermissionError, match=r"cannot write cutouts to .* \(Permission denied\)") as info:
+        save_cutouts(np.ones((2, 3, 8, 8), np.float32), tmp_path, "gri")
+    assert str(tmp_path) in str(info.value) and ".tmp" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_kneighbors_beyond_the_index_is_a_clear_error():
     Z = np.random.default_rng(0).normal(size=(5, 3))
     search = SimilaritySearch(n_neighbors=3).fit(Z)
