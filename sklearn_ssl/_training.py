@@ -94,6 +94,23 @@ class Standardize(nn.Module):
         return torch.asinh(x) if self.asinh else x
 
 
+
+def fit_normalizer(X, normalize: str | None, *, sample: bool = True) -> nn.Module:
+    """The input normaliser of every estimator that trains a torch module.
+
+    ``normalize=None``: identity; ``"standard"``: per-band ``(x - median) / scale`` from
+    :func:`band_statistics` (float64, robust to a few extreme pixels); ``"asinh"``: the
+    same, then ``asinh``. With ``sample=True`` the statistics come from a strided sample of
+    at most ~4k images (read in X's own dtype: memory maps and HDF5 datasets are not
+    loaded whole).
+    """
+    if normalize is None:
+        return nn.Identity()
+    if sample:
+        X = np.asarray(X[:: max(1, len(X) // 2048)])
+    loc, scale = band_statistics(X)
+    return Standardize(loc, scale, asinh=normalize == "asinh")
+
 def band_statistics(X: np.ndarray, trim: float = 1e-3, dominance: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
     """Per-band median and scale of ``(n, C, ...)`` images (or per-feature, for vectors), in float64.
 

@@ -21,15 +21,17 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import LRScheduler, ProgressBar
 from torch import nn
 
-from ._training import ContrastiveNet, Standardize
+from ._training import ContrastiveNet, fit_normalizer
 from .augment import resolve_augmentations
-from .embedder import _GLOBAL_RNG_LOCK, _as_tensor, _place_data, _resolve_device, _resolve_precision, check_images
+from .embedder import (
+    _GLOBAL_RNG_LOCK, _TRAINING_CONSTRAINTS, _as_tensor, _place_data, _resolve_device, _resolve_precision, check_images,
+)
 from .encoders import build_encoder, output_dim
 from .losses import clip_loss, nt_xent
 
@@ -201,18 +203,7 @@ class CrossModalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         "learn_temperature": ["boolean"],
         "image_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "image_temperature": [Interval(numbers.Real, 0, None, closed="neither")],
-        "augmentations": [None, str, torch.nn.Module, list, tuple],
-        "normalize": [StrOptions({"standard", "asinh"}), None],
-        "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
-        "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
-        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
-        "optimizer": [type],
-        "lr_schedule": [StrOptions({"cosine"}), None],
-        "device": [str, torch.device],
-        "precision": [StrOptions({"auto", "fp32", "bf16", "fp16"})],
-        "verbose": ["verbose"],
-        "random_state": ["random_state"],
+        **_TRAINING_CONSTRAINTS,
     }
 
     def __init__(self, image_encoder="auto", vector_encoder="auto", n_components=32, temperature=0.07,
@@ -322,7 +313,7 @@ class CrossModalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             callbacks=callbacks, verbose=self.verbose, device=device,
             input_shape=input_shape,
             augmentations=resolve_augmentations(self.augmentations, input_shape),
-            normalizer=_fit_normalizer(X, self.normalize),
+            normalizer=fit_normalizer(X, self.normalize),
             precision=_resolve_precision(self.precision, device),
             channels_last=device.startswith("cuda") and len(input_shape) == 3,
             seed=seed,
@@ -380,11 +371,3 @@ class CrossModalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         return tags
 
 
-def _fit_normalizer(X: np.ndarray, normalize: str | None) -> nn.Module:
-    """Per-band ``(x - median) / std`` (then asinh) from a strided sample of the training images."""
-    if normalize is None:
-        return nn.Identity()
-    axes = (0,) + tuple(range(2, X.ndim))
-    X = X[:: max(1, len(X) // 2048)]
-    scale = X.std(axis=axes)
-    return Standardize(np.median(X, axis=axes), np.where(scale > 0, scale, 1.0), asinh=normalize == "asinh")

@@ -26,7 +26,9 @@ from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, 
 from ._io import atomic_path
 from ._persistence import VersionedState, is_subclass_name, pickled_class
 from ._published import load_into_net, read_published
-from ._training import NEGATIVE_FREE, AcceleratedContrastiveNet, ContrastiveNet, Standardize, band_statistics, on_terminal, silent
+from ._training import (
+    NEGATIVE_FREE, AcceleratedContrastiveNet, ContrastiveNet, fit_normalizer, on_terminal, silent,
+)
 from .augment import GalacticReddening, deredden, resolve_augmentations
 from .encoders import build_encoder, output_dim
 from .losses import BYOLLoss, MoCoLoss, NTXentLoss, SimSiamLoss
@@ -234,6 +236,23 @@ def _as_tensor(X: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(X, dtype=torch.float32)
 
 
+#: Constraints of the training parameters shared by the contrastive estimators (same names, same meaning).
+_TRAINING_CONSTRAINTS: dict = {
+    "augmentations": [None, str, torch.nn.Module, list, tuple],
+    "normalize": [StrOptions({"standard", "asinh"}), None],
+    "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
+    "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+    "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+    "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+    "optimizer": [type],
+    "lr_schedule": [StrOptions({"cosine"}), None],
+    "device": [str, torch.device],
+    "precision": [StrOptions({"auto", "fp32", "bf16", "fp16"})],
+    "verbose": ["verbose"],
+    "random_state": ["random_state"],
+}
+
+
 class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Learn image representations by contrastive self-supervised pretraining.
 
@@ -382,24 +401,13 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "queue_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "momentum": [Interval(numbers.Real, 0, 1, closed="both")],
-        "augmentations": [None, str, torch.nn.Module, list, tuple],
-        "normalize": [StrOptions({"standard", "asinh"}), None],
         "label_weight": [Interval(numbers.Real, 0, None, closed="left")],
-        "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
-        "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
-        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
-        "optimizer": [type],
-        "lr_schedule": [StrOptions({"cosine"}), None],
-        "device": [str, torch.device],
-        "precision": [StrOptions({"auto", "fp32", "bf16", "fp16"})],
         "compile": ["boolean"],
         "accelerator": [None, object],
         "callbacks": [list, None],
         "checkpoint_dir": [str, os.PathLike, None],
         "checkpoint_every": [Interval(numbers.Integral, 1, None, closed="left")],
-        "verbose": ["verbose"],
-        "random_state": ["random_state"],
+        **_TRAINING_CONSTRAINTS,
     }
 
     def __init__(
@@ -642,7 +650,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
             **placement,
             input_shape=input_shape,
             augmentations=augmentations,
-            normalizer=self._fit_normalizer(X),
+            normalizer=fit_normalizer(X, self.normalize),
             method=self.method,
             projection_dim=self.projection_dim,
             momentum=self.momentum,
@@ -654,13 +662,6 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
             label_weight=self.label_weight,
             seed=seed,
         )
-
-    def _fit_normalizer(self, X: np.ndarray) -> torch.nn.Module:
-        if self.normalize is None:
-            return torch.nn.Identity()
-        X = np.asarray(X[:: max(1, len(X) // 2048)])  # a strided sample of at most ~4k images is plenty
-        loc, scale = band_statistics(X)  # per band, in float64
-        return Standardize(loc, scale, asinh=self.normalize == "asinh")
 
     def transform(self, X, ebv=None):
         """Embed images with the trained encoder, in batches of ``batch_size``.

@@ -39,7 +39,7 @@ from skorch.callbacks import LRScheduler, ProgressBar
 from torch import nn
 
 from ._persistence import VersionedState
-from ._training import DeviceBatches, ReraiseInterrupt, Standardize, band_statistics, check_finite_loss
+from ._training import DeviceBatches, ReraiseInterrupt, check_finite_loss, fit_normalizer
 from .augment import resolve_augmentations
 from .embedder import _forget_fit, _resolve_device, check_ebv, check_images, deredden_batch
 from .encoders import build_encoder, output_dim
@@ -325,11 +325,7 @@ class _BaseFineTuner(VersionedState, BaseEstimator):
             return encoder, normalizer, augmentations
         encoder = build_encoder(self.encoder, input_shape)
         augmentations = copy.deepcopy(resolve_augmentations(self.augmentations, input_shape))
-        if self.normalize is None:
-            normalizer = nn.Identity()
-        else:
-            loc, scale = band_statistics(X)  # float64, robust to a few extreme pixels
-            normalizer = Standardize(loc, scale, asinh=self.normalize == "asinh")
+        normalizer = fit_normalizer(X, self.normalize, sample=False)
         return encoder, normalizer, augmentations
 
     def _build_net(self, X, n_outputs, criterion, device, seed) -> _FineTuneNet:

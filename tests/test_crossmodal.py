@@ -160,3 +160,13 @@ def test_images_retrieve_their_spectra_and_zero_shot_photoz_beats_the_median():
     error = np.abs(knn.predict(Z_img) - z_test).mean()
     baseline = np.abs(np.median(z_train) - z_test).mean()
     assert error < 0.9 * baseline, (error, baseline)
+
+
+def test_a_sentinel_pixel_does_not_wipe_an_image_band(data):
+    # the same robust per-band statistics as ContrastiveEmbedder and the fine-tuners
+    X, Y = data
+    poisoned = X.copy()
+    poisoned[3, 0, 2, 2] = 1e30
+    with pytest.warns(UserWarning, match=r"dominated by a few extreme pixels \(band 0"):
+        model = small(max_epochs=1, normalize="standard").fit(poisoned, Y)
+    np.testing.assert_allclose(model.net_.normalizer_.scale.numpy(), X.std(axis=(0, 2, 3)), rtol=0.05)
