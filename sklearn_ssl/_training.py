@@ -540,6 +540,15 @@ class ContrastiveNet(ReraiseInterrupt, NeuralNet):
         SimSiam: the targets are the online projections themselves (detached by the loss).
         BYOL: the targets come from the momentum network, first moved by one step of the
         exponential moving average with the cosine-scheduled decay.
+
+        Departures from the references (facebookresearch/simsiam ``builder.py``; BYOL,
+        Grill et al. 2020, its pseudo-code): the two-layer projection head of SimCLR/MoCo
+        v2 instead of SimSiam's 3-layer 2048-wide or BYOL's 4096/256 projector; the
+        estimator's optimizer (AdamW) with one learning rate instead of SGD (SimSiam) or
+        LARS with warm-up (BYOL); BYOL's moving average taken just before the target pass
+        with the previous step's decay (the same sequence of targets as updating after the
+        step) and a base decay of 0.99 (paper: 0.996); the same astronomy augmentations for
+        both views. Details in ``docs/negative_free.rst``.
         """
         with self._autocast(v1.device):
             z1, z2 = self.projector_(self._encode(v1)), self.projector_(self._encode(v2))
