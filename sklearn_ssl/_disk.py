@@ -25,6 +25,10 @@ import torch
 
 _LAZY_MODULES = ("h5py", "dask", "zarr")
 
+#: Bytes of input checked at a time for NaN/inf: what a lazy array's chunk costs in memory
+#: (a memmap's chunk is a view; its boolean temporary is a quarter of this for float32).
+SCAN_BYTES = 1 << 23
+
 
 def is_lazy(X) -> bool:
     """True for arrays whose rows are read from disk on demand and must not be loaded whole
@@ -58,8 +62,9 @@ def read_rows(X, index) -> np.ndarray:
     return out
 
 
-def check_lazy_images(estimator, X, *, reset: bool, min_samples: int = 1, chunk_bytes: int = 1 << 26):
-    """Validate a lazy array without loading it: shape, dtype, sample count, finiteness (in chunks).
+def check_lazy_images(estimator, X, *, reset: bool, min_samples: int = 1, chunk_bytes: int | None = None):
+    """Validate a lazy array without loading it: shape, dtype, sample count, finiteness (in
+    chunks of ``chunk_bytes``, default :data:`SCAN_BYTES`, read into memory one at a time).
 
     The counterpart of ``validate_data`` for inputs that must stay on disk; sets
     ``n_features_in_`` and ``input_shape_`` in fit (``reset=True``) and checks them otherwise.
@@ -84,7 +89,7 @@ def check_lazy_images(estimator, X, *, reset: bool, min_samples: int = 1, chunk_
             f"shape {tuple(estimator.input_shape_)} (bands, height, width). Use images with the same bands "
             "and size.")
     if np.dtype(X.dtype).kind == "f":
-        step = max(1, chunk_bytes // max(1, int(np.prod(shape[1:])) * np.dtype(X.dtype).itemsize))
+        step = max(1, (chunk_bytes or SCAN_BYTES) // max(1, int(np.prod(shape[1:])) * np.dtype(X.dtype).itemsize))
         n_bad = sum(count_non_finite(np.asarray(X[i:i + step])) for i in range(0, shape[0], step))
         if n_bad:
             raise ValueError(

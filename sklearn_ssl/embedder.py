@@ -20,7 +20,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import LRScheduler, ProgressBar
 
 from ._disk import (
-    DiskRows, check_lazy_images, count_non_finite, float_dtype, is_disk_backed, is_lazy, read_ahead, read_rows,
+    SCAN_BYTES, DiskRows, check_lazy_images, count_non_finite, float_dtype, is_disk_backed, is_lazy, read_ahead,
+    read_rows,
 )
 from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, restore
 from ._io import atomic_path
@@ -193,13 +194,13 @@ def _partial_labels(y, n_samples: int) -> dict | None:
     )
 
 
-def _count_non_finite(X: np.ndarray, chunk_bytes: int = 1 << 26) -> int:
+def _count_non_finite(X: np.ndarray, chunk_bytes: int = SCAN_BYTES) -> int:
     """Number of NaN/inf values, checked in chunks so memory-mapped input is never loaded whole."""
     step = max(1, chunk_bytes // max(1, X[:1].nbytes))
     return sum(count_non_finite(X[i:i + step]) for i in range(0, len(X), step))
 
 
-def _count_beyond_float32(X: np.ndarray, chunk_bytes: int = 1 << 26) -> int:
+def _count_beyond_float32(X: np.ndarray, chunk_bytes: int = SCAN_BYTES) -> int:
     """Number of finite float64 values that float32 (the model's precision) would turn into infinity."""
     if X.dtype != np.float64:
         return 0

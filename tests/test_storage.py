@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from sklearn_ssl import ContrastiveEmbedder, cli, save_cutouts
+from sklearn_ssl import ContrastiveEmbedder, _disk, cli, save_cutouts
 from sklearn_ssl._disk import DiskRows, is_disk_backed, read_ahead, read_rows
 from sklearn_ssl.storage import convert_images, ids_path, open_images
 
@@ -54,24 +54,62 @@ def test_fit_and_transform_on_disk_equal_in_memory(files, images, reference, kin
 
 
 def test_hdf5_reads_are_bounded_by_the_batch(files, images, monkeypatch):
-    """Training epochs and transform read the HDF5 dataset a batch at a time; the only larger
-    reads are the finiteness check's 64 MiB chunks and fit's two fixed-size samples (normaliser
-    statistics on at most ~4k images, collapse check on at most 512), whatever the number of epochs."""
+    """Training epochs and transform read the HDF5 dataset a batch at a time; the only other
+    reads are fixed whatever the number of epochs: the finiteness check's chunks of at most
+    SCAN_BYTES, the normaliser's strided sample one band at a time, the collapse check's 512
+    images at most."""
     X = h5py.File(files / "x.h5", "r")["images"]
-    sizes = []
+    monkeypatch.setattr(_disk, "SCAN_BYTES", 10 * images[0].nbytes)  # the finiteness check: 10 images a read
+    reads = []
     original = h5py.Dataset.__getitem__
 
     def spy(self, index, *args, **kwargs):
         out = original(self, index, *args, **kwargs)
-        sizes.append(len(out))
+        reads.append(out.shape)
         return out
 
     monkeypatch.setattr(h5py.Dataset, "__getitem__", spy)
     model = ContrastiveEmbedder(**{**KW, "max_epochs": 2}).fit(X)
-    assert sum(s > 16 for s in sizes) == 3 and sizes.count(16) == 2 * 2  # 40 = 16 + 16 + 8 per epoch
-    sizes.clear()
+    scan, bands, batches, collapse = reads[:4], reads[4:7], reads[7:-1], reads[-1]
+    assert scan == [(10, 3, 12, 12)] * 4 and bands == [(40, 12, 12)] * 3  # one band of the sample a read
+    assert batches == [(16, 3, 12, 12)] * 4 and collapse == (40, 3, 12, 12)  # 40 = 16 + 16 (+ 8 dropped) an epoch
+    reads.clear()
     model.transform(X)
-    assert sizes == [40, 16, 16, 8]  # one 64 MiB finiteness chunk (here the whole file), then batches
+    assert [r[0] for r in reads] == [10, 10, 10, 10, 16, 16, 8]  # finiteness chunks, then batches
+
+
+def test_normaliser_statistics_of_hdf5_need_about_two_band_samples(tmp_path, monkeypatch):
+    """The per-band statistics of an HDF5 dataset equal those of the same array in memory and
+    allocate at most 2.5 times one band's sample in float64 (tracemalloc): no copy of the
+    sample's other bands (the old path copied the whole float32 sample, then held the band,
+    a median copy, a partitioned copy and the trimmed values: about 5.5 band samples here).
+    For data on disk the sample is capped at SAMPLE_VALUES_ON_DISK values per band."""
+    import tracemalloc
+
+    from sklearn_ssl import _training
+
+    rng = np.random.default_rng(1)
+    images = rng.lognormal(size=(600, 3, 16, 16)).astype("float32")
+    images[5, 1, 3, 3] = 3e38  # a dominated band: the trimmed path is exercised too
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f["images"] = images
+    X = h5py.File(tmp_path / "s.h5", "r")["images"]
+    for cap, step in [(1 << 21, 1), (100 * 256, 6)]:  # default: all 600 images; capped: 100 of them
+        monkeypatch.setattr(_training, "SAMPLE_VALUES_ON_DISK", cap)
+        assert _training.sample_step(X) == step and _training.sample_step(images) == 1  # in memory: unchanged
+        band_bytes = len(images[::step]) * 16 * 16 * 8
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            tracemalloc.start()
+            try:
+                norm = _training.fit_normalizer(X, "standard")
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            loc, scale = _training.band_statistics(images[::step])
+        assert peak <= 2.5 * band_bytes, (peak, band_bytes)
+        np.testing.assert_array_equal(norm.loc.numpy(), loc.astype("float32"))
+        np.testing.assert_array_equal(norm.scale.numpy(), scale.astype("float32"))
 
 
 def test_integer_hdf5_gives_float32_embeddings_equal_to_in_memory(files, images):

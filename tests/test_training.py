@@ -1,6 +1,9 @@
 """The private data path: device-resident and streamed batches, sharding across processes."""
 
+import warnings
+
 import numpy as np
+import pytest
 import torch
 
 from sklearn_ssl._training import DeviceBatches
@@ -64,3 +67,26 @@ def test_memmap_training_data_is_not_loaded_whole(tmp_path):
     emb = ContrastiveEmbedder(max_epochs=1, batch_size=8, random_state=0).fit(X)
     Z = emb.transform(X)
     np.testing.assert_array_equal(Z, emb.transform(np.asarray(X)))
+
+
+@pytest.mark.parametrize("shape", [(5, 3, 7, 7), (6, 2, 8, 8), (2, 1, 1, 1), (9, 4), (999, 2, 5, 5)])
+def test_band_statistics_equal_the_direct_formulas(shape):
+    """One partitioned copy per band gives exactly np.median, std and the trimmed std of the
+    direct computation (odd and even sizes, too few values to trim, a dominated band)."""
+    from sklearn_ssl._training import band_statistics
+
+    rng = np.random.default_rng(0)
+    X = rng.lognormal(size=shape) * rng.choice([-1, 1], size=shape)
+    X.flat[rng.integers(X.size, size=2)] = 1e30 if X.size > 50 else 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        loc, scale = band_statistics(X)
+    for band in range(shape[1]):
+        values = X[:, band].ravel()
+        k = max(1, int(1e-3 * values.size))
+        expected = values.std()
+        if values.size > 2 * k + 1:
+            lo, hi = np.sort(values)[[k, values.size - 1 - k]]
+            trimmed = values[(values >= lo) & (values <= hi)].std()
+            expected = trimmed if not expected <= 10 * trimmed else expected
+        assert loc[band] == np.median(values) and scale[band] == expected
