@@ -33,6 +33,8 @@ Run:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
 import os
 import resource
@@ -108,45 +110,164 @@ def _embedder(batch: int, augmentations: str):
                                callbacks=[("clock", EpochClock())])
 
 
-def _measure(X, batch: int, augmentations: str) -> dict:
+class Waits:
+    """Wall seconds the training or embedding loop spent waiting for its next batch."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def wrap(self, batches):
+        batches = iter(batches)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            finally:
+                self.seconds += time.perf_counter() - t0
+            yield batch
+
+
+class _BatchRows(torch.utils.data.Dataset):
+    """One item per batch: the rows of a list of index arrays (or slices), read in a DataLoader
+    worker from the file, opened by path in each worker (an h5py handle must not cross a fork)."""
+
+    def __init__(self, path: str, batches: list):
+        self.path, self.batches, self.X = path, batches, None
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, k):
+        from sklearn_ssl._disk import as_float_tensor, read_rows
+
+        if self.X is None:
+            self.X = _open(self.path)
+        return as_float_tensor(read_rows(self.X, self.batches[k]))
+
+
+def _open(path: str):
+    if path.endswith(".npy"):
+        return np.load(path, mmap_mode="r")
+    import h5py
+
+    return h5py.File(path, "r")["images"]
+
+
+def _loader(path: str, batches: list, workers: int, waits: Waits):
+    loader = torch.utils.data.DataLoader(_BatchRows(path, batches), batch_size=None, num_workers=workers,
+                                         prefetch_factor=2, multiprocessing_context="fork")
+    return waits.wrap(loader)
+
+
+@contextlib.contextmanager
+def _reader(kind: str, path: str, waits: Waits, workers: int):
+    """Route the package's disk reads: ``thread`` keeps its background-thread reader (timed);
+    ``dataloader`` replaces it, in fit and transform, by a torch DataLoader with ``workers``
+    processes reading the same batches (the same shuffled indices in fit), all else unchanged."""
+    from sklearn_ssl import _training, embedder
+
+    saved = _training.ContrastiveNet.get_iterator, embedder.read_ahead, _training.read_ahead
+
+    def timed_read_ahead(load, items, depth=2):
+        return waits.wrap(saved[1](load, items, depth))
+
+    def loader_read_ahead(load, items, depth=2):  # transform: the same slices, read by the workers
+        return _loader(path, [slice(i, i + items.step) for i in items], workers, waits)
+
+    def loader_iterator(net, dataset, training=False):
+        batches = saved[0](net, dataset, training=training)
+        if not training:
+            return batches
+
+        class Epoch:
+            def __len__(self):
+                return len(batches)
+
+            def __iter__(self):
+                order = [i if isinstance(i, slice) else i.numpy() for i in batches._indices()]
+                return ((xb, None) for xb in _loader(path, order, workers, waits))
+
+        return Epoch()
+
+    if kind == "thread":
+        embedder.read_ahead = _training.read_ahead = timed_read_ahead
+    else:
+        _training.ContrastiveNet.get_iterator, embedder.read_ahead = loader_iterator, loader_read_ahead
+    try:
+        yield
+    finally:
+        _training.ContrastiveNet.get_iterator, embedder.read_ahead, _training.read_ahead = saved
+
+
+def _children_cpu() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+def _measure(X, batch: int, augmentations: str, reader=None) -> dict:
+    """fit (1 epoch) and transform of X; ``reader=(kind, path, workers)`` for a file on disk."""
     model = _embedder(batch, augmentations)
-    with Peak() as fit_mem:
+    fit_waits, tr_waits = Waits(), Waits()
+    route = (lambda w: _reader(reader[0], reader[1], w, reader[2])) if reader else (lambda w: contextlib.nullcontext())
+    c0 = _children_cpu()
+    with Peak() as fit_mem, route(fit_waits):
         model.fit(X)
     (epoch_wall, epoch_cpu), = clock_of(model).epoch_seconds()
-    with Peak() as tr_mem:
-        t0, c0 = time.perf_counter(), time.process_time()
+    epoch_cpu += _children_cpu() - c0  # DataLoader workers (ended with the epoch)
+    with Peak() as tr_mem, route(tr_waits):
+        t0, c0, k0 = time.perf_counter(), time.process_time(), _children_cpu()
         model.transform(X)
-        tr_wall, tr_cpu = time.perf_counter() - t0, time.process_time() - c0
+        tr_wall = time.perf_counter() - t0
+        tr_cpu = time.process_time() - c0 + _children_cpu() - k0
     return {"n": len(X), "input_mb": len(X) * int(np.prod(SHAPE)) * 4 / MB,
             "fit_img_s": len(X) / epoch_wall, "fit_cpu_img_s": len(X) / epoch_cpu,
+            "fit_wait": fit_waits.seconds / epoch_wall,
             "fit_anon_mb": fit_mem.growth["RssAnon"], "fit_data_mb": fit_mem.growth["VmData"],
             "transform_img_s": len(X) / tr_wall, "transform_cpu_img_s": len(X) / tr_cpu,
+            "transform_wait": tr_waits.seconds / tr_wall,
             "transform_anon_mb": tr_mem.growth["RssAnon"], "transform_data_mb": tr_mem.growth["VmData"]}
 
 
-def child(mode: str, folder: str, memory_mb: int, batch: int, augmentations: str, threads: int) -> None:
+def _best(runs: list) -> dict:
+    """Over repeats, the fastest run's fit figures and the fastest run's transform figures
+    (other jobs on the machine only ever slow a run down); peak memory: the largest of all."""
+    out = {}
+    for step in ("fit", "transform"):
+        fastest = max(runs, key=lambda r: r[f"{step}_img_s"])
+        out.update({k: v for k, v in fastest.items() if k.startswith(step)})
+        out.update({k: max(r[k] for r in runs) for k in fastest if k.startswith(step) and k.endswith("_mb")})
+    return {"n": runs[0]["n"], "input_mb": runs[0]["input_mb"], **out}
+
+
+def child(mode: str, folder: str, memory_mb: int, batch: int, augmentations: str, threads: int,
+          repeats: int, workers: int) -> None:
     """The in-memory reference on the file's first quarter, then the whole file from disk under
-    RLIMIT_DATA, in one process (so both see the same machine load as closely as possible)."""
+    RLIMIT_DATA through the package's reader and through a DataLoader, in one process,
+    interleaved ``repeats`` times (so all see the same machine load as closely as possible)."""
     torch.set_num_threads(threads)
     _embedder(batch, augmentations).fit(images(128, SHAPE))  # warm-up: threads, lazy imports, arenas
     path = os.path.join(folder, "x.npy" if mode == "npy" else "x.h5")
     full = np.load(os.path.join(folder, "x.npy"), mmap_mode="r")
     X = np.array(full[: len(full) // 4])
     del full
-    reference = _measure(X, batch, augmentations)
-    del X
-    fd = os.open(path, os.O_RDONLY)  # start cold: this file's pages leave the page cache
-    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    os.close(fd)
-    if mode == "npy":
-        X = np.load(path, mmap_mode="r")
-    else:
-        import h5py
-
-        X = h5py.File(path, "r")["images"]
-    limit = int((_status_mb("VmData") + memory_mb) * MB)
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-    print(json.dumps({"mode": mode, "memory": reference, "disk": _measure(X, batch, augmentations)}))
+    runs = {"memory": [], "thread": [], "dataloader": []}
+    unlimited = resource.getrlimit(resource.RLIMIT_DATA)
+    for _ in range(repeats):
+        runs["memory"].append(_measure(X, batch, augmentations))
+        for kind in ("thread", "dataloader") if workers else ("thread",):
+            fd = os.open(path, os.O_RDONLY)  # start cold: this file's pages leave the page cache
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.close(fd)
+            gc.collect()
+            limit = int((_status_mb("VmData") + memory_mb) * MB)  # the process's current size + memory_mb
+            resource.setrlimit(resource.RLIMIT_DATA, (limit, unlimited[1]))
+            try:
+                runs[kind].append(_measure(_open(path), batch, augmentations, reader=(kind, path, workers)))
+            finally:
+                resource.setrlimit(resource.RLIMIT_DATA, unlimited)
+    print(json.dumps({"mode": mode, **{k: _best(v) for k, v in runs.items() if v}}))
 
 
 def write_files(folder: str, n: int) -> None:
@@ -175,46 +296,62 @@ def main(argv=None):
                          "and slow every op by a varying factor)")
     ap.add_argument("--augmentations", default="none",
                     help="'none' (default: the cheapest step, so the data path weighs most) or a preset")
+    ap.add_argument("--repeats", type=int, default=2,
+                    help="interleaved repeats of every run; the fastest of each is reported")
+    ap.add_argument("--workers", type=int, default=2,
+                    help="DataLoader workers of the comparison rows (0: no DataLoader rows)")
     ap.add_argument("--tmp", default=tempfile.gettempdir(), help="folder for the temporary files")
     ap.add_argument("--child", nargs=2, metavar=("MODE", "FOLDER"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         return child(args.child[0], args.child[1], args.memory_mb, args.batch_size, args.augmentations,
-                     args.threads)
+                     args.threads, args.repeats, args.workers)
     n = (args.file_mb or 4 * args.memory_mb) * MB // (int(np.prod(SHAPE)) * 4)
     folder = tempfile.mkdtemp(prefix="sklearn-ssl-ltm-", dir=args.tmp)
+    loads = [os.getloadavg()[0]]
     try:
         write_files(folder, n)
         results = []
         for mode in args.formats:
             proc = subprocess.run([sys.executable, __file__, "--child", mode, folder, "--memory-mb",
                                    str(args.memory_mb), "--batch-size", str(args.batch_size),
-                                   "--augmentations", args.augmentations, "--threads", str(args.threads)],
+                                   "--augmentations", args.augmentations, "--threads", str(args.threads),
+                                   "--repeats", str(args.repeats), "--workers", str(args.workers)],
                                   capture_output=True, text=True)
             if proc.returncode != 0:
                 sys.exit(f"{mode} run failed:\n{proc.stderr[-3000:]}")
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            loads.append(os.getloadavg()[0])
             print(results[-1], flush=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     rows = []
+    names = {"memory": "in memory", "thread": "{mode}, package reader (1 thread)",
+             "dataloader": f"{{mode}}, DataLoader ({args.workers} workers)"}
     for r in results:
-        for kind in ("memory", "disk"):
-            m, ref = r[kind], r["memory"]
-            rows.append([f"{r['mode']} {kind}" if kind == "disk" else f"in memory (for {r['mode']})", m["n"],
-                         f"{m['input_mb']:.0f}", str(args.memory_mb) if kind == "disk" else "none",
+        ref = r["memory"]
+        for kind in ("memory", "thread", "dataloader"):
+            if kind not in r:
+                continue
+            m = r[kind]
+            rows.append([names[kind].format(mode=r["mode"]), m["n"], f"{m['input_mb']:.0f}",
+                         "none" if kind == "memory" else str(args.memory_mb),
                          f"{m['fit_anon_mb']:.0f}", f"{m['fit_data_mb']:.0f}", f"{m['fit_img_s']:.0f}",
                          f"{m['fit_img_s'] / ref['fit_img_s']:.2f}", f"{m['fit_cpu_img_s'] / ref['fit_cpu_img_s']:.2f}",
+                         "" if kind == "memory" else f"{m['fit_wait']:.0%}",
                          f"{m['transform_anon_mb']:.0f}", f"{m['transform_img_s']:.0f}",
                          f"{m['transform_img_s'] / ref['transform_img_s']:.2f}",
-                         f"{m['transform_cpu_img_s'] / ref['transform_cpu_img_s']:.2f}"])
+                         f"{m['transform_cpu_img_s'] / ref['transform_cpu_img_s']:.2f}",
+                         "" if kind == "memory" else f"{m['transform_wait']:.0%}"])
     print()
     torch.set_num_threads(args.threads)
-    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}; images {'x'.join(map(str, SHAPE))} "
-          f"float32, batch {args.batch_size}, TinyCNN, augmentations {args.augmentations}, 1 epoch")
+    print(f"machine: {machine()}; load average (1 min) {' / '.join(f'{x:.1f}' for x in loads)} before / after "
+          f"each format; images {'x'.join(map(str, SHAPE))} float32, batch {args.batch_size}, TinyCNN, "
+          f"augmentations {args.augmentations}, 1 epoch; fastest of {args.repeats} interleaved repeats")
     print(table(["data", "n", "input MB", "limit MB", "fit peak anon MB", "fit peak data MB", "fit img/s",
-                 "fit ratio", "fit CPU ratio", "transform peak anon MB", "transform img/s", "transform ratio",
-                 "transform CPU ratio"], rows))
+                 "fit ratio", "fit CPU ratio", "fit waiting", "transform peak anon MB", "transform img/s",
+                 "transform ratio", "transform CPU ratio", "transform waiting"], rows))
+
 
 if __name__ == "__main__":
     main()
