@@ -1,26 +1,41 @@
 """Pretraining and embedding a collection 4x larger than the memory the process may allocate.
 
 A file of ``4 * --memory-mb`` MB of 5 x 32 x 32 float32 images is written to a temporary
-folder as ``.npy`` and as a contiguous HDF5 dataset. One fresh subprocess per format runs:
+folder as ``.npy`` and as a contiguous HDF5 dataset. One fresh subprocess per format runs,
+``--repeats`` times over, interleaved (so that all see the same machine load as nearly as
+can be):
 
 - the reference: ``fit`` (1 epoch) and ``transform`` on an in-memory array of the file's
   first quarter, without a limit;
-- then, in the same process (same machine load, as near as can be), ``npy`` / ``h5``: ``fit`` (1 epoch) and ``transform`` on the whole file, opened with
-  ``np.load(mmap_mode="r")`` / ``h5py.File(...)["images"]``, under a hard limit: after a
-  small warm-up fit (which creates torch's threads and lazy modules), ``RLIMIT_DATA`` (the
-  process's private writable memory: heap, anonymous maps, thread stacks) is set to its
-  current size plus ``--memory-mb``. A read-only file mapping does not count against it;
-  an allocation past it fails. ``RLIMIT_AS`` is not used: torch reserves large virtual
-  address ranges it never touches.
+- ``npy`` / ``h5``, *package reader*: ``fit`` (1 epoch) and ``transform`` on the whole file,
+  opened with ``np.load(mmap_mode="r")`` / ``h5py.File(...)["images"]``, read by the
+  package (a background thread, two batches ahead);
+- the same, *DataLoader*: the package's reader replaced, in the training epoch and in
+  ``transform``, by a ``torch.utils.data.DataLoader`` with ``--workers`` worker processes
+  (fork, ``prefetch_factor=2``) reading the very same batches (the epoch's shuffled
+  indices), each worker opening the file itself; everything else is the package's.
+
+Each ``fit`` and each ``transform`` from disk runs under a limit: ``RLIMIT_DATA`` (the
+process's private writable memory: heap, anonymous maps, thread stacks) is set to its
+current size plus ``--memory-mb`` just before the call and lifted after it (each process runs with glibc's
+``MALLOC_MMAP_THRESHOLD_`` at 256 KiB, so that freed batch-sized buffers leave VmData
+instead of lingering in per-thread arenas). A read-only file mapping does not count
+against it; an allocation past it fails (a DataLoader worker is a process of its own,
+with its own limit, and its memory is not in the columns). ``RLIMIT_AS`` is not used:
+torch reserves large virtual address ranges it never touches.
 
 The file's pages are dropped from the page cache (``posix_fadvise(DONTNEED)``, this file
 only) before each disk run, so reads start cold. Ratios are per image, disk against the
-reference of the same process; the CPU-time ratio is less sensitive to other jobs sharing
-the cores than the wall-clock one. Reported: images/s of the training epoch
-(``EpochClock``: the epoch only, not the validation pass) and of ``transform``; peak
-*anonymous* RSS above the level before the call (the heap really used: file-backed pages of
-the memmap are reclaimable and excluded), sampled every 2 ms from ``/proc/self/status``;
-and peak ``VmData`` above the level before the call (what ``RLIMIT_DATA`` counts).
+reference of the same process; the fastest of the repeats is reported for each (other
+jobs only ever slow a run down). The CPU-time ratio (DataLoader rows: with the workers'
+CPU time) is less sensitive to other jobs sharing the cores than the wall-clock one.
+Reported: images/s of the training epoch (``EpochClock``) and of ``transform``; the
+fraction of that time the loop *waited* for its next batch (0% when reading keeps
+ahead of the encoder); peak *anonymous* RSS above the level before the call (the heap
+really used: file-backed pages of the memmap are reclaimable and excluded; memory freed
+by an earlier run and kept by the allocator is reused without showing), sampled every
+2 ms from ``/proc/self/status``; and peak ``VmData`` above the level before the call
+(what ``RLIMIT_DATA`` counts).
 
 The encoder is a two-layer CNN and augmentations are off by default (``--augmentations``
 sets a preset): the training step is as cheap as it gets, so the data path weighs as much
@@ -53,6 +68,10 @@ from _common import EpochClock, clock_of, images, machine, table
 
 MB = 1024 ** 2
 SHAPE = (5, 32, 32)
+#: glibc: every buffer from 256 KiB up is mapped on allocation and unmapped when freed, so that
+#: VmData (what RLIMIT_DATA counts) follows the memory in use; by default freed buffers stay
+#: in per-thread arenas, reusable only in part, and a later run's limit then failed at random.
+CHILD_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(256 * 1024)}
 
 
 class TinyCNN(nn.Module):
@@ -140,10 +159,10 @@ class _BatchRows(torch.utils.data.Dataset):
         return len(self.batches)
 
     def __getitem__(self, k):
-        from sklearn_ssl._disk import as_float_tensor, read_rows
+        from sklearn_ssl._disk import as_float_tensor, mapped_hdf5, read_rows
 
-        if self.X is None:
-            self.X = _open(self.path)
+        if self.X is None:  # as the package reads it (a contiguous HDF5 dataset: mapped)
+            self.X = mapped_hdf5(_open(self.path))
         return as_float_tensor(read_rows(self.X, self.batches[k]))
 
 
@@ -206,17 +225,34 @@ def _children_cpu() -> float:
     return t.children_user + t.children_system
 
 
-def _measure(X, batch: int, augmentations: str, reader=None) -> dict:
-    """fit (1 epoch) and transform of X; ``reader=(kind, path, workers)`` for a file on disk."""
+@contextlib.contextmanager
+def _limited(memory_mb: int | None):
+    """RLIMIT_DATA at the process's current size plus ``memory_mb`` while inside (None: no limit)."""
+    if memory_mb is None:
+        yield
+        return
+    gc.collect()
+    unlimited = resource.getrlimit(resource.RLIMIT_DATA)
+    limit = int((_status_mb("VmData") + memory_mb) * MB)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, unlimited[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_DATA, unlimited)
+
+
+def _measure(X, batch: int, augmentations: str, reader=None, memory_mb=None) -> dict:
+    """fit (1 epoch) and transform of X, each under its own limit of ``memory_mb`` beyond the
+    process's size before it; ``reader=(kind, path, workers)`` for a file on disk."""
     model = _embedder(batch, augmentations)
     fit_waits, tr_waits = Waits(), Waits()
     route = (lambda w: _reader(reader[0], reader[1], w, reader[2])) if reader else (lambda w: contextlib.nullcontext())
     c0 = _children_cpu()
-    with Peak() as fit_mem, route(fit_waits):
+    with _limited(memory_mb), Peak() as fit_mem, route(fit_waits):
         model.fit(X)
     (epoch_wall, epoch_cpu), = clock_of(model).epoch_seconds()
     epoch_cpu += _children_cpu() - c0  # DataLoader workers (ended with the epoch)
-    with Peak() as tr_mem, route(tr_waits):
+    with _limited(memory_mb), Peak() as tr_mem, route(tr_waits):
         t0, c0, k0 = time.perf_counter(), time.process_time(), _children_cpu()
         model.transform(X)
         tr_wall = time.perf_counter() - t0
@@ -253,20 +289,14 @@ def child(mode: str, folder: str, memory_mb: int, batch: int, augmentations: str
     X = np.array(full[: len(full) // 4])
     del full
     runs = {"memory": [], "thread": [], "dataloader": []}
-    unlimited = resource.getrlimit(resource.RLIMIT_DATA)
     for _ in range(repeats):
         runs["memory"].append(_measure(X, batch, augmentations))
         for kind in ("thread", "dataloader") if workers else ("thread",):
             fd = os.open(path, os.O_RDONLY)  # start cold: this file's pages leave the page cache
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             os.close(fd)
-            gc.collect()
-            limit = int((_status_mb("VmData") + memory_mb) * MB)  # the process's current size + memory_mb
-            resource.setrlimit(resource.RLIMIT_DATA, (limit, unlimited[1]))
-            try:
-                runs[kind].append(_measure(_open(path), batch, augmentations, reader=(kind, path, workers)))
-            finally:
-                resource.setrlimit(resource.RLIMIT_DATA, unlimited)
+            runs[kind].append(_measure(_open(path), batch, augmentations, reader=(kind, path, workers),
+                                       memory_mb=memory_mb))
     print(json.dumps({"mode": mode, **{k: _best(v) for k, v in runs.items() if v}}))
 
 
@@ -317,7 +347,7 @@ def main(argv=None):
                                    str(args.memory_mb), "--batch-size", str(args.batch_size),
                                    "--augmentations", args.augmentations, "--threads", str(args.threads),
                                    "--repeats", str(args.repeats), "--workers", str(args.workers)],
-                                  capture_output=True, text=True)
+                                  capture_output=True, text=True, env={**os.environ, **CHILD_MALLOC})
             if proc.returncode != 0:
                 sys.exit(f"{mode} run failed:\n{proc.stderr[-3000:]}")
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))

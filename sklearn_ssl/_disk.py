@@ -8,6 +8,9 @@ Two kinds of input are read a batch at a time instead of being loaded whole:
   ``h5py.File("survey.h5")["images"]``), or a ``dask.array.Array``. Anything whose rows
   are read with ``X[start:stop]`` and ``X[sorted_int_array]`` and returned as numpy.
 
+A contiguous HDF5 dataset is read through a memory map of its bytes in the file
+(:func:`mapped_hdf5`), as fast as a ``.npy`` file; chunked or compressed ones through h5py.
+
 Batches are gathered on the host in a background thread one or two ahead of the batch
 being computed (:func:`read_ahead`): the gather (page faults, HDF5 reads) overlaps with
 the encoder's work, since torch releases the GIL during its kernels.
@@ -46,6 +49,36 @@ def is_disk_backed(X) -> bool:
             return True
         X = X.base
     return isinstance(X, np.memmap) or type(X).__name__ == "mmap"
+
+
+def mapped_hdf5(X):
+    """A contiguous HDF5 dataset as a read-only ``numpy.memmap`` of the same bytes, else ``X``.
+
+    An unchunked, uncompressed dataset in a plain file (h5py's default ``sec2`` driver,
+    native byte order) lies in the file as one C-ordered block at ``X.id.get_offset()``:
+    mapping it lets a shuffled batch be gathered as from a ``.npy`` memmap, instead of
+    through an h5py selection of every row (measured 24 ms per batch of 256 random
+    20 kB rows, against 2 ms for a slice). Any other dataset (chunked, compressed,
+    virtual, external, another driver) is returned as it is; so is one whose first and
+    last rows read through the mapping differ from h5py's.
+    """
+    if type(X).__module__.split(".")[0] != "h5py" or not hasattr(X, "id") or X.chunks is not None:
+        return X
+    try:
+        import h5py
+
+        if (X.is_virtual or X.file.driver != "sec2" or not X.dtype.isnative or X.size == 0
+                or X.id.get_create_plist().get_layout() != h5py.h5d.CONTIGUOUS):
+            return X
+        offset = X.id.get_offset()
+        if offset is None:  # not yet written, or stored outside the file
+            return X
+        mapped = np.memmap(X.file.filename, dtype=X.dtype, mode="r", offset=offset, shape=X.shape)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return X
+    if not (np.array_equal(mapped[:1], X[:1]) and np.array_equal(mapped[-1:], X[-1:])):
+        return X
+    return mapped
 
 
 def read_rows(X, index) -> np.ndarray:
@@ -127,7 +160,7 @@ class DiskRows:
     device = torch.device("cpu")
 
     def __init__(self, X):
-        self.X = X
+        self.X = X = mapped_hdf5(X)
         self.shape = tuple(int(s) for s in X.shape)
         # a float32 memmap is gathered by torch straight from the mapping (as an in-memory
         # tensor would be); anything else is read with read_rows and converted per batch

@@ -20,8 +20,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import LRScheduler, ProgressBar
 
 from ._disk import (
-    SCAN_BYTES, DiskRows, check_lazy_images, count_non_finite, float_dtype, is_disk_backed, is_lazy, read_ahead,
-    read_rows,
+    SCAN_BYTES, DiskRows, check_lazy_images, count_non_finite, float_dtype, is_disk_backed, is_lazy, mapped_hdf5,
+    read_ahead, read_rows,
 )
 from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, restore
 from ._io import atomic_path
@@ -699,7 +699,8 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         step = net.batch_size
         starts = range(0, len(X), step)
         if is_disk_backed(X):  # read from disk in a background thread while the encoder runs
-            batches = read_ahead(lambda i: _as_tensor(read_rows(X, slice(i, i + step))), starts)
+            rows = mapped_hdf5(X)
+            batches = read_ahead(lambda i: _as_tensor(read_rows(rows, slice(i, i + step))), starts)
         else:
             batches = (_as_tensor(X[i:i + step]) for i in starts)
         with torch.inference_mode():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sklearn_ssl import ContrastiveEmbedder, _disk, cli, save_cutouts
-from sklearn_ssl._disk import DiskRows, is_disk_backed, read_ahead, read_rows
+from sklearn_ssl._disk import DiskRows, is_disk_backed, mapped_hdf5, read_ahead, read_rows
 from sklearn_ssl.storage import convert_images, ids_path, open_images
 
 h5py = pytest.importorskip("h5py")
@@ -57,8 +57,8 @@ def test_hdf5_reads_are_bounded_by_the_batch(files, images, monkeypatch):
     """Training epochs and transform read the HDF5 dataset a batch at a time; the only other
     reads are fixed whatever the number of epochs: the finiteness check's chunks of at most
     SCAN_BYTES, the normaliser's strided sample one band at a time, the collapse check's 512
-    images at most."""
-    X = h5py.File(files / "x.h5", "r")["images"]
+    images at most. (A chunked dataset: a contiguous one is read through a memory map.)"""
+    X = h5py.File(files / "x.h5", "r")["chunked"]
     monkeypatch.setattr(_disk, "SCAN_BYTES", 10 * images[0].nbytes)  # the finiteness check: 10 images a read
     reads = []
     original = h5py.Dataset.__getitem__
@@ -110,6 +110,27 @@ def test_normaliser_statistics_of_hdf5_need_about_two_band_samples(tmp_path, mon
         assert peak <= 2.5 * band_bytes, (peak, band_bytes)
         np.testing.assert_array_equal(norm.loc.numpy(), loc.astype("float32"))
         np.testing.assert_array_equal(norm.scale.numpy(), scale.astype("float32"))
+
+
+def test_contiguous_hdf5_is_read_through_a_memory_map(files, images, monkeypatch):
+    """A contiguous dataset's batches come from a memmap of its bytes (no h5py selection per
+    batch), with the same model and embeddings; chunked, compressed datasets stay on h5py."""
+    with h5py.File(files / "x.h5", "r") as f:
+        mapped = mapped_hdf5(f["images"])
+        assert isinstance(mapped, np.memmap) and mapped.shape == images.shape
+        np.testing.assert_array_equal(mapped, images)
+        chunked = f["chunked"]
+        assert mapped_hdf5(chunked) is chunked and mapped_hdf5(images) is images
+        assert isinstance(mapped_hdf5(f["counts"]), np.memmap)  # int16: converted per batch
+    X = h5py.File(files / "x.h5", "r")["images"]
+    reads = []
+    original = h5py.Dataset.__getitem__
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", lambda self, i: reads.append(i) or original(self, i))
+    model = ContrastiveEmbedder(**KW).fit(X)
+    Z = model.transform(X)
+    assert not any(isinstance(i, np.ndarray) for i in reads)  # no per-batch index selections
+    assert sum(i == slice(0, 16) for i in reads) == 0  # transform batches read through the map
+    np.testing.assert_array_equal(Z, ContrastiveEmbedder(**KW).fit(images).transform(images))
 
 
 def test_integer_hdf5_gives_float32_embeddings_equal_to_in_memory(files, images):
