@@ -30,3 +30,17 @@ def test_gpu_check_without_cuda_exits_with_a_message():
     proc = _run()
     assert proc.returncode == 1
     assert "no CUDA device" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_larger_than_memory_benchmark_runs_both_readers(tmp_path):
+    """The disk benchmark end to end on a tiny file: the in-memory reference, the package's
+    reader and the DataLoader comparison for both formats, each disk run under its limit."""
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "larger_than_memory.py")
+    proc = subprocess.run([sys.executable, script, "--memory-mb", "128", "--file-mb", "2", "--repeats", "1",
+                           "--tmp", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ")][1:]
+    assert [r.split("|")[1].strip() for r in rows] == [
+        "in memory", "npy, package reader (1 thread)", "npy, DataLoader (2 workers)",
+        "in memory", "h5, package reader (1 thread)", "h5, DataLoader (2 workers)"]
