@@ -112,7 +112,7 @@ def test_normaliser_statistics_of_hdf5_need_about_two_band_samples(tmp_path, mon
         np.testing.assert_array_equal(norm.scale.numpy(), scale.astype("float32"))
 
 
-def test_contiguous_hdf5_is_read_through_a_memory_map(files, images, monkeypatch):
+def test_contiguous_hdf5_is_read_through_a_memory_map(files, images, monkeypatch, tmp_path):
     """A contiguous dataset's batches come from a memmap of its bytes (no h5py selection per
     batch), with the same model and embeddings; chunked, compressed datasets stay on h5py."""
     with h5py.File(files / "x.h5", "r") as f:
@@ -122,6 +122,9 @@ def test_contiguous_hdf5_is_read_through_a_memory_map(files, images, monkeypatch
         chunked = f["chunked"]
         assert mapped_hdf5(chunked) is chunked and mapped_hdf5(images) is images
         assert isinstance(mapped_hdf5(f["counts"]), np.memmap)  # int16: converted per batch
+    with h5py.File(tmp_path / "open.h5", "w") as f:  # open for writing: data may not be on disk yet
+        f["images"] = images
+        assert not isinstance(mapped_hdf5(f["images"]), np.memmap)
     X = h5py.File(files / "x.h5", "r")["images"]
     reads = []
     original = h5py.Dataset.__getitem__
