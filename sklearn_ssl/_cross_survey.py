@@ -205,8 +205,8 @@ def _n_steps(model) -> float:
 def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_samples=600, image_size=32,
                        bands="gri", conditions_a=None, conditions_b=None, embedder=None, augmentations=None,
                        n_labels=(10, 30, 100), n_repeats=5, test_size=0.25, pretrain_epochs=15,
-                       finetune_steps=200, width=16, batch_size=64, catalogue_baselines=True, n_jobs=None,
-                       random_state=0, verbose=0) -> dict:
+                       finetune_steps=200, width=16, batch_size=64, catalogue_baselines=True, methods=None,
+                       n_jobs=None, random_state=0, verbose=0) -> dict:
     """Labels from survey A only, test images from A and from B: who keeps their score?
 
     Pretrains a SimCLR :class:`~sklearn_ssl.ContrastiveEmbedder`
@@ -257,6 +257,8 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
     catalogue_baselines : bool, default=True
         Add the catalogue-feature and constant rows (measuring the features takes most
         of the time on small configurations).
+    methods : sequence of str or None, default=None
+        Fit only these rows (names as above); None fits all.
     n_jobs : int or None
         Images measured in parallel by :class:`~sklearn_ssl.GalaxyFeatures`.
     random_state : int, default=0
@@ -306,6 +308,11 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
             raise ValueError("with survey_a and survey_b given, pass augmentations= (what differs between the "
                              "surveys) or a fitted embedder=.")
         conditions = {"A": None, "B": None}
+    known = set(SSL_ROWS) | set(SUPERVISED_ROWS) | {"raw-pixel PCA + logistic"}
+    known |= {"photometry + morphology + GB", _CONSTANT} if catalogue_baselines else set()
+    unknown = [m for m in (methods or []) if m not in known]
+    if unknown or (methods is not None and not methods):
+        raise ValueError(f"methods={methods!r}: choose a non-empty list among {sorted(known)}.")
     budgets = [int(n) for n in np.atleast_1d(n_labels)]
     n_classes = len(np.unique(ya))
     if min(budgets) < n_classes:
@@ -328,7 +335,7 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
     if augmentations is None:
         augmentations = "auto"  # the embedder's own, copied by the fine-tuner
     catalogue = {}
-    if catalogue_baselines:
+    if catalogue_baselines and (methods is None or {"photometry + morphology + GB", _CONSTANT} & set(methods)):
         from .features import _catalogue_baselines
 
         t0 = time.perf_counter()
@@ -337,9 +344,10 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
                                        random_state=random_state, n_jobs=n_jobs)
         catalogue = {k: base[k] for k in ("photometry + morphology + GB", _CONSTANT)}
         timings["features"] = time.perf_counter() - t0
-    methods = _methods(embedder, augmentations, xa.shape[1], width=width, batch_size=batch_size,
+    everything = _methods(embedder, augmentations, xa.shape[1], width=width, batch_size=batch_size,
                        finetune_steps=finetune_steps, n_pca=min(16, min(budgets)), n_neighbors=min(5, min(budgets)),
                        random_state=random_state, catalogue=catalogue)
+    estimators = everything if methods is None else {name: everything[name] for name in methods}
 
     from .evaluation import _subset
 
@@ -350,7 +358,7 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
     for r in range(n_repeats):
         for b, n in enumerate(budgets):
             sub = train_a[_subset(ya[train_a], n, True, np.random.RandomState(seeds[r, b]))]
-            for name, est in methods.items():
+            for name, est in estimators.items():
                 model = clone(est)
                 t1 = time.perf_counter()
                 model.fit(xa[sub], ya[sub])

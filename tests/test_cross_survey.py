@@ -164,6 +164,11 @@ def test_study_checks_its_input():
         cross_survey_study((x, y), None)
     with pytest.raises(ValueError, match="target"):
         cross_survey_study(target="colour")
+    with pytest.raises(ValueError, match="methods="):
+        cross_survey_study(n_samples=40, image_size=16, methods=["SSL frozen + SVM"])
+    with pytest.raises(ValueError, match="methods="):
+        cross_survey_study(n_samples=40, image_size=16, methods=["constant (majority class)"],
+                           catalogue_baselines=False)
     with pytest.raises(ValueError, match="each of the 4 classes"):
         cross_survey_study(n_samples=40, image_size=16, n_labels=(3,))
 
@@ -203,3 +208,16 @@ def test_findings_follow_the_paired_rule():
     assert "B-test: wins 1" in lines[0] and "A-test: loses 1" in lines[0] and "drop A-B: wins 1" in lines[0]
     few = cross_survey_findings(res[res["repeat"] < 3])
     assert all("too few to compare" in line for line in few[1:])
+
+
+def test_plot_cross_survey_draws_a_and_b_side_by_side():
+    from sklearn_ssl.plotting import plot_cross_survey
+
+    res = pd.concat([_results([0.8, 0.7], [0.5, 0.6], name, n) for name in ("SSL", "CNN") for n in (10, 30)])
+    fig = plot_cross_survey(res)
+    axes = fig.get_axes()
+    assert len(axes) == 2 and axes[0].get_title().startswith("A-test") and axes[1].get_title().startswith("B-test")
+    assert [t.get_text() for t in axes[1].get_legend().get_texts()] == ["SSL", "CNN"]
+    assert axes[0].get_ylim() == axes[1].get_ylim()  # one y scale for both surveys
+    with pytest.raises(ValueError, match="'test' column"):
+        plot_cross_survey(res.drop(columns="test"))
