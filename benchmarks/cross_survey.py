@@ -69,6 +69,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     if args.quick:
         config = dict(CROSS_SURVEY_QUICK)
+        args.target = [config.pop("target")]
     else:
         config = dict(n_samples=args.n_samples, image_size=args.image_size, n_labels=args.n_labels,
                       n_repeats=args.n_repeats, pretrain_epochs=args.pretrain_epochs,
