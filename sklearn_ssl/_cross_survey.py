@@ -19,6 +19,7 @@ import time
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.metrics import accuracy_score, balanced_accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
@@ -49,6 +50,7 @@ CROSS_SURVEY_QUICK = dict(target="redshift", n_samples=300, image_size=24, n_lab
 SSL_ROWS = ("SSL frozen + logistic", "SSL frozen + kNN", "SSL fine-tuned")
 SUPERVISED_ROWS = ("supervised CNN", "supervised CNN + survey augmentations")
 _CONSTANT = "constant (majority class)"
+_METRICS = {"accuracy": accuracy_score, "balanced_accuracy": balanced_accuracy_score}
 
 
 def _ebv_values(spec, n, rng):
@@ -209,7 +211,7 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
                        bands="gri", conditions_a=None, conditions_b=None, embedder=None, augmentations=None,
                        n_labels=(10, 30, 100), n_repeats=5, test_size=0.25, pretrain_epochs=15,
                        finetune_steps=200, width=16, batch_size=64, catalogue_baselines=True, methods=None,
-                       n_jobs=None, random_state=0, verbose=0) -> dict:
+                       metric="accuracy", n_jobs=None, random_state=0, verbose=0) -> dict:
     """Labels from survey A only, test images from A and from B: who keeps their score?
 
     Pretrains a SimCLR :class:`~sklearn_ssl.ContrastiveEmbedder`
@@ -227,7 +229,7 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
       morphology + GB`` (:class:`~sklearn_ssl.GalaxyFeatures` and gradient boosting) and
       the constant predictor.
 
-    Each is scored (accuracy) on A's held-out split and on B's; for the generated pair
+    Each is scored (``metric``) on A's held-out split and on B's; for the generated pair
     these are the same galaxies, so the drop A - B is due to the conditions alone.
 
     Parameters
@@ -262,6 +264,9 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
         of the time on small configurations).
     methods : sequence of str or None, default=None
         Fit only these rows (names as above); None fits all.
+    metric : {"accuracy", "balanced_accuracy"}, default="accuracy"
+        Score of the predictions (balanced accuracy, the mean recall per class, for
+        imbalanced classes).
     n_jobs : int or None
         Images measured in parallel by :class:`~sklearn_ssl.GalaxyFeatures`.
     random_state : int, default=0
@@ -287,6 +292,8 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
     from .embedder import ContrastiveEmbedder
     from .encoders import SmallCNN
 
+    if metric not in _METRICS:
+        raise ValueError(f"metric must be one of {sorted(_METRICS)}, got {metric!r}.")
     if target not in ("morphology", "redshift"):
         raise ValueError(f"target must be 'morphology' or 'redshift', got {target!r}.")
     timings = {}
@@ -367,8 +374,8 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
                 model.fit(xa[sub], ya[sub])
                 fit_time = time.perf_counter() - t1
                 for test, (x, y) in tests.items():
-                    rows.append({"estimator": name, "n_labels": n, "repeat": r, "test": test, "metric": "accuracy",
-                                 "score": float(np.mean(model.predict(x) == y)), "fit_time": fit_time,
+                    rows.append({"estimator": name, "n_labels": n, "repeat": r, "test": test, "metric": metric,
+                                 "score": float(_METRICS[metric](y, model.predict(x))), "fit_time": fit_time,
                                  "n_steps": _n_steps(model)})
                 if verbose:
                     print(f"[cross_survey_study] {name}, {n} labels, repeat {r}: A {rows[-2]['score']:.3f}, "
@@ -376,8 +383,8 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
     timings["fits"] = time.perf_counter() - t0
     results = pd.DataFrame(rows, columns=["estimator", "n_labels", "repeat", "test", "metric", "score", "fit_time",
                                           "n_steps"])
-    return {"results": results, "summary": summarize_cross_survey(results),
-            "findings": cross_survey_findings(results), "timings": timings, "conditions": conditions,
+    return {"results": results, "summary": summarize_cross_survey(results, metric),
+            "findings": cross_survey_findings(results, metric), "timings": timings, "conditions": conditions,
             "embedder": embedder}
 
 

@@ -181,7 +181,7 @@ def plot_label_efficiency(results, metric=None, *, ax=None, title=None, ylabel=N
     return fig
 
 
-def plot_cross_survey(results, metric="accuracy", *, titles=("A-test (labels from A)", "B-test (labels from A)"),
+def plot_cross_survey(results, metric=None, *, titles=("A-test (labels from A)", "B-test (labels from A)"),
                       ylabel=None):
     """Score vs number of labels on survey A's test images and on survey B's, side by side.
 
@@ -190,7 +190,8 @@ def plot_cross_survey(results, metric="accuracy", *, titles=("A-test (labels fro
     results : pandas.DataFrame
         ``out["results"]`` of :func:`sklearn_ssl.evaluation.cross_survey_study`
         (columns ``estimator``, ``n_labels``, ``repeat``, ``test``, ``metric``, ``score``).
-    metric : str, default="accuracy"
+    metric : str or None, default=None
+        Metric to plot; default: the first in ``results``.
     titles : pair of str
         Titles of the A and B panels.
     ylabel : str or None, default=None
@@ -207,6 +208,8 @@ def plot_cross_survey(results, metric="accuracy", *, titles=("A-test (labels fro
     if "test" not in results.columns or not {"A", "B"} <= set(results["test"]):
         raise ValueError("results need a 'test' column with scores on test sets 'A' and 'B' "
                          "(the output of cross_survey_study).")
+    if metric is None and "metric" in results.columns:
+        metric = results["metric"].iloc[0]
     fig = Figure(figsize=(10.0, 3.8))
     axes = fig.subplots(1, 2, sharey=True)
     for ax, test, title in zip(axes, ("A", "B"), titles):

@@ -155,6 +155,19 @@ def test_study_catalogue_rows_score_both_surveys():
     assert res["n_labels"].eq(4).all() and res["score"].between(0, 1).all()
 
 
+def test_study_takes_given_surveys_and_balanced_accuracy():
+    xa, xb, ca, cb = make_survey_pair(40, 16, "gri", random_state=3)
+    y = ca["morphology_class"].to_numpy()
+    aug = cross_survey_augmentations(ca, cb, "gri")
+    out = cross_survey_study((xa, y), (xb, y), augmentations=aug, n_labels=(4,), n_repeats=1,
+                             methods=["SSL frozen + logistic", "supervised CNN"], metric="balanced_accuracy",
+                             catalogue_baselines=False, **{k: v for k, v in TINY.items() if k != "image_size"})
+    res = out["results"]
+    assert set(res["metric"]) == {"balanced_accuracy"} and list(dict.fromkeys(res["estimator"])) == [
+        "SSL frozen + logistic", "supervised CNN"]
+    assert out["conditions"] == {"A": None, "B": None} and out["summary"]["n_repeats"].eq(1).all()
+
+
 def test_study_checks_its_input():
     x = np.zeros((20, 3, 16, 16), np.float32)
     y = np.arange(20) % 2
@@ -162,6 +175,8 @@ def test_study_checks_its_input():
         cross_survey_study((x, y), (x, y))
     with pytest.raises(ValueError, match="both"):
         cross_survey_study((x, y), None)
+    with pytest.raises(ValueError, match="metric"):
+        cross_survey_study(metric="roc_auc")
     with pytest.raises(ValueError, match="target"):
         cross_survey_study(target="colour")
     with pytest.raises(ValueError, match="methods="):
