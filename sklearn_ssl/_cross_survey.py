@@ -25,8 +25,8 @@ from sklearn.utils import check_random_state
 
 from ._comparison import MIN_REPEATS, comparison_sentence, paired_comparison
 
-__all__ = ["CROSS_SURVEY_CONDITIONS", "CROSS_SURVEY_QUICK", "cross_survey_augmentations", "cross_survey_study",
-           "make_survey_pair", "summarize_cross_survey"]
+__all__ = ["CROSS_SURVEY_CONDITIONS", "CROSS_SURVEY_QUICK", "cross_survey_augmentations", "cross_survey_findings",
+           "cross_survey_study", "make_survey_pair", "summarize_cross_survey"]
 
 #: Observing conditions of the two surveys of :func:`cross_survey_study`: median r-band
 #: seeing FWHM (arcsec), factor on the sky noise per pixel, and E(B-V) drawn uniformly in a
@@ -62,7 +62,7 @@ def _ebv_values(spec, n, rng):
     return np.full(n, float(spec))
 
 
-def make_survey_pair(n_samples=600, image_size=32, bands="gri", *, conditions_a=None, conditions_b=None,
+def make_survey_pair(n_samples=480, image_size=32, bands="gri", *, conditions_a=None, conditions_b=None,
                      random_state=None):
     """The same synthetic galaxies observed under two sets of conditions.
 
@@ -207,10 +207,10 @@ def _n_steps(model) -> float:
     return float(sum(len(epoch["batches"]) for epoch in net.history)) if net is not None else np.nan
 
 
-def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_samples=600, image_size=32,
+def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_samples=480, image_size=32,
                        bands="gri", conditions_a=None, conditions_b=None, embedder=None, augmentations=None,
                        n_labels=(10, 30, 100), n_repeats=5, test_size=0.25, pretrain_epochs=15,
-                       finetune_steps=200, width=16, batch_size=64, catalogue_baselines=True, methods=None,
+                       finetune_steps=100, width=8, batch_size=64, catalogue_baselines=True, methods=None,
                        metric="accuracy", n_jobs=None, random_state=0, verbose=0) -> dict:
     """Labels from survey A only, test images from A and from B: who keeps their score?
 
@@ -257,7 +257,7 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
     test_size : float, default=0.25
     pretrain_epochs, width, batch_size
         Pretraining epochs, SmallCNN width and batch size (also of the networks fitted on labels).
-    finetune_steps : int, default=200
+    finetune_steps : int, default=100
         Optimiser steps of every network fitted on labels.
     catalogue_baselines : bool, default=True
         Add the catalogue-feature and constant rows (measuring the features takes most
