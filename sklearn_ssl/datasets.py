@@ -261,7 +261,8 @@ def _render_chunk(p, sl, size, kfreq):
 
 def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="sdss",
                        class_weights=(0.3, 0.3, 0.2, 0.2), magnitude_limit=17.77, ebv=None,
-                       noise=True, spectra=False, rare_fraction=0.0, random_state=None):
+                       noise=True, spectra=False, rare_fraction=0.0, seeing=None, sky_noise_scale=1.0,
+                       random_state=None):
     """Generate a realistic synthetic galaxy survey: multi-band images and a catalogue.
 
     Parameters
@@ -303,11 +304,23 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
         60-140 degrees, with a fainter counter-image, blurred by the galaxy's PSF and with
         25-60 % of the lens galaxy's mean band flux. Lenses are ``smooth`` galaxies when there are enough.
         The catalogue gains a boolean ``strong_lens`` column; the magnitudes include the arcs.
+    seeing : float or None, default=None
+        Median r-band PSF FWHM in arcsec (observing conditions). Each galaxy's r-band
+        FWHM scatters around it by a lognormal factor (sigma 0.15 in ln), other bands scale
+        as ``(wavelength / 6200 A)**-0.2``; the catalogue's ``seeing_fwhm_<b>`` columns hold
+        the values used. ``None`` uses the survey's (SDSS 1.35, DECaLS 1.2).
+    sky_noise_scale : float, default=1.0
+        Factor on the sky noise per pixel of every band (depth): 2.0 is a survey 0.75 mag
+        shallower (``2.5 log10(2)``), 0.5 one 0.75 mag deeper. The source Poisson noise is
+        unchanged; the catalogue's ``sky_sigma_<b>`` columns hold the values used.
     random_state : int, RandomState instance or None, default=None
         Seed; the output is deterministic for a given integer seed.
 
     Spectra and lenses draw from their own random streams: asking for them changes no
     other galaxy, image or catalogue value of the same seed (the lenses' images gain arcs).
+    Likewise ``ebv``, ``seeing`` and ``sky_noise_scale`` change only the observing
+    conditions: the same seed gives the same galaxies (and noise pattern) seen through
+    another extinction, PSF or depth, e.g. one sample observed by two surveys.
 
     Returns
     -------
@@ -341,6 +354,12 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
                          f"({', '.join(MORPHOLOGY_CLASSES)}), got {class_weights!r}.")
     if not isinstance(rare_fraction, (int, float, np.integer, np.floating)) or not 0 <= rare_fraction <= 0.5:
         raise ValueError(f"rare_fraction must be a number in [0, 0.5], got {rare_fraction!r}.")
+    for name, value in (("seeing", seeing), ("sky_noise_scale", sky_noise_scale)):
+        if value is None and name == "seeing":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a positive number, got {value!r}.")
     rng = check_random_state(random_state)
     seed_seq = np.random.SeedSequence(rng.randint(2**31 - 1, size=4))
     gen = np.random.default_rng(seed_seq)
@@ -386,7 +405,7 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
         raise ValueError("ebv must be finite and non-negative.")
     rb = np.array([EXTINCTION_COEFFICIENTS[survey][b] for b in bands])
     wl = np.array([BAND_WAVELENGTHS[survey][b] for b in bands])
-    seeing_r = _MEDIAN_SEEING[survey] * np.exp(gen.normal(0, 0.15, n))
+    seeing_r = (_MEDIAN_SEEING[survey] if seeing is None else float(seeing)) * np.exp(gen.normal(0, 0.15, n))
     # per-band draws are made for all of the survey's bands, so a band subset gives the same galaxies
     sel = [list(BAND_WAVELENGTHS[survey]).index(b) for b in bands]
     nall = len(BAND_WAVELENGTHS[survey])
@@ -397,7 +416,7 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
     else:
         nea = 4 * np.pi * (_MEDIAN_SEEING[survey] / 2.3548 / scale) ** 2
         sky0 = 10 ** (-0.4 * (np.array([_DEPTHS[survey][b] for b in bands]) - 22.5)) / (5 * np.sqrt(nea))
-    sky = sky0 * np.exp(gen.normal(0, 0.2, (n, nall))[:, sel])
+    sky = float(sky_noise_scale) * sky0 * np.exp(gen.normal(0, 0.2, (n, nall))[:, sel])
     # Component fluxes in nanomaggies (n, 4, nb); the dust lane removes part of the disk light.
     f_tot = 10 ** (-0.4 * (absmag + p["dm"] - 22.5))
     ext = 10 ** (-0.4 * rb[None] * ebv_v[:, None])

@@ -1,4 +1,4 @@
-"""Downstream evaluation: label-efficiency curves and similarity search on embeddings.
+"""Downstream evaluation: label-efficiency curves, the cross-survey study and similarity search.
 
 :func:`label_efficiency` answers the question of Hayat et al. (2021): how many labels does
 each model need? It trains every estimator on label budgets drawn from a training split
@@ -29,10 +29,16 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._comparison import budget_findings, comparison_sentence, paired_comparison
+from ._cross_survey import (
+    CROSS_SURVEY_CONDITIONS, CROSS_SURVEY_QUICK, cross_survey_augmentations, cross_survey_findings, cross_survey_study,
+    make_survey_pair, summarize_cross_survey,
+)
 from .metrics import get_scorer
 
 __all__ = ["label_efficiency", "summarize_label_efficiency", "downstream_study", "run_downstream_study",
-           "SimilaritySearch", "paired_comparison", "comparison_sentence", "budget_findings"]
+           "SimilaritySearch", "paired_comparison", "comparison_sentence", "budget_findings",
+           "cross_survey_study", "summarize_cross_survey", "cross_survey_findings", "make_survey_pair",
+           "cross_survey_augmentations", "CROSS_SURVEY_CONDITIONS", "CROSS_SURVEY_QUICK"]
 
 
 def _resolve_scoring(scoring) -> dict:

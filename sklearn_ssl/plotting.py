@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["make_rgb", "plot_galaxy_grid", "plot_augmentations"]
+__all__ = ["make_rgb", "plot_galaxy_grid", "plot_augmentations", "plot_cross_survey"]
 
 
 def make_rgb(images, bands, rgb_bands="gri", *, softening=None, scale=None):
@@ -178,6 +178,45 @@ def plot_label_efficiency(results, metric=None, *, ax=None, title=None, ylabel=N
     ax.legend(fontsize=7)
     if own:  # a figure passed in keeps its own layout
         fig.tight_layout()
+    return fig
+
+
+def plot_cross_survey(results, metric=None, *, titles=("A-test (labels from A)", "B-test (labels from A)"),
+                      ylabel=None):
+    """Score vs number of labels on survey A's test images and on survey B's, side by side.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        ``out["results"]`` of :func:`sklearn_ssl.evaluation.cross_survey_study`
+        (columns ``estimator``, ``n_labels``, ``repeat``, ``test``, ``metric``, ``score``).
+    metric : str or None, default=None
+        Metric to plot; default: the first in ``results``.
+    titles : pair of str
+        Titles of the A and B panels.
+    ylabel : str or None, default=None
+        Defaults to ``metric``.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        Two panels sharing the y axis, drawn by :func:`plot_label_efficiency` (mean and
+        standard deviation over repeats).
+    """
+    from matplotlib.figure import Figure
+
+    if "test" not in results.columns or not {"A", "B"} <= set(results["test"]):
+        raise ValueError("results need a 'test' column with scores on test sets 'A' and 'B' "
+                         "(the output of cross_survey_study).")
+    if metric is None and "metric" in results.columns:
+        metric = results["metric"].iloc[0]
+    fig = Figure(figsize=(10.0, 3.8))
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, test, title in zip(axes, ("A", "B"), titles):
+        plot_label_efficiency(results[results["test"] == test], metric, ax=ax, title=title, ylabel=ylabel)
+    axes[1].set_ylabel("")
+    axes[0].get_legend().remove()
+    fig.tight_layout()
     return fig
 
 
