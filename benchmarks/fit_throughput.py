@@ -11,6 +11,10 @@ not timed. Throughput is training images per second (each image is seen as two v
 As in SimCLR (and the library), the two views go through the encoder as one concatenated
 batch; ``--separate-views`` also times the reference with one encoder call per view (the
 library's SimCLR step before it concatenated them), to measure what concatenation costs.
+``--method moco`` times MoCo v2 instead: the reference adds the momentum key encoder and
+projector (no BatchNorm in the head), keys with shuffled BatchNorm (the key batch permuted,
+encoded in ``KEY_GROUP``-image sub-batches, un-permuted) and the ``MoCoLoss`` queue with its
+own-image mask, the same parts the library's step runs.
 
 Run (defaults finish in a few minutes on 2 CPU cores):
     python benchmarks/fit_throughput.py
@@ -21,6 +25,7 @@ Profile the library's side only:
 from __future__ import annotations
 
 import argparse
+import copy
 import cProfile
 import pstats
 import numpy as np
@@ -28,10 +33,10 @@ import torch
 
 from _common import EpochClock, clock_of, images, machine, median, now, sync, table
 from sklearn_ssl import ContrastiveEmbedder
-from sklearn_ssl._training import ProjectionHead
+from sklearn_ssl._training import KEY_GROUP, ProjectionHead
 from sklearn_ssl.augment import resolve_augmentations
 from sklearn_ssl.encoders import build_encoder, output_dim
-from sklearn_ssl.losses import nt_xent
+from sklearn_ssl.losses import MoCoLoss, momentum_update, nt_xent
 
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -39,12 +44,18 @@ _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 def reference_fit(X: np.ndarray, *, encoder: str, batch_size: int, epochs: int, lr: float,
                   weight_decay: float, augmentations: str, precision: str, device: str,
                   projection_dim: int = 128, temperature: float = 0.1, seed: int = 0,
-                  separate_views: bool = False) -> list[float]:
-    """A minimal SimCLR loop; returns the (wall, cpu) seconds of each epoch."""
+                  separate_views: bool = False, method: str = "simclr", momentum: float = 0.99,
+                  queue_size: int = 4096) -> list[float]:
+    """A minimal SimCLR (or MoCo v2) loop; returns the (wall, cpu) seconds of each epoch."""
     torch.manual_seed(seed)
     shape = X.shape[1:]
+    moco = method == "moco"
     enc = build_encoder(encoder, shape).to(device)
-    head = ProjectionHead(output_dim(enc, shape), projection_dim).to(device)
+    head = ProjectionHead(output_dim(enc, shape), projection_dim, batch_norm=not moco).to(device)
+    if moco:
+        key_enc = copy.deepcopy(enc).requires_grad_(False)
+        key_head = copy.deepcopy(head).requires_grad_(False)
+        queue = MoCoLoss(projection_dim, min(queue_size, len(X)), temperature).to(device)
     aug = resolve_augmentations(augmentations, shape).to(device)
     axes = (0, 2, 3)
     loc = torch.as_tensor(np.median(X, axis=axes), device=device).view(1, -1, 1, 1)
@@ -65,15 +76,25 @@ def reference_fit(X: np.ndarray, *, encoder: str, batch_size: int, epochs: int, 
         t0 = now()
         order = torch.randperm(n, generator=shuffle).to(device)
         for i in range(0, n - 1, batch_size):  # a last batch of one sample is dropped, as in the library
-            x = X_dev[order[i:i + batch_size]]
+            idx = order[i:i + batch_size]
+            x = X_dev[idx]
             v1 = (aug(x, generator=gen) - loc) / scale
             v2 = (aug(x, generator=gen) - loc) / scale
             with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                if separate_views:
+                if moco:
+                    z1 = head(enc(v1))
+                    with torch.no_grad():
+                        momentum_update(enc, key_enc, momentum)
+                        momentum_update(head, key_head, momentum)
+                        m = len(v2)
+                        perm = torch.randperm(m, generator=gen, device=v2.device)
+                        parts = v2[perm].tensor_split(min(max(2, m // KEY_GROUP), m // 2))
+                        z2 = torch.cat([key_head(key_enc(part)) for part in parts])[torch.argsort(perm)]
+                elif separate_views:
                     z1, z2 = head(enc(v1)), head(enc(v2))
                 else:  # one batch: BatchNorm statistics over both views, as in SimCLR
                     z1, z2 = head(enc(torch.cat([v1, v2]))).chunk(2)
-            loss = nt_xent(z1, z2, temperature)
+            loss = queue(z1, z2, idx) if moco else nt_xent(z1, z2, temperature)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -86,8 +107,9 @@ def reference_fit(X: np.ndarray, *, encoder: str, batch_size: int, epochs: int, 
 
 def ours_fit(X: np.ndarray, *, encoder: str, batch_size: int, epochs: int, lr: float,
              weight_decay: float, augmentations: str, precision: str, device: str,
-             seed: int = 0) -> list[float]:
+             seed: int = 0, method: str = "simclr") -> list[float]:
     emb = ContrastiveEmbedder(
+        method=method,
         encoder=encoder, batch_size=batch_size, max_epochs=epochs, lr=lr, weight_decay=weight_decay,
         augmentations=augmentations, precision=precision, device=device, lr_schedule="cosine",
         normalize="standard",  # the reference's per-band standardisation (the default adds asinh)
@@ -100,6 +122,7 @@ def ours_fit(X: np.ndarray, *, encoder: str, batch_size: int, epochs: int, lr: f
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--encoder", default="small")
+    ap.add_argument("--method", default="simclr", choices=["simclr", "moco"])
     ap.add_argument("--size", type=int, default=32, help="image height = width")
     ap.add_argument("--bands", type=int, default=5)
     ap.add_argument("--n", type=int, default=2000, help="training images")
@@ -122,9 +145,12 @@ def main(argv=None):
 
     X = images(args.n, (args.bands, args.size, args.size))
     kw = dict(encoder=args.encoder, batch_size=args.batch_size, epochs=args.epochs + 1, lr=1e-3,
-              weight_decay=1e-4, augmentations=args.augmentations, precision=args.precision, device=args.device)
+              weight_decay=1e-4, augmentations=args.augmentations, precision=args.precision, device=args.device,
+              method=args.method)
     runners = {"ref": reference_fit, "ours": ours_fit}
     if args.separate_views:
+        if args.method == "moco":
+            ap.error("--separate-views applies to SimCLR only")
         runners["ref-sep"] = lambda X_, **k: reference_fit(X_, separate_views=True, **k)
     if args.profile:
         prof = cProfile.Profile()
@@ -143,7 +169,7 @@ def main(argv=None):
             print(f"repeat {r} {name:7s}: wall " + ", ".join(f"{args.n / w:.0f}" for w, _ in secs) +
                   " img/s; per CPU-second " + ", ".join(f"{args.n / c:.0f}" for _, c in secs), flush=True)
     print()
-    print(f"machine: {machine(args.device)}; n={args.n}, {args.epochs} timed epochs x {args.repeats} "
+    print(f"machine: {machine(args.device)}; method {args.method}; n={args.n}, {args.epochs} timed epochs x {args.repeats} "
           f"interleaved repeats, median epoch throughput (images/s, two views each)")
     rows = []
     for what, rates in (("wall", wall), ("CPU time", cpu)):

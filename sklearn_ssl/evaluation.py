@@ -309,20 +309,25 @@ _CATALOGUE_ROWS = {"morphology": ("photometry + GB", "morphology + GB", "photome
                                 "constant (median redshift)")}
 
 
-def _study_findings(results: dict, min_repeats: int = 5) -> list[str]:
+def _study_findings(results: dict, min_repeats: int = 5, other_rows=None) -> list[str]:
     """Per task and budget: each SSL row against the best catalogue baseline and the supervised CNN.
 
-    Every sentence follows :func:`paired_comparison` (a verdict only where the paired
+    ``other_rows`` (task -> row names) are further frozen embedders, also compared with the
+    main embedder's frozen row. Every sentence follows :func:`paired_comparison` (a verdict only where the paired
     difference exceeds two standard errors, with at least ``min_repeats`` repeats).
     """
     lines = []
     for task, metric, up in (("morphology", "accuracy", True), ("redshift", "sigma_mad", False)):
         res = results[task]
-        for method in _SSL_ROWS[task]:
+        others = list((other_rows or {}).get(task, ()))
+        for method in (*_SSL_ROWS[task], *others):
             if method not in set(res["estimator"]):
                 continue
-            for rivals, what in ((_CATALOGUE_ROWS[task], "the best catalogue baseline"),
-                                 (_SUPERVISED_ROWS[task], "the supervised CNN")):
+            rivals_of = [(_CATALOGUE_ROWS[task], "the best catalogue baseline"),
+                         (_SUPERVISED_ROWS[task], "the supervised CNN")]
+            if method in others:
+                rivals_of.append(((_SSL_ROWS[task][0],), _SSL_ROWS[task][0]))
+            for rivals, what in rivals_of:
                 found = budget_findings(res, metric, method, rivals, higher_is_better=up, min_repeats=min_repeats)
                 if found:
                     lines.append(f"{task} ({metric}), {method} vs {what}: " + " ".join(found))
@@ -360,7 +365,7 @@ class _SemiSupervisedProbe(BaseEstimator):
 
 def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300), n_repeats=5, test_size=0.25,
                      finetune_epochs=15, finetune_steps=None, photoz_bins=180, semi_supervised=True,
-                     catalogue_baselines=True, bands=None, n_jobs=None,
+                     catalogue_baselines=True, other_embedders=None, bands=None, n_jobs=None,
                      class_column="morphology_class", redshift_column="redshift", random_state=0,
                      keep_predictions=False, progress=False, verbose=0) -> dict:
     """Label-efficiency study of a pretrained embedder: morphology and photometric redshift.
@@ -382,7 +387,10 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
       instead: :class:`~sklearn_ssl.features.GalaxyFeatures` (photutils photometry,
       statmorph morphology; measured once on all images) with histogram gradient boosting
       on the photometry (the classic photo-z), on the morphology and on both, and the
-      constant predictor (majority class, median redshift).
+      constant predictor (majority class, median redshift);
+    - for each of ``other_embedders`` (e.g. BYOL, SimSiam, a
+      :class:`~sklearn_ssl.CrossModalEmbedder`), the same frozen probes as the embedder's:
+      rows ``"<name> frozen + logistic"`` and ``"<name> frozen + ridge"``.
 
     ``out["findings"]`` states, per task and budget, whether each SSL row beats the best
     catalogue baseline and the supervised CNN, by the rule of
@@ -414,6 +422,9 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
         Add the semi-supervised rows.
     catalogue_baselines : bool, default=True
         Add the catalogue-feature and constant rows.
+    other_embedders : dict of str -> fitted transformer or None, default=None
+        Further pretrained embedders, each scored with the frozen probes; their findings
+        also compare them with ``embedder``'s frozen row. Never refitted.
     bands : str or None, default=None
         Band names for :class:`~sklearn_ssl.features.GalaxyFeatures` (e.g. ``"ugriz"``).
     n_jobs : int or None, default=None
@@ -459,6 +470,11 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
             semi, make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), unlabelled=images)
         redshift["semi-supervised SSL + ridge"] = _SemiSupervisedProbe(
             semi, make_pipeline(StandardScaler(), Ridge(alpha=1.0)), unlabelled=images)
+    for name, other in (other_embedders or {}).items():
+        check_is_fitted(other)
+        morph[f"{name} frozen + logistic"] = make_pipeline(FrozenEstimator(other), StandardScaler(),
+                                                           LogisticRegression(max_iter=2000))
+        redshift[f"{name} frozen + ridge"] = make_pipeline(FrozenEstimator(other), StandardScaler(), Ridge(alpha=1.0))
     morph["supervised CNN"] = FineTunedClassifier(None, **scratch, **ft)
     morph["raw-pixel PCA + logistic"] = pixel_pca(LogisticRegression(max_iter=2000))
     redshift["supervised CNN photo-z head"] = PhotoZRegressor(None, n_bins=photoz_bins, **scratch, **ft)
@@ -496,7 +512,9 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
     }
     return {"morphology": morph_res, "redshift": z_res, "morphology_summary": summarize_label_efficiency(morph_res),
             "redshift_summary": summarize_label_efficiency(z_res),
-            "findings": _study_findings({"morphology": morph_res, "redshift": z_res}),
+            "findings": _study_findings({"morphology": morph_res, "redshift": z_res},
+                                        other_rows={"morphology": [f"{n} frozen + logistic" for n in other_embedders or {}],
+                                                    "redshift": [f"{n} frozen + ridge" for n in other_embedders or {}]}),
             "figures": figures, "timings": timings}
 
 

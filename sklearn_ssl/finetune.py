@@ -38,10 +38,11 @@ from skorch import NeuralNet
 from skorch.callbacks import LRScheduler, ProgressBar
 from torch import nn
 
+from ._disk import is_disk_backed
 from ._persistence import VersionedState
 from ._training import DeviceBatches, ReraiseInterrupt, check_finite_loss, fit_normalizer
 from .augment import resolve_augmentations
-from .embedder import _forget_fit, _resolve_device, check_ebv, check_images, deredden_batch
+from .embedder import _forget_fit, _place_data, _resolve_device, check_ebv, check_images, deredden_batch
 from .encoders import build_encoder, output_dim
 
 __all__ = ["FineTunedClassifier", "FineTunedRegressor"]
@@ -91,7 +92,7 @@ class _FineTuneNet(ReraiseInterrupt, NeuralNet):
             self.shuffle_generator_ = torch.Generator().manual_seed(self.seed)
         gen = getattr(self, "shuffle_generator_", None)
         ebv = getattr(self, "catalogue_ebv", None)  # set by the estimator's fit for its duration
-        return DeviceBatches(X, min(self.batch_size, len(X)), training, gen, y=y,
+        return DeviceBatches(X, min(self.batch_size, len(X)), training, gen, device=self.device, y=y,
                              with_index=training and ebv is not None)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -278,8 +279,11 @@ class _BaseFineTuner(VersionedState, BaseEstimator):
         self._validate_params()
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
-        # the net trains in float32: derive everything (normaliser statistics included) from float32
-        X = check_images(self, X, reset=True, min_samples=2).astype(np.float32, copy=False)
+        # never converted or copied whole: a memmap, HDF5 dataset or uint8 array is read and
+        # converted to float32 a batch at a time (``_place_data``), as ContrastiveEmbedder does
+        X = check_images(self, X, reset=True, min_samples=2)
+        if X.dtype == np.float64 and not is_disk_backed(X):  # converted whole by _place_data anyway: once, here,
+            X = X.astype(np.float32)  # so that the normaliser sees the float32 values the net trains on
         check_consistent_length(X, y)
         device = _resolve_device(str(self.device))
         target, n_outputs, criterion = self._prepare_targets(y)
@@ -291,7 +295,7 @@ class _BaseFineTuner(VersionedState, BaseEstimator):
             ebv = check_ebv(ebv, len(X), self.net_.augmentations)
             self.net_.catalogue_ebv = None if ebv is None else torch.as_tensor(ebv, dtype=torch.float32).to(device)
             try:
-                self.net_.fit(torch.tensor(X, dtype=torch.float32).to(device), target.to(device))
+                self.net_.fit(_place_data(X, device), target.to(device))
             except BaseException:  # Ctrl-C, SIGTERM, a non-finite loss: no half-fitted estimator
                 _forget_fit(self)
                 raise
@@ -325,7 +329,7 @@ class _BaseFineTuner(VersionedState, BaseEstimator):
             return encoder, normalizer, augmentations
         encoder = build_encoder(self.encoder, input_shape)
         augmentations = copy.deepcopy(resolve_augmentations(self.augmentations, input_shape))
-        normalizer = fit_normalizer(X, self.normalize, sample=False)
+        normalizer = fit_normalizer(X, self.normalize)  # a strided sample of <= ~4k images, as the embedder
         return encoder, normalizer, augmentations
 
     def _build_net(self, X, n_outputs, criterion, device, seed) -> _FineTuneNet:
@@ -364,12 +368,19 @@ class _BaseFineTuner(VersionedState, BaseEstimator):
 
     # -- predict ------------------------------------------------------------------
     def _forward(self, X, ebv=None) -> torch.Tensor:
+        """Network outputs on the host, computed a batch at a time (bounded memory, as ``transform``)."""
         check_is_fitted(self, "net_")
         X = check_images(self, X, reset=False)
         ebv = check_ebv(ebv, len(X), self.net_.augmentations_)
+        net, step = self.net_, self.net_.batch_size
+        batches = DeviceBatches(_place_data(X, self.device_), step, False, None, device=self.device_)
+        net.module_.train(False)
+        outputs = []
         with torch.inference_mode():
-            x = deredden_batch(torch.tensor(X, dtype=torch.float32).to(self.device_), ebv, self.net_.augmentations_)
-            return self.net_.forward(x).float()
+            for start, (xb, _) in zip(range(0, len(X), step), batches):
+                xb = deredden_batch(xb, None if ebv is None else ebv[start:start + step], net.augmentations_)
+                outputs.append(net.infer(xb).float().cpu())
+        return torch.cat(outputs)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -108,7 +108,8 @@ class PhotoZRegressor(RegressorMixin, _BaseFineTuner):
         # at the middle of the range, far from most galaxies, and short trainings stay biased.
         counts = np.bincount(idx, minlength=self.n_bins).astype(np.float64)
         kernel = np.exp(-0.5 * (np.arange(-6, 7) / 2.0) ** 2)
-        smooth = np.convolve(counts, kernel / kernel.sum(), mode="same")
+        # "full" then the centred slice: mode="same" returns max(n_bins, 13) values, too many for < 13 bins
+        smooth = np.convolve(counts, kernel / kernel.sum(), mode="full")[6:6 + self.n_bins]
         self.bin_prior_ = 0.9 * smooth / smooth.sum() + 0.1 / self.n_bins
         return torch.as_tensor(idx), self.n_bins, nn.CrossEntropyLoss
 

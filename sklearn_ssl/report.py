@@ -176,14 +176,19 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4g") -> str:
 #: every budget, so small budgets are not under-trained; ``semi_supervised`` adds its rows
 #: (one pretraining per budget, repeat and task); ``catalogue_baselines`` the rows of
 #: :class:`~sklearn_ssl.GalaxyFeatures` + gradient boosting and the constant predictor;
-#: ``n_repeats`` label subsets are drawn per budget (findings need at least 5).
+#: ``n_repeats`` label subsets are drawn per budget (findings need at least 5);
+#: ``other_methods`` are pretrained with the same settings and probed frozen next to SimCLR
+#: (``"byol"``, ``"simsiam"``, ``"crossmodal"``: images aligned with the training galaxies'
+#: spectra); ``rare_fraction`` of the galaxies are strong lenses, searched for without labels.
 DEMO_SETTINGS = {
     "default": dict(n_samples=1500, image_size=32, width=8, epochs=12, batch_size=128, test_fraction=0.3,
                     budgets=(40, 120, 350), finetune_epochs=10, finetune_steps=300, photoz_bins=60,
-                    semi_supervised=False, catalogue_baselines=True, n_repeats=5),
+                    semi_supervised=False, catalogue_baselines=True, n_repeats=5,
+                    other_methods=("byol", "simsiam", "crossmodal"), rare_fraction=0.02),
     "quick": dict(n_samples=500, image_size=24, width=8, epochs=6, batch_size=100, test_fraction=0.3,
                   budgets=(30, 100), finetune_epochs=5, finetune_steps=150, photoz_bins=60, semi_supervised=False,
-                  catalogue_baselines=False, n_repeats=1),
+                  catalogue_baselines=False, n_repeats=1, other_methods=("byol", "simsiam", "crossmodal"),
+                  rare_fraction=0.02),
 }
 
 _BANDS = "ugriz"
@@ -275,11 +280,18 @@ _METHOD_OF = {
     "photometry + morphology + GB": "photometry + morphology + GB",
     "constant (majority class)": "constant", "constant (median redshift)": "constant",
 }
+#: The frozen probes of the methods beyond SimCLR (rows of the "beyond SimCLR" section).
+_OTHER_FROZEN = ("BYOL frozen", "SimSiam frozen", "CLIP frozen")
 #: The catalogue baselines of the demo (method names), for the findings.
 _CATALOGUE_METHODS = ("photometry + GB", "morphology + GB", "photometry + morphology + GB", "constant")
 
 
-def _label_efficiency_runs(cfg, images, catalog, emb, n_test, progress):
+def _method_of(estimator: str) -> str:
+    """The short method name of a study row (``"BYOL frozen + logistic"`` -> ``"BYOL frozen"``)."""
+    return _METHOD_OF.get(estimator, estimator.rsplit(" + ", 1)[0])
+
+
+def _label_efficiency_runs(cfg, images, catalog, emb, n_test, progress, others=None):
     """Morphology and redshift, every method, every budget: :func:`~sklearn_ssl.evaluation.downstream_study`.
 
     Returns the long table (task, estimator, n_labels, repeat, metric, score), the test
@@ -293,16 +305,17 @@ def _label_efficiency_runs(cfg, images, catalog, emb, n_test, progress):
                            test_size=cfg["test_fraction"], finetune_epochs=cfg["finetune_epochs"],
                            finetune_steps=cfg["finetune_steps"], photoz_bins=cfg["photoz_bins"],
                            semi_supervised=cfg["semi_supervised"],
-                           catalogue_baselines=cfg.get("catalogue_baselines", False), bands=_BANDS,
+                           catalogue_baselines=cfg.get("catalogue_baselines", False), other_embedders=others,
+                           bands=_BANDS,
                            random_state=cfg["random_state"], keep_predictions=True, progress=progress)
     frames = [res[task].assign(task=task) for task in ("morphology", "redshift")]
     for frame in frames:
         frame.attrs = {}  # arrays in attrs break pd.concat
     table = pd.concat(frames, ignore_index=True)
-    table["estimator"] = table["estimator"].map(_METHOD_OF)
+    table["estimator"] = table["estimator"].map(_method_of)
     table = table[["task", "estimator", "n_labels", "repeat", "metric", "score", "fit_time"]]
-    preds = {_METHOD_OF[name]: pred for (name, n, r), pred in res["redshift"].attrs["predictions"].items()
-             if n == budgets[-1] and r == 0}
+    preds = {_method_of(name): pred for (name, n, r), pred in res["redshift"].attrs["predictions"].items()
+             if n == budgets[-1] and r == 0 and _method_of(name) not in _OTHER_FROZEN}
     return table, preds, res["redshift"].attrs["test_index"]
 
 
@@ -332,7 +345,12 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
       predictor; 5 label subsets per budget, so that the findings can apply the paired
       two-standard-error rule of :func:`sklearn_ssl.evaluation.paired_comparison`
       (semi-supervised rows: ``DEMO_SETTINGS["default"]["semi_supervised"] = True``; one
-      pretraining per budget, repeat and task, so off by default).
+      pretraining per budget, repeat and task, so off by default);
+    - beyond SimCLR: BYOL, SimSiam and a CLIP-style :class:`~sklearn_ssl.CrossModalEmbedder`
+      (images aligned with the spectra of the training galaxies) pretrained with the same
+      settings and probed frozen like SimCLR; image-to-spectrum retrieval among the held-out
+      galaxies; and a rare-object search: 2 % of the galaxies are strong lenses, ranked by
+      :meth:`~sklearn_ssl.SimilaritySearch.score_samples` in each embedding and in raw pixels.
 
     Parameters
     ----------
@@ -359,8 +377,12 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
         :func:`sklearn_ssl.evaluation.label_efficiency` plus a ``task`` column: task,
         estimator, n_labels, repeat, metric, score),
         ``"summary"`` (DataFrame at the largest budget), ``"settings"`` (dict),
-        ``"timings"`` (seconds per step), ``"out"`` (Path of the report).
+        ``"timings"`` (seconds per step), ``"out"`` (Path of the report),
+        ``"rare_objects"`` (DataFrame: precision of each embedding's most abnormal 1 % and 5 %,
+        ROC AUC) and ``"retrieval"`` (dict: image-to-spectrum top-1/top-5 rates and chance).
     """
+    from ._demo_methods import (OTHER_METHODS, asinh_pixels, fit_other_embedders, held_out_galaxies,
+                                rare_object_search, retrieval)
     from ._io import atomic_dir, embedding_frame
     from .datasets import make_galaxy_survey
     from .embedder import ContrastiveEmbedder, _resolve_device
@@ -376,7 +398,9 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
     cfg.update(device=device, random_state=int(random_state), quick=bool(quick))
     out = Path(out)
     timings = {}
-    steps = _Steps(5, progress)
+    others_wanted = tuple(cfg.get("other_methods", ()))
+    rare_fraction = float(cfg.get("rare_fraction", 0.0))
+    steps = _Steps(5 + bool(others_wanted) + (bool(others_wanted) or rare_fraction > 0), progress)
     if progress:
         print(_expected_time(quick, n_samples is not None or epochs is not None), file=sys.stderr, flush=True)
     t_start = time.perf_counter()
@@ -387,14 +411,17 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
         n, size = cfg["n_samples"], cfg["image_size"]
         steps.start(f"simulating {n} galaxies ({_BANDS}, {size}x{size} px) with make_galaxy_survey")
         t = time.perf_counter()
-        images, catalog = make_galaxy_survey(n, image_size=size, bands=_BANDS, random_state=random_state)
+        survey = make_galaxy_survey(n, image_size=size, bands=_BANDS, spectra="crossmodal" in others_wanted,
+                                    rare_fraction=rare_fraction, random_state=random_state)
+        images, catalog, spectra = survey if len(survey) == 3 else (*survey, None)
         timings["simulate"] = time.perf_counter() - t
         steps.done()
 
         steps.start(f"pretraining SimCLR on {n} unlabelled images for {cfg['epochs']} epochs on {device}")
         t = time.perf_counter()
+        encoder = functools.partial(_small_cnn, width=cfg["width"])
         emb = ContrastiveEmbedder(
-            encoder=functools.partial(_small_cnn, width=cfg["width"]), method="simclr", max_epochs=cfg["epochs"],
+            encoder=encoder, method="simclr", max_epochs=cfg["epochs"],
             batch_size=cfg["batch_size"], lr=2e-3, device=device, random_state=random_state,
             callbacks=[_epoch_bar("pretraining", progress)],
         ).fit(images)
@@ -402,13 +429,40 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
         timings["pretrain"] = time.perf_counter() - t
         steps.done()
 
+        held_out = held_out_galaxies(catalog, cfg["test_fraction"], random_state)
+        others = {}
+        if others_wanted:
+            names = ", ".join(OTHER_METHODS[m] for m in others_wanted)
+            steps.start(f"pretraining {names} with the same settings (CLIP: spectra of the "
+                        f"{int((~held_out).sum())} training galaxies only)")
+            t = time.perf_counter()
+            others = fit_other_embedders(images, spectra, held_out, cfg, encoder,
+                                         callbacks=lambda desc: [_epoch_bar(desc, progress)])
+            timings["pretrain_other_methods"] = time.perf_counter() - t
+            steps.done()
+
         n_test = int(np.ceil(cfg["test_fraction"] * n))  # train_test_split's rounding
         steps.start(f"label efficiency (sklearn_ssl.evaluation.downstream_study): morphology and redshift, "
                     f"{n_test} test galaxies")
         t = time.perf_counter()
-        table, preds, test = _label_efficiency_runs(cfg, images, catalog, emb, n_test, progress)
+        table, preds, test = _label_efficiency_runs(cfg, images, catalog, emb, n_test, progress, others)
         timings["label_efficiency"] = time.perf_counter() - t
         steps.done()
+
+        rare, found = None, None
+        if others or rare_fraction > 0:
+            steps.start("rare-object search in every embedding" + (", image-to-spectrum retrieval" if "CLIP" in others
+                                                                     else ""))
+            t = time.perf_counter()
+            if rare_fraction > 0:
+                spaces = {"SimCLR": Z, **{name: model.transform(images) for name, model in others.items()},
+                          "raw arcsinh pixels": asinh_pixels(images)}
+                rare = rare_object_search(spaces, catalog["strong_lens"].to_numpy())
+                rare.to_csv(tmp / "rare_objects.csv", index=False)
+            if "CLIP" in others:
+                found = retrieval(others["CLIP"], images[held_out], spectra[held_out])
+            timings["beyond_simclr"] = time.perf_counter() - t
+            steps.done()
 
         steps.start("figures")
         t = time.perf_counter()
@@ -426,12 +480,14 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
                                                             float_format="%.6g")
         emb.save(tmp / "model.joblib")
         settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
-        (tmp / "settings.json").write_text(json.dumps({"settings": settings, "timings_s": timings}, indent=1))
-        _write_report(tmp, cfg, table, summary, figures, timings, out)
+        (tmp / "settings.json").write_text(json.dumps({"settings": settings, "timings_s": timings,
+                                                       "retrieval": found}, indent=1))
+        _write_report(tmp, cfg, table, summary, figures, timings, out, rare=rare, found=found)
         steps.done()
     if verbose:
         print(_summary_text(summary, cfg, timings, out))
-    return {"label_efficiency": table, "summary": summary, "settings": cfg, "timings": timings, "out": out}
+    return {"label_efficiency": table, "summary": summary, "settings": cfg, "timings": timings, "out": out,
+            "rare_objects": rare, "retrieval": found}
 
 
 _METHOD_STYLE = {
@@ -439,6 +495,9 @@ _METHOD_STYLE = {
     "SSL fine-tuned": dict(color="#17becf", marker="D"),
     "semi-supervised SSL": dict(color="#9467bd", marker="v"),
     "supervised CNN": dict(color="#d62728", marker="s"),
+    "BYOL frozen": dict(color="#aec7e8", marker="o"),
+    "SimSiam frozen": dict(color="#98df8a", marker="o"),
+    "CLIP frozen": dict(color="#e377c2", marker="o"),
     "raw-pixel PCA": dict(color="#7f7f7f", marker="^"),
     "photometry + GB": dict(color="#ff7f0e", marker="P"),
     "morphology + GB": dict(color="#2ca02c", marker="X"),
@@ -697,9 +756,11 @@ def _findings(table, min_repeats=None) -> list[str]:
     for task, metric, up, what in (("morphology", "accuracy", True, "Morphology accuracy"),
                                    ("redshift", "sigma_mad", False, "Photo-z sigma_MAD")):
         sub = table[table.task == task]
-        for method in ("SSL frozen", "SSL fine-tuned", "semi-supervised SSL"):
-            for rivals, rival in ((_CATALOGUE_METHODS, "the best catalogue baseline"),
-                                  (("supervised CNN",), "the supervised CNN")):
+        for method in ("SSL frozen", "SSL fine-tuned", "semi-supervised SSL", *_OTHER_FROZEN):
+            rivals_of = [(_CATALOGUE_METHODS, "the best catalogue baseline"), (("supervised CNN",), "the supervised CNN")]
+            if method in _OTHER_FROZEN:
+                rivals_of.append((("SSL frozen",), "SimCLR (SSL frozen)"))
+            for rivals, rival in rivals_of:
                 found = budget_findings(sub, metric, method, rivals, higher_is_better=up,
                                         min_repeats=MIN_REPEATS if min_repeats is None else min_repeats)
                 if found:
@@ -723,7 +784,37 @@ def _summary_text(summary, cfg, timings, out) -> str:
     return "\n".join(lines)
 
 
-def _write_report(folder, cfg, table, summary, figures, timings, out):
+def _beyond_simclr_section(table, cfg, rare, found) -> list:
+    """Report lines of the BYOL / SimSiam / CLIP rows, the retrieval and the rare-object search."""
+    present = [m for m in _OTHER_FROZEN if m in set(table.estimator)]
+    if not present and rare is None:
+        return []
+    md = ["## Beyond SimCLR: BYOL, SimSiam, image-spectrum alignment, rare objects", ""]
+    if present:
+        md += [f"{', '.join(present)}: the same encoder, augmentations, epochs and batch size as SimCLR, pretrained "
+               "on the same unlabelled images (BYOL: predictor and momentum target; SimSiam: predictor and "
+               "stop-gradient; CLIP: sklearn_ssl.CrossModalEmbedder aligning each image with its spectrum, "
+               "symmetric InfoNCE with a learned temperature, spectra of the training galaxies only, so that no test "
+               "redshift reaches the embedding), then frozen and probed like SimCLR (logistic regression for "
+               "morphology, ridge regression for redshift). Their rows are in the tables above; the findings "
+               "compare each with SimCLR under the same paired rule.", ""]
+    if found is not None:
+        md += [f"**Image-to-spectrum retrieval** among the {found['n']} galaxies whose spectra were held out of "
+               f"pretraining: the own spectrum ranks first for {found['top1']:.1%} of the images (chance "
+               f"{found['chance_top1']:.1%}) and within the top five for {found['top5']:.1%} (chance "
+               f"{found['chance_top5']:.1%}).", ""]
+    if rare is not None:
+        n_rare = int(round(cfg["rare_fraction"] * cfg["n_samples"]))
+        md += [f"**Rare-object search.** {cfg['rare_fraction']:.0%} of the galaxies (about {n_rare}) are strong lenses "
+               "(an arc of a lensed blue source around a smooth galaxy). No label is used: every galaxy is ranked by "
+               "sklearn_ssl.SimilaritySearch.score_samples (minus the mean cosine distance to its 10 nearest "
+               "neighbours) in each embedding and in the arcsinh-stretched pixels; the table gives the share of "
+               f"lenses among the most abnormal galaxies (base rate {cfg['rare_fraction']:.0%}) and the ROC AUC of "
+               "the score (0.5: no better than chance). One run, no repeats: indicative only.", "", rare, ""]
+    return md
+
+
+def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=None, found=None):
     from . import __version__
 
     from ._comparison import format_mean_se
@@ -752,7 +843,7 @@ def _write_report(folder, cfg, table, summary, figures, timings, out):
           "## Summary at the largest label budget", "", summary, "",
           "Accuracy: higher is better; sigma_MAD, outlier fraction and |bias|: lower is better.", "",
           "## Findings (computed from the table below)", ""] + [f"- {f}" for f in findings] + [
-          "", "## Full label-efficiency table", "", curve, ""]
+          "", "## Full label-efficiency table", "", curve, ""] + _beyond_simclr_section(table, cfg, rare, found)
     for name, title, caption in figures:
         md += [f"## {title}", "", f"![{title}](figures/{name})", "", caption, ""]
     md += ["## Reproduce", "", "```bash",
@@ -762,7 +853,8 @@ def _write_report(folder, cfg, table, summary, figures, timings, out):
            "```", "",
            "Files: `label_efficiency.csv` (every number above), `summary.csv`, `catalog.csv` (the simulated "
            "catalogue), `embeddings.csv` (SSL embeddings with ids), `model.joblib` (the pretrained embedder, "
-           "for `sklearn-ssl embed`), `settings.json` (settings and timings).", ""]
+           "for `sklearn-ssl embed`), `settings.json` (settings, timings, retrieval rates)"
+           + (", `rare_objects.csv` (the rare-object search)." if rare is not None else "."), ""]
     # tables stay DataFrames until here: Markdown for report.md, HTML rows and cells for report.html
     (folder / "report.md").write_text("\n".join(markdown_table(x) if isinstance(x, pd.DataFrame) else x
                                                 for x in md))

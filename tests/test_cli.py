@@ -440,7 +440,7 @@ def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     assert "SSL frozen" in text and "supervised CNN" in text and "report.html" in text
     names = set(files(out))
     assert {"report.md", "report.html", "label_efficiency.csv", "summary.csv", "catalog.csv", "embeddings.csv",
-            "model.joblib", "settings.json", "figures"} <= names
+            "model.joblib", "settings.json", "figures", "rare_objects.csv"} <= names
     figures = set(files(out / "figures"))
     assert figures == {"galaxies.png", "augmentations.png", "training_loss.png", "embedding_map.png",
                        "label_efficiency.png", "photoz.png"}
@@ -451,7 +451,7 @@ def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     assert html.count("<img ") == len(figures)
     tables = html_tables(html)
     summary = pd.read_csv(out / "summary.csv")
-    assert len(tables) == 2
+    assert len(tables) == 3  # summary, label-efficiency curve, rare-object search
     assert tables[0][0] == list(summary.columns)  # header row: the column names, one <th> each
     assert len(tables[0]) == 1 + len(summary)  # then one <tr> per method
     assert [row[0] for row in tables[0][1:]] == summary.iloc[:, 0].tolist()
@@ -462,10 +462,17 @@ def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     table = pd.read_csv(out / "label_efficiency.csv")
     assert set(table.estimator) == {"SSL frozen", "raw-pixel PCA", "supervised CNN", "SSL fine-tuned",
                                     "semi-supervised SSL", "photometry + GB", "morphology + GB",
-                                    "photometry + morphology + GB", "constant"}
+                                    "photometry + morphology + GB", "constant", "BYOL frozen", "SimSiam frozen",
+                                    "CLIP frozen"}
     assert set(table.n_labels) == {12, 42} and table.score.notna().all()  # 42: the whole training split
     assert set(table.query("task == 'redshift'").estimator) == set(table.estimator)
     assert "SSL fine-tuned" not in set(table.query("task == 'morphology'").estimator)
+    rare = pd.read_csv(out / "rare_objects.csv")
+    assert rare.embedding.tolist() == ["SimCLR", "BYOL", "SimSiam", "CLIP", "raw arcsinh pixels"]
+    assert rare.filter(like="precision").stack().between(0, 1).all() and rare["ROC AUC"].between(0, 1).all()
+    found = json.loads((out / "settings.json").read_text())["retrieval"]
+    assert found["n"] > 0 and 0 <= found["top1"] <= found["top5"] <= 1
+    assert "Beyond SimCLR" in md and "held out of pretraining" in md
     assert files(tmp_path) == ["report"]  # no temporary folder left
     # the report's files feed the other subcommands
     assert run("evaluate", "--embeddings", out / "embeddings.csv", "--catalog", out / "catalog.csv",

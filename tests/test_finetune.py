@@ -183,6 +183,16 @@ def test_photoz_head_starts_from_training_prior():
     assert abs(model.predict(X).mean() - z.mean()) < 0.02
 
 
+@pytest.mark.parametrize("n_bins", [2, 10, 12, 13, 40])
+def test_photoz_prior_has_one_value_per_bin_for_any_number_of_bins(n_bins):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    z = rng.uniform(0.01, 0.39, 50)
+    model = PhotoZRegressor(n_bins=n_bins, max_epochs=1, random_state=0).fit(X, z)  # < 13 bins used to crash
+    assert model.bin_prior_.shape == (n_bins,) and model.predict_pdf(X).shape == (50, n_bins)
+    np.testing.assert_allclose(model.bin_prior_.sum(), 1.0)
+
+
 def test_min_steps_raises_epochs_for_small_training_sets():
     X = np.random.default_rng(0).normal(size=(20, 2, 8, 8)).astype(np.float32)
     y = np.arange(20) % 2
