@@ -36,7 +36,7 @@ def paired_comparison(scores_a, scores_b, *, higher_is_better: bool = True, min_
         False for errors (sigma_MAD, outlier fraction).
     min_repeats : int, default=5
         Fewer paired repeats than this give the verdict ``"too few repeats"``; so do
-        fewer *distinct* repeats (pairs ``(a_r, b_r)``): repeats that all use the whole
+        repeats that are all the same pair ``(a_r, b_r)``: repeats that all use the whole
         training split with the same seeds are one measurement copied, whose zero spread
         would make any difference "significant".
 
@@ -48,7 +48,7 @@ def paired_comparison(scores_a, scores_b, *, higher_is_better: bool = True, min_
         standard error) and ``verdict``: ``"better"`` or ``"worse"`` (A against B) where
         ``|diff| > 2 * se_diff`` with at least ``min_repeats`` distinct repeats,
         ``"not distinguishable"`` where not, ``"too few repeats"`` below ``min_repeats``;
-        ``n_distinct`` counts the distinct pairs.
+        ``n_distinct`` counts the distinct pairs (1 for a copied measurement).
 
     Examples
     --------
@@ -72,7 +72,7 @@ def paired_comparison(scores_a, scores_b, *, higher_is_better: bool = True, min_
     n_distinct = len(set(zip(a.tolist(), b.tolist())))
     out = dict(n=n, n_distinct=n_distinct, mean_a=float(a.mean()), se_a=se(a), mean_b=float(b.mean()), se_b=se(b),
                diff=float(d.mean()), se_diff=se(d))
-    if n_distinct < min_repeats:
+    if n < min_repeats or (n > 1 and n_distinct == 1):
         out["verdict"] = "too few repeats"
     elif abs(out["diff"]) > 2 * out["se_diff"]:
         out["verdict"] = "better" if (out["diff"] > 0) == higher_is_better else "worse"
