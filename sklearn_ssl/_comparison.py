@@ -35,7 +35,10 @@ def paired_comparison(scores_a, scores_b, *, higher_is_better: bool = True, min_
     higher_is_better : bool, default=True
         False for errors (sigma_MAD, outlier fraction).
     min_repeats : int, default=5
-        Fewer paired repeats than this give the verdict ``"too few repeats"``.
+        Fewer paired repeats than this give the verdict ``"too few repeats"``; so do
+        repeats that are all the same pair ``(a_r, b_r)``: repeats that all use the whole
+        training split with the same seeds are one measurement copied, whose zero spread
+        would make any difference "significant".
 
     Returns
     -------
@@ -43,8 +46,9 @@ def paired_comparison(scores_a, scores_b, *, higher_is_better: bool = True, min_
         ``n``, ``mean_a``, ``se_a``, ``mean_b``, ``se_b`` (standard errors of the means,
         ``std(ddof=1) / sqrt(n)``), ``diff`` (mean of ``a - b``), ``se_diff`` (its
         standard error) and ``verdict``: ``"better"`` or ``"worse"`` (A against B) where
-        ``|diff| > 2 * se_diff`` with at least ``min_repeats`` repeats,
-        ``"not distinguishable"`` where not, ``"too few repeats"`` below ``min_repeats``.
+        ``|diff| > 2 * se_diff`` with at least ``min_repeats`` distinct repeats,
+        ``"not distinguishable"`` where not, ``"too few repeats"`` below ``min_repeats``;
+        ``n_distinct`` counts the distinct pairs (1 for a copied measurement).
 
     Examples
     --------
@@ -65,9 +69,10 @@ def paired_comparison(scores_a, scores_b, *, higher_is_better: bool = True, min_
         return float(np.std(x, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
 
     d = a - b
-    out = dict(n=n, mean_a=float(a.mean()), se_a=se(a), mean_b=float(b.mean()), se_b=se(b),
+    n_distinct = len(set(zip(a.tolist(), b.tolist())))
+    out = dict(n=n, n_distinct=n_distinct, mean_a=float(a.mean()), se_a=se(a), mean_b=float(b.mean()), se_b=se(b),
                diff=float(d.mean()), se_diff=se(d))
-    if n < min_repeats:
+    if n < min_repeats or (n > 1 and n_distinct == 1):
         out["verdict"] = "too few repeats"
     elif abs(out["diff"]) > 2 * out["se_diff"]:
         out["verdict"] = "better" if (out["diff"] > 0) == higher_is_better else "worse"
@@ -83,6 +88,9 @@ def comparison_sentence(name_a: str, name_b: str, result: dict, digits: int = 3)
     diff = f"paired difference {result['diff']:+.{digits}f} ± {result['se_diff']:.{digits}f}, {result['n']} repeats"
     verdict = result["verdict"]
     if verdict == "too few repeats":
+        if result.get("n_distinct", result["n"]) < result["n"]:
+            return (f"{a} vs {b}: {result['n']} repeats but only {result['n_distinct']} distinct (e.g. the whole "
+                    "training split every time), too few to compare.")
         return f"{a} vs {b}: {result['n']} repeat(s), too few to compare."
     if verdict == "not distinguishable":
         return f"{a} and {b} are not distinguishable ({diff})."

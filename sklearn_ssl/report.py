@@ -179,16 +179,19 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4g") -> str:
 #: ``n_repeats`` label subsets are drawn per budget (findings need at least 5);
 #: ``other_methods`` are pretrained with the same settings and probed frozen next to SimCLR
 #: (``"byol"``, ``"simsiam"``, ``"crossmodal"``: images aligned with the training galaxies'
-#: spectra); ``rare_fraction`` of the galaxies are strong lenses, searched for without labels.
+#: spectra); ``rare_fraction`` of the galaxies are strong lenses, searched for without labels;
+#: ``cross_survey`` holds the arguments of :func:`sklearn_ssl.evaluation.cross_survey_study`
+#: (labels from survey A, tests on A and on B, observed in worse conditions; None: skipped).
 DEMO_SETTINGS = {
     "default": dict(n_samples=1500, image_size=32, width=8, epochs=12, batch_size=128, test_fraction=0.3,
                     budgets=(40, 120, 350), finetune_epochs=10, finetune_steps=300, photoz_bins=60,
                     semi_supervised=False, catalogue_baselines=True, n_repeats=5,
-                    other_methods=("byol", "simsiam", "crossmodal"), rare_fraction=0.02),
+                    other_methods=("byol", "simsiam", "crossmodal"), rare_fraction=0.02,
+                    cross_survey=dict(target="redshift", catalogue_baselines=False)),
     "quick": dict(n_samples=500, image_size=24, width=8, epochs=6, batch_size=100, test_fraction=0.3,
                   budgets=(30, 100), finetune_epochs=5, finetune_steps=150, photoz_bins=60, semi_supervised=False,
                   catalogue_baselines=False, n_repeats=1, other_methods=("byol", "simsiam", "crossmodal"),
-                  rare_fraction=0.02),
+                  rare_fraction=0.02, cross_survey="quick"),
 }
 
 _BANDS = "ugriz"
@@ -400,7 +403,9 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
     timings = {}
     others_wanted = tuple(cfg.get("other_methods", ()))
     rare_fraction = float(cfg.get("rare_fraction", 0.0))
-    steps = _Steps(5 + bool(others_wanted) + (bool(others_wanted) or rare_fraction > 0), progress)
+    cross = cfg.get("cross_survey")
+    steps = _Steps(5 + bool(others_wanted) + (bool(others_wanted) or rare_fraction > 0) + (cross is not None),
+                   progress)
     if progress:
         print(_expected_time(quick, n_samples is not None or epochs is not None), file=sys.stderr, flush=True)
     t_start = time.perf_counter()
@@ -464,9 +469,30 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
             timings["beyond_simclr"] = time.perf_counter() - t
             steps.done()
 
+        crossed = None
+        if cross is not None:
+            from .evaluation import CROSS_SURVEY_QUICK, cross_survey_study
+
+            kwargs = dict(CROSS_SURVEY_QUICK) if cross == "quick" else dict(cross)
+            steps.start(f"cross-survey study (sklearn_ssl.evaluation.cross_survey_study): labels from survey A, "
+                        f"tests on A and on B (worse seeing, 3x the sky noise, more extinction), "
+                        f"{kwargs.get('n_repeats', 5)} repeats")
+            t = time.perf_counter()
+            crossed = cross_survey_study(**kwargs, random_state=random_state)
+            crossed["settings"], crossed["quick"] = kwargs, cross == "quick"
+            crossed["results"].to_csv(tmp / "cross_survey.csv", index=False)
+            timings["cross_survey"] = time.perf_counter() - t
+            steps.done()
+
         steps.start("figures")
         t = time.perf_counter()
         figures = _demo_figures(fig_dir, images, catalog, emb, Z, table, preds, test, cfg)
+        if crossed is not None:
+            from .plotting import plot_cross_survey
+
+            fig = plot_cross_survey(crossed["results"], titles=("A-test (labels from A)", "B-test (labels from A)"))
+            figures.append((_save(fig, fig_dir / "cross_survey.png"), "Cross-survey study",
+                            _cross_survey_caption(crossed)))
         timings["figures"] = time.perf_counter() - t
         steps.done()
 
@@ -482,12 +508,13 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
         settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
         (tmp / "settings.json").write_text(json.dumps({"settings": settings, "timings_s": timings,
                                                        "retrieval": found}, indent=1))
-        _write_report(tmp, cfg, table, summary, figures, timings, out, rare=rare, found=found)
+        _write_report(tmp, cfg, table, summary, figures, timings, out, rare=rare, found=found, crossed=crossed)
         steps.done()
     if verbose:
         print(_summary_text(summary, cfg, timings, out))
     return {"label_efficiency": table, "summary": summary, "settings": cfg, "timings": timings, "out": out,
-            "rare_objects": rare, "retrieval": found}
+            "rare_objects": rare, "retrieval": found,
+            "cross_survey": None if crossed is None else {k: crossed[k] for k in ("results", "summary", "findings")}}
 
 
 _METHOD_STYLE = {
@@ -814,7 +841,50 @@ def _beyond_simclr_section(table, cfg, rare, found) -> list:
     return md
 
 
-def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=None, found=None):
+def _cross_survey_caption(crossed) -> str:
+    target = crossed["settings"].get("target", "morphology")
+    what = "redshift tertiles (three classes of the spectroscopic redshift)" if target == "redshift" else \
+        "the four morphology classes"
+    return (f"Labels from survey A only; test images from A (left) and from B (right), the same held-out galaxies "
+            f"observed in worse conditions. Task: {what}. Mean and standard deviation over the label subsets. "
+            "Frozen SSL: SimCLR pretrained on the unlabelled images of both surveys with augmentations spanning "
+            "their differences (PSF blur, noise, reddening); supervised CNN: the same architecture from scratch, "
+            "with and without those augmentations, for the same number of optimiser steps.")
+
+
+def _cross_survey_section(crossed) -> list:
+    """Report lines of the cross-survey study: its summary table and its findings."""
+    if crossed is None:
+        return []
+    from ._comparison import format_mean_se
+
+    summ = crossed["summary"]
+    table = pd.DataFrame({
+        "method": summ["estimator"], "labels": summ["n_labels"],
+        "A-test": [format_mean_se(m, s, 3) for m, s in zip(summ["mean_A"], summ["se_A"])],
+        "B-test": [format_mean_se(m, s, 3) for m, s in zip(summ["mean_B"], summ["se_B"])],
+        "drop A - B": [format_mean_se(m, s, 3) for m, s in zip(summ["drop"], summ["se_drop"])],
+    })
+    kw = crossed["settings"]
+
+    def conditions(c):
+        ebv = c["ebv"]
+        ebv = f"{ebv[0]}-{ebv[1]}" if isinstance(ebv, (tuple, list)) else f"{ebv}"
+        return f"seeing {c['seeing']}\", sky noise x{c['sky_noise_scale']}, E(B-V) {ebv}"
+
+    text = (f"Survey A: {conditions(crossed['conditions']['A'])}; survey B: {conditions(crossed['conditions']['B'])}. "
+            "Labels come from A only; every method is "
+            f"scored on A's and B's images of the same held-out galaxies ({kw.get('metric', 'accuracy')}), and its "
+            f"drop A - B is the paired difference. {kw.get('n_repeats', 5)} label subsets per budget; findings by the "
+            "paired two-standard-error rule.")
+    if crossed.get("quick"):
+        text += (" These are the quick settings: short pretraining and training, so the networks have barely "
+                 "learned; the default demo and docs/cross_survey.rst run the measured configuration.")
+    return (["## Cross-survey study: labels from one survey, images from another", "", text, "", table, "",
+             "Findings (computed from the table):", ""] + [f"- {f}" for f in crossed["findings"]] + [""])
+
+
+def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=None, found=None, crossed=None):
     from . import __version__
 
     from ._comparison import format_mean_se
@@ -843,7 +913,8 @@ def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=No
           "## Summary at the largest label budget", "", summary, "",
           "Accuracy: higher is better; sigma_MAD, outlier fraction and |bias|: lower is better.", "",
           "## Findings (computed from the table below)", ""] + [f"- {f}" for f in findings] + [
-          "", "## Full label-efficiency table", "", curve, ""] + _beyond_simclr_section(table, cfg, rare, found)
+          "", "## Full label-efficiency table", "", curve, ""] + _beyond_simclr_section(table, cfg, rare, found) \
+        + _cross_survey_section(crossed)
     for name, title, caption in figures:
         md += [f"## {title}", "", f"![{title}](figures/{name})", "", caption, ""]
     md += ["## Reproduce", "", "```bash",
@@ -854,7 +925,8 @@ def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=No
            "Files: `label_efficiency.csv` (every number above), `summary.csv`, `catalog.csv` (the simulated "
            "catalogue), `embeddings.csv` (SSL embeddings with ids), `model.joblib` (the pretrained embedder, "
            "for `sklearn-ssl embed`), `settings.json` (settings, timings, retrieval rates)"
-           + (", `rare_objects.csv` (the rare-object search)." if rare is not None else "."), ""]
+           + (", `rare_objects.csv` (the rare-object search)" if rare is not None else "")
+           + (", `cross_survey.csv` (the cross-survey study)" if crossed is not None else "") + ".", ""]
     # tables stay DataFrames until here: Markdown for report.md, HTML rows and cells for report.html
     (folder / "report.md").write_text("\n".join(markdown_table(x) if isinstance(x, pd.DataFrame) else x
                                                 for x in md))

@@ -428,7 +428,10 @@ def tiny_demo(monkeypatch):
 
     tiny = dict(report.DEMO_SETTINGS["quick"], image_size=16, width=4, batch_size=32, budgets=(12,),
                 finetune_epochs=1, finetune_steps=1, photoz_bins=20, semi_supervised=True,
-                catalogue_baselines=True, n_repeats=1)
+                catalogue_baselines=True, n_repeats=1,
+                cross_survey=dict(target="redshift", n_samples=60, image_size=16, n_labels=(6,), n_repeats=2,
+                                  pretrain_epochs=1, finetune_steps=2, width=4, batch_size=32,
+                                  catalogue_baselines=False, methods=("SSL frozen + logistic", "supervised CNN")))
     monkeypatch.setitem(report.DEMO_SETTINGS, "quick", tiny)
 
 
@@ -440,10 +443,10 @@ def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     assert "SSL frozen" in text and "supervised CNN" in text and "report.html" in text
     names = set(files(out))
     assert {"report.md", "report.html", "label_efficiency.csv", "summary.csv", "catalog.csv", "embeddings.csv",
-            "model.joblib", "settings.json", "figures", "rare_objects.csv"} <= names
+            "model.joblib", "settings.json", "figures", "rare_objects.csv", "cross_survey.csv"} <= names
     figures = set(files(out / "figures"))
     assert figures == {"galaxies.png", "augmentations.png", "training_loss.png", "embedding_map.png",
-                       "label_efficiency.png", "photoz.png"}
+                       "label_efficiency.png", "photoz.png", "cross_survey.png"}
     md = (out / "report.md").read_text()
     for name in figures:
         assert f"figures/{name}" in md and (out / "figures" / name).stat().st_size > 10_000
@@ -451,7 +454,7 @@ def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     assert html.count("<img ") == len(figures)
     tables = html_tables(html)
     summary = pd.read_csv(out / "summary.csv")
-    assert len(tables) == 3  # summary, label-efficiency curve, rare-object search
+    assert len(tables) == 4  # summary, label-efficiency curve, rare-object search, cross-survey study
     assert tables[0][0] == list(summary.columns)  # header row: the column names, one <th> each
     assert len(tables[0]) == 1 + len(summary)  # then one <tr> per method
     assert [row[0] for row in tables[0][1:]] == summary.iloc[:, 0].tolist()
@@ -473,6 +476,9 @@ def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     found = json.loads((out / "settings.json").read_text())["retrieval"]
     assert found["n"] > 0 and 0 <= found["top1"] <= found["top5"] <= 1
     assert "Beyond SimCLR" in md and "held out of pretraining" in md
+    crossed = pd.read_csv(out / "cross_survey.csv")
+    assert set(crossed.test) == {"A", "B"} and set(crossed.estimator) == {"SSL frozen + logistic", "supervised CNN"}
+    assert "## Cross-survey study" in md and "Survey A: seeing 1.35" in md and "drop A - B" in md
     assert files(tmp_path) == ["report"]  # no temporary folder left
     # the report's files feed the other subcommands
     assert run("evaluate", "--embeddings", out / "embeddings.csv", "--catalog", out / "catalog.csv",

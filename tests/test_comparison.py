@@ -39,7 +39,17 @@ def test_too_few_repeats_never_gives_a_verdict():
     res = paired_comparison([0.9, 0.9, 0.9, 0.9], [0.5, 0.5, 0.5, 0.5])
     assert res["verdict"] == "too few repeats"
     assert "too few to compare" in comparison_sentence("A", "B", res)
-    assert paired_comparison([0.9, 0.9, 0.9], [0.5, 0.5, 0.5], min_repeats=3)["verdict"] == "better"
+    assert paired_comparison([0.9, 0.91, 0.9], [0.5, 0.5, 0.52], min_repeats=3)["verdict"] == "better"
+
+
+def test_identical_repeats_count_once():
+    # five repeats on the whole training split with the same seeds: one measurement copied
+    res = paired_comparison([0.865] * 5, [0.841] * 5)
+    assert res["n"] == 5 and res["n_distinct"] == 1 and res["verdict"] == "too few repeats"
+    assert "only 1 distinct" in comparison_sentence("SSL", "CNN", res)
+    # a constant rival is fine when the method itself varies, even with a repeated value
+    # (accuracies on a finite test set are discrete)
+    assert paired_comparison([0.70, 0.72, 0.71, 0.73, 0.72], [0.5] * 5)["verdict"] == "better"
 
 
 def test_bad_input():
