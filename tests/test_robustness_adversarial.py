@@ -96,6 +96,9 @@ def test_cli_pretrain_stopped_by_a_real_signal(tmp_path, X, sig, status):
          "--checkpoint-dir", "ckpt"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
+        # a shell starts background jobs with SIGINT ignored, and children inherit it (then Python
+        # installs no Ctrl-C handler): give the CLI the disposition of a terminal's foreground job
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 120
