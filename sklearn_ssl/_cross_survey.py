@@ -14,6 +14,7 @@ rotations (another), and the same number of optimiser steps as the fine-tuned mo
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -185,7 +186,9 @@ def _methods(embedder, augmentations, n_bands, *, width, batch_size, finetune_st
     # max_epochs=1 and min_steps: every network trains for the same number of optimiser steps
     ft = dict(max_epochs=1, min_steps=finetune_steps, batch_size=batch_size, device=embedder.device,
               random_state=random_state)
-    scratch = dict(encoder=SmallCNN(in_channels=n_bands, width=width), normalize="asinh", **ft)
+    # a builder, not a module instance: each fit draws the initial weights from its own seed
+    # (an instance's weights come from torch's global generator, so results changed between runs)
+    scratch = dict(encoder=functools.partial(SmallCNN, width=width), normalize="asinh", **ft)
     methods = {
         "SSL frozen + logistic": make_pipeline(frozen, StandardScaler(), LogisticRegression(max_iter=2000)),
         "SSL frozen + kNN": make_pipeline(frozen, KNeighborsClassifier(n_neighbors, weights="distance",
@@ -337,7 +340,7 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
         raise ValueError(f"n_labels {max(budgets)} exceeds the {len(train_a)} images of A's training split.")
     t0 = time.perf_counter()
     if embedder is None:
-        embedder = ContrastiveEmbedder(encoder=SmallCNN(in_channels=xa.shape[1], width=width), normalize="asinh",
+        embedder = ContrastiveEmbedder(encoder=functools.partial(SmallCNN, width=width), normalize="asinh",
                                        augmentations=augmentations, max_epochs=pretrain_epochs,
                                        batch_size=batch_size, random_state=random_state)
         embedder.fit(np.concatenate([xa, xb]))
