@@ -909,7 +909,7 @@ def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=No
                 "(training loss about 0.74 after 600 steps at 500 labels; 1,000 steps reach 0.72-0.78 accuracy "
                 "there, docs/synthetic_survey.rst): read the supervised CNN's rows at the larger budgets as a "
                 "lower bound, and a finding that SSL beats it there as not established."))
-    md = [f"# sklearn-ssl demo report", "",
+    md = ["# sklearn-ssl demo report", "",
           f"Contrastive self-supervised pretraining (SimCLR, as in Hayat et al. 2021) on a synthetic galaxy survey, "
           f"compared with a supervised CNN, a raw-pixel baseline and the catalogue features an "
           f"astronomer would use (photometry and morphology + gradient boosting) at several label budgets. "
