@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import platform
 import statistics
+import threading
 import time
 
 import numpy as np
@@ -92,3 +93,38 @@ def table(headers: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in cells]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
+
+
+def status_mb(field: str) -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Peak:
+    """Peak of RssAnon (the heap really used) and VmData (what RLIMIT_DATA counts) above their
+    level at entry, sampled every 2 ms in a thread; ``growth`` after exit (MB, Linux)."""
+
+    def __enter__(self):
+        self.base = {f: status_mb(f) for f in ("RssAnon", "VmData")}
+        self.peak = dict(self.base)
+        self.stop = threading.Event()
+
+        def sample():
+            while not self.stop.is_set():
+                for f in self.peak:
+                    self.peak[f] = max(self.peak[f], status_mb(f))
+                time.sleep(0.002)
+
+        self.thread = threading.Thread(target=sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        for f in self.peak:
+            self.peak[f] = max(self.peak[f], status_mb(f))
+        self.growth = {f: self.peak[f] - self.base[f] for f in self.peak}

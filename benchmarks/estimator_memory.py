@@ -22,45 +22,16 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import numpy as np
+
+from _common import Peak
 
 SHAPE = (5, 64, 64)
 MB = 2 ** 20
 ESTIMATORS = ("ContrastiveEmbedder", "CrossModalEmbedder", "FineTunedClassifier", "FineTunedRegressor",
               "PhotoZRegressor")
-
-
-def _anon_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-class Peak:
-    """Peak ``RssAnon`` above its level at entry, sampled every 2 ms in a thread."""
-
-    def __enter__(self):
-        self.base = self.peak = _anon_mb()
-        self.stop = threading.Event()
-
-        def sample():
-            while not self.stop.is_set():
-                self.peak = max(self.peak, _anon_mb())
-                time.sleep(0.002)
-
-        self.thread = threading.Thread(target=sample, daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
-        self.growth = max(self.peak, _anon_mb()) - self.base
 
 
 def _model(name: str, batch: int):
@@ -110,9 +81,9 @@ def child(name: str, path: str, batch: int, threads: int) -> None:
         use_s = time.perf_counter() - t0
     out = out[0] if isinstance(out, tuple) else out
     print(json.dumps({"estimator": name, "n": len(X), "input_mb": X.nbytes / MB,
-                      "ref_fit_mb": ref.growth, "fit_mb": fit_mem.growth, "fit_s": fit_s,
+                      "ref_fit_mb": ref.growth['RssAnon'], "fit_mb": fit_mem.growth['RssAnon'], "fit_s": fit_s,
                       "call": "transform" if hasattr(model, "transform") else "predict",
-                      "call_mb": use_mem.growth, "call_s": use_s, "output_mb": np.asarray(out).nbytes / MB}))
+                      "call_mb": use_mem.growth['RssAnon'], "call_s": use_s, "output_mb": np.asarray(out).nbytes / MB}))
 
 
 def main(argv=None):

@@ -57,14 +57,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import numpy as np
 import torch
 from torch import nn
 
-from _common import EpochClock, clock_of, images, machine, table
+from _common import EpochClock, Peak, clock_of, images, machine, status_mb as _status_mb, table
 
 MB = 1024 ** 2
 SHAPE = (5, 32, 32)
@@ -85,40 +84,6 @@ class TinyCNN(nn.Module):
 
     def forward(self, x):
         return self.net(x)
-
-
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-class Peak:
-    """Peak of RssAnon and VmData above their level at entry, sampled every 2 ms."""
-
-    def __enter__(self):
-        self.base = {f: _status_mb(f) for f in ("RssAnon", "VmData")}
-        self.peak = dict(self.base)
-        self.stop = threading.Event()
-
-        def sample():
-            while not self.stop.is_set():
-                for f in self.peak:
-                    self.peak[f] = max(self.peak[f], _status_mb(f))
-                time.sleep(0.002)
-
-        self.thread = threading.Thread(target=sample, daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
-        for f in self.peak:
-            self.peak[f] = max(self.peak[f], _status_mb(f))
-        self.growth = {f: self.peak[f] - self.base[f] for f in self.peak}
 
 
 def _embedder(batch: int, augmentations: str):

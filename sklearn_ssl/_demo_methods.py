@@ -21,17 +21,14 @@ def held_out_galaxies(catalog: pd.DataFrame, test_fraction: float, random_state:
     """Boolean mask of the galaxies held out by either task of the demo's study.
 
     :func:`~sklearn_ssl.evaluation.label_efficiency` draws the morphology split stratified
-    by class and the redshift split without stratification, each from ``random_state``;
-    the same calls here give the same test sets.
+    by class and the redshift split without stratification, each from ``random_state``,
+    with :func:`~sklearn_ssl.evaluation._held_out_split`, called here the same way.
     """
-    from sklearn.model_selection import train_test_split
+    from .evaluation import _held_out_split
 
-    index = np.arange(len(catalog))
     mask = np.zeros(len(catalog), dtype=bool)
-    for stratify in (catalog["morphology_class"].to_numpy(), None):
-        _, test = train_test_split(index, test_size=test_fraction, random_state=np.random.RandomState(random_state),
-                                   stratify=stratify)
-        mask[test] = True
+    for y, classification in ((catalog["morphology_class"].to_numpy(), True), (catalog["redshift"].to_numpy(), False)):
+        mask[_held_out_split(y, test_fraction, classification, np.random.RandomState(random_state))[1]] = True
     return mask
 
 
@@ -119,9 +116,4 @@ def rare_object_search(embeddings: dict, is_rare, fractions=(0.01, 0.05), n_neig
         row["ROC AUC"] = float(roc_auc_score(is_rare, -scores)) if 0 < is_rare.sum() < len(is_rare) else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def asinh_pixels(images, softening=0.1) -> np.ndarray:
-    """The raw-pixel reference of the search: arcsinh-stretched pixels, flattened."""
-    return np.arcsinh(np.asarray(images, dtype=np.float32) / softening).reshape(len(images), -1)
 

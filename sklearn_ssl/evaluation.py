@@ -74,6 +74,14 @@ def _subset(y_train: np.ndarray, n: int, classification: bool, rng: np.random.Ra
     return np.sort(np.concatenate([first, extra]))
 
 
+def _held_out_split(y, test_size, classification: bool, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (train, test) indices of :func:`label_efficiency`'s held-out split (stratified for
+    classification); also used by the demo to know which galaxies are held out."""
+    train_idx, test_idx = train_test_split(np.arange(len(y)), test_size=test_size, random_state=rng,
+                                           stratify=y if classification else None)
+    return np.sort(train_idx), np.sort(test_idx)
+
+
 def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3, scoring=None, task="auto",
                      random_state=None, keep_predictions=False, progress=False, verbose=0):
     """Score estimators trained on increasing numbers of labels, on a fixed held-out split.
@@ -145,10 +153,7 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
     if any(n < 1 for n in budgets):
         raise ValueError(f"n_labels must be positive integers, got {list(n_labels)}.")
     rng = check_random_state(random_state)
-    index = np.arange(len(y))
-    train_idx, test_idx = train_test_split(index, test_size=test_size, random_state=rng,
-                                           stratify=y if classification else None)
-    train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
+    train_idx, test_idx = _held_out_split(y, test_size, classification, rng)
     too_big = [n for n in budgets if n > len(train_idx)]
     if too_big:
         raise ValueError(f"n_labels {too_big} exceed the {len(train_idx)} samples of the training split.")

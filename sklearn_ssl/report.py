@@ -384,10 +384,10 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
         ``"rare_objects"`` (DataFrame: precision of each embedding's most abnormal 1 % and 5 %,
         ROC AUC) and ``"retrieval"`` (dict: image-to-spectrum top-1/top-5 rates and chance).
     """
-    from ._demo_methods import (OTHER_METHODS, asinh_pixels, fit_other_embedders, held_out_galaxies,
-                                rare_object_search, retrieval)
+    from ._demo_methods import OTHER_METHODS, fit_other_embedders, held_out_galaxies, rare_object_search, retrieval
     from ._io import atomic_dir, embedding_frame
     from .datasets import make_galaxy_survey
+    from .evaluation import _asinh_flatten
     from .embedder import ContrastiveEmbedder, _resolve_device
 
     cfg = dict(DEMO_SETTINGS["quick" if quick else "default"])
@@ -461,7 +461,7 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
             t = time.perf_counter()
             if rare_fraction > 0:
                 spaces = {"SimCLR": Z, **{name: model.transform(images) for name, model in others.items()},
-                          "raw arcsinh pixels": asinh_pixels(images)}
+                          "raw arcsinh pixels": _asinh_flatten(images)}
                 rare = rare_object_search(spaces, catalog["strong_lens"].to_numpy())
                 rare.to_csv(tmp / "rare_objects.csv", index=False)
             if "CLIP" in others:
