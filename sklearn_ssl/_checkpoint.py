@@ -26,7 +26,7 @@ import torch
 from skorch.callbacks import Callback
 from skorch.history import History
 
-from ._io import atomic_path
+from ._atomic import atomic_path
 
 CHECKPOINT_FILE = "checkpoint.pt"
 

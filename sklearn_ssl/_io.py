@@ -1,16 +1,14 @@
-"""File helpers for the command line and the report: images, embeddings, models, atomic writes.
+"""File helpers for the command line and the report: images, embeddings, models.
 
-Every writer goes through :func:`atomic_path` (or :func:`atomic_dir`): the output is first
-written to a hidden temporary file next to the target and renamed into place with
-:func:`os.replace` only once complete, so a failure or Ctrl-C never leaves a half-written
-file under the target's name.
+Every writer goes through :func:`~sklearn_ssl._atomic.atomic_path` (re-exported here with
+:func:`~sklearn_ssl._atomic.atomic_dir`): the output is first written to a hidden temporary
+file next to the target and renamed into place with :func:`os.replace` only once complete,
+so a failure or Ctrl-C never leaves a half-written file under the target's name.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 import tempfile
 import zipfile
 import zlib
@@ -19,15 +17,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._atomic import _suffix, atomic_path
+from ._atomic import atomic_dir  # noqa: F401  (report.py imports it from here)
+from .cutouts import load_cutouts
+from .embedder import ContrastiveEmbedder
+from .preprocessing import PixelImputer
+from .storage import open_images
+
 IMAGE_SUFFIXES = (".npy", ".npz", ".fits", ".fit", ".fits.gz", ".h5", ".hdf5")
 EMBEDDING_SUFFIXES = (".parquet", ".csv", ".npy")
 MODEL_SUFFIXES = (".joblib", ".pkl")
 METRICS_SUFFIXES = (".csv", ".json", ".md")
-
-
-def _suffix(path: Path) -> str:
-    name = path.name.lower()
-    return ".fits.gz" if name.endswith(".fits.gz") else path.suffix.lower()
 
 
 def check_output_path(path, suffixes, what: str) -> Path:
@@ -55,85 +55,6 @@ def check_writable_dir(folder, context: str) -> None:
         os.remove(probe)
     except OSError as exc:
         raise OSError(exc.errno, f"{context} ({exc.strerror or exc}).") from None
-
-
-def _naming_target(exc: OSError, target: Path) -> OSError:
-    """``exc`` reworded to name ``target`` rather than the hidden temporary file it was about."""
-    if not isinstance(exc, OSError) or exc.errno is None:
-        return exc
-    return OSError(exc.errno, f"cannot write {target} ({exc.strerror or exc})")
-
-
-@contextlib.contextmanager
-def atomic_path(target):
-    """Yield a temporary path next to ``target``; move it onto ``target`` on success only.
-
-    The temporary file keeps ``target``'s suffix (some writers look at it). On any
-    exception, including KeyboardInterrupt, the temporary file is removed and the
-    exception re-raised; ``target`` is then untouched.
-    """
-    target = Path(target)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + _suffix(target),
-                                   dir=target.parent if str(target.parent) else ".")
-    except OSError as exc:  # e.g. a read-only folder: name the target, not the temporary file
-        raise _naming_target(exc, target) from exc
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, _default_mode())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        if isinstance(exc, OSError) and exc.errno is not None and exc.filename in (None, tmp, str(tmp)):
-            raise _naming_target(exc, target) from exc  # e.g. ENOSPC while writing
-        raise
-
-
-_REPORT_MARKER = ".sklearn-ssl-report"
-
-
-@contextlib.contextmanager
-def atomic_dir(target):
-    """Yield a temporary folder next to ``target``; it replaces ``target`` on success only.
-
-    An existing ``target`` is replaced only if it is a previous report (it holds the
-    marker file written here); any other existing path raises before work starts.
-    """
-    target = Path(target)
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise FileNotFoundError(f"{target}: the output folder {parent} does not exist.")
-    if target.exists() and not (target / _REPORT_MARKER).exists():
-        raise ValueError(f"{target}: exists and is not a sklearn-ssl report; choose another --out "
-                         "or remove it.")
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
-    except OSError as exc:  # e.g. a read-only folder: name the target, not the temporary folder
-        raise _naming_target(exc, target) from exc
-    try:
-        yield tmp
-        (tmp / _REPORT_MARKER).write_text("written by sklearn-ssl; safe to replace\n")
-        for path in [tmp, *tmp.rglob("*")]:
-            os.chmod(path, _default_mode(path.is_dir()))
-        old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
-            os.replace(target, old / "r")
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _default_mode(directory=False) -> int:
-    """Permissions a plain open()/mkdir() would give (mkstemp/mkdtemp make private ones)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return (0o777 if directory else 0o666) & ~mask
 
 
 def _require(path) -> Path:
@@ -190,16 +111,12 @@ def load_images(path, *, key=None, bands=None, on_error="raise"):
     """
     path = _require(path)
     if path.is_dir():
-        from .cutouts import load_cutouts
-
         images, ids = load_cutouts(path, bands=bands, on_error=on_error)
         return images, ids
     suffix = _suffix(path)
     ids = None
     try:
         if suffix in (".npy", ".h5", ".hdf5"):  # opened, not read: batches are read as needed
-            from .storage import open_images
-
             images, ids = open_images(path, key=key)
         elif suffix == ".npz":
             with np.load(path, allow_pickle=False) as data:
@@ -221,8 +138,6 @@ def load_images(path, *, key=None, bands=None, on_error="raise"):
             if data is not None and data.ndim == 4:
                 images = np.asarray(data, dtype=np.float32)
             else:
-                from .cutouts import load_cutouts
-
                 images, ids = load_cutouts([path], bands=bands, on_error=on_error)
         else:
             raise ValueError(f"{path}: unsupported image file extension {suffix or '(none)'!r}; use one of "
@@ -242,8 +157,6 @@ def impute_images(images, strategy: str):
     Returns the filled float32 images and the number of pixels that were filled; the
     imputer is fitted on ``images`` themselves (``"local"``: each image band's own median).
     """
-    from .preprocessing import PixelImputer
-
     images = np.array(images, dtype=np.float32)  # a copy: the input may be a read-only memory map
     bad = ~np.isfinite(images)
     n_bad = int(bad.sum())
@@ -334,8 +247,6 @@ def load_model(path, device=None):
 
     ``device=None`` keeps the training device where it exists and falls back to the CPU.
     """
-    from .embedder import ContrastiveEmbedder
-
     path = _require(path)
     if path.is_dir():
         raise ValueError(f"{path}: is a directory, not a model file.")

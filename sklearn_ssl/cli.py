@@ -398,7 +398,8 @@ def _align(Z, ids, catalog, args, path):
 
 
 def cmd_evaluate(args) -> int:
-    from ._io import METRICS_SUFFIXES, atomic_path, check_output_path, load_embeddings
+    from ._atomic import atomic_path
+    from ._io import METRICS_SUFFIXES, check_output_path, load_embeddings
     from .cutouts import read_catalogue
     from .report import evaluate_embeddings, markdown_table
 

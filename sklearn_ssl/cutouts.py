@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from astropy.io import fits
+
+from ._atomic import atomic_path, atomic_paths
 
 __all__ = ["load_cutouts", "read_catalogue", "save_cutouts"]
 
@@ -237,8 +238,6 @@ def _complete_output(load):
     def wrapper(*args, out=None, **kwargs):
         if out is None:
             return load(*args, **kwargs)
-        from ._io import atomic_path
-
         with atomic_path(out) as tmp:
             images, *rest = load(*args, out=tmp, **kwargs)
             if len(images) < np.load(tmp, mmap_mode="r").shape[0]:  # objects were skipped: keep only those read
@@ -373,7 +372,7 @@ def save_cutouts(images, directory, bands, ids=None, *, layout="cube", overwrite
 
     All files are first written to temporary files in ``directory`` and only renamed
     into place (``os.replace``) once every one succeeded: a failure leaves no partial
-    or half-written file behind.
+    or half-written file behind (:func:`sklearn_ssl._atomic.atomic_paths`).
 
     Parameters
     ----------
@@ -426,9 +425,9 @@ def save_cutouts(images, directory, bands, ids=None, *, layout="cube", overwrite
         raise ValueError(f"{existing[0]}: already exists ({len(existing)} target file(s) do); pass "
                          "overwrite=True or choose another directory.")
     x = x.astype(np.float32, copy=False)
-    temps = []
-    try:
-        for obj, sid, tgt in zip(x, sids, targets):
+    with atomic_paths([t for ts in targets for t in ts], what=f"cutouts to {directory}") as temps:
+        temps = iter(temps)
+        for obj, sid in zip(x, sids):
             prim = fits.Header(header or {})
             prim[id_keyword] = sid
             if layout == "cube":
@@ -444,22 +443,8 @@ def save_cutouts(images, directory, bands, ids=None, *, layout="cube", overwrite
                     h = prim.copy()
                     h[band_keyword] = b
                     hduls.append(fits.HDUList([fits.PrimaryHDU(p, h)]))
-            for hdul, t in zip(hduls, tgt):
-                fd, tmp = tempfile.mkstemp(suffix=".fits.tmp", prefix=".", dir=directory)
-                os.close(fd)
-                temps.append((tmp, t))
-                hdul.writeto(tmp, overwrite=True)
-        for tmp, t in temps:
-            os.replace(tmp, t)
-    except BaseException as exc:
-        for tmp, _ in temps:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        if isinstance(exc, OSError) and exc.errno is not None and (
-                exc.filename is None or str(exc.filename).endswith(".fits.tmp")):
-            # e.g. a read-only folder or a full disk: name the folder, not the hidden temporary file
-            raise OSError(exc.errno, f"cannot write cutouts to {directory} ({exc.strerror or exc})") from exc
-        raise
+            for hdul in hduls:
+                hdul.writeto(next(temps), overwrite=True)
     return [[str(t) for t in ts] if layout == "files" else str(ts[0]) for ts in targets]
 
 

@@ -173,7 +173,8 @@ def embed(model, images, *, key: str | None = None, client=None, chunk_size: int
     """
     from tqdm.auto import tqdm
 
-    from ._io import _parquet_engine, atomic_path, check_output_path
+    from ._atomic import atomic_path
+    from ._io import _parquet_engine, check_output_path
 
     batch = int(getattr(getattr(model, "net_", None), "batch_size", 0) or 0)
     if chunk_size is None:

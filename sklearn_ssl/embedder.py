@@ -24,7 +24,7 @@ from ._disk import (
     read_ahead, read_rows,
 )
 from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, restore
-from ._io import atomic_path
+from ._atomic import atomic_path
 from ._persistence import VersionedState, is_subclass_name, pickled_class
 from ._published import load_into_net, read_published
 from ._training import (

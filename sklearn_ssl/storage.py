@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_path
+from ._atomic import atomic_path
 
 __all__ = ["open_images", "convert_images"]
 
