@@ -21,12 +21,12 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import LRScheduler, ProgressBar
 from torch import nn
 
+from ._sklearn_private import Interval
 from ._training import ContrastiveNet, fit_normalizer
 from .augment import resolve_augmentations
 from .embedder import (

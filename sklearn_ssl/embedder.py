@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import LRScheduler, ProgressBar
 
@@ -27,6 +26,7 @@ from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, 
 from ._atomic import atomic_path
 from ._persistence import VersionedState, is_subclass_name, pickled_class
 from ._published import load_into_net, read_published
+from ._sklearn_private import Interval, StrOptions
 from ._training import (
     NEGATIVE_FREE, AcceleratedContrastiveNet, ContrastiveNet, fit_normalizer, on_terminal, silent,
 )

@@ -23,8 +23,9 @@ import warnings
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._sklearn_private import StrOptions
 
 __all__ = ["GalaxyFeatures", "MORPHOLOGY_FEATURES", "PHOTOMETRY_SHAPE_FEATURES"]
 

@@ -31,7 +31,6 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 from skorch import NeuralNet
@@ -40,6 +39,7 @@ from torch import nn
 
 from ._disk import is_disk_backed
 from ._persistence import VersionedState
+from ._sklearn_private import HasMethods, Interval, StrOptions
 from ._training import DeviceBatches, ReraiseInterrupt, check_finite_loss, fit_normalizer
 from .augment import resolve_augmentations
 from .embedder import _forget_fit, _place_data, _resolve_device, check_ebv, check_images, deredden_batch

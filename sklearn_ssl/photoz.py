@@ -15,10 +15,10 @@ import numbers
 import numpy as np
 import torch
 from sklearn.base import RegressorMixin
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import column_or_1d
 from torch import nn
 
+from ._sklearn_private import Interval
 from .finetune import _ATTRS_DOC, _PARAMS_DOC, _BaseFineTuner
 
 __all__ = ["PhotoZRegressor", "redshift_bins"]

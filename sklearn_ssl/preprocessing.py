@@ -13,8 +13,9 @@ import numbers
 import numpy as np
 from astropy.stats import mad_std
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._sklearn_private import Interval, StrOptions
 
 __all__ = ["ArcsinhScaler", "ImageReshaper", "PixelImputer"]
 
