@@ -20,6 +20,11 @@ tell them apart, while redshift still follows colours and sizes. With
   noise, and Galactic extinction with the Schlafly & Finkbeiner (2011) coefficients.
 
 Images are in nanomaggies per pixel (m = 22.5 - 2.5 log10 flux).
+
+This module is the survey's face: :func:`make_galaxy_survey`, its parameters, the survey
+constants, noise and the catalogue; the physics (templates, K-corrections, the draw of
+galaxies, rendering) is in ``_galaxy_model.py``, gravitational lenses and spectra in
+``_survey_extras.py``.
 """
 
 from __future__ import annotations
@@ -27,12 +32,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from astropy import units as u
-from astropy.cosmology import Planck18
-from astropy.modeling.models import Sersic2D
 from scipy import fft as sp_fft
-from scipy import special, stats
+from scipy import stats
 from sklearn.utils import check_random_state
 
+from ._galaxy_model import (_LAM, _TEMPLATES, _band_fluxes, _draw_catalogue, _grid_interp, _mean_fnu,
+                            _render_chunk)
 from ._survey_extras import SPECTRUM_WAVELENGTHS, arc_images, draw_lenses, model_spectra
 from .augment import SDSS_SKY_SIGMA
 
@@ -61,12 +66,6 @@ EXTINCTION_COEFFICIENTS = {
 #: Pixel scale in arcsec per pixel.
 PIXEL_SCALES = {"sdss": 0.396, "decals": 0.262}
 
-# Filter half-power edges and edge softness (Angstrom): smoothed top-hat approximations.
-_FILTER_EDGES = {
-    "sdss": {"u": (3250, 3900, 40), "g": (4000, 5450, 60), "r": (5550, 6900, 60),
-             "i": (6900, 8250, 60), "z": (8300, 9700, 80)},
-    "decals": {"g": (4000, 5500, 60), "r": (5650, 7150, 60), "z": (8500, 10000, 80)},
-}
 # Median sky noise per pixel (nanomaggies): SDSS's from its published sky brightness and calibration
 # (augment.SDSS_SKY_SIGMA, derivation there); DECaLS's from point-source 5-sigma depths (AB) at the
 # median seeing.
@@ -78,57 +77,7 @@ _E_PER_NMGY = {"u": 150.0, "g": 800.0, "r": 900.0, "i": 650.0, "z": 150.0}
 # SDSS asinh-magnitude softening parameters b (Lupton et al. 1999), as flux / 3631 Jy.
 _ASINH_B = {"u": 1.4e-10, "g": 0.9e-10, "r": 1.2e-10, "i": 1.8e-10, "z": 7.4e-10}
 
-_Z_MIN, _Z_MAX, _Z0 = 0.01, 0.4, 0.071  # p(z) ~ z^2 exp(-(z/z0)^1.5): median ~0.10
 _CHUNK = 256
-_LAM = np.arange(1500.0, 12000.0, 5.0)
-_Z_GRID = np.linspace(0.0, 0.45, 181)
-
-
-def _sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def _template(slope, d4000, uv, lines, curv=0.0):
-    """Rest-frame f_lambda: power law with a 4000 A break, UV drop and emission lines."""
-    f = (_LAM / 5500.0) ** slope * np.exp(-curv * np.log(_LAM / 5500.0) ** 2)
-    f = f * (1 / d4000 + (1 - 1 / d4000) * _sigmoid((_LAM - 4000.0) / 60.0))
-    f = f * np.minimum(_LAM / 3000.0, 1.0) ** uv
-    cont = f.copy()
-    for lam0, ew in lines:  # equivalent widths in Angstrom, Gaussian lines of sigma 8 A
-        f = f + ew * np.interp(lam0, _LAM, cont) * stats.norm.pdf(_LAM, lam0, 8.0)
-    return f
-
-
-# old (E/bulge), intermediate (Sbc disk), star forming (HII regions, irregulars)
-_TEMPLATES = np.stack([
-    _template(0.3, 2.1, 4.0, [], 1.5),
-    _template(-0.7, 1.6, 2.0, [(3727, 15), (4861, 5), (6563, 25)], 0.8),
-    _template(-1.5, 1.25, 0.8, [(3727, 40), (4861, 15), (5007, 35), (6563, 90)]),
-])
-
-
-def _mean_fnu(f_lam, survey, band):
-    """Mean f_nu (in units of f_lambda * A^2) of spectra on ``_LAM`` through a smoothed top-hat filter."""
-    lo, hi, soft = _FILTER_EDGES[survey][band]
-    t = _sigmoid((_LAM - lo) / soft) * _sigmoid((hi - _LAM) / soft)
-    return np.trapezoid(f_lam * _LAM * t, _LAM, axis=-1) / np.trapezoid(t / _LAM, _LAM)
-
-
-def _band_fluxes(survey, bands):
-    """Observed mean f_nu of each template in each band, per unit rest-frame r flux.
-
-    Returns an array (n_templates, n_z_grid, n_bands); -2.5 log10 of it is the
-    K-correction from rest-frame r to observed band b.
-    """
-    def mean_fnu(f_lam, band):
-        return _mean_fnu(f_lam, survey, band)
-
-    rest_r = mean_fnu(_TEMPLATES, "r")[:, None]
-    out = np.empty((len(_TEMPLATES), len(_Z_GRID), len(bands)))
-    for j, z in enumerate(_Z_GRID):
-        shifted = np.stack([np.interp(_LAM / (1 + z), _LAM, t) / (1 + z) for t in _TEMPLATES])
-        out[:, j, :] = np.stack([mean_fnu(shifted, b) for b in bands], axis=-1) / rest_r
-    return out
 
 
 def _check_bands(bands, survey):
@@ -140,139 +89,6 @@ def _check_bands(bands, survey):
         raise ValueError(f"bands={bands!r} is not valid for survey={survey!r}: give a string of "
                          f"distinct band letters from {allowed!r}, e.g. {allowed!r}.")
     return list(bands)
-
-
-def _draw_catalogue(n, rng, class_weights, magnitude_limit):
-    """Per-galaxy intrinsic parameters (no band dependence)."""
-    w = np.asarray(class_weights, float) / np.sum(class_weights)
-    cls = rng.choice(4, size=n, p=w)
-    # Redshift: Gamma(3)-like in (z/z0)^1.5, truncated to [0.01, 0.4) by redrawing.
-    z = _Z0 * rng.gamma(2.0, size=n) ** (2 / 3)
-    bad = (z < _Z_MIN) | (z >= _Z_MAX)
-    while bad.any():
-        z[bad] = _Z0 * rng.gamma(2.0, size=bad.sum()) ** (2 / 3)
-        bad = (z < _Z_MIN) | (z >= _Z_MAX)
-    # Bulge-to-total (rest-frame r), the disk's share in the class's structure (star-forming
-    # light) and template mixtures: one distribution for every class, so that colours and
-    # light profiles overlap between classes.
-    bt = rng.uniform(0.0, 0.6, n)
-    sf_frac = rng.uniform(0.3, 0.6, n)
-    bulge_old = np.clip(rng.normal(0.9, 0.08, n), 0, 1)  # bulge: mostly old population
-    disk_young = rng.uniform(0.0, 0.6, n)
-    frac = np.stack([bt, (1 - bt) * (1 - sf_frac), (1 - bt) * sf_frac], 1)  # bulge, disk, structure
-    # mix[g, component, template]
-    mix = np.zeros((n, 3, 3))
-    mix[:, 0, 0], mix[:, 0, 1] = bulge_old, 1 - bulge_old
-    mix[:, 1, 1], mix[:, 1, 2] = 1 - disk_young, disk_young
-    mix[:, 2, 2] = 1.0
-    # Absolute magnitude: Gaussian luminosity function, truncated at the flux limit.
-    mean_m = np.full(n, -21.0)
-    dm = Planck18.distmod(z).to_value(u.mag)
-    da_kpc = Planck18.angular_diameter_distance(z).to(u.kpc).value
-    return dict(cls=cls, z=z, frac=frac, mix=mix, mean_m=mean_m, dm=dm, da_kpc=da_kpc,
-                ebv_draw=np.minimum(stats.lognorm.rvs(0.67306, 0.001146, 0.03338, size=n,
-                                                      random_state=rng), 0.5),
-                magnitude_limit=magnitude_limit)
-
-
-def _grid_interp(table, z):
-    """Interpolate table (..., n_z_grid, n_bands) at redshifts z -> (n, ..., n_bands)."""
-    pos = np.interp(z, _Z_GRID, np.arange(len(_Z_GRID)))
-    lo = np.minimum(pos.astype(int), len(_Z_GRID) - 2)
-    t = (pos - lo)[:, None, None]
-    return table[:, lo].transpose(1, 0, 2) * (1 - t) + table[:, lo + 1].transpose(1, 0, 2) * t
-
-
-def _render_chunk(p, sl, size, kfreq):
-    """Noise-free, PSF-convolved images for galaxies p[...][sl]: (m, n_bands, size, size)."""
-    f32 = np.float32
-    c = (size - 1) / 2.0
-    yy, xx = np.mgrid[0:size, 0:size].astype(f32) - f32(c)
-    m = sl.stop - sl.start
-    g = {k: v[sl] for k, v in p.items() if isinstance(v, np.ndarray) and len(v) == p["n"]}
-
-    def col(a):
-        return np.asarray(a, f32)[:, None, None]
-
-    x0, y0, th = col(g["dx"]), col(g["dy"]), col(g["theta"])
-    radius = size / np.sqrt(np.pi)  # radius of the circle with the stamp's area
-
-    def sersic(amp_re, n, q, xo, yo):
-        prof = Sersic2D.evaluate(xx, yy, f32(1.0), col(amp_re), col(n), xo, yo, col(1 - q), th)
-        re_c = amp_re * np.sqrt(q)  # circularised; enclosed fraction inside the stamp
-        inside = special.gammainc(2 * n, special.gammaincinv(2 * n, 0.5) * (radius / re_c) ** (1 / n))
-        return prof * col(inside / prof.sum(axis=(1, 2)))
-
-    comps = np.zeros((m, 4, size, size), f32)  # bulge, disk, star forming, dust lane
-    comps[:, 0] = sersic(g["re_bulge_px"], g["n_bulge"], g["q_bulge"], x0 + col(g["bx"]),
-                         y0 + col(g["by"]))
-    disk = sersic(g["re_px"], np.ones(m), g["q_disk"], x0, y0)
-    comps[:, 1] = disk
-    ct, st = np.cos(th), np.sin(th)
-    xm = (xx - x0) * ct + (yy - y0) * st
-    ym = ((yy - y0) * ct - (xx - x0) * st) / col(g["q_disk"])
-    r = np.sqrt(xm ** 2 + ym ** 2) + f32(0.5)
-    cls = g["cls"]
-    re = col(g["re_px"])
-    # The class's structure (component 2, star-forming light), each pattern scaled to the
-    # disk's flux inside the stamp: only where the light sits differs between classes.
-    pattern = disk.copy()  # smooth: spread like the disk
-    # The disk's own (old and intermediate) light, in spirals and bars, is redistributed in
-    # azimuth at each radius by ``modulation`` (mean 1 around every ellipse of the disk plane):
-    # the radial profile, flux and colours stay those of the smooth disk.
-    modulation = np.ones_like(disk)
-    spiral = cls == 1
-    if spiral.any():  # logarithmic two/three-armed spiral pattern riding on the disk
-        phase = col(g["arms"]) * (np.arctan2(ym, xm) - np.log(r / re) / col(np.tan(g["pitch"]))
-                                  + col(g["arm_phase"]))
-        pattern[spiral] = (disk * ((1 + np.cos(phase)) / 2) ** 4)[spiral]
-        # the density wave in the old disk: broader arms, outside the bulge
-        reach = col(g["arm_strength"]) * (1 - np.exp(-(r / (0.5 * re)) ** 2))
-        modulation[spiral] = (1 - reach + reach * ((1 + np.cos(phase)) / 2) ** 2 / f32(0.375))[spiral]
-    barred = cls == 2
-    if barred.any():  # a bar (elongated, in the disk plane, at its own angle) and a ring
-        phi = col(g["bar_angle"])
-        a = re * col(g["bar_length"])
-        xb, yb = xm * np.cos(phi) + ym * np.sin(phi), ym * np.cos(phi) - xm * np.sin(phi)
-        bar = np.exp(-0.5 * ((xb / a) ** 2 + (yb / (0.25 * a)) ** 2))
-        ring = np.exp(-0.5 * ((r - re * col(g["ring_radius"])) / (0.2 * re)) ** 2)
-        w = col(g["bar_weight"])
-        pattern[barred] = (w * bar / bar.sum((1, 2), keepdims=True)
-                           + (1 - w) * ring / ring.sum((1, 2), keepdims=True))[barred]
-        # the bar's old stars: a non-winding m = 2 mode of the disk inside the bar length
-        vm = np.exp(col(g["bar_kappa"]) * (np.cos(2 * (np.arctan2(ym, xm) - phi)) - 1)) / col(
-            special.i0e(g["bar_kappa"]))
-        reach = col(g["bar_strength"]) / (1 + (r / a) ** 6)
-        modulation[barred] = (1 - reach + reach * vm)[barred]
-    disturbed = cls == 3
-    if disturbed.any():  # star-forming clumps scattered over the disk and a tidal plume
-        cx, cy = g["clump_x"][disturbed][:, :, None, None], g["clump_y"][disturbed][:, :, None, None]
-        cs = g["clump_s"][disturbed][:, :, None, None]
-        cl = (g["clump_w"][disturbed][:, :, None, None]
-              * np.exp(-0.5 * ((xx - cx) ** 2 + (yy - cy) ** 2) / cs ** 2) / cs ** 2).sum(1)
-        psi, d = col(g["tail_angle"])[disturbed], (re * col(g["tail_distance"]))[disturbed]
-        red = re[disturbed]
-        xt = (xx - x0[disturbed]) * np.cos(psi) + (yy - y0[disturbed]) * np.sin(psi) - d
-        yt = (yy - y0[disturbed]) * np.cos(psi) - (xx - x0[disturbed]) * np.sin(psi)
-        tail = np.exp(-0.5 * ((xt / (0.3 * red)) ** 2 + (yt / red) ** 2))
-        w = col(g["clump_fraction"])[disturbed]
-        pattern[disturbed] = (w * cl / cl.sum((1, 2), keepdims=True)
-                              + (1 - w) * tail / tail.sum((1, 2), keepdims=True))
-    comps[:, 2] = pattern * (disk.sum((1, 2)) / np.maximum(pattern.sum((1, 2)), 1e-30))[:, None, None]
-    waved = disk * modulation
-    comps[:, 1] = waved * (disk.sum((1, 2)) / np.maximum(waved.sum((1, 2)), 1e-30))[:, None, None]
-    edge = g["q_disk"] < 0.35
-    if edge.any():  # inclined disks of any class: a dust lane along the major axis
-        h = col(g["re_px"] * g["q_disk"] * 0.25)[edge]
-        comps[edge, 3] = disk[edge] * np.exp(-0.5 * (ym[edge] * col(g["q_disk"])[edge] / h) ** 2)
-    # Band fluxes per component (m, 4, n_bands) and PSF transfer functions (m, n_bands, K).
-    flux = g["comp_flux"]
-    s1 = g["psf_sigma_px"][:, :, None, None]
-    k2 = kfreq[None, None]
-    otf = 0.9 * np.exp(-2 * np.pi ** 2 * s1 ** 2 * k2) + 0.1 * np.exp(-8 * np.pi ** 2 * s1 ** 2 * k2)
-    ft = sp_fft.rfft2(comps, workers=-1)
-    img_ft = np.einsum("mchw,mcb->mbhw", ft, flux.astype(np.complex64)) * otf.astype(f32)
-    return sp_fft.irfft2(img_ft, s=(size, size), workers=-1).astype(f32)
 
 
 def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="sdss",
