@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_path
+from ._atomic import atomic_paths
 
 __all__ = ["open_images", "convert_images"]
 
@@ -185,7 +185,7 @@ def convert_images(source, out, *, key: str | None = None, bands=None, layout: s
         raise FileNotFoundError(f"{source}: no such file or directory.")
     if is_file and bands is not None:
         raise ValueError(f"{source}: bands apply to FITS cutouts only; an array file is converted whole.")
-    with atomic_path(out) as tmp, atomic_path(ids_path(out)) as tmp_ids:
+    with atomic_paths([out, ids_path(out)], what=out) as (tmp, tmp_ids):
         if is_file:
             n, ids = _convert_array(Path(source), key, tmp, chunk_size, tqdm, progress)
         else:
