@@ -2,6 +2,7 @@
 
 import math
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -291,3 +292,13 @@ def test_plot_augmentations_returns_figure():
 
     fig = plot_augmentations(survey(2, 5, 16), "sdss", "ugriz", n_views=2, titles=["a", "b"])
     assert len(fig.axes) == 2 * 3
+
+
+def test_pickles_made_before_the_package_split_still_load():
+    """Before augment/ was a package every class lived in ``sklearn_ssl.augment``; a pickle naming
+    that path (as fitted estimators saved then do) loads and draws the same views."""
+    aug = resolve_augmentations("decals", (3, 32, 32))
+    old = re.sub(rb"sklearn_ssl\.augment\._\w+", b"sklearn_ssl.augment", pickle.dumps(aug, protocol=0))
+    assert b"augment._" not in old
+    x = torch.rand(2, 3, 32, 32, generator=gen(1))
+    assert torch.equal(pickle.loads(old)(x, generator=gen(0)), aug(x, generator=gen(0)))
