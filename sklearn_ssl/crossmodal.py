@@ -23,11 +23,10 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
-from skorch import NeuralNet
 from skorch.callbacks import LRScheduler, ProgressBar
 from torch import nn
 
-from ._training import ContrastiveNet, fit_normalizer
+from ._training import PretrainingNet, fit_normalizer
 from .augment import resolve_augmentations
 from .embedder import (
     _GLOBAL_RNG_LOCK, _TRAINING_CONSTRAINTS, _as_tensor, _place_data, _resolve_device, _resolve_precision, check_images,
@@ -51,7 +50,7 @@ class _LogitScale(nn.Module):
         return self.value.clamp(max=_MAX_LOGIT_SCALE)
 
 
-class _CrossModalNet(ContrastiveNet):
+class _CrossModalNet(PretrainingNet):
     """skorch net aligning an image encoder (``module``) with a vector encoder.
 
     ``infer`` returns the shared-space embeddings of two augmented views of each image;
@@ -70,15 +69,11 @@ class _CrossModalNet(ContrastiveNet):
         super().__init__(*args, **kwargs)
 
     def initialize_module(self):
-        NeuralNet.initialize_module(self)
-        self.normalizer_ = self.normalizer
-        self.augmentations_ = self.augmentations
+        super().initialize_module()
         self.image_projector_ = nn.Linear(output_dim(self.module_, self.input_shape), self.n_components)
         self.vector_encoder_ = self.vector_encoder
         self.vector_projector_ = nn.Linear(self.vector_encoder.out_features, self.n_components)
         self.logit_scale_ = _LogitScale(self.temperature, self.learn_temperature)
-        if self.channels_last:
-            self.module_ = self.module_.to(memory_format=torch.channels_last)
         return self
 
     def embed_images(self, x: torch.Tensor) -> torch.Tensor:

@@ -23,16 +23,15 @@ from ._disk import (
     SCAN_BYTES, DiskRows, check_lazy_images, count_non_finite, float_dtype, is_disk_backed, is_lazy, mapped_hdf5,
     read_ahead, read_rows,
 )
-from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, restore
+from ._checkpoint import ResumableCheckpoint
 from ._io import atomic_path
 from ._persistence import VersionedState, is_subclass_name, pickled_class
 from ._published import load_into_net, read_published
-from ._training import (
-    NEGATIVE_FREE, AcceleratedContrastiveNet, ContrastiveNet, fit_normalizer, on_terminal, silent,
-)
+from ._methods import METHODS
+from ._training import AcceleratedContrastiveNet, ContrastiveNet, fit_normalizer, on_terminal, silent
 from .augment import GalacticReddening, deredden, resolve_augmentations
 from .encoders import build_encoder, output_dim
-from .losses import BYOLLoss, MoCoLoss, NTXentLoss, SimSiamLoss
+from .losses import PartialLabelLoss
 
 __all__ = ["ContrastiveEmbedder"]
 
@@ -397,7 +396,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         "encoder": [str, torch.nn.Module, callable],
         "init": [str, os.PathLike, None],
         "init_layout": [StrOptions({"auto", "hayat2021", "stein2022", "torchvision"})],
-        "method": [StrOptions({"simclr", "moco", "byol", "simsiam"})],
+        "method": [StrOptions(set(METHODS))],
         "projection_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "queue_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -515,19 +514,13 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
             self.expected_input_ = published.expected_input()
         X_dev = _place_data(X, device)
         y_dev = None if labels is None else labels["y"]
-        if self.checkpoint_dir is not None:
-            state = load_checkpoint(os.path.join(self.checkpoint_dir, CHECKPOINT_FILE), fingerprint)
-            if state is not None:
-                restore(self.net_, state)
         ebv = check_ebv(ebv, len(X), self.net_.augmentations_)
         self.net_.catalogue_ebv = None if ebv is None else torch.as_tensor(ebv, dtype=torch.float32, device=device)
-        remaining = self.max_epochs - len(self.net_.history)
-        if remaining > 0:
-            try:
-                self.net_.partial_fit(X_dev, y_dev, epochs=remaining)
-            except BaseException:  # Ctrl-C, SIGTERM, a non-finite loss: no half-fitted estimator
-                _forget_fit(self)
-                raise
+        try:  # trains up to max_epochs in all; a checkpoint in checkpoint_dir is resumed at on_train_begin
+            self.net_.partial_fit(X_dev, y_dev)
+        except BaseException:  # Ctrl-C, SIGTERM, a non-finite loss: no half-fitted estimator
+            _forget_fit(self)
+            raise
         self.net_.shuffle_generator_ = self.net_.augment_generator_ = self.net_.catalogue_ebv = None
         self.device_ = device
         self.label_task_ = None if labels is None else labels["task"]
@@ -561,7 +554,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
                 stacklevel=3,
             )
             return
-        if self.method not in NEGATIVE_FREE:  # negatives keep projections apart by construction
+        if METHODS[self.method].has_negatives:  # negatives keep projections apart by construction
             return
         spread = self._projection_spread(X[: min(len(X), 512)])
         if spread < 0.05:
@@ -584,16 +577,17 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         """
         net = self.net_
         net._set_training(False)
-        state = copy.deepcopy(net.projector_.state_dict())
+        projector = net.method_.projector
+        state = copy.deepcopy(projector.state_dict())
         try:
             with torch.inference_mode():
                 h = torch.cat([net.embed(_as_tensor(X[i:i + net.batch_size]).to(self.device_))
                                for i in range(0, len(X), net.batch_size)])
-                net.projector_.train()
-                z = torch.nn.functional.normalize(net.projector_(h).float(), dim=1)
+                projector.train()
+                z = torch.nn.functional.normalize(projector(h).float(), dim=1)
         finally:
-            net.projector_.load_state_dict(state)
-            net.projector_.eval()
+            projector.load_state_dict(state)
+            projector.eval()
         return float(1.0 - z.mean(dim=0).square().sum())
 
     def _build_net(self, X, device: str, seed: int, fingerprint: dict, labels: dict | None,
@@ -608,25 +602,23 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         else:
             encoder = build_encoder(self.encoder, input_shape)
         augmentations = copy.deepcopy(resolve_augmentations(self.augmentations, input_shape))
-        if self.method == "moco":
-            self.queue_size_ = int(min(self.queue_size, len(X)))
-            criterion, criterion_params = MoCoLoss, {
-                "dim": self.projection_dim, "queue_size": self.queue_size_, "temperature": self.temperature,
-            }
-        elif self.method in NEGATIVE_FREE:
-            self.queue_size_ = None
-            criterion, criterion_params = {"byol": BYOLLoss, "simsiam": SimSiamLoss}[self.method], {}
-        else:
-            self.queue_size_ = None
-            criterion, criterion_params = NTXentLoss, {"temperature": self.temperature}
+        method = METHODS[self.method]
+        criterion_params = method.criterion_params(projection_dim=self.projection_dim, temperature=self.temperature,
+                                                   queue_size=self.queue_size, n_samples=len(X))
+        self.queue_size_ = criterion_params.get("queue_size")
         callbacks = [copy.deepcopy(cb) if not isinstance(cb, type) else cb for cb in (self.callbacks or [])]
         if self.lr_schedule == "cosine" and self.max_epochs > 0:
             callbacks.append(("lr_schedule", LRScheduler("CosineAnnealingLR", T_max=self.max_epochs)))
         if self.verbose and on_terminal(sys.stderr):  # per-batch bars never go into a redirected log
             callbacks.append(ProgressBar())
-        if self.checkpoint_dir is not None:
+        if self.checkpoint_dir is not None:  # last: it saves what the others recorded at epoch end
             callbacks.append(("resumable_checkpoint", ResumableCheckpoint(
                 os.fspath(self.checkpoint_dir), self.checkpoint_every, fingerprint)))
+        label_criterion = {} if labels is None else {
+            "label_criterion": PartialLabelLoss, "label_criterion__in_features": self.projection_dim,
+            "label_criterion__n_outputs": labels["n_outputs"], "label_criterion__task": labels["task"],
+            "label_criterion__weight": self.label_weight,
+        }
         if self.accelerator is not None:
             net_cls, placement = AcceleratedContrastiveNet, {
                 "accelerator": self.accelerator, "device": None,
@@ -638,7 +630,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
             precision = _resolve_precision(self.precision, device)
         return net_cls(
             encoder,
-            criterion=criterion,
+            criterion=method.criterion,
             **{f"criterion__{k}": v for k, v in criterion_params.items()},
             optimizer=self.optimizer,
             optimizer__weight_decay=self.weight_decay,
@@ -652,15 +644,13 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
             input_shape=input_shape,
             augmentations=augmentations,
             normalizer=fit_normalizer(X, self.normalize),
-            method=self.method,
-            projection_dim=self.projection_dim,
-            momentum=self.momentum,
+            method=method,
+            method__projection_dim=self.projection_dim,
+            method__momentum=self.momentum,
+            **label_criterion,
             precision=precision,
             compile=self.compile and self.accelerator is None,
             channels_last=device.startswith("cuda") and len(input_shape) == 3,
-            label_task=None if labels is None else labels["task"],
-            n_label_outputs=1 if labels is None else labels["n_outputs"],
-            label_weight=self.label_weight,
             seed=seed,
         )
 
