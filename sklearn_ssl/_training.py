@@ -121,14 +121,16 @@ def band_statistics(X, trim: float = 1e-3, dominance: float = 10.0,
 
 def _one_band(X, band: int, step: int, trim: float) -> tuple:
     """Median, standard deviation, trimmed standard deviation (None when too few values) and
-    largest ``|value|`` of ``values = X[::step, band]`` in float64 (``X`` is never written).
+    largest ``|value|`` of ``values = X[::step, band]`` as float32, in float64 (``X`` is never written).
 
     Equal to ``np.median(values)``, ``values.std()`` and the std of the values between the
     ``k``-th smallest and largest, computed with one partitioned copy (freed before the
     trimmed values are gathered) instead of one for the median and one for the bounds, and
     with ``values`` freed before the trimmed std's temporary.
     """
-    values = np.asarray(X[::step, band], dtype=np.float64).ravel()
+    # the float32 values the model computes on (float64 input is converted a batch at a time
+    # for training), then float64 for the statistics: float64 and float32 input normalise alike
+    values = np.asarray(np.asarray(X[::step, band], dtype=np.float32), dtype=np.float64).ravel()
     scale, n = values.std(), values.size
     largest = max(abs(values.min()), abs(values.max()))
     k = max(1, int(trim * n))
