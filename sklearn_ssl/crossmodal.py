@@ -25,7 +25,8 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from skorch.callbacks import LRScheduler, ProgressBar
 from torch import nn
 
-from ._training import PretrainingNet, fit_normalizer
+from ._normalizer import fit_normalizer
+from ._training import PretrainingNet
 from .augment import resolve_augmentations
 from ._disk import float_dtype
 from ._estimator import _TRAINING_CONSTRAINTS, TorchEstimatorMixin, _place_data, _resolve_device, _resolve_precision

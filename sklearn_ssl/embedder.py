@@ -1,4 +1,10 @@
-"""ContrastiveEmbedder: contrastive self-supervised pretraining as a scikit-learn transformer."""
+"""ContrastiveEmbedder: contrastive self-supervised pretraining as a scikit-learn transformer.
+
+Longer than the package's ~400-line guide because the estimator's own API lives here: a
+class docstring for 30 parameters (about 160 lines), fit/transform, save/load and loading
+published checkpoints. The machinery is elsewhere: the data path in ``_estimator``, the
+skorch nets in ``_training``, the methods in ``_methods``, checkpoints in ``_checkpoint``.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +33,8 @@ from ._io import atomic_path
 from ._persistence import VersionedState, is_subclass_name, pickled_class
 from ._published import load_into_net, read_published
 from ._methods import METHODS
-from ._training import AcceleratedContrastiveNet, ContrastiveNet, fit_normalizer, on_terminal, silent
+from ._normalizer import fit_normalizer
+from ._training import AcceleratedContrastiveNet, ContrastiveNet, on_terminal, silent
 from .augment import resolve_augmentations
 from .encoders import build_encoder, output_dim
 from .losses import PartialLabelLoss

@@ -38,7 +38,9 @@ from skorch.callbacks import LRScheduler, ProgressBar
 from torch import nn
 
 from ._persistence import VersionedState
-from ._training import DeviceBatches, ReraiseInterrupt, check_finite_loss, fit_normalizer
+from ._batches import DeviceBatches
+from ._normalizer import fit_normalizer
+from ._training import ReraiseInterrupt, check_finite_loss
 from .augment import resolve_augmentations
 from ._estimator import TorchEstimatorMixin, _forget_fit, _place_data, _resolve_device, check_ebv, deredden_batch
 from .encoders import build_encoder, output_dim
