@@ -85,7 +85,7 @@ def _image_options(sub):
 
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .report import DEMO_SETTINGS
+    from .demo import DEMO_SETTINGS
 
     parser = _Parser(
         prog=PROG,
@@ -400,7 +400,8 @@ def _align(Z, ids, catalog, args, path):
 def cmd_evaluate(args) -> int:
     from ._io import METRICS_SUFFIXES, atomic_path, check_output_path, load_embeddings
     from .cutouts import read_catalogue
-    from .report import evaluate_embeddings, markdown_table
+    from ._markdown import markdown_table
+    from .evaluation import evaluate_embeddings
 
     out = check_output_path(args.out, METRICS_SUFFIXES, "metrics") if args.out else None
     Z, ids = load_embeddings(args.embeddings)
@@ -437,7 +438,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .report import run_demo
+    from .demo import run_demo
 
     run_demo(out=args.out, quick=args.quick, n_samples=args.n_samples, epochs=args.epochs,
              device=args.device, random_state=args.seed, progress=not args.no_progress)

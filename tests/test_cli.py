@@ -424,15 +424,15 @@ def test_subprocess_help_and_version(tmp_path):
 @pytest.fixture
 def tiny_demo(monkeypatch):
     """The --quick settings shrunk further so that the whole demo runs in seconds."""
-    from sklearn_ssl import report
+    from sklearn_ssl import demo
 
-    tiny = dict(report.DEMO_SETTINGS["quick"], image_size=16, width=4, batch_size=32, budgets=(12,),
+    tiny = dict(demo.DEMO_SETTINGS["quick"], image_size=16, width=4, batch_size=32, budgets=(12,),
                 finetune_epochs=1, finetune_steps=1, photoz_bins=20, semi_supervised=True,
                 catalogue_baselines=True, n_repeats=1,
                 cross_survey=dict(target="redshift", n_samples=60, image_size=16, n_labels=(6,), n_repeats=2,
                                   pretrain_epochs=1, finetune_steps=2, width=4, batch_size=32,
                                   catalogue_baselines=False, methods=("SSL frozen + logistic", "supervised CNN")))
-    monkeypatch.setitem(report.DEMO_SETTINGS, "quick", tiny)
+    monkeypatch.setitem(demo.DEMO_SETTINGS, "quick", tiny)
 
 
 def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
@@ -517,7 +517,7 @@ def html_tables(text):
 
 
 def test_report_html_tables_have_rows_and_cells():
-    from sklearn_ssl.report import _markdown_to_html
+    from sklearn_ssl._markdown import _markdown_to_html
 
     frame = pd.DataFrame({"method (350 labels)": ["SSL frozen", "a|b <x>"], "accuracy": [0.938, np.nan],
                           "bias": [-0.00123, 0.5]})
@@ -557,19 +557,19 @@ def test_demo_refuses_to_overwrite_other_folders(tmp_path, capsys):
 
 
 def test_demo_interrupted_leaves_nothing(tmp_path, tiny_demo, monkeypatch, capsys):
-    from sklearn_ssl import report
+    from sklearn_ssl import demo
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(report, "_demo_figures", interrupted)
+    monkeypatch.setattr(demo, "_demo_figures", interrupted)
     assert run("demo", "--quick", "--n-samples", 60, "--epochs", 1, "--device", "cpu",
                "--out", tmp_path / "report", "--no-progress") == 130
     assert files(tmp_path) == []
 
 
 def test_demo_findings_state_what_the_table_shows():
-    from sklearn_ssl.report import _findings
+    from sklearn_ssl._demo_report import _findings
 
     noise = np.array([0.02, -0.02, 0.03, -0.03, 0.0])  # each method its own permutation: paired spread
     acc = {"SSL frozen": (0.83, 0.86), "supervised CNN": (0.70, 0.92), "photometry + GB": (0.60, 0.62),
@@ -598,7 +598,7 @@ def test_demo_findings_state_what_the_table_shows():
 
 
 def test_terminal_summary_has_blanks_not_nan():
-    from sklearn_ssl.report import _summary_text
+    from sklearn_ssl._demo_report import _summary_text
 
     summary = pd.DataFrame({"method (350 labels)": ["SSL frozen", "SSL fine-tuned"],
                             "morphology accuracy": [0.9, np.nan], "photo-z sigma_MAD": [0.02, 0.018]})
@@ -607,7 +607,7 @@ def test_terminal_summary_has_blanks_not_nan():
 
 
 def test_demo_says_up_front_how_long_it_takes():
-    from sklearn_ssl.report import DEMO_WALL_TIME_S, _expected_time
+    from sklearn_ssl.demo import DEMO_WALL_TIME_S, _expected_time
 
     text = _expected_time(quick=False, changed=False)
     assert f"about {round(DEMO_WALL_TIME_S['default'] / 60)} minutes on an idle 2-core CPU" in text
