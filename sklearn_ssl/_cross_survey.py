@@ -20,7 +20,7 @@ import time
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.metrics import accuracy_score, balanced_accuracy_score
+from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
@@ -43,7 +43,8 @@ CROSS_SURVEY_QUICK = dict(target="redshift", n_samples=300, image_size=24, n_lab
 SSL_ROWS = ("SSL frozen + logistic", "SSL frozen + kNN", "SSL fine-tuned")
 SUPERVISED_ROWS = ("supervised CNN", "supervised CNN + survey augmentations")
 _CONSTANT = "constant (majority class)"
-_METRICS = {"accuracy": accuracy_score, "balanced_accuracy": balanced_accuracy_score}
+#: The scores the study accepts (scikit-learn scorer names; the findings read them as higher-is-better).
+_METRICS = ("accuracy", "balanced_accuracy")
 
 
 def _target(catalogue, target):
@@ -258,6 +259,7 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
     seeds = rng.randint(np.iinfo(np.int32).max, size=(n_repeats, len(budgets)))
     tests = {"A": (xa[test_a], ya[test_a]), "B": (xb[test_b], yb[test_b])}
     rows = []
+    scorer = check_scoring(scoring=metric)
     t0 = time.perf_counter()
     for r in range(n_repeats):
         for b, n in enumerate(budgets):
@@ -269,7 +271,7 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
                 fit_time = time.perf_counter() - t1
                 for test, (x, y) in tests.items():
                     rows.append({"estimator": name, "n_labels": n, "repeat": r, "test": test, "metric": metric,
-                                 "score": float(_METRICS[metric](y, model.predict(x))), "fit_time": fit_time,
+                                 "score": float(scorer(model, x, y)), "fit_time": fit_time,
                                  "n_steps": _n_steps(model)})
                 if verbose:
                     print(f"[cross_survey_study] {name}, {n} labels, repeat {r}: A {rows[-2]['score']:.3f}, "

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from sklearn_ssl._demo_methods import held_out_galaxies, rare_object_search, retrieval
-from sklearn_ssl.evaluation import _study_findings, label_efficiency
+from sklearn_ssl._downstream import _study_findings
+from sklearn_ssl.evaluation import label_efficiency
 
 
 def test_held_out_mask_is_the_union_of_both_tasks_test_splits():
