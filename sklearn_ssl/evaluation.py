@@ -119,8 +119,10 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
         Subsets drawn per budget; repeat ``r`` uses the same subset for every estimator.
     scoring : None, str, callable, list or dict, default=None
         None uses each estimator's ``score``. Names may be scikit-learn scorer names or the
-        photo-z names of :data:`sklearn_ssl.metrics.PHOTOZ_SCORERS` (negated errors); a
-        dict maps a metric name to a name or a callable ``scorer(estimator, X, y)``.
+        photo-z names of :data:`sklearn_ssl.metrics.PHOTOZ_SCORERS` (greater is better:
+        errors negated); a dict maps a metric name to a name or a callable
+        ``scorer(estimator, X, y)``. Each is checked by :func:`sklearn.metrics.check_scoring`
+        before the first fit.
     task : {"auto", "classification", "regression"}, default="auto"
         "auto" is "regression" for continuous targets, else "classification".
         Classification subsets are stratified and contain every class.
