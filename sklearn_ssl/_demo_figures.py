@@ -141,11 +141,7 @@ def _plot_photoz(z_true, preds, n_labels, threshold=0.05):
 
 def _demo_figures(fig_dir, images, catalog, emb, Z, table, preds, test, cfg):
     """Write every PNG; returns a list of (file name, title, caption)."""
-    try:
-        from .plotting import plot_augmentations
-    except ImportError:  # until it moves into plotting.py
-        from .plotting import plot_augmentations
-    from .plotting import plot_galaxy_grid
+    from .plotting import plot_augmentations, plot_galaxy_grid
 
     figs = []
     rng = np.random.default_rng(cfg["random_state"])
