@@ -24,9 +24,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 from skorch import NeuralNet
-from skorch.callbacks import LRScheduler, ProgressBar
+from skorch.callbacks import ProgressBar
 from torch import nn
 
+from ._params import LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT, lr_schedule_callbacks, resolve_lr
 from ._training import ContrastiveNet, fit_normalizer
 from .augment import resolve_augmentations
 from .embedder import (
@@ -162,7 +163,8 @@ class CrossModalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         :class:`~sklearn_ssl.ContrastiveEmbedder`. ``Y`` is always standardised per
         column with the means and standard deviations of its paired training rows.
     batch_size, max_epochs, lr, weight_decay, optimizer, lr_schedule, device, precision, verbose, random_state
-        As in :class:`~sklearn_ssl.ContrastiveEmbedder`.
+        As in :class:`~sklearn_ssl.ContrastiveEmbedder`, with the same defaults (``lr="auto"``
+        is 1e-3; the value used is ``lr_``).
 
     Attributes
     ----------
@@ -178,6 +180,8 @@ class CrossModalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         Number of paired training samples.
     temperature_ : float
         The learned temperature.
+    lr_ : float
+        The learning rate used.
     device_ : str
         Device the model was trained on.
 
@@ -204,11 +208,13 @@ class CrossModalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         "image_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "image_temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         **_TRAINING_CONSTRAINTS,
+        "lr": LR_CONSTRAINT,
+        "lr_schedule": LR_SCHEDULE_CONSTRAINT,
     }
 
     def __init__(self, image_encoder="auto", vector_encoder="auto", n_components=32, temperature=0.07,
                  learn_temperature=True, image_weight=1.0, image_temperature=0.1, augmentations="auto",
-                 normalize="asinh", batch_size=256, max_epochs=50, lr=1e-3, weight_decay=1e-4,
+                 normalize="asinh", batch_size=256, max_epochs=50, lr="auto", weight_decay=1e-4,
                  optimizer=torch.optim.AdamW, lr_schedule="cosine", device="auto", precision="auto", verbose=0,
                  random_state=None):
         self.image_encoder = image_encoder
@@ -300,15 +306,14 @@ class CrossModalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         vector_encoder = build_encoder("mlp" if self.vector_encoder == "auto" else self.vector_encoder, Y.shape[1:])
         if not isinstance(getattr(vector_encoder, "out_features", None), int):
             vector_encoder.out_features = output_dim(vector_encoder, Y.shape[1:])
-        callbacks = []
-        if self.lr_schedule == "cosine" and self.max_epochs > 0:
-            callbacks.append(("lr_schedule", LRScheduler("CosineAnnealingLR", T_max=self.max_epochs)))
+        callbacks = lr_schedule_callbacks(self.lr_schedule, self.max_epochs)
+        self.lr_ = resolve_lr(self.lr, 1e-3)
         if self.verbose:
             callbacks.append(ProgressBar())
         return _CrossModalNet(
             build_encoder(self.image_encoder, input_shape),
             criterion=nn.Identity,  # the loss lives in get_loss: it needs the vector encoder
-            optimizer=self.optimizer, optimizer__weight_decay=self.weight_decay, lr=self.lr,
+            optimizer=self.optimizer, optimizer__weight_decay=self.weight_decay, lr=self.lr_,
             max_epochs=self.max_epochs, batch_size=min(self.batch_size, len(X)), train_split=None,
             callbacks=callbacks, verbose=self.verbose, device=device,
             input_shape=input_shape,

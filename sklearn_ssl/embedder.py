@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import LRScheduler, ProgressBar
+from skorch.callbacks import ProgressBar
 
 from ._disk import (
     SCAN_BYTES, DiskRows, check_lazy_images, count_non_finite, float_dtype, is_disk_backed, is_lazy, mapped_hdf5,
@@ -25,6 +25,7 @@ from ._disk import (
 )
 from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, restore
 from ._io import atomic_path
+from ._params import LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT, lr_schedule_callbacks, resolve_lr, warn_ignored
 from ._persistence import VersionedState, is_subclass_name, pickled_class
 from ._published import load_into_net, read_published
 from ._training import (
@@ -324,14 +325,16 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         Images per training and embedding batch (capped at the number of samples).
     max_epochs : int, default=50
         Passes over the training data.
-    lr : float, default=1e-3
-        Learning rate of the optimizer.
+    lr : float or "auto", default="auto"
+        Learning rate of the optimizer; ``"auto"`` is 1e-3. The value used is ``lr_``.
     weight_decay : float, default=1e-4
         Weight decay of the optimizer.
     optimizer : torch optimizer class, default=torch.optim.AdamW
         Optimizer class, called with ``lr`` and ``weight_decay``.
-    lr_schedule : {"cosine"} or None, default="cosine"
-        Cosine decay of the learning rate over ``max_epochs``, or constant.
+    lr_schedule : {"cosine", "step"} or None, default="cosine"
+        Cosine decay of the learning rate over ``max_epochs``; ``"step"`` divides it by 10
+        at 60% and 90% of ``max_epochs`` (Pasquet et al.'s epochs 60 and 90 of 100); None
+        keeps it constant.
     device : str, default="auto"
         ``"auto"`` trains on CUDA when available, else on the CPU; or any torch device.
     precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
@@ -339,11 +342,12 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         supports it and fp32 elsewhere. fp16 uses dynamic loss scaling.
     compile : bool, default=False
         Compile the encoder with :func:`torch.compile` (pays on GPUs for long runs;
-        the first epoch is slower while it compiles).
+        the first epoch is slower while it compiles). Not with ``accelerator``.
     accelerator : accelerate.Accelerator or None, default=None
         Train through skorch's ``AccelerateMixin`` (multi-GPU with ``accelerate launch``;
         negatives are gathered across processes). The accelerator then places the model
-        and sets the precision; ``device`` and ``precision`` are ignored.
+        and sets the precision: ``device``, ``precision`` and ``compile`` other than their
+        defaults warn that they are ignored (set them on the ``Accelerator``).
     callbacks : list of skorch callbacks or None, default=None
         Extra skorch callbacks (e.g. ``Checkpoint``, ``EarlyStopping``), passed to the
         internal net. Classes are preferred to instances (instances are copied).
@@ -353,7 +357,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         with the same folder, parameters and data shape resumes where the last run
         stopped; on the CPU the result is identical to an uninterrupted run.
     checkpoint_every : int, default=1
-        Epochs between checkpoints.
+        Epochs between checkpoints (warns when set without ``checkpoint_dir``).
     verbose : int, default=0
         0 is silent; 1 prints a progress bar and a table of the loss per epoch.
     random_state : int, RandomState instance or None, default=None
@@ -364,6 +368,8 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
     ----------
     net_ : skorch.NeuralNet
         The trained skorch net (history in ``net_.history``).
+    lr_ : float
+        The learning rate used (``"auto"`` resolved).
     encoder_ : torch.nn.Module
         The trained encoder (``net_.module_``).
     input_shape_ : tuple of int
@@ -409,6 +415,8 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         "checkpoint_dir": [str, os.PathLike, None],
         "checkpoint_every": [Interval(numbers.Integral, 1, None, closed="left")],
         **_TRAINING_CONSTRAINTS,
+        "lr": LR_CONSTRAINT,
+        "lr_schedule": LR_SCHEDULE_CONSTRAINT,
     }
 
     def __init__(
@@ -426,7 +434,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         label_weight=0.0,
         batch_size=256,
         max_epochs=50,
-        lr=1e-3,
+        lr="auto",
         weight_decay=1e-4,
         optimizer=torch.optim.AdamW,
         lr_schedule="cosine",
@@ -489,6 +497,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         self : ContrastiveEmbedder
         """
         self._validate_params()
+        self._warn_ignored_params()
         X = check_images(self, X, reset=True, min_samples=2, allow_disk=True)
         published = self.__dict__.pop("_published", None) or (
             None if self.init is None else read_published(self.init, self.init_layout))
@@ -538,6 +547,21 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         return self
 
     _required_fitted = ("net_", "encoder_", "input_shape_", "n_features_in_", "embedding_dim_", "device_")
+
+    def _warn_ignored_params(self) -> None:
+        """A parameter that this configuration does not use warns instead of being dropped silently."""
+        if self.accelerator is not None:
+            for name, default, where in (("device", "auto", "the accelerator's device (Accelerator(cpu=True) "
+                                                            "for the CPU; accelerate launch picks the GPUs)"),
+                                         ("precision", "auto", "Accelerator(mixed_precision=...)"),
+                                         ("compile", False, "Accelerator(dynamo_backend=...)")):
+                value = getattr(self, name)
+                if value != default:
+                    warn_ignored(name, value, "with an accelerator, which places the model and sets the precision",
+                                 f"leave {name}={default!r} and use {where}")
+        if self.checkpoint_dir is None and self.checkpoint_every != 1:
+            warn_ignored("checkpoint_every", self.checkpoint_every, "without checkpoint_dir",
+                         "set checkpoint_dir to a folder to write checkpoints")
 
     def _fingerprint(self, X: np.ndarray) -> dict:
         """What identifies a training run, for refusing to resume a foreign checkpoint."""
@@ -620,8 +644,8 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
             self.queue_size_ = None
             criterion, criterion_params = NTXentLoss, {"temperature": self.temperature}
         callbacks = [copy.deepcopy(cb) if not isinstance(cb, type) else cb for cb in (self.callbacks or [])]
-        if self.lr_schedule == "cosine" and self.max_epochs > 0:
-            callbacks.append(("lr_schedule", LRScheduler("CosineAnnealingLR", T_max=self.max_epochs)))
+        callbacks += lr_schedule_callbacks(self.lr_schedule, self.max_epochs)
+        self.lr_ = resolve_lr(self.lr, 1e-3)
         if self.verbose and on_terminal(sys.stderr):  # per-batch bars never go into a redirected log
             callbacks.append(ProgressBar())
         if self.checkpoint_dir is not None:
@@ -642,7 +666,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
             **{f"criterion__{k}": v for k, v in criterion_params.items()},
             optimizer=self.optimizer,
             optimizer__weight_decay=self.weight_decay,
-            lr=self.lr,
+            lr=self.lr_,
             max_epochs=self.max_epochs,
             batch_size=batch,
             train_split=None,
