@@ -353,9 +353,9 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         internal net. Classes are preferred to instances (instances are copied).
     checkpoint_dir : str or None, default=None
         Folder for a resumable checkpoint (weights, optimizer, MoCo queue, RNG states,
-        history), written atomically every ``checkpoint_every`` epochs. Fitting again
-        with the same folder, parameters and data shape resumes where the last run
-        stopped; on the CPU the result is identical to an uninterrupted run.
+        history), written atomically every ``checkpoint_every`` epochs and after the last
+        one. Fitting again with the same folder, parameters and data shape resumes where
+        the last run stopped; on the CPU the result is identical to an uninterrupted run.
     checkpoint_every : int, default=1
         Epochs between checkpoints (warns when set without ``checkpoint_dir``).
     verbose : int, default=0
