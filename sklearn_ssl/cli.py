@@ -56,7 +56,7 @@ class _Renamed(argparse.Action):
                          help=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        warnings.warn(f"{option_string} is deprecated and will be removed in sklearn-ssl 0.3; use {self.new}.",
+        warnings.warn(f"{option_string} is deprecated and will be removed in sklearn-ssl 0.2; use {self.new}.",
                       FutureWarning, stacklevel=2)
         setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
 
