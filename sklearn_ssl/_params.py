@@ -9,6 +9,7 @@ names the parameter and what to do instead).
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import warnings
 
@@ -42,5 +43,15 @@ def lr_schedule_callbacks(schedule: str | None, epochs: int) -> list:
 
 
 def warn_ignored(name: str, value, when: str, advice: str) -> None:
-    """Warn that ``name=value`` has no effect ``when``...; ``advice`` says what to do instead."""
-    warnings.warn(f"{name}={value!r} is ignored {when}; {advice}.", UserWarning, stacklevel=3)
+    """Warn that ``name=value`` has no effect ``when``...; ``advice`` says what to do instead
+    (called by ``warn_if_set`` from an estimator's ``fit``, whose caller the warning points at)."""
+    warnings.warn(f"{name}={value!r} is ignored {when}; {advice}.", UserWarning, stacklevel=5)  # the fit call
+
+
+def warn_if_set(estimator, name: str, when: str, instead: str) -> None:
+    """Warn when ``estimator.name`` differs from its default although ``when`` makes it unused:
+    "leave name=default, or ``instead``"."""
+    default = inspect.signature(type(estimator)).parameters[name].default
+    value = getattr(estimator, name)
+    if not (isinstance(value, type(default)) and value == default):  # a module is never its default name
+        warn_ignored(name, value, when, f"leave {name}={default!r}, or {instead}")

@@ -25,7 +25,7 @@ from ._disk import (
 )
 from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, restore
 from ._io import atomic_path
-from ._params import LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT, lr_schedule_callbacks, resolve_lr, warn_ignored
+from ._params import LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT, lr_schedule_callbacks, resolve_lr, warn_if_set
 from ._persistence import VersionedState, is_subclass_name, pickled_class
 from ._published import load_into_net, read_published
 from ._training import (
@@ -551,17 +551,23 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
     def _warn_ignored_params(self) -> None:
         """A parameter that this configuration does not use warns instead of being dropped silently."""
         if self.accelerator is not None:
-            for name, default, where in (("device", "auto", "the accelerator's device (Accelerator(cpu=True) "
-                                                            "for the CPU; accelerate launch picks the GPUs)"),
-                                         ("precision", "auto", "Accelerator(mixed_precision=...)"),
-                                         ("compile", False, "Accelerator(dynamo_backend=...)")):
-                value = getattr(self, name)
-                if value != default:
-                    warn_ignored(name, value, "with an accelerator, which places the model and sets the precision",
-                                 f"leave {name}={default!r} and use {where}")
-        if self.checkpoint_dir is None and self.checkpoint_every != 1:
-            warn_ignored("checkpoint_every", self.checkpoint_every, "without checkpoint_dir",
-                         "set checkpoint_dir to a folder to write checkpoints")
+            when = "with an accelerator, which places the model and sets the precision"
+            warn_if_set(self, "device", when, "place it with Accelerator(cpu=True) or accelerate launch")
+            warn_if_set(self, "precision", when, "set Accelerator(mixed_precision=...)")
+            warn_if_set(self, "compile", when, "set Accelerator(dynamo_backend=...)")
+        if self.checkpoint_dir is None:
+            warn_if_set(self, "checkpoint_every", "without checkpoint_dir", "set checkpoint_dir to a folder")
+        if self.init is None:
+            warn_if_set(self, "init_layout", "without init", "pass init, the published checkpoint to start from")
+        method = f"with method={self.method!r}"
+        if self.method != "moco":
+            warn_if_set(self, "queue_size", f"{method} (the size of MoCo's queue)", "use method='moco'")
+        if self.method not in ("moco", "byol"):
+            warn_if_set(self, "momentum", f"{method} (the key or target encoder's decay)",
+                        "use method='moco' or 'byol'")
+        if self.method in NEGATIVE_FREE:
+            warn_if_set(self, "temperature", f"{method}, whose loss has no temperature",
+                        "use method='simclr' or 'moco'")
 
     def _fingerprint(self, X: np.ndarray) -> dict:
         """What identifies a training run, for refusing to resume a foreign checkpoint."""

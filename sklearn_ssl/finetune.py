@@ -40,7 +40,7 @@ from torch import nn
 
 from ._disk import is_disk_backed
 from ._params import (
-    LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT, LR_SCHEDULE_DOC, lr_schedule_callbacks, resolve_lr, warn_ignored,
+    LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT, LR_SCHEDULE_DOC, lr_schedule_callbacks, resolve_lr, warn_if_set,
 )
 from ._persistence import VersionedState
 from ._training import DeviceBatches, ReraiseInterrupt, check_finite_loss, fit_normalizer
@@ -320,15 +320,12 @@ class _BaseFineTuner(VersionedState, BaseEstimator):
     def _warn_ignored_params(self) -> None:
         """A parameter that this configuration does not use warns instead of being dropped silently."""
         if self.pretrained is not None:
-            if not (isinstance(self.encoder, str) and self.encoder == "auto"):
-                warn_ignored("encoder", self.encoder, "with pretrained, whose encoder is fine-tuned",
-                             "leave encoder='auto', or pass pretrained=None to train this encoder from scratch")
-            if self.normalize != "asinh":
-                warn_ignored("normalize", self.normalize, "with pretrained, whose own normaliser is used",
-                             "leave normalize='asinh', or pass pretrained=None to fit this one")
-        if self.freeze_encoder and isinstance(self.encoder_lr, numbers.Real):
-            warn_ignored("encoder_lr", self.encoder_lr, "with freeze_encoder=True (the encoder does not learn)",
-                         "leave encoder_lr='auto', or set freeze_encoder=False")
+            instead = "pass pretrained=None to train from scratch"
+            warn_if_set(self, "encoder", "with pretrained, whose encoder is fine-tuned", instead)
+            warn_if_set(self, "normalize", "with pretrained, whose own normaliser is used", instead)
+        if self.freeze_encoder and self.encoder_lr is not None:
+            warn_if_set(self, "encoder_lr", "with freeze_encoder=True (the encoder does not learn)",
+                        "set freeze_encoder=False")
 
     def _components(self, X: np.ndarray):
         input_shape = X.shape[1:]

@@ -78,8 +78,9 @@ def test_fine_tuner_warns_about_what_its_configuration_ignores(images, embedder,
     X, y = images
     pretrained = None if "encoder_lr" in params else embedder
     clf = FineTunedClassifier(pretrained, max_epochs=1, batch_size=16, random_state=0, **params)
-    with pytest.warns(UserWarning, match=re.escape(name) + " is ignored .*; leave "):
+    with pytest.warns(UserWarning, match=re.escape(name) + " is ignored .*; leave ") as record:
         clf.fit(X, y)
+    assert record[0].filename == __file__
     assert clf.predict(X).shape == (len(X),)  # a warning, not an error: the fit is done
 
 
@@ -90,37 +91,33 @@ def test_fine_tuner_defaults_warn_about_nothing(images, embedder):
     quiet_fit(FineTunedClassifier(None, encoder="small", normalize="standard", max_epochs=1, batch_size=16), X, y)
 
 
-class _Stop(Exception):
-    """Raised by the stand-in accelerator once fit asks it for its device: the checks ran before."""
+ONE_IMAGE = np.zeros((1, 2, 8, 8), np.float32)  # refused after the parameter checks: no training needed
 
 
-class _StandInAccelerator:
-    @property
-    def device(self):
-        raise _Stop
-
-
-@pytest.mark.parametrize("params, advice", [
-    (dict(device="cpu"), "leave device='auto' and use the accelerator's device"),
-    (dict(precision="bf16"), r"leave precision='auto' and use Accelerator\(mixed_precision=...\)"),
-    (dict(compile=True), "leave compile=False"),
+@pytest.mark.parametrize("params, message", [
+    (dict(accelerator=object(), device="cpu"), r"device='cpu' is ignored with an accelerator.*Accelerator\(cpu=True\)"),
+    (dict(accelerator=object(), precision="bf16"), r"precision='bf16' is ignored with an accelerator.*mixed_precision"),
+    (dict(accelerator=object(), compile=True), "compile=True is ignored with an accelerator.*; leave compile=False"),
+    (dict(checkpoint_every=2), "checkpoint_every=2 is ignored without checkpoint_dir"),
+    (dict(init_layout="stein2022"), "init_layout='stein2022' is ignored without init"),
+    (dict(queue_size=64), "queue_size=64 is ignored with method='simclr'.*use method='moco'"),
+    (dict(method="simsiam", momentum=0.9), "momentum=0.9 is ignored with method='simsiam'"),
+    (dict(method="byol", temperature=0.5), "temperature=0.5 is ignored with method='byol'"),
 ])
-def test_embedder_warns_that_an_accelerator_overrides_device_precision_compile(images, params, advice):
-    emb = ContrastiveEmbedder(accelerator=_StandInAccelerator(), max_epochs=1, **params)
-    with pytest.warns(UserWarning, match=f"is ignored with an accelerator.*{advice}"), pytest.raises(_Stop):
-        emb.fit(images[0])
+def test_embedder_warns_about_what_its_configuration_ignores(params, message):
+    with pytest.warns(UserWarning, match=message) as record, pytest.raises(ValueError, match="minimum of 2"):
+        ContrastiveEmbedder(**params).fit(ONE_IMAGE)
+    assert record[0].filename == __file__  # the warning points at the user's call
 
 
-def test_embedder_with_accelerator_and_default_device_warns_about_nothing(images):
+@pytest.mark.parametrize("params", [dict(accelerator=object()), dict(method="moco", queue_size=64, momentum=0.9),
+                                    dict(method="byol", momentum=0.9), dict(checkpoint_dir="ckpt", checkpoint_every=3),
+                                    dict(temperature=0.2)])
+def test_embedder_settings_that_are_used_warn_about_nothing(params):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        with pytest.raises(_Stop):
-            ContrastiveEmbedder(accelerator=_StandInAccelerator(), max_epochs=1).fit(images[0])
-
-
-def test_checkpoint_every_without_checkpoint_dir_warns(images):
-    with pytest.warns(UserWarning, match="checkpoint_every=2 is ignored without checkpoint_dir"):
-        ContrastiveEmbedder(checkpoint_every=2, max_epochs=1, batch_size=16, projection_dim=8).fit(images[0])
+        with pytest.raises(ValueError, match="minimum of 2"):
+            ContrastiveEmbedder(**params).fit(ONE_IMAGE)
 
 
 @pytest.mark.parametrize("cls", [ContrastiveEmbedder, CrossModalEmbedder])
