@@ -13,7 +13,7 @@ SDSS = ROOT.parent / "shared" / "data" / "gz_kaggle_spiral_64.npz"
 # (script, arguments, text the output must contain, never empty); the multi-process accelerate example
 # is run by tests/test_distributed.py under torchrun.
 CASES = [
-    ("plot_quickstart.py", [], "accuracy"),
+    ("plot_quickstart.py", [], "morphology accuracy, 5-fold CV: "),
     ("plot_frozen_pretrain_once.py", ["--n-samples", "90", "--epochs", "1"], "clone(FrozenEstimator(embedder))"),
     ("plot_grid_search_memory.py", ["--n-samples", "90", "--epochs", "1"], "0 embedder fits"),
     ("plot_photoz_finetune.py", ["--n-samples", "120", "--pretrain-epochs", "1", "--finetune-epochs", "1",
