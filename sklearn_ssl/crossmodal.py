@@ -27,7 +27,7 @@ from skorch import NeuralNet
 from skorch.callbacks import ProgressBar
 from torch import nn
 
-from ._params import LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT, lr_schedule_callbacks, resolve_lr
+from ._params import LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT, lr_schedule_callbacks, resolve_lr, warn_if_set
 from ._training import ContrastiveNet, fit_normalizer
 from .augment import resolve_augmentations
 from .embedder import (
@@ -155,7 +155,7 @@ class CrossModalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         Weight of the image-image NT-Xent loss between two augmented views of every
         image (paired or not); 0 trains the image side on the pairs alone.
     image_temperature : float, default=0.1
-        Temperature of that image-image loss.
+        Temperature of that image-image loss (warns that it is ignored with ``image_weight=0``).
     augmentations : str, nn.Module or list of nn.Module, default="auto"
         Image augmentations, as in :class:`~sklearn_ssl.ContrastiveEmbedder`.
     normalize : {"asinh", "standard"} or None, default="asinh"
@@ -253,6 +253,7 @@ class CrossModalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         self : CrossModalEmbedder
         """
         self._validate_params()
+        self._warn_ignored_params()
         X = check_images(self, X, reset=True, min_samples=2)
         Y = self._check_Y(Y, len(X), reset=True)
         device = _resolve_device(str(self.device))
@@ -269,6 +270,11 @@ class CrossModalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         self.temperature_ = float(1.0 / self.net_.logit_scale_().detach().exp())
         self._n_features_out = self.n_components
         return self
+
+    def _warn_ignored_params(self) -> None:
+        """A parameter that this configuration does not use warns instead of being dropped silently."""
+        if self.image_weight == 0:
+            warn_if_set(self, "image_temperature", "with image_weight=0 (no image-image loss)", "set image_weight > 0")
 
     def _check_Y(self, Y, n_samples: int, reset: bool) -> np.ndarray:
         """Validate ``Y`` (NaN rows allowed) and standardise it with the training statistics."""

@@ -120,6 +120,13 @@ def test_embedder_settings_that_are_used_warn_about_nothing(params):
             ContrastiveEmbedder(**params).fit(ONE_IMAGE)
 
 
+def test_cross_modal_warns_about_an_image_temperature_without_image_loss():
+    with pytest.warns(UserWarning, match=r"image_temperature=0.5 is ignored with image_weight=0.*image_weight > 0") \
+            as record, pytest.raises(ValueError, match="minimum of 2"):
+        CrossModalEmbedder(image_weight=0, image_temperature=0.5).fit(ONE_IMAGE, np.zeros((1, 3)))
+    assert record[0].filename == __file__
+
+
 @pytest.mark.parametrize("cls", [ContrastiveEmbedder, CrossModalEmbedder])
 def test_lr_auto_is_the_former_default(images, cls):
     X, _ = images
