@@ -28,7 +28,7 @@ import torch
 
 from _common import images, machine, median, sync, table
 from fit_throughput import ours_fit
-from sklearn_ssl._training import ProjectionHead
+from sklearn_ssl._methods import ProjectionHead
 from sklearn_ssl.encoders import build_encoder, output_dim
 from sklearn_ssl.losses import nt_xent
 

@@ -150,9 +150,9 @@ def _reader(kind: str, path: str, waits: Waits, workers: int):
     """Route the package's disk reads: ``thread`` keeps its background-thread reader (timed);
     ``dataloader`` replaces it, in fit and transform, by a torch DataLoader with ``workers``
     processes reading the same batches (the same shuffled indices in fit), all else unchanged."""
-    from sklearn_ssl import _training, embedder
+    from sklearn_ssl import _batches, _estimator, _training
 
-    saved = _training.ContrastiveNet.get_iterator, embedder.read_ahead, _training.read_ahead
+    saved = _training.ContrastiveNet.get_iterator, _estimator.read_ahead, _batches.read_ahead
 
     def timed_read_ahead(load, items, depth=2):
         return waits.wrap(saved[1](load, items, depth))
@@ -176,13 +176,13 @@ def _reader(kind: str, path: str, waits: Waits, workers: int):
         return Epoch()
 
     if kind == "thread":
-        embedder.read_ahead = _training.read_ahead = timed_read_ahead
+        _estimator.read_ahead = _batches.read_ahead = timed_read_ahead
     else:
-        _training.ContrastiveNet.get_iterator, embedder.read_ahead = loader_iterator, loader_read_ahead
+        _training.ContrastiveNet.get_iterator, _estimator.read_ahead = loader_iterator, loader_read_ahead
     try:
         yield
     finally:
-        _training.ContrastiveNet.get_iterator, embedder.read_ahead, _training.read_ahead = saved
+        _training.ContrastiveNet.get_iterator, _estimator.read_ahead, _batches.read_ahead = saved
 
 
 def _children_cpu() -> float:

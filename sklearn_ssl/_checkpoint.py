@@ -83,7 +83,16 @@ def _generator_state(gen):
 
 
 class ResumableCheckpoint(Callback):
-    """Save the whole training state every ``every`` epochs (and after the last).
+    """Save the whole training state every ``every`` epochs (and after the last), and resume
+    from it when training begins.
+
+    As skorch's ``LoadInitState``, ``on_train_begin`` loads the checkpoint in ``dirname``
+    (if there is one, and only if its fingerprint matches) into the initialised net; the
+    net then trains the epochs that remain up to ``max_epochs``. Place it after the other
+    callbacks: it saves what they recorded at the end of an epoch (the learning-rate
+    schedule's step), and after restoring it replays ``on_train_begin`` to the callbacks
+    before it, so that they set themselves up from the restored history and optimizer
+    (skorch's ``LRScheduler`` derives its position from them).
 
     Parameters
     ----------
@@ -104,6 +113,16 @@ class ResumableCheckpoint(Callback):
     @property
     def path(self) -> str:
         return os.path.join(self.dirname, CHECKPOINT_FILE)
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        state = load_checkpoint(self.path, self.fingerprint)
+        if state is None:
+            return
+        restore(net, state)
+        for _, callback in net.callbacks_:
+            if callback is self:
+                break
+            callback.on_train_begin(net, X=X, y=y, **kwargs)
 
     def on_epoch_end(self, net, **kwargs):
         epoch = len(net.history)
@@ -156,6 +175,12 @@ def load_checkpoint(path: str, fingerprint: dict) -> dict | None:
 def restore(net, state: dict) -> None:
     """Load a checkpoint's state into an initialised net (on its device)."""
     modules = _modules(net)
+    stored = {name for name, m in modules.items() if isinstance(m, torch.nn.Module)}
+    if set(state["modules"]) != stored:
+        raise ValueError(
+            f"The checkpoint holds the modules {sorted(state['modules'])}, this run has {sorted(stored)}: it was "
+            "written by another version of sklearn-ssl. Delete it to start afresh, or use another checkpoint_dir."
+        )
     for name, sd in state["modules"].items():
         modules[name].load_state_dict(sd)
     net.optimizer_.load_state_dict(state["optimizer"])

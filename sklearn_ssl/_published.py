@@ -362,18 +362,19 @@ def load_into_net(net, model: PublishedModel) -> dict:
     except RuntimeError as exc:
         raise ValueError(f"The weights of {model.path!r} do not fit the encoder: {' '.join(str(exc).split())[:300]}"
                          ) from exc
-    head = _load_linears(net.projector_, model.head) if model.head else False
+    method = net.method_
+    head = _load_linears(method.projector, model.head) if model.head else False
     loaded = {"encoder": True, "head": head, "key_encoder": False, "key_head": False}
-    key_encoder = getattr(net, "key_encoder_", None)
+    key_encoder = getattr(method, "key_encoder", None)
     if isinstance(key_encoder, nn.Module):
         if model.key_encoder is not None:
             key_encoder.load_state_dict(model.key_encoder, strict=True)
             loaded["key_encoder"] = True
         else:
             key_encoder.load_state_dict(encoder.state_dict())
-    key_projector = getattr(net, "key_projector_", None)
+    key_projector = getattr(method, "key_projector", None)
     if isinstance(key_projector, nn.Module):
         loaded["key_head"] = bool(model.key_head) and head and _load_linears(key_projector, model.key_head)
         if not loaded["key_head"]:
-            key_projector.load_state_dict(net.projector_.state_dict())
+            key_projector.load_state_dict(method.projector.state_dict())
     return loaded

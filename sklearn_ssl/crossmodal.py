@@ -20,19 +20,17 @@ import numbers
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
-from skorch import NeuralNet
 from skorch.callbacks import ProgressBar
 from torch import nn
 
+from ._normalizer import fit_normalizer
 from ._params import LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT, lr_schedule_callbacks, resolve_lr, warn_if_set
-from ._training import ContrastiveNet, fit_normalizer
+from ._training import PretrainingNet
 from .augment import resolve_augmentations
-from .embedder import (
-    _GLOBAL_RNG_LOCK, _TRAINING_CONSTRAINTS, _as_tensor, _place_data, _resolve_device, _resolve_precision, check_images,
-)
+from ._disk import float_dtype
+from ._estimator import _TRAINING_CONSTRAINTS, TorchEstimatorMixin, _place_data, _resolve_device, _resolve_precision
 from .encoders import build_encoder, output_dim
 from .losses import clip_loss, nt_xent
 
@@ -52,7 +50,7 @@ class _LogitScale(nn.Module):
         return self.value.clamp(max=_MAX_LOGIT_SCALE)
 
 
-class _CrossModalNet(ContrastiveNet):
+class _CrossModalNet(PretrainingNet):
     """skorch net aligning an image encoder (``module``) with a vector encoder.
 
     ``infer`` returns the shared-space embeddings of two augmented views of each image;
@@ -71,15 +69,11 @@ class _CrossModalNet(ContrastiveNet):
         super().__init__(*args, **kwargs)
 
     def initialize_module(self):
-        NeuralNet.initialize_module(self)
-        self.normalizer_ = self.normalizer
-        self.augmentations_ = self.augmentations
+        super().initialize_module()
         self.image_projector_ = nn.Linear(output_dim(self.module_, self.input_shape), self.n_components)
         self.vector_encoder_ = self.vector_encoder
         self.vector_projector_ = nn.Linear(self.vector_encoder.out_features, self.n_components)
         self.logit_scale_ = _LogitScale(self.temperature, self.learn_temperature)
-        if self.channels_last:
-            self.module_ = self.module_.to(memory_format=torch.channels_last)
         return self
 
     def embed_images(self, x: torch.Tensor) -> torch.Tensor:
@@ -113,7 +107,7 @@ class _CrossModalNet(ContrastiveNet):
         return loss
 
 
-class CrossModalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Align images with a second modality (spectra, photometry) in a shared embedding space.
 
     ``fit(X, Y)`` trains an image encoder and a vector encoder together so that the
@@ -254,13 +248,11 @@ class CrossModalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         """
         self._validate_params()
         self._warn_ignored_params()
-        X = check_images(self, X, reset=True, min_samples=2)
+        X = self._check_images(X, reset=True, min_samples=2)
         Y = self._check_Y(Y, len(X), reset=True)
         device = _resolve_device(str(self.device))
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
-        with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+        seed = self._draw_seed()
+        with self._seeded(seed, device):
             self.net_ = self._build_net(X, Y, device, seed).initialize()
         if self.max_epochs > 0:
             self.net_.partial_fit(_place_data(X, device), torch.as_tensor(Y, dtype=torch.float32),
@@ -350,24 +342,19 @@ class CrossModalEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             Only when ``Y`` is given: L2-normalised embeddings of ``Y``.
         """
         check_is_fitted(self, "net_")
-        X = check_images(self, X, reset=False)
-        Zx = self._embed(X, self.net_.embed_images).astype(X.dtype, copy=False)
+        X = self._check_images(X, reset=False)
+        Zx = self._embed(X, self.net_.embed_images).astype(float_dtype(X), copy=False)
         if Y is None:
             return Zx
         Y = self._check_Y(Y, len(X), reset=False)
-        Zy = np.full((len(Y), self.n_components), np.nan, dtype=X.dtype)
+        Zy = np.full((len(Y), self.n_components), np.nan, dtype=float_dtype(X))
         paired = ~np.isnan(Y).any(axis=1)
         Zy[paired] = self._embed(Y[paired], self.net_.embed_vectors)
         return Zx, Zy
 
     def _embed(self, A: np.ndarray, embed) -> np.ndarray:
         self.net_._set_training(False)
-        out = np.empty((len(A), self.n_components), dtype=np.float32)
-        step, device = self.net_.batch_size, torch.device(self.device_)
-        with torch.inference_mode():
-            for start in range(0, len(A), step):
-                z = embed(_as_tensor(A[start:start + step]).to(device))
-                out[start:start + step] = nn.functional.normalize(z, dim=1).cpu().numpy()
+        out = self._stream(A, lambda batch, start: nn.functional.normalize(embed(batch), dim=1), self.net_.batch_size)
         if not np.isfinite(out).all():
             raise ValueError("The encoders produced NaN or infinite embeddings; refit with a lower lr or "
                              "precision='fp32'.")

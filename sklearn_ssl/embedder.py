@@ -1,4 +1,10 @@
-"""ContrastiveEmbedder: contrastive self-supervised pretraining as a scikit-learn transformer."""
+"""ContrastiveEmbedder: contrastive self-supervised pretraining as a scikit-learn transformer.
+
+Longer than the package's ~400-line guide because the estimator's own API lives here: a
+class docstring for 30 parameters (about 160 lines), fit/transform, save/load and loading
+published checkpoints. The machinery is elsewhere: the data path in ``_estimator``, the
+skorch nets in ``_training``, the methods in ``_methods``, checkpoints in ``_checkpoint``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,6 @@ import copy
 import numbers
 import os
 import sys
-import threading
 import warnings
 
 import joblib
@@ -14,141 +19,28 @@ import joblib
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import ProgressBar
 
-from ._disk import (
-    SCAN_BYTES, DiskRows, check_lazy_images, count_non_finite, float_dtype, is_disk_backed, is_lazy, mapped_hdf5,
-    read_ahead, read_rows,
+from ._disk import float_dtype, read_rows
+from ._checkpoint import ResumableCheckpoint
+from ._estimator import (
+    _TRAINING_CONSTRAINTS, TorchEstimatorMixin, _as_tensor, _forget_fit, _place_data, _resolve_device,
+    _resolve_precision, check_ebv, deredden_batch,
 )
-from ._checkpoint import CHECKPOINT_FILE, ResumableCheckpoint, load_checkpoint, restore
 from ._io import atomic_path
 from ._params import LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT, lr_schedule_callbacks, resolve_lr, warn_if_set
 from ._persistence import VersionedState, is_subclass_name, pickled_class
 from ._published import load_into_net, read_published
-from ._training import (
-    NEGATIVE_FREE, AcceleratedContrastiveNet, ContrastiveNet, fit_normalizer, on_terminal, silent,
-)
-from .augment import GalacticReddening, deredden, resolve_augmentations
+from ._methods import METHODS
+from ._normalizer import fit_normalizer
+from ._training import AcceleratedContrastiveNet, ContrastiveNet, on_terminal, silent
+from .augment import resolve_augmentations
 from .encoders import build_encoder, output_dim
-from .losses import BYOLLoss, MoCoLoss, NTXentLoss, SimSiamLoss
+from .losses import PartialLabelLoss
 
 __all__ = ["ContrastiveEmbedder"]
-
-
-def _resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was requested but no CUDA device is available; use 'cpu' or 'auto'.")
-    try:
-        torch.empty(0, device=torch.device(device))  # an unknown or absent device fails here, before any work
-    except (RuntimeError, TypeError, ValueError, AssertionError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"device={device!r} cannot be used here ({reason}); use 'cpu', 'cuda', 'cuda:N' or "
-                         "'auto'.") from None
-    return device
-
-
-def _resolve_precision(precision: str, device: str) -> str:
-    if precision != "auto":
-        return precision
-    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
-        return "bf16"
-    return "fp32"
-
-
-def check_images(estimator, X, *, reset: bool, min_samples: int = 1, allow_disk: bool = False) -> np.ndarray:
-    """Validate ``(n, C, H, W)`` images or ``(n, d)`` vectors for ``estimator``.
-
-    Converts to float32 unless the input is float64; integer images are accepted and
-    converted. Non-finite values raise a ValueError pointing to the imputer. With
-    ``reset=False`` the sample shape must equal the one seen in fit. With
-    ``allow_disk=True``, an HDF5 dataset, a dask array or an integer memmap is checked in
-    chunks and returned as is, to be read a batch at a time (never converted whole).
-    """
-    if allow_disk and (is_lazy(X) or (isinstance(X, np.memmap) and X.dtype not in (np.float32, np.float64))):
-        return check_lazy_images(estimator, X, reset=reset, min_samples=min_samples)
-    shape = getattr(X, "shape", None)
-    if not reset and shape is not None and len(shape) > 2 and tuple(shape[1:]) != estimator.input_shape_:
-        _raise_shape_mismatch(estimator, tuple(shape[1:]))
-    X = validate_data(
-        estimator, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64],
-        ensure_all_finite=False, ensure_min_samples=min_samples,
-    )
-    if X.ndim not in (2, 4):
-        raise ValueError(
-            f"Expected images of shape (n_samples, n_bands, height, width) or vectors of shape "
-            f"(n_samples, n_features); got an array of shape {X.shape}."
-        )
-    if 0 in X.shape[1:]:
-        raise ValueError(f"Expected at least one band and one pixel per image; got an array of shape {X.shape}.")
-    if any(stride < 0 for stride in X.strides):  # e.g. a flipped view, which torch cannot share
-        X = np.ascontiguousarray(X)
-    n_bad = _count_non_finite(X)
-    if n_bad:
-        raise ValueError(
-            f"Input contains NaN or infinity ({n_bad} values). Fill masked or missing pixels first, "
-            "e.g. with sklearn_ssl.preprocessing.PixelImputer in front of the estimator in a Pipeline."
-        )
-    n_huge = _count_beyond_float32(X)
-    if n_huge:
-        raise ValueError(
-            f"Input contains {n_huge} values beyond float32's range (|x| > {np.finfo(np.float32).max:.3g}); the "
-            "model computes in float32. Replace sentinel values with NaN and impute them, or rescale the images."
-        )
-    if reset:
-        estimator.input_shape_ = X.shape[1:]
-    elif X.shape[1:] != estimator.input_shape_:
-        _raise_shape_mismatch(estimator, X.shape[1:])
-    return X
-
-
-def check_ebv(ebv, n_samples: int, augmentations) -> np.ndarray | None:
-    """Validate catalogue E(B-V), one per image, for ``augmentations`` (None passes through).
-
-    Catalogue reddening is used by a :class:`~sklearn_ssl.augment.GalacticReddening`
-    member (de-redden, then re-redden) and, at prediction, to de-redden the images with
-    its extinction coefficients; without such a member it would be silently unused.
-    """
-    if ebv is None:
-        return None
-    if _reddening(augmentations) is None:
-        raise ValueError(
-            "ebv (catalogue E(B-V) per image) was given, but the augmentations contain no GalacticReddening, "
-            "which is what uses it. Use augmentations with GalacticReddening (e.g. the 'sdss' preset) or drop ebv."
-        )
-    ebv = np.asarray(ebv, dtype=np.float64)
-    if ebv.ndim != 1 or len(ebv) != n_samples:
-        raise ValueError(f"ebv must be a 1-D array with one E(B-V) per image ({n_samples}); got shape {ebv.shape}.")
-    if not np.isfinite(ebv).all():
-        raise ValueError("ebv contains NaN or infinite values; give every image a finite catalogue E(B-V).")
-    return ebv
-
-
-def _reddening(augmentations) -> GalacticReddening | None:
-    """The first GalacticReddening among ``augmentations`` (a Compose or a module), or None."""
-    members = getattr(augmentations, "augmentations", [augmentations])
-    return next((m for m in members if isinstance(m, GalacticReddening)), None)
-
-
-def deredden_batch(x: torch.Tensor, ebv: np.ndarray | None, augmentations) -> torch.Tensor:
-    """``x`` de-reddened by its catalogue ``ebv`` rows with the augmentations' coefficients."""
-    if ebv is None:
-        return x
-    return deredden(x, torch.as_tensor(ebv, dtype=torch.float32, device=x.device), _reddening(augmentations).coefficients)
-
-
-_GLOBAL_RNG_LOCK = threading.Lock()
-
-
-def _forget_fit(estimator) -> None:
-    """Remove every fitted attribute, so that an interrupted or failed fit leaves ``estimator``
-    unfitted (``check_is_fitted`` raises) instead of half-trained."""
-    for name in [k for k in vars(estimator) if k.endswith("_") and not k.startswith("_")]:
-        delattr(estimator, name)
 
 
 def _partial_labels(y, n_samples: int) -> dict | None:
@@ -195,67 +87,9 @@ def _partial_labels(y, n_samples: int) -> dict | None:
     )
 
 
-def _count_non_finite(X: np.ndarray, chunk_bytes: int = SCAN_BYTES) -> int:
-    """Number of NaN/inf values, checked in chunks so memory-mapped input is never loaded whole."""
-    step = max(1, chunk_bytes // max(1, X[:1].nbytes))
-    return sum(count_non_finite(X[i:i + step]) for i in range(0, len(X), step))
 
-
-def _count_beyond_float32(X: np.ndarray, chunk_bytes: int = SCAN_BYTES) -> int:
-    """Number of finite float64 values that float32 (the model's precision) would turn into infinity."""
-    if X.dtype != np.float64:
-        return 0
-    limit = np.finfo(np.float32).max
-    step = max(1, chunk_bytes // max(1, X[:1].nbytes))
-    return sum(int((np.abs(X[i:i + step]) > limit).sum()) for i in range(0, len(X), step))
-
-
-def _place_data(X, device: str) -> torch.Tensor | DiskRows:
-    """The training data as a tensor: moved to a GPU once when it fits in half its free
-    memory, else left on the host and streamed; a disk-backed collection (memmap, HDF5)
-    that is not moved to the GPU is read from disk a batch at a time, ahead of training."""
-    in_memory_float = isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64)
-    if device.startswith("cuda") and in_memory_float:
-        free, _ = torch.cuda.mem_get_info(torch.device(device))
-        if X.shape[0] * int(np.prod(X.shape[1:])) * 4 < free // 2:
-            return _as_tensor(X).to(device)
-    if not in_memory_float or is_disk_backed(X):
-        return DiskRows(X)
-    return _as_tensor(X)
-
-
-def _raise_shape_mismatch(estimator, shape: tuple) -> None:
-    raise ValueError(
-        f"X has samples of shape {shape}, but {type(estimator).__name__} was fitted on samples of "
-        f"shape {estimator.input_shape_} (bands, height, width). Use images with the same bands and size."
-    )
-
-
-def _as_tensor(X: np.ndarray) -> torch.Tensor:
-    """float32 tensor sharing memory with X where possible; read-only input is never written."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.as_tensor(X, dtype=torch.float32)
-
-
-#: Constraints of the training parameters shared by the contrastive estimators (same names, same meaning).
-_TRAINING_CONSTRAINTS: dict = {
-    "augmentations": [None, str, torch.nn.Module, list, tuple],
-    "normalize": [StrOptions({"standard", "asinh"}), None],
-    "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
-    "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
-    "lr": [Interval(numbers.Real, 0, None, closed="neither")],
-    "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
-    "optimizer": [type],
-    "lr_schedule": [StrOptions({"cosine"}), None],
-    "device": [str, torch.device],
-    "precision": [StrOptions({"auto", "fp32", "bf16", "fp16"})],
-    "verbose": ["verbose"],
-    "random_state": ["random_state"],
-}
-
-
-class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                          BaseEstimator):
     """Learn image representations by contrastive self-supervised pretraining.
 
     ``fit`` pretrains an encoder so that two augmented views of the same galaxy map to
@@ -403,7 +237,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         "encoder": [str, torch.nn.Module, callable],
         "init": [str, os.PathLike, None],
         "init_layout": [StrOptions({"auto", "hayat2021", "stein2022", "torchvision"})],
-        "method": [StrOptions({"simclr", "moco", "byol", "simsiam"})],
+        "method": [StrOptions(set(METHODS))],
         "projection_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "queue_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -498,7 +332,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         """
         self._validate_params()
         self._warn_ignored_params()
-        X = check_images(self, X, reset=True, min_samples=2, allow_disk=True)
+        X = self._check_images(X, reset=True, min_samples=2)
         published = self.__dict__.pop("_published", None) or (
             None if self.init is None else read_published(self.init, self.init_layout))
         if published is not None:
@@ -508,15 +342,9 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
             device = str(self.accelerator.device)
         else:
             device = _resolve_device(str(self.device))
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
+        seed = self._draw_seed()
         fingerprint = self._fingerprint(X)
-        # Weight initialisation is the only consumer of torch's global RNG: seed it on a
-        # forked state, under a lock so that fits in concurrent threads (joblib/Dask thread
-        # workers) cannot interleave. Training draws only from the net's own generators.
-        with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+        with self._seeded(seed, device):
             self.net_ = self._build_net(X, device, seed, fingerprint, labels, published).initialize()
         self.init_source_ = self.expected_input_ = None
         if published is not None:  # continued pretraining starts from the published weights
@@ -524,19 +352,13 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
             self.expected_input_ = published.expected_input()
         X_dev = _place_data(X, device)
         y_dev = None if labels is None else labels["y"]
-        if self.checkpoint_dir is not None:
-            state = load_checkpoint(os.path.join(self.checkpoint_dir, CHECKPOINT_FILE), fingerprint)
-            if state is not None:
-                restore(self.net_, state)
         ebv = check_ebv(ebv, len(X), self.net_.augmentations_)
         self.net_.catalogue_ebv = None if ebv is None else torch.as_tensor(ebv, dtype=torch.float32, device=device)
-        remaining = self.max_epochs - len(self.net_.history)
-        if remaining > 0:
-            try:
-                self.net_.partial_fit(X_dev, y_dev, epochs=remaining)
-            except BaseException:  # Ctrl-C, SIGTERM, a non-finite loss: no half-fitted estimator
-                _forget_fit(self)
-                raise
+        try:  # trains up to max_epochs in all; a checkpoint in checkpoint_dir is resumed at on_train_begin
+            self.net_.partial_fit(X_dev, y_dev)
+        except BaseException:  # Ctrl-C, SIGTERM, a non-finite loss: no half-fitted estimator
+            _forget_fit(self)
+            raise
         self.net_.shuffle_generator_ = self.net_.augment_generator_ = self.net_.catalogue_ebv = None
         self.device_ = device
         self.label_task_ = None if labels is None else labels["task"]
@@ -559,15 +381,12 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
             warn_if_set(self, "checkpoint_every", "without checkpoint_dir", "set checkpoint_dir to a folder")
         if self.init is None:
             warn_if_set(self, "init_layout", "without init", "pass init, the published checkpoint to start from")
-        method = f"with method={self.method!r}"
-        if self.method != "moco":
-            warn_if_set(self, "queue_size", f"{method} (the size of MoCo's queue)", "use method='moco'")
-        if self.method not in ("moco", "byol"):
-            warn_if_set(self, "momentum", f"{method} (the key or target encoder's decay)",
-                        "use method='moco' or 'byol'")
-        if self.method in NEGATIVE_FREE:
-            warn_if_set(self, "temperature", f"{method}, whose loss has no temperature",
-                        "use method='simclr' or 'moco'")
+        used = METHODS[self.method].criterion_params(projection_dim=self.projection_dim, temperature=self.temperature,
+                                                     queue_size=self.queue_size, n_samples=2)
+        for name in ("temperature", "queue_size"):  # what the method's loss takes, as its registry says
+            if name not in used:
+                warn_if_set(self, name, f"with method={self.method!r}, whose loss does not use it",
+                            "choose a method whose loss does")
 
     def _fingerprint(self, X: np.ndarray) -> dict:
         """What identifies a training run, for refusing to resume a foreign checkpoint."""
@@ -591,7 +410,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
                 stacklevel=3,
             )
             return
-        if self.method not in NEGATIVE_FREE:  # negatives keep projections apart by construction
+        if METHODS[self.method].has_negatives:  # negatives keep projections apart by construction
             return
         spread = self._projection_spread(X[: min(len(X), 512)])
         if spread < 0.05:
@@ -614,16 +433,17 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         """
         net = self.net_
         net._set_training(False)
-        state = copy.deepcopy(net.projector_.state_dict())
+        projector = net.method_.projector
+        state = copy.deepcopy(projector.state_dict())
         try:
             with torch.inference_mode():
                 h = torch.cat([net.embed(_as_tensor(X[i:i + net.batch_size]).to(self.device_))
                                for i in range(0, len(X), net.batch_size)])
-                net.projector_.train()
-                z = torch.nn.functional.normalize(net.projector_(h).float(), dim=1)
+                projector.train()
+                z = torch.nn.functional.normalize(projector(h).float(), dim=1)
         finally:
-            net.projector_.load_state_dict(state)
-            net.projector_.eval()
+            projector.load_state_dict(state)
+            projector.eval()
         return float(1.0 - z.mean(dim=0).square().sum())
 
     def _build_net(self, X, device: str, seed: int, fingerprint: dict, labels: dict | None,
@@ -638,25 +458,23 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
         else:
             encoder = build_encoder(self.encoder, input_shape)
         augmentations = copy.deepcopy(resolve_augmentations(self.augmentations, input_shape))
-        if self.method == "moco":
-            self.queue_size_ = int(min(self.queue_size, len(X)))
-            criterion, criterion_params = MoCoLoss, {
-                "dim": self.projection_dim, "queue_size": self.queue_size_, "temperature": self.temperature,
-            }
-        elif self.method in NEGATIVE_FREE:
-            self.queue_size_ = None
-            criterion, criterion_params = {"byol": BYOLLoss, "simsiam": SimSiamLoss}[self.method], {}
-        else:
-            self.queue_size_ = None
-            criterion, criterion_params = NTXentLoss, {"temperature": self.temperature}
+        method = METHODS[self.method]
+        criterion_params = method.criterion_params(projection_dim=self.projection_dim, temperature=self.temperature,
+                                                   queue_size=self.queue_size, n_samples=len(X))
+        self.queue_size_ = criterion_params.get("queue_size")
         callbacks = [copy.deepcopy(cb) if not isinstance(cb, type) else cb for cb in (self.callbacks or [])]
         callbacks += lr_schedule_callbacks(self.lr_schedule, self.max_epochs)
         self.lr_ = resolve_lr(self.lr, 1e-3)
         if self.verbose and on_terminal(sys.stderr):  # per-batch bars never go into a redirected log
             callbacks.append(ProgressBar())
-        if self.checkpoint_dir is not None:
+        if self.checkpoint_dir is not None:  # last: it saves what the others recorded at epoch end
             callbacks.append(("resumable_checkpoint", ResumableCheckpoint(
                 os.fspath(self.checkpoint_dir), self.checkpoint_every, fingerprint)))
+        label_criterion = {} if labels is None else {
+            "label_criterion": PartialLabelLoss, "label_criterion__in_features": self.projection_dim,
+            "label_criterion__n_outputs": labels["n_outputs"], "label_criterion__task": labels["task"],
+            "label_criterion__weight": self.label_weight,
+        }
         if self.accelerator is not None:
             net_cls, placement = AcceleratedContrastiveNet, {
                 "accelerator": self.accelerator, "device": None,
@@ -668,7 +486,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
             precision = _resolve_precision(self.precision, device)
         return net_cls(
             encoder,
-            criterion=criterion,
+            criterion=method.criterion,
             **{f"criterion__{k}": v for k, v in criterion_params.items()},
             optimizer=self.optimizer,
             optimizer__weight_decay=self.weight_decay,
@@ -682,15 +500,13 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
             input_shape=input_shape,
             augmentations=augmentations,
             normalizer=fit_normalizer(X, self.normalize),
-            method=self.method,
-            projection_dim=self.projection_dim,
-            momentum=self.momentum,
+            method=method,
+            method__projection_dim=self.projection_dim,
+            method__momentum=self.momentum,
+            **label_criterion,
             precision=precision,
             compile=self.compile and self.accelerator is None,
             channels_last=device.startswith("cuda") and len(input_shape) == 3,
-            label_task=None if labels is None else labels["task"],
-            n_label_outputs=1 if labels is None else labels["n_outputs"],
-            label_weight=self.label_weight,
             seed=seed,
         )
 
@@ -711,7 +527,7 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
             Representations before the projection head, in X's float dtype.
         """
         check_is_fitted(self, "net_")
-        X = check_images(self, X, reset=False, allow_disk=True)
+        X = self._check_images(X, reset=False)
         return self._embed(X, check_ebv(ebv, len(X), self.net_.augmentations_))
 
     def fit_transform(self, X, y=None, ebv=None):
@@ -724,20 +540,12 @@ class ContrastiveEmbedder(VersionedState, ClassNamePrefixFeaturesOutMixin, Trans
     def _embed(self, X, ebv: np.ndarray | None = None) -> np.ndarray:
         net = self.net_
         net._set_training(False)
-        device = torch.device(self.device_)
-        out = np.empty((len(X), self.embedding_dim_), dtype=float_dtype(X))
         step = net.batch_size
-        starts = range(0, len(X), step)
-        if is_disk_backed(X):  # read from disk in a background thread while the encoder runs
-            rows = mapped_hdf5(X)
-            batches = read_ahead(lambda i: _as_tensor(read_rows(rows, slice(i, i + step))), starts)
-        else:
-            batches = (_as_tensor(X[i:i + step]) for i in starts)
-        with torch.inference_mode():
-            for start, xb in zip(starts, batches):
-                xb = xb.to(device, non_blocking=True)
-                xb = deredden_batch(xb, None if ebv is None else ebv[start:start + step], net.augmentations_)
-                out[start:start + step] = net.embed(xb).cpu().numpy()
+
+        def embed(xb, start):
+            return net.embed(deredden_batch(xb, None if ebv is None else ebv[start:start + step], net.augmentations_))
+
+        out = self._stream(X, embed, step, dtype=float_dtype(X))
         if not np.isfinite(out).all():
             raise ValueError(
                 "The encoder produced NaN or infinite embeddings; the model's weights are not finite. "

@@ -30,7 +30,6 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
@@ -38,14 +37,15 @@ from skorch import NeuralNet
 from skorch.callbacks import ProgressBar
 from torch import nn
 
-from ._disk import is_disk_backed
 from ._params import (
     LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT, LR_SCHEDULE_DOC, lr_schedule_callbacks, resolve_lr, warn_if_set,
 )
 from ._persistence import VersionedState
-from ._training import DeviceBatches, ReraiseInterrupt, check_finite_loss, fit_normalizer
+from ._batches import DeviceBatches
+from ._normalizer import fit_normalizer
+from ._training import ReraiseInterrupt, check_finite_loss
 from .augment import resolve_augmentations
-from .embedder import _forget_fit, _place_data, _resolve_device, check_ebv, check_images, deredden_batch
+from ._estimator import TorchEstimatorMixin, _forget_fit, _place_data, _resolve_device, check_ebv, deredden_batch
 from .encoders import build_encoder, output_dim
 
 __all__ = ["FineTunedClassifier", "FineTunedRegressor"]
@@ -233,7 +233,7 @@ _ATTRS_DOC = """
 """
 
 
-class _BaseFineTuner(VersionedState, BaseEstimator):
+class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
     _parameter_constraints: dict = dict(_COMMON_CONSTRAINTS)
     _required_fitted = ("net_", "encoder_", "input_shape_", "n_features_in_", "device_")
 
@@ -292,26 +292,22 @@ class _BaseFineTuner(VersionedState, BaseEstimator):
         self._warn_ignored_params()
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
-        # never converted or copied whole: a memmap, HDF5 dataset or uint8 array is read and
-        # converted to float32 a batch at a time (``_place_data``), as ContrastiveEmbedder does
-        X = check_images(self, X, reset=True, min_samples=2)
-        if X.dtype == np.float64 and not is_disk_backed(X):  # converted whole by _place_data anyway: once, here,
-            X = X.astype(np.float32)  # so that the normaliser sees the float32 values the net trains on
+        # never converted or copied whole: float64 or integer images, a memmap or an HDF5
+        # dataset are read and converted to float32 a batch at a time, as ContrastiveEmbedder does
+        X = self._check_images(X, reset=True, min_samples=2)
         check_consistent_length(X, y)
         device = _resolve_device(str(self.device))
         target, n_outputs, criterion = self._prepare_targets(y)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            self.net_ = self._build_net(X, n_outputs, criterion, device, seed)
-            ebv = check_ebv(ebv, len(X), self.net_.augmentations)
-            self.net_.catalogue_ebv = None if ebv is None else torch.as_tensor(ebv, dtype=torch.float32).to(device)
-            try:
-                self.net_.fit(_place_data(X, device), target.to(device))
-            except BaseException:  # Ctrl-C, SIGTERM, a non-finite loss: no half-fitted estimator
-                _forget_fit(self)
-                raise
+        seed = self._draw_seed()
+        with self._seeded(seed, device):
+            self.net_ = self._build_net(X, n_outputs, criterion, device, seed).initialize()
+        ebv = check_ebv(ebv, len(X), self.net_.augmentations)
+        self.net_.catalogue_ebv = None if ebv is None else torch.as_tensor(ebv, dtype=torch.float32).to(device)
+        try:  # training draws only from the net's own generators (shuffle, augmentations)
+            self.net_.partial_fit(_place_data(X, device), target.to(device))
+        except BaseException:  # Ctrl-C, SIGTERM, a non-finite loss: no half-fitted estimator
+            _forget_fit(self)
+            raise
         self.net_.shuffle_generator_ = self.net_.augment_generator_ = self.net_.catalogue_ebv = None
         self.device_ = device
         self.encoder_ = self.net_.module_.encoder
@@ -389,17 +385,15 @@ class _BaseFineTuner(VersionedState, BaseEstimator):
     def _forward(self, X, ebv=None) -> torch.Tensor:
         """Network outputs on the host, computed a batch at a time (bounded memory, as ``transform``)."""
         check_is_fitted(self, "net_")
-        X = check_images(self, X, reset=False)
+        X = self._check_images(X, reset=False)
         ebv = check_ebv(ebv, len(X), self.net_.augmentations_)
         net, step = self.net_, self.net_.batch_size
-        batches = DeviceBatches(_place_data(X, self.device_), step, False, None, device=self.device_)
         net.module_.train(False)
-        outputs = []
-        with torch.inference_mode():
-            for start, (xb, _) in zip(range(0, len(X), step), batches):
-                xb = deredden_batch(xb, None if ebv is None else ebv[start:start + step], net.augmentations_)
-                outputs.append(net.infer(xb).float().cpu())
-        return torch.cat(outputs)
+
+        def forward(xb, start):
+            return net.infer(deredden_batch(xb, None if ebv is None else ebv[start:start + step], net.augmentations_))
+
+        return torch.from_numpy(self._stream(X, forward, step))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,5 +1,6 @@
 """Contrastive losses: NT-Xent (SimCLR) and InfoNCE with a queue of negatives (MoCo v2);
-the negative-free BYOL and SimSiam losses; CLIP's symmetric InfoNCE for two modalities.
+the negative-free BYOL and SimSiam losses; CLIP's symmetric InfoNCE for two modalities; the
+auxiliary loss of semi-supervised pretraining on partial labels.
 
 The two-view losses take projections (or predictions) of two views of the same batch,
 ``(n, p)`` each, where row ``i`` of the first and row ``i`` of the second are the positive pair.
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["NTXentLoss", "MoCoLoss", "nt_xent", "info_nce", "momentum_update", "gather_with_grad",
-           "BYOLLoss", "SimSiamLoss", "byol_loss", "simsiam_loss", "cosine_momentum", "clip_loss"]
+           "BYOLLoss", "SimSiamLoss", "byol_loss", "simsiam_loss", "cosine_momentum", "clip_loss", "PartialLabelLoss"]
 
 
 def _world() -> tuple[int, int]:
@@ -300,3 +301,38 @@ class SimSiamLoss(nn.Module):
 
     def forward(self, p1, p2, z1, z2) -> torch.Tensor:
         return simsiam_loss(p1, p2, z1, z2)
+
+
+class PartialLabelLoss(nn.Module):
+    """Supervised loss of a linear head on the labelled samples of a batch, for
+    semi-supervised pretraining (an auxiliary criterion next to the contrastive one).
+
+    Classes are integers with -1 for unlabelled samples (cross entropy); continuous
+    targets are standardised floats with NaN for unlabelled (squared error). A batch
+    without labelled samples gives 0.
+
+    Parameters
+    ----------
+    in_features : int
+        Width of the projections the head reads.
+    n_outputs : int
+        Number of classes, or 1 for a continuous target.
+    task : {"classification", "regression"}
+    weight : float
+        Factor on the loss, relative to the contrastive loss.
+    """
+
+    def __init__(self, in_features: int, n_outputs: int = 1, task: str = "classification", weight: float = 1.0):
+        super().__init__()
+        self.task = task
+        self.weight = weight
+        self.head = nn.Linear(in_features, n_outputs)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        labelled = y >= 0 if self.task == "classification" else ~torch.isnan(y)
+        if not bool(labelled.any()):
+            return z.new_zeros(())
+        out = self.head(z[labelled].float())
+        if self.task == "classification":
+            return self.weight * F.cross_entropy(out, y[labelled])
+        return self.weight * F.mse_loss(out[:, 0], y[labelled].float())

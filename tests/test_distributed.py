@@ -42,7 +42,7 @@ def _shuffled_keys(rank):
     """MoCo's key pass on 8 images per process, with a key encoder that records the ids it sees."""
     from types import SimpleNamespace
 
-    from sklearn_ssl._training import ContrastiveNet
+    from sklearn_ssl._methods import MoCo
 
     seen = []
 
@@ -51,8 +51,8 @@ def _shuffled_keys(rank):
         return 2 * x
 
     ids = torch.arange(8.0) + 8 * rank
-    stub = SimpleNamespace(key_encoder_=encoder, key_projector_=lambda z: z, channels_last=False)
-    keys = ContrastiveNet._keys(stub, ids[:, None], torch.Generator().manual_seed(rank))
+    stub = SimpleNamespace(key_encoder=encoder, key_projector=lambda z: z)
+    keys = MoCo.keys(stub, ids[:, None], torch.Generator().manual_seed(rank))
     return keys, seen
 
 

@@ -88,7 +88,7 @@ def test_moco_keeps_momentum_key_encoder_and_capped_queue(images):
     assert emb.queue_size_ == len(X)  # a longer queue would only repeat images
     assert emb.net_.criterion_.queue.shape == (emb.queue_size_, 16)
     online = dict(emb.net_.module_.named_parameters())
-    for name, p in emb.net_.key_encoder_.named_parameters():
+    for name, p in emb.net_.method_.key_encoder.named_parameters():
         assert not p.requires_grad
         assert not torch.equal(p, online[name])  # an average of past weights, not a copy
 

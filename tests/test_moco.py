@@ -22,9 +22,9 @@ class _RecordBatchNormGroups(Callback):
     call normalises together (the encoder below feeds images to it unchanged; pixel 0 is the id)."""
 
     def on_train_begin(self, net, **kwargs):
-        for name in ("module_", "key_encoder_"):
+        for name, encoder in (("module_", net.module_), ("key_encoder_", net.method_.key_encoder)):
             _SEEN[name] = []
-            bn = next(m for m in getattr(net, name).modules() if isinstance(m, nn.BatchNorm2d))
+            bn = next(m for m in encoder.modules() if isinstance(m, nn.BatchNorm2d))
             bn.register_forward_pre_hook(
                 lambda mod, args, log=_SEEN[name]: log.append(frozenset(args[0][:, 0, 0, 0].round().long().tolist()))
                 if mod.training else None)
@@ -60,9 +60,9 @@ def test_keys_are_never_normalised_with_their_querys_batch():
 def test_moco_head_has_no_batchnorm_and_simclr_head_has():
     X, _ = rotation_invariant_classes(32)
     moco, simclr = fast(method="moco", max_epochs=1).fit(X), fast(max_epochs=1).fit(X)
-    layers = [type(m) for m in moco.net_.projector_.modules()]
+    layers = [type(m) for m in moco.net_.method_.projector.modules()]
     assert nn.BatchNorm1d not in layers and layers.count(nn.Linear) == 2 and nn.ReLU in layers
-    assert nn.BatchNorm1d in [type(m) for m in simclr.net_.projector_.modules()]
+    assert nn.BatchNorm1d in [type(m) for m in simclr.net_.method_.projector.modules()]
 
 
 def test_queue_masks_the_querys_own_image():

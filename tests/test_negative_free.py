@@ -11,7 +11,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import sklearn_ssl._training as training
+from sklearn_ssl._methods import METHODS as METHOD_CLASSES
+from sklearn_ssl._methods import PredictionHead, PretrainingMethod, ProjectionHead, SimSiam
 from sklearn_ssl import ContrastiveEmbedder
 from sklearn_ssl.losses import byol_loss, cosine_momentum, simsiam_loss
 from test_embedder import expected_failed_checks, rotation_invariant_classes
@@ -76,22 +77,23 @@ def test_sklearn_compatible_estimator(estimator, check):
 def test_byol_has_a_predictor_and_a_momentum_target_that_lags_the_online_network(X):
     emb = small(method="byol", max_epochs=3, momentum=0.9).fit(X)
     net = emb.net_
-    assert isinstance(net.predictor_, training.PredictionHead)
-    assert not any(p.requires_grad for p in net.target_encoder_.parameters())
+    assert isinstance(net.method_.predictor, PredictionHead)
+    assert not any(p.requires_grad for p in net.method_.target_encoder.parameters())
     online = dict(net.module_.named_parameters())
-    moved = [not torch.equal(p, online[n]) for n, p in net.target_encoder_.named_parameters()]
+    moved = [not torch.equal(p, online[n]) for n, p in net.method_.target_encoder.named_parameters()]
     assert any(moved)  # a moving average, not a copy
     assert emb.transform(X).shape == (len(X), emb.embedding_dim_)
     # cosine schedule over 3 epochs x 3 batches: the last update (before step 9) used step 8's decay
     assert net.steps_per_epoch_ == 3
-    assert net._target_momentum() == pytest.approx(cosine_momentum(0.9, 7, 9))
+    assert net.method_.decay(net._steps_done(), net.max_epochs * net.steps_per_epoch_) == pytest.approx(
+        cosine_momentum(0.9, 7, 9))
 
 
 def test_simsiam_has_a_predictor_no_momentum_network_and_normalised_projections(X):
     net = small(method="simsiam").fit(X).net_
-    assert isinstance(net.predictor_, training.PredictionHead)
-    assert not hasattr(net, "target_encoder_") and not hasattr(net, "key_encoder_")
-    assert isinstance(net.projector_[-1], torch.nn.BatchNorm1d) and not net.projector_[-1].affine
+    assert isinstance(net.method_.predictor, PredictionHead)
+    assert not hasattr(net.method_, "target_encoder") and not hasattr(net.method_, "key_encoder")
+    assert isinstance(net.method_.projector[-1], torch.nn.BatchNorm1d) and not net.method_.projector[-1].affine
 
 
 class StopAtEpoch(Callback):
@@ -116,7 +118,7 @@ def test_interrupted_fit_resumes_to_the_uninterrupted_result(X, tmp_path, method
 def test_partial_labels_train_a_head_next_to_the_negative_free_loss(X, method):
     y = np.where(np.arange(len(X)) % 2, np.arange(len(X)) % 3, -1)
     emb = small(method=method, label_weight=1.0).fit(X, y)
-    assert emb.label_task_ == "classification" and emb.net_.label_head_.out_features == 3
+    assert emb.label_task_ == "classification" and emb.net_.label_criterion_.head.out_features == 3
     assert not np.array_equal(emb.transform(X), small(method=method).fit(X).transform(X))
 
 
@@ -133,9 +135,13 @@ def vectors():
     return (rng.normal(size=(128, 16)) + 3 * rng.integers(0, 3, 128)[:, None] * np.eye(16)[:1]).astype(np.float32)
 
 
-def _without_predictor(self, dim):
+class _SimSiamWithoutPredictor(SimSiam):
     """SimSiam stripped of its predictor (and of the projector's output batch norm)."""
-    self.predictor_ = torch.nn.Identity()
+
+    def __init__(self, encoder, dim, projection_dim=128, momentum=0.99):
+        PretrainingMethod.__init__(self, encoder, dim, projection_dim, momentum)
+        self.projector = ProjectionHead(dim, projection_dim)
+        self.predictor = torch.nn.Identity()
 
 
 def test_collapse_warning_fires_for_simsiam_without_predictor_and_not_with_it(vectors, monkeypatch):
@@ -144,7 +150,7 @@ def test_collapse_warning_fires_for_simsiam_without_predictor_and_not_with_it(ve
         warnings.simplefilter("error", RuntimeWarning)
         small(**params).fit(vectors)
         small(**{**params, "method": "byol"}).fit(vectors)
-    monkeypatch.setattr(training.ContrastiveNet, "_initialize_negative_free", _without_predictor)
+    monkeypatch.setitem(METHOD_CLASSES, "simsiam", _SimSiamWithoutPredictor)  # a method is one registry entry
     with pytest.warns(RuntimeWarning, match="projections of all samples point the same way"):
         small(**params).fit(vectors)
 

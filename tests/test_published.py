@@ -177,7 +177,7 @@ def test_hayat2021_resnet18_default_input_is_the_training_crop(hayat18):
     assert_close(emb.transform(X), reference_forward(q, torch.from_numpy(X), 18, "astro"))
     assert emb.init_source_["loaded"] == {"encoder": True, "head": True, "key_encoder": True, "key_head": True}
     # the published key encoder (encoder_k), not a copy of the query encoder
-    key = emb.net_.key_encoder_.state_dict()
+    key = emb.net_.method_.key_encoder.state_dict()
     torch.testing.assert_close(key["layer1.0.conv1.weight"], k["layer1.0.conv1.weight"])
 
 
@@ -330,7 +330,7 @@ def test_continued_pretraining_starts_from_the_published_weights(hayat18):
     w = emb.encoder_.state_dict()["conv1.weight"]
     moved = float((w - q["conv1.weight"]).norm() / q["conv1.weight"].norm())
     assert 0 < moved < 0.1  # trained, starting from (and staying near) the published weights
-    key = emb.net_.key_encoder_.state_dict()["conv1.weight"]
+    key = emb.net_.method_.key_encoder.state_dict()["conv1.weight"]
     assert float((key - k["conv1.weight"]).norm() / k["conv1.weight"].norm()) < 0.1  # from the published encoder_k
     # still a valid estimator: clone keeps the recipe, pickling keeps the weights
     assert clone(emb).get_params()["init"] == str(path)

@@ -13,6 +13,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from skorch.callbacks import Callback
 from skorch.exceptions import DeviceWarning
 
 from sklearn_ssl import ContrastiveEmbedder
@@ -81,6 +82,39 @@ def test_unreadable_checkpoint_names_the_file(X, tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="Cannot read the checkpoint .*checkpoint.pt"):
         small(checkpoint_dir=str(tmp_path)).fit(X)
+
+
+def test_checkpoint_of_another_module_layout_is_refused_by_name(X, tmp_path):
+    """A checkpoint written before the pretraining method became one module (``projector``,
+    ``key_encoder``... at the top level) is refused with what to do, not a KeyError."""
+    small(checkpoint_dir=str(tmp_path), max_epochs=1).fit(X)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    state["modules"]["projector"] = state["modules"].pop("method")
+    torch.save(state, tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match=r"holds the modules .*'projector'.*another version of sklearn-ssl.*Delete"):
+        small(checkpoint_dir=str(tmp_path), max_epochs=1).fit(X)
+
+
+def test_resume_restores_the_learning_rate_schedule(X, tmp_path):
+    """The checkpoint is restored in on_train_begin, before the schedule is set up from the
+    history: a run resumed after 2 of 4 epochs follows the same cosine learning rates."""
+    with pytest.raises(RuntimeError, match="stop after 2"):
+        small(checkpoint_dir=str(tmp_path), max_epochs=4, callbacks=[StopAfter(2)]).fit(X)
+    assert len(torch.load(tmp_path / "checkpoint.pt", weights_only=True)["history"]) == 2
+    resumed = small(checkpoint_dir=str(tmp_path), max_epochs=4).fit(X)
+    reference = small(max_epochs=4).fit(X)
+    assert resumed.net_.history[:, "event_lr"] == pytest.approx(reference.net_.history[:, "event_lr"])
+    assert resumed.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(
+        reference.net_.optimizer_.param_groups[0]["lr"])
+
+
+class StopAfter(Callback):
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def on_epoch_begin(self, net, **kwargs):  # epoch `epochs` is complete and checkpointed
+        if len(net.history) == self.epochs + 1:
+            raise RuntimeError(f"stop after {self.epochs}")
 
 
 class NaNEncoder(torch.nn.Module):

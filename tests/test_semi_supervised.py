@@ -34,11 +34,11 @@ def test_labels_change_the_fit_and_are_recorded(X):
     emb = small(label_weight=1.0).fit(X, y)
     assert emb.label_task_ == "classification"
     np.testing.assert_array_equal(emb.label_classes_, [0, 1, 2])
-    assert emb.net_.label_head_.out_features == 3
+    assert emb.net_.label_criterion_.head.out_features == 3
     assert not np.array_equal(emb.transform(X), small().fit(X).transform(X))
     z = np.where(np.arange(len(X)) % 2, np.linspace(0.01, 0.39, len(X)), np.nan)
     emb = small(label_weight=1.0, method="moco").fit(X, z)
-    assert emb.label_task_ == "regression" and emb.net_.label_head_.out_features == 1
+    assert emb.label_task_ == "regression" and emb.net_.label_criterion_.head.out_features == 1
 
 
 @pytest.mark.parametrize(

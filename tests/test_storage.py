@@ -86,7 +86,7 @@ def test_normaliser_statistics_of_hdf5_need_about_two_band_samples(tmp_path, mon
     For data on disk the sample is capped at SAMPLE_VALUES_ON_DISK values per band."""
     import tracemalloc
 
-    from sklearn_ssl import _training
+    from sklearn_ssl import _normalizer
 
     rng = np.random.default_rng(1)
     images = rng.lognormal(size=(600, 3, 16, 16)).astype("float32")
@@ -95,18 +95,18 @@ def test_normaliser_statistics_of_hdf5_need_about_two_band_samples(tmp_path, mon
         f["images"] = images
     X = h5py.File(tmp_path / "s.h5", "r")["images"]
     for cap, step in [(1 << 21, 1), (100 * 256, 6)]:  # default: all 600 images; capped: 100 of them
-        monkeypatch.setattr(_training, "SAMPLE_VALUES_ON_DISK", cap)
-        assert _training.sample_step(X) == step and _training.sample_step(images) == 1  # in memory: unchanged
+        monkeypatch.setattr(_normalizer, "SAMPLE_VALUES_ON_DISK", cap)
+        assert _normalizer.sample_step(X) == step and _normalizer.sample_step(images) == 1  # in memory: unchanged
         band_bytes = len(images[::step]) * 16 * 16 * 8
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             tracemalloc.start()
             try:
-                norm = _training.fit_normalizer(X, "standard")
+                norm = _normalizer.fit_normalizer(X, "standard")
                 peak = tracemalloc.get_traced_memory()[1]
             finally:
                 tracemalloc.stop()
-            loc, scale = _training.band_statistics(images[::step])
+            loc, scale = _normalizer.band_statistics(images[::step])
         assert peak <= 2.5 * band_bytes, (peak, band_bytes)
         np.testing.assert_array_equal(norm.loc.numpy(), loc.astype("float32"))
         np.testing.assert_array_equal(norm.scale.numpy(), scale.astype("float32"))
