@@ -103,7 +103,7 @@ def _summary_text(summary, cfg, timings, out) -> str:
              "(accuracy: higher is better; sigma_MAD, outlier fraction, |bias|: lower is better)",
              f"report: {Path(out) / 'report.html'} (also report.md); "
              f"try: sklearn-ssl evaluate --embeddings {Path(out) / 'embeddings.csv'} "
-             f"--catalog {Path(out) / 'catalog.csv'} --target redshift"]
+             f"--catalogue {Path(out) / 'catalog.csv'} --target redshift"]
     return "\n".join(lines)
 
 
@@ -220,8 +220,8 @@ def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=No
         md += [f"## {title}", "", f"![{title}](figures/{name})", "", caption, ""]
     md += ["## Reproduce", "", "```bash",
            f"sklearn-ssl demo{' --quick' if cfg['quick'] else ''} --n-samples {cfg['n_samples']} "
-           f"--epochs {cfg['epochs']} --seed {cfg['random_state']} --out {out}",
-           f"sklearn-ssl evaluate --embeddings {out}/embeddings.csv --catalog {out}/catalog.csv --target morphology",
+           f"--max-epochs {cfg['epochs']} --seed {cfg['random_state']} --out {out}",
+           f"sklearn-ssl evaluate --embeddings {out}/embeddings.csv --catalogue {out}/catalog.csv --target morphology",
            "```", "",
            "Files: `label_efficiency.csv` (every number above), `summary.csv`, `catalog.csv` (the simulated "
            "catalogue), `embeddings.csv` (SSL embeddings with ids), `model.joblib` (the pretrained embedder, "

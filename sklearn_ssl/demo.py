@@ -65,7 +65,7 @@ def _expected_time(quick, changed) -> str:
     text = (f"sklearn-ssl demo{' --quick' if quick else ''}: {fmt(DEMO_WALL_TIME_S[name])} on an idle 2-core CPU "
             "(faster with more cores or a GPU)")
     if changed:
-        text += "; --n-samples and --epochs change this roughly in proportion"
+        text += "; --n-samples and --max-epochs change this roughly in proportion"
     if not quick:
         text += f". For a first look in {fmt(DEMO_WALL_TIME_S['quick'])}: sklearn-ssl demo --quick"
     return text + "."
