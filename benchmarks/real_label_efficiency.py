@@ -16,9 +16,10 @@ held-out split (2,000 test images) the script compares:
   measured once on all images (photutils photometry and shape, statmorph C, A, S, Gini,
   M20; cached in ``--features-cache``) with gradient boosting on the photometry, the
   morphology and both, and the constant predictor (majority class);
-- ``semi-supervised`` (optional, ``--semi-budgets``): an embedder pretrained on all images
-  with only the budget's labels visible (others -1, ``label_weight > 0``), + logistic
-  regression; one pretraining per budget and repeat, so only at a few budgets.
+- ``semi-supervised`` (optional, ``--semi-budgets``): an embedder pretrained on the training
+  split with only the budget's labels visible (each labelled image once, the others -1, no
+  test image; ``label_weight > 0``), + logistic regression; one pretraining per budget and
+  repeat, so only at a few budgets.
 
 The findings printed at the end (and written to ``real_label_efficiency_findings.txt``)
 compare, per budget, each SSL row with the best catalogue baseline and with the supervised
@@ -38,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import json
 import os
 import time
@@ -47,7 +47,6 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.decomposition import PCA
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegressionCV
@@ -56,6 +55,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from sklearn_ssl import ContrastiveEmbedder
 from sklearn_ssl import augment as A
+from sklearn_ssl._downstream import _SemiSupervisedProbe, _training_pool
 from sklearn_ssl.encoders import SmallCNN
 from sklearn_ssl.evaluation import budget_findings, label_efficiency, summarize_label_efficiency
 from sklearn_ssl.features import _catalogue_baselines
@@ -99,40 +99,6 @@ def make_augmentations(name: str, size: int):
 
 
 # -- estimators -----------------------------------------------------------------------------
-def _digest(x: np.ndarray) -> str:
-    return hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=16).hexdigest()
-
-
-class SemiSupervisedProbe(ClassifierMixin, BaseEstimator):
-    """Pretrain an embedder on ``X_all`` with only the labels passed to ``fit`` visible, then probe.
-
-    ``fit(X_sub, y_sub)`` finds the rows of ``X_sub`` in ``X_all`` (by content hash), marks
-    every other image unlabelled (-1), fits a clone of ``embedder`` on all images with those
-    partial labels, and fits ``probe`` on the embeddings of the labelled subset.
-    """
-
-    def __init__(self, embedder=None, probe=None, X_all=None):
-        self.embedder = embedder
-        self.probe = probe
-        self.X_all = X_all
-
-    def fit(self, X, y):
-        where = {_digest(x): i for i, x in enumerate(self.X_all)}
-        idx = np.array([where[_digest(x)] for x in X])
-        y_partial = np.full(len(self.X_all), -1, dtype=np.int64)
-        y_partial[idx] = y
-        self.embedder_ = clone(self.embedder).fit(self.X_all, y_partial)
-        self.probe_ = clone(self.probe).fit(self.embedder_.transform(X), y)
-        self.classes_ = self.probe_.classes_
-        return self
-
-    def predict(self, X):
-        return self.probe_.predict(self.embedder_.transform(X))
-
-    def predict_proba(self, X):
-        return self.probe_.predict_proba(self.embedder_.transform(X))
-
-
 def _logistic(seed):
     return LogisticRegressionCV(Cs=np.logspace(-3, 1, 6), cv=3, scoring="roc_auc", max_iter=3000, class_weight="balanced",
                                 random_state=seed)
@@ -251,8 +217,10 @@ def main(argv=None):
     parts.append(label_efficiency(fine_tuned, X, y, ft_budgets, **common))
     timings["fine_tune_s"] = time.perf_counter() - t0
     if semi_budgets:
-        semi = {"semi-supervised": SemiSupervisedProbe(
-            ContrastiveEmbedder(**ssl, label_weight=args.label_weight), _logistic(args.seed), X)}
+        # the training split only (as label_efficiency draws it for this seed), each labelled image once
+        pool = _training_pool(X, y, args.test_size, True, args.seed)
+        semi = {"semi-supervised": _SemiSupervisedProbe(
+            ContrastiveEmbedder(**ssl, label_weight=args.label_weight), _logistic(args.seed), unlabelled=pool)}
         t0 = time.perf_counter()
         parts.append(label_efficiency(semi, X, y, semi_budgets, **{**common, "n_repeats": 1}))
         timings["semi_supervised_s"] = time.perf_counter() - t0

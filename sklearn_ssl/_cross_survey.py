@@ -20,23 +20,15 @@ import time
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.metrics import accuracy_score, balanced_accuracy_score
+from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
 from ._comparison import MIN_REPEATS, comparison_sentence, paired_comparison
+from ._survey_pair import CROSS_SURVEY_CONDITIONS, _conditions, cross_survey_augmentations, make_survey_pair
 
 __all__ = ["CROSS_SURVEY_CONDITIONS", "CROSS_SURVEY_QUICK", "cross_survey_augmentations", "cross_survey_findings",
            "cross_survey_study", "make_survey_pair", "summarize_cross_survey"]
-
-#: Observing conditions of the two surveys of :func:`cross_survey_study`: median r-band
-#: seeing FWHM (arcsec), factor on the sky noise per pixel, and E(B-V) drawn uniformly in a
-#: range (or one value). A is SDSS-like (1.35 arcsec, SDSS sky, high Galactic latitude); B has
-#: 1.6x worse seeing, 3x the sky noise (1.2 mag shallower) and 0.15-0.35 mag of E(B-V).
-CROSS_SURVEY_CONDITIONS = {
-    "A": {"seeing": 1.35, "sky_noise_scale": 1.0, "ebv": (0.0, 0.05)},
-    "B": {"seeing": 2.2, "sky_noise_scale": 3.0, "ebv": (0.15, 0.35)},
-}
 
 #: A configuration of :func:`cross_survey_study` small enough for a quick demo (see
 #: ``docs/cross_survey.rst`` for its time): redshift tertiles (the task where the conditions
@@ -51,108 +43,8 @@ CROSS_SURVEY_QUICK = dict(target="redshift", n_samples=300, image_size=24, n_lab
 SSL_ROWS = ("SSL frozen + logistic", "SSL frozen + kNN", "SSL fine-tuned")
 SUPERVISED_ROWS = ("supervised CNN", "supervised CNN + survey augmentations")
 _CONSTANT = "constant (majority class)"
-_METRICS = {"accuracy": accuracy_score, "balanced_accuracy": balanced_accuracy_score}
-
-
-def _ebv_values(spec, n, rng):
-    if isinstance(spec, (tuple, list)):
-        lo, hi = (float(v) for v in spec)
-        if not 0 <= lo <= hi:
-            raise ValueError(f"an ebv range must be (low, high) with 0 <= low <= high, got {spec!r}.")
-        return rng.uniform(lo, hi, n)
-    return np.full(n, float(spec))
-
-
-def make_survey_pair(n_samples=480, image_size=32, bands="gri", *, conditions_a=None, conditions_b=None,
-                     random_state=None):
-    """The same synthetic galaxies observed under two sets of conditions.
-
-    Calls :func:`sklearn_ssl.datasets.make_galaxy_survey` twice with the same seed, so
-    that galaxies (and the noise pattern) are identical and only the seeing, the sky noise
-    and the Galactic extinction differ.
-
-    Parameters
-    ----------
-    n_samples, image_size, bands
-        As in :func:`~sklearn_ssl.datasets.make_galaxy_survey` (survey ``"sdss"``).
-    conditions_a, conditions_b : dict or None
-        Keys ``seeing`` (median r-band FWHM, arcsec), ``sky_noise_scale`` and ``ebv`` (a
-        value or a ``(low, high)`` range drawn uniformly per galaxy); missing keys and
-        None take :data:`CROSS_SURVEY_CONDITIONS`.
-    random_state : int, RandomState instance or None
-
-    Returns
-    -------
-    images_a, images_b : ndarray of shape (n_samples, len(bands), image_size, image_size)
-    catalogue_a, catalogue_b : pandas.DataFrame
-        Their catalogues (same galaxies; ``seeing_fwhm_<b>``, ``sky_sigma_<b>`` and ``ebv``
-        hold each survey's conditions).
-    """
-    from .datasets import make_galaxy_survey
-
-    rng = check_random_state(random_state)
-    seed = int(rng.randint(np.iinfo(np.int32).max))
-    out = []
-    for key, given in (("A", conditions_a), ("B", conditions_b)):
-        cond = _conditions(key, given)
-        ebv = _ebv_values(cond["ebv"], n_samples, np.random.default_rng([seed, ord(key)]))
-        out.append(make_galaxy_survey(n_samples, image_size, bands, ebv=ebv, seeing=cond["seeing"],
-                                      sky_noise_scale=cond["sky_noise_scale"], random_state=seed))
-    (xa, ca), (xb, cb) = out
-    return xa, xb, ca, cb
-
-
-def _conditions(key, given):
-    unknown = set(given or {}) - set(CROSS_SURVEY_CONDITIONS[key])
-    if unknown:
-        raise ValueError(f"conditions_{key.lower()} has unknown keys {sorted(unknown)}; use "
-                         f"{sorted(CROSS_SURVEY_CONDITIONS[key])}.")
-    return {**CROSS_SURVEY_CONDITIONS[key], **(given or {})}
-
-
-def cross_survey_augmentations(catalogue_a, catalogue_b, bands, *, pixel_scale=0.396, survey="sdss"):
-    """Augmentations spanning the differences between two surveys' conditions.
-
-    From the catalogues' per-galaxy conditions (medians per band): flips and rotations,
-    then a Gaussian PSF blur of up to the quadrature difference of the two seeings, a
-    random change of E(B-V) of up to the full range of both surveys in either direction
-    (the difference of two uniform draws), and Gaussian noise of up to the quadrature
-    difference of the two sky noises. A view of an image of either survey thus ranges over
-    the other's conditions.
-
-    Parameters
-    ----------
-    catalogue_a, catalogue_b : pandas.DataFrame
-        With ``seeing_fwhm_<b>`` (arcsec), ``sky_sigma_<b>`` (flux per pixel) and ``ebv``
-        columns, as made by :func:`~sklearn_ssl.datasets.make_galaxy_survey`.
-    bands : str
-        Band letters, in channel order.
-    pixel_scale : float, default=0.396
-        Arcsec per pixel.
-    survey : str, default="sdss"
-        Key of :data:`sklearn_ssl.datasets.EXTINCTION_COEFFICIENTS`.
-
-    Returns
-    -------
-    augmentations : sklearn_ssl.augment.Compose
-    """
-    from .augment import Compose, GalacticReddening, GaussianNoise, PSFBlur, RandomFlip, RandomRotation, Uniform
-    from .datasets import EXTINCTION_COEFFICIENTS
-
-    def median(cat, prefix):
-        return np.array([np.median(cat[f"{prefix}_{b}"]) for b in bands])
-
-    psf_a, psf_b = (median(c, "seeing_fwhm") / 2.3548 / pixel_scale for c in (catalogue_a, catalogue_b))
-    sky_a, sky_b = (median(c, "sky_sigma") for c in (catalogue_a, catalogue_b))
-    ebv = np.concatenate([catalogue_a["ebv"], catalogue_b["ebv"]])
-    blur = np.sqrt(np.abs(psf_b ** 2 - psf_a ** 2))
-    noise = np.sqrt(np.abs(sky_b ** 2 - sky_a ** 2))
-    span = float(ebv.max() - ebv.min())
-    coefficients = [EXTINCTION_COEFFICIENTS[survey][b] for b in bands]
-    return Compose([RandomFlip(), RandomRotation(),
-                    PSFBlur(Uniform(0.0, tuple(blur.tolist()))),
-                    GalacticReddening(coefficients, Uniform(0.0, span), difference=True),
-                    GaussianNoise(Uniform(0.0, tuple(noise.tolist())))])
+#: The scores the study accepts (scikit-learn scorer names; the findings read them as higher-is-better).
+_METRICS = ("accuracy", "balanced_accuracy")
 
 
 def _target(catalogue, target):
@@ -367,6 +259,7 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
     seeds = rng.randint(np.iinfo(np.int32).max, size=(n_repeats, len(budgets)))
     tests = {"A": (xa[test_a], ya[test_a]), "B": (xb[test_b], yb[test_b])}
     rows = []
+    scorer = check_scoring(scoring=metric)
     t0 = time.perf_counter()
     for r in range(n_repeats):
         for b, n in enumerate(budgets):
@@ -378,7 +271,7 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
                 fit_time = time.perf_counter() - t1
                 for test, (x, y) in tests.items():
                     rows.append({"estimator": name, "n_labels": n, "repeat": r, "test": test, "metric": metric,
-                                 "score": float(_METRICS[metric](y, model.predict(x))), "fit_time": fit_time,
+                                 "score": float(scorer(model, x, y)), "fit_time": fit_time,
                                  "n_steps": _n_steps(model)})
                 if verbose:
                     print(f"[cross_survey_study] {name}, {n} labels, repeat {r}: A {rows[-2]['score']:.3f}, "

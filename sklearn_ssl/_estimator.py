@@ -34,6 +34,7 @@ from ._disk import (
     read_rows,
 )
 from ._sklearn_private import Interval, StrOptions
+from ._params import LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT
 from .augment import GalacticReddening, deredden
 
 
@@ -216,10 +217,10 @@ _TRAINING_CONSTRAINTS: dict = {
     "normalize": [StrOptions({"standard", "asinh"}), None],
     "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
     "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
-    "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+    "lr": LR_CONSTRAINT,
     "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
     "optimizer": [type],
-    "lr_schedule": [StrOptions({"cosine"}), None],
+    "lr_schedule": LR_SCHEDULE_CONSTRAINT,
     "device": [str, torch.device],
     "precision": [StrOptions({"auto", "fp32", "bf16", "fp16"})],
     "verbose": ["verbose"],

@@ -204,6 +204,10 @@ class PretrainingNet(ReraiseInterrupt, MixedPrecision, NeuralNet):
         return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
     # -- data ------------------------------------------------------------------
+    def _process(self) -> tuple[int, int, torch.device]:
+        """This process's rank, the number of processes and the training device."""
+        return 0, 1, torch.device(self.device)
+
     def _uses_index(self) -> bool:
         """Whether training batches carry their sample indices."""
         return getattr(self, "catalogue_ebv", None) is not None
@@ -214,9 +218,7 @@ class PretrainingNet(ReraiseInterrupt, MixedPrecision, NeuralNet):
             raise TypeError(f"{type(self).__name__} expects a tensor on the training device or a DiskRows collection.")
         if training and getattr(self, "shuffle_generator_", None) is None:
             self.shuffle_generator_ = torch.Generator().manual_seed(self.seed)
-        accelerator = getattr(self, "accelerator", None)
-        rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
-        device = accelerator.device if accelerator else self.device
+        rank, world, device = self._process()
         batches = DeviceBatches(
             X, min(self.batch_size, len(X) // world), training, getattr(self, "shuffle_generator_", None),
             device=device, rank=rank, world=world, y=dataset.y if training else None,
@@ -230,8 +232,7 @@ class PretrainingNet(ReraiseInterrupt, MixedPrecision, NeuralNet):
     def _augment_generator(self, device: torch.device) -> torch.Generator:
         gen = getattr(self, "augment_generator_", None)
         if gen is None or gen.device != device:
-            accelerator = getattr(self, "accelerator", None)
-            rank = accelerator.process_index if accelerator else 0  # own draws for each process's shard
+            rank = self._process()[0]  # own draws for each process's shard
             gen = torch.Generator(device=device).manual_seed(self.seed + 1 + rank)
             self.augment_generator_ = gen
         return gen
@@ -332,6 +333,9 @@ class AcceleratedContrastiveNet(AccelerateMixin, ContrastiveNet):
     ``AccelerateMixin`` comes first so that its autocast, backward and optimizer steps
     replace the net's own precision handling.
     """
+
+    def _process(self) -> tuple[int, int, torch.device]:
+        return self.accelerator.process_index, self.accelerator.num_processes, self.accelerator.device
 
     def _initialize_accelerator(self):
         """As skorch's, but only modules with trainable weights are wrapped (DDP refuses the

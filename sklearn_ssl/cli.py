@@ -42,6 +42,33 @@ def _positive_float(text):
     return value
 
 
+def _lr(text):
+    """``--lr``: "auto" (the estimator's rule, as its ``lr="auto"``) or a positive number."""
+    return "auto" if text == "auto" else _positive_float(text)
+
+
+class _Renamed(argparse.Action):
+    """An option's former spelling: still works, with a FutureWarning naming the new one (hidden from --help)."""
+
+    def __init__(self, option_strings, dest, *, new, const=None, nargs=None, **kwargs):
+        self.new = new
+        super().__init__(option_strings, dest, nargs=nargs, const=const, default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        warnings.warn(f"{option_string} is deprecated and will be removed in sklearn-ssl 0.2; use {self.new}.",
+                      FutureWarning, stacklevel=2)
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+
+
+def _renamed(sub, old: str, new: str, **kwargs) -> None:
+    """Keep ``old`` working as ``new`` (same destination and type), with a FutureWarning."""
+    action = next(a for a in sub._actions if new in a.option_strings)
+    if action.required:  # argparse would demand the new spelling: _Parser checks it after parsing instead
+        action.required, action.required_renamed = False, True
+    sub.add_argument(old, dest=action.dest, action=_Renamed, new=new, **kwargs)
+
+
 def _bands(text):
     from ._io import parse_bands
 
@@ -68,6 +95,13 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, *args, formatter_class=_HelpFormatter, **kwargs):
         super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        for action in self._actions:  # a required option that may also come under its former spelling
+            if getattr(action, "required_renamed", False) and getattr(namespace, action.dest, None) is None:
+                self.error(f"the following arguments are required: {action.option_strings[0]}")
+        return namespace, extras
+
 
 _BANDS_HELP = ("bands to read from FITS cutouts, in order: comma-separated names (u,g,r,i,z or HSC-G,HSC-R) "
                "or one letter per band (ugriz) (default: every band, in the stored order)")
@@ -85,7 +119,7 @@ def _image_options(sub):
 
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .report import DEMO_SETTINGS
+    from .demo import DEMO_SETTINGS
 
     parser = _Parser(
         prog=PROG,
@@ -106,12 +140,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-samples", type=_positive_int,
                       help=f"number of synthetic galaxies (default: {dflt['n_samples']}; {quick['n_samples']} "
                            "with --quick)")
-    demo.add_argument("--epochs", type=_positive_int, help=f"pretraining epochs (default: {dflt['epochs']}; "
-                                                           f"{quick['epochs']} with --quick)")
+    demo.add_argument("--max-epochs", type=_positive_int,
+                      help=f"pretraining epochs (default: {dflt['epochs']}; {quick['epochs']} with --quick)")
+    _renamed(demo, "--epochs", "--max-epochs", type=_positive_int)
     demo.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1")
     demo.add_argument("--seed", type=int, default=0, help="random seed")
-    demo.add_argument("--no-progress", action="store_true", help="no step lines or progress bars (bars are "
-                                                                 "shown only on a terminal)")
+    demo.add_argument("--quiet", action="store_true", help="no step lines or progress bars (bars are shown only "
+                                                           "on a terminal)")
+    _renamed(demo, "--no-progress", "--quiet", nargs=0, const=True)
 
     pre = sub.add_parser("pretrain", help="pretrain a ContrastiveEmbedder on unlabelled images",
                          description="Pretrain a ContrastiveEmbedder on images and save it with joblib. The "
@@ -123,27 +159,35 @@ def _parser() -> argparse.ArgumentParser:
     _image_options(pre)
     pre.add_argument("--out", required=True, help="model file to write (.joblib)")
     hp = pre.add_argument_group("hyperparameters (see ContrastiveEmbedder)")
-    hp.add_argument("--method", choices=["simclr", "moco"], default="simclr", help="contrastive method")
+    hp.add_argument("--method", choices=["simclr", "moco", "byol", "simsiam"], default="simclr",
+                    help="self-supervised method")
     hp.add_argument("--encoder", default="auto", help="auto, small, resnet18, resnet34, resnet50")
-    hp.add_argument("--epochs", type=_positive_int, default=50, help="pretraining epochs")
+    hp.add_argument("--max-epochs", type=_positive_int, default=50, help="pretraining epochs")
+    _renamed(hp, "--epochs", "--max-epochs", type=_positive_int)
     hp.add_argument("--batch-size", type=_positive_int, default=256, help="images per batch (the negatives "
                                                                            "of each positive pair)")
-    hp.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate")
+    hp.add_argument("--lr", type=_lr, default="auto", help="learning rate, or auto (1e-3)")
+    hp.add_argument("--lr-schedule", choices=["cosine", "step", "none"], default="cosine",
+                    help="cosine decay over the epochs, step (divided by 10 at 60%% and 90%% of them), or none")
     hp.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
     hp.add_argument("--temperature", type=_positive_float, default=0.1, help="contrastive loss temperature")
     hp.add_argument("--projection-dim", type=_positive_int, default=128, help="output size of the "
                                                                                  "projection head")
     hp.add_argument("--queue-size", type=_positive_int, default=4096, help="MoCo only")
-    hp.add_argument("--momentum", type=float, default=0.99, help="MoCo only")
+    hp.add_argument("--momentum", type=float, default=0.99, help="MoCo and BYOL only")
     hp.add_argument("--augmentations", default="auto", help="preset: auto, sdss (5 bands), decals (3 bands)")
     hp.add_argument("--normalize", choices=["asinh", "standard", "none"], default="asinh",
                     help="per-band scaling of the pixels")
     hp.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1")
     hp.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
                     help="auto: bf16 mixed precision on GPUs that support it, else fp32")
+    hp.add_argument("--compile", action="store_true", help="compile the encoder with torch.compile (pays on GPUs "
+                                                           "for long runs)")
     hp.add_argument("--seed", type=int, default=0, help="random seed")
-    pre.add_argument("--checkpoint-dir", help="save a checkpoint every epoch here; running the same command "
-                                              "again resumes an interrupted run (default: no checkpoints)")
+    pre.add_argument("--checkpoint-dir", help="save a checkpoint every --checkpoint-every epochs here; running "
+                                              "the same command again resumes an interrupted run (default: no "
+                                              "checkpoints)")
+    pre.add_argument("--checkpoint-every", type=_positive_int, default=1, help="epochs between checkpoints")
     pre.add_argument("--quiet", action="store_true", help="no progress bar or loss table")
 
     emb = sub.add_parser("embed", help="embed images with a pretrained model",
@@ -163,6 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     emb.add_argument("--out", required=True, help="embeddings file: .parquet, .csv (with an id column) or .npy")
     emb.add_argument("--device", help="torch device for embedding (default: the training device if present, "
                                       "else cpu)")
+    emb.add_argument("--quiet", action="store_true", help="no progress lines or bars")
     _add_dask_options(emb)
     _add_convert_parser(sub)
 
@@ -170,7 +215,8 @@ def _parser() -> argparse.ArgumentParser:
                         description="Cross-validate a classifier or regressor on embeddings against a catalogue "
                                     "column; photo-z metrics for redshifts.")
     ev.add_argument("--embeddings", required=True, help="embeddings from 'sklearn-ssl embed'")
-    ev.add_argument("--catalog", required=True, help="catalogue: .csv, FITS table, ECSV, VOTable")
+    ev.add_argument("--catalogue", required=True, help="catalogue: .csv, FITS table, ECSV, VOTable")
+    _renamed(ev, "--catalog", "--catalogue")
     ev.add_argument("--target", required=True, help="catalogue column to predict")
     ev.add_argument("--id-column", help="catalogue column matching the embeddings' ids (default: 'id' if both "
                                         "have ids; else rows are matched in order)")
@@ -213,9 +259,10 @@ def cmd_pretrain(args) -> int:
         encoder=args.encoder, method=args.method, projection_dim=args.projection_dim,
         temperature=args.temperature, queue_size=args.queue_size, momentum=args.momentum,
         augmentations=args.augmentations, normalize=None if args.normalize == "none" else args.normalize,
-        batch_size=max(2, args.batch_size), max_epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
-        device=args.device, precision=args.precision, checkpoint_dir=args.checkpoint_dir,
-        verbose=0 if args.quiet else 1, random_state=args.seed,
+        batch_size=max(2, args.batch_size), max_epochs=args.max_epochs, lr=args.lr, weight_decay=args.weight_decay,
+        lr_schedule=None if args.lr_schedule == "none" else args.lr_schedule, device=args.device,
+        precision=args.precision, compile=args.compile, checkpoint_dir=args.checkpoint_dir,
+        checkpoint_every=args.checkpoint_every, verbose=0 if args.quiet else 1, random_state=args.seed,
     )
     start = time.perf_counter()
     model.fit(images)  # Ctrl-C / SIGTERM propagate: no model file is written
@@ -313,7 +360,7 @@ def _embed_on_dask(args, model, out) -> int:
         raise ValueError(f"cannot connect to the Dask scheduler {args.dask!r}: {exc}") from exc
     try:
         embed(model, args.images, key=args.key, client=client, chunk_size=args.chunk_size, out=out,
-              device=args.device, progress=True)
+              device=args.device, progress=not args.quiet)
     finally:
         client.close()
         if cluster is not None:
@@ -401,18 +448,19 @@ def cmd_evaluate(args) -> int:
     from ._atomic import atomic_path
     from ._io import METRICS_SUFFIXES, check_output_path, load_embeddings
     from .cutouts import read_catalogue
-    from .report import evaluate_embeddings, markdown_table
+    from ._markdown import markdown_table
+    from .evaluation import evaluate_embeddings
 
     out = check_output_path(args.out, METRICS_SUFFIXES, "metrics") if args.out else None
     Z, ids = load_embeddings(args.embeddings)
     from pathlib import Path
 
-    if not Path(args.catalog).exists():
-        raise FileNotFoundError(f"{args.catalog}: no such file or directory.")
-    catalog = read_catalogue(args.catalog)
+    if not Path(args.catalogue).exists():
+        raise FileNotFoundError(f"{args.catalogue}: no such file or directory.")
+    catalog = read_catalogue(args.catalogue)
     if args.target not in catalog.columns:
-        raise ValueError(f"{args.catalog}: no column {args.target!r} (columns: {_columns(catalog)}).")
-    Z, catalog = _align(Z, ids, catalog, args, args.catalog)
+        raise ValueError(f"{args.catalogue}: no column {args.target!r} (columns: {_columns(catalog)}).")
+    Z, catalog = _align(Z, ids, catalog, args, args.catalogue)
     y = catalog[args.target]
     missing = y.isna().to_numpy()
     if missing.any():
@@ -438,10 +486,10 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .report import run_demo
+    from .demo import run_demo
 
-    run_demo(out=args.out, quick=args.quick, n_samples=args.n_samples, epochs=args.epochs,
-             device=args.device, random_state=args.seed, progress=not args.no_progress)
+    run_demo(out=args.out, quick=args.quick, n_samples=args.n_samples, epochs=args.max_epochs,
+             device=args.device, random_state=args.seed, progress=not args.quiet)
     return 0
 
 
@@ -508,8 +556,8 @@ def _interrupted(exc: KeyboardInterrupt, args) -> int:
 
 def main(argv=None) -> int:
     """Run the command line; returns the exit status (also used by the console script)."""
+    warnings.showwarning = _showwarning  # before parsing: a renamed option warns there
     args = _parser().parse_args(argv)
-    warnings.showwarning = _showwarning
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None  # clean up as for Ctrl-C
     try:

@@ -21,11 +21,12 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
-from skorch.callbacks import LRScheduler, ProgressBar
+from skorch.callbacks import ProgressBar
 from torch import nn
 
 from ._normalizer import fit_normalizer
 from ._sklearn_private import Interval
+from ._params import lr_schedule_callbacks, resolve_lr, warn_if_set
 from ._training import PretrainingNet
 from .augment import resolve_augmentations
 from ._disk import float_dtype
@@ -148,7 +149,7 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
         Weight of the image-image NT-Xent loss between two augmented views of every
         image (paired or not); 0 trains the image side on the pairs alone.
     image_temperature : float, default=0.1
-        Temperature of that image-image loss.
+        Temperature of that image-image loss (warns that it is ignored with ``image_weight=0``).
     augmentations : str, nn.Module or list of nn.Module, default="auto"
         Image augmentations, as in :class:`~sklearn_ssl.ContrastiveEmbedder`.
     normalize : {"asinh", "standard"} or None, default="asinh"
@@ -156,7 +157,8 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
         :class:`~sklearn_ssl.ContrastiveEmbedder`. ``Y`` is always standardised per
         column with the means and standard deviations of its paired training rows.
     batch_size, max_epochs, lr, weight_decay, optimizer, lr_schedule, device, precision, verbose, random_state
-        As in :class:`~sklearn_ssl.ContrastiveEmbedder`.
+        As in :class:`~sklearn_ssl.ContrastiveEmbedder`, with the same defaults (``lr="auto"``
+        is 1e-3; the value used is ``lr_``).
 
     Attributes
     ----------
@@ -172,6 +174,8 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
         Number of paired training samples.
     temperature_ : float
         The learned temperature.
+    lr_ : float
+        The learning rate used.
     device_ : str
         Device the model was trained on.
 
@@ -202,7 +206,7 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
 
     def __init__(self, image_encoder="auto", vector_encoder="auto", n_components=32, temperature=0.07,
                  learn_temperature=True, image_weight=1.0, image_temperature=0.1, augmentations="auto",
-                 normalize="asinh", batch_size=256, max_epochs=50, lr=1e-3, weight_decay=1e-4,
+                 normalize="asinh", batch_size=256, max_epochs=50, lr="auto", weight_decay=1e-4,
                  optimizer=torch.optim.AdamW, lr_schedule="cosine", device="auto", precision="auto", verbose=0,
                  random_state=None):
         self.image_encoder = image_encoder
@@ -241,6 +245,7 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
         self : CrossModalEmbedder
         """
         self._validate_params()
+        self._warn_ignored_params()
         X = self._check_images(X, reset=True, min_samples=2)
         Y = self._check_Y(Y, len(X), reset=True)
         device = _resolve_device(str(self.device))
@@ -255,6 +260,11 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
         self.temperature_ = float(1.0 / self.net_.logit_scale_().detach().exp())
         self._n_features_out = self.n_components
         return self
+
+    def _warn_ignored_params(self) -> None:
+        """A parameter that this configuration does not use warns instead of being dropped silently."""
+        if self.image_weight == 0:
+            warn_if_set(self, "image_temperature", "with image_weight=0 (no image-image loss)", "set image_weight > 0")
 
     def _check_Y(self, Y, n_samples: int, reset: bool) -> np.ndarray:
         """Validate ``Y`` (NaN rows allowed) and standardise it with the training statistics."""
@@ -292,15 +302,14 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
         vector_encoder = build_encoder("mlp" if self.vector_encoder == "auto" else self.vector_encoder, Y.shape[1:])
         if not isinstance(getattr(vector_encoder, "out_features", None), int):
             vector_encoder.out_features = output_dim(vector_encoder, Y.shape[1:])
-        callbacks = []
-        if self.lr_schedule == "cosine" and self.max_epochs > 0:
-            callbacks.append(("lr_schedule", LRScheduler("CosineAnnealingLR", T_max=self.max_epochs)))
+        callbacks = lr_schedule_callbacks(self.lr_schedule, self.max_epochs)
+        self.lr_ = resolve_lr(self.lr, 1e-3)
         if self.verbose:
             callbacks.append(ProgressBar())
         return _CrossModalNet(
             build_encoder(self.image_encoder, input_shape),
             criterion=nn.Identity,  # the loss lives in get_loss: it needs the vector encoder
-            optimizer=self.optimizer, optimizer__weight_decay=self.weight_decay, lr=self.lr,
+            optimizer=self.optimizer, optimizer__weight_decay=self.weight_decay, lr=self.lr_,
             max_epochs=self.max_epochs, batch_size=min(self.batch_size, len(X)), train_split=None,
             callbacks=callbacks, verbose=self.verbose, device=device,
             input_shape=input_shape,

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import LRScheduler, ProgressBar
+from skorch.callbacks import ProgressBar
 
 from ._disk import float_dtype, read_rows
 from ._checkpoint import ResumableCheckpoint
@@ -29,6 +29,7 @@ from ._estimator import (
     _resolve_precision, check_ebv, deredden_batch,
 )
 from ._atomic import atomic_path
+from ._params import lr_schedule_callbacks, resolve_lr, warn_if_set
 from ._persistence import VersionedState, is_subclass_name, pickled_class
 from ._published import load_into_net, read_published
 from ._methods import METHODS
@@ -158,14 +159,16 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         Images per training and embedding batch (capped at the number of samples).
     max_epochs : int, default=50
         Passes over the training data.
-    lr : float, default=1e-3
-        Learning rate of the optimizer.
+    lr : float or "auto", default="auto"
+        Learning rate of the optimizer; ``"auto"`` is 1e-3. The value used is ``lr_``.
     weight_decay : float, default=1e-4
         Weight decay of the optimizer.
     optimizer : torch optimizer class, default=torch.optim.AdamW
         Optimizer class, called with ``lr`` and ``weight_decay``.
-    lr_schedule : {"cosine"} or None, default="cosine"
-        Cosine decay of the learning rate over ``max_epochs``, or constant.
+    lr_schedule : {"cosine", "step"} or None, default="cosine"
+        Cosine decay of the learning rate over ``max_epochs``; ``"step"`` divides it by 10
+        at 60% and 90% of ``max_epochs`` (Pasquet et al.'s epochs 60 and 90 of 100); None
+        keeps it constant.
     device : str, default="auto"
         ``"auto"`` trains on CUDA when available, else on the CPU; or any torch device.
     precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
@@ -173,21 +176,22 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         supports it and fp32 elsewhere. fp16 uses dynamic loss scaling.
     compile : bool, default=False
         Compile the encoder with :func:`torch.compile` (pays on GPUs for long runs;
-        the first epoch is slower while it compiles).
+        the first epoch is slower while it compiles). Not with ``accelerator``.
     accelerator : accelerate.Accelerator or None, default=None
         Train through skorch's ``AccelerateMixin`` (multi-GPU with ``accelerate launch``;
         negatives are gathered across processes). The accelerator then places the model
-        and sets the precision; ``device`` and ``precision`` are ignored.
+        and sets the precision: ``device``, ``precision`` and ``compile`` other than their
+        defaults warn that they are ignored (set them on the ``Accelerator``).
     callbacks : list of skorch callbacks or None, default=None
         Extra skorch callbacks (e.g. ``Checkpoint``, ``EarlyStopping``), passed to the
         internal net. Classes are preferred to instances (instances are copied).
     checkpoint_dir : str or None, default=None
         Folder for a resumable checkpoint (weights, optimizer, MoCo queue, RNG states,
-        history), written atomically every ``checkpoint_every`` epochs. Fitting again
-        with the same folder, parameters and data shape resumes where the last run
-        stopped; on the CPU the result is identical to an uninterrupted run.
+        history), written atomically every ``checkpoint_every`` epochs and after the last
+        one. Fitting again with the same folder, parameters and data shape resumes where
+        the last run stopped; on the CPU the result is identical to an uninterrupted run.
     checkpoint_every : int, default=1
-        Epochs between checkpoints.
+        Epochs between checkpoints (warns when set without ``checkpoint_dir``).
     verbose : int, default=0
         0 is silent; 1 prints a progress bar and a table of the loss per epoch.
     random_state : int, RandomState instance or None, default=None
@@ -198,6 +202,8 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
     ----------
     net_ : skorch.NeuralNet
         The trained skorch net (history in ``net_.history``).
+    lr_ : float
+        The learning rate used (``"auto"`` resolved).
     encoder_ : torch.nn.Module
         The trained encoder (``net_.module_``).
     input_shape_ : tuple of int
@@ -260,7 +266,7 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         label_weight=0.0,
         batch_size=256,
         max_epochs=50,
-        lr=1e-3,
+        lr="auto",
         weight_decay=1e-4,
         optimizer=torch.optim.AdamW,
         lr_schedule="cosine",
@@ -323,6 +329,7 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         self : ContrastiveEmbedder
         """
         self._validate_params()
+        self._warn_ignored_params()
         X = self._check_images(X, reset=True, min_samples=2)
         published = self.__dict__.pop("_published", None) or (
             None if self.init is None else read_published(self.init, self.init_layout))
@@ -360,6 +367,27 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         return self
 
     _required_fitted = ("net_", "encoder_", "input_shape_", "n_features_in_", "embedding_dim_", "device_")
+
+    def _warn_ignored_params(self) -> None:
+        """A parameter that this configuration does not use warns instead of being dropped silently."""
+        if self.accelerator is not None:
+            when = "with an accelerator, which places the model and sets the precision"
+            warn_if_set(self, "device", when, "place it with Accelerator(cpu=True) or accelerate launch")
+            warn_if_set(self, "precision", when, "set Accelerator(mixed_precision=...)")
+            warn_if_set(self, "compile", when, "set Accelerator(dynamo_backend=...)")
+        if self.checkpoint_dir is None:
+            warn_if_set(self, "checkpoint_every", "without checkpoint_dir", "set checkpoint_dir to a folder")
+        if self.init is None:
+            warn_if_set(self, "init_layout", "without init", "pass init, the published checkpoint to start from")
+        used = METHODS[self.method].criterion_params(projection_dim=self.projection_dim, temperature=self.temperature,
+                                                     queue_size=self.queue_size, n_samples=2)
+        for name in ("temperature", "queue_size"):  # what the method's loss takes, as its registry says
+            if name not in used:
+                warn_if_set(self, name, f"with method={self.method!r}, whose loss does not use it",
+                            "choose a method whose loss does")
+        if not METHODS[self.method].uses_momentum:
+            warn_if_set(self, "momentum", f"with method={self.method!r}, which keeps no moving-average network",
+                        "use method='moco' or 'byol'")
 
     def _fingerprint(self, X: np.ndarray) -> dict:
         """What identifies a training run, for refusing to resume a foreign checkpoint."""
@@ -436,8 +464,8 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
                                                    queue_size=self.queue_size, n_samples=len(X))
         self.queue_size_ = criterion_params.get("queue_size")
         callbacks = [copy.deepcopy(cb) if not isinstance(cb, type) else cb for cb in (self.callbacks or [])]
-        if self.lr_schedule == "cosine" and self.max_epochs > 0:
-            callbacks.append(("lr_schedule", LRScheduler("CosineAnnealingLR", T_max=self.max_epochs)))
+        callbacks += lr_schedule_callbacks(self.lr_schedule, self.max_epochs)
+        self.lr_ = resolve_lr(self.lr, 1e-3)
         if self.verbose and on_terminal(sys.stderr):  # per-batch bars never go into a redirected log
             callbacks.append(ProgressBar())
         if self.checkpoint_dir is not None:  # last: it saves what the others recorded at epoch end
@@ -463,7 +491,7 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
             **{f"criterion__{k}": v for k, v in criterion_params.items()},
             optimizer=self.optimizer,
             optimizer__weight_decay=self.weight_decay,
-            lr=self.lr,
+            lr=self.lr_,
             max_epochs=self.max_epochs,
             batch_size=batch,
             train_split=None,

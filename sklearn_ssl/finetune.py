@@ -33,9 +33,12 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 from skorch import NeuralNet
-from skorch.callbacks import LRScheduler, ProgressBar
+from skorch.callbacks import ProgressBar
 from torch import nn
 
+from ._params import (
+    LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT, LR_SCHEDULE_DOC, lr_schedule_callbacks, resolve_lr, warn_if_set,
+)
 from ._persistence import VersionedState
 from ._batches import DeviceBatches
 from ._normalizer import fit_normalizer
@@ -132,11 +135,11 @@ _COMMON_CONSTRAINTS = {
     "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
     "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
     "min_steps": [None, Interval(numbers.Integral, 1, None, closed="left")],
-    "lr": [StrOptions({"auto"}), Interval(numbers.Real, 0, None, closed="neither")],
+    "lr": LR_CONSTRAINT,
     "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
     "optimizer": [type],
     "optimizer_kwargs": [None, dict],
-    "lr_schedule": [StrOptions({"cosine", "step"}), None],
+    "lr_schedule": LR_SCHEDULE_CONSTRAINT,
     "device": [str, torch.device],
     "callbacks": [list, None],
     "verbose": ["verbose"],
@@ -154,14 +157,15 @@ _PARAMS_DOC = """
         ``FrozenEstimator(embedder)``: ``clone`` would otherwise give an unfitted embedder.
     encoder : str, torch.nn.Module, class or callable, default="auto"
         Architecture when ``pretrained`` is None (see :func:`sklearn_ssl.encoders.build_encoder`):
-        ``"auto"`` is ``"small"`` for images and ``"mlp"`` for vectors. Ignored otherwise.
+        ``"auto"`` is ``"small"`` for images and ``"mlp"`` for vectors. With ``pretrained``
+        the embedder's encoder is used, and another value than ``"auto"`` warns that it is ignored.
     freeze_encoder : bool, default=False
         Train only the head (a linear probe with ``head_hidden=None``); the encoder's
         weights and batch-norm statistics stay fixed.
     encoder_lr : float, "auto" or None, default="auto"
         Learning rate of the encoder's parameters; None uses ``lr``. ``"auto"``: ``lr / 10``
         for a pretrained encoder (keep what pretraining learned), ``lr`` for one trained from
-        scratch.
+        scratch. A float with ``freeze_encoder=True`` warns that it is ignored.
     head_hidden : int or None, default=None
         Width of one hidden ReLU layer in the head; None gives a linear head.
     augmentations : "auto", str, nn.Module, list or None, default="auto"
@@ -171,18 +175,25 @@ _PARAMS_DOC = """
         deterministic view (``eval_view``).
     normalize : {"asinh", "standard"} or None, default="asinh"
         Per-band input scaling fitted on the training images when ``pretrained`` is None
-        (a pretrained embedder's own normaliser is used otherwise). On flux images the
+        (a pretrained embedder's own normaliser is used otherwise, and another value than
+        the default warns that it is ignored). On flux images the
         from-scratch CNN trains far better with ``"asinh"`` (synthetic survey, 1,050
         labels: test accuracy 0.94 against 0.75 with ``"standard"``).
     batch_size : int, default=64
+        Images per training and prediction batch (capped at the number of samples). Smaller
+        than ``ContrastiveEmbedder``'s 256, which needs many negatives per batch: labelled
+        sets are small, and more, smaller batches give more updates per epoch.
     max_epochs : int, default=30
+        Passes over the training data. Fewer than ``ContrastiveEmbedder``'s 50: fine-tuning
+        starts from trained weights, and ``min_steps`` raises the count on small training sets.
     min_steps : int or None, default=None
         Train for at least this many optimizer steps: on a small training set the number
         of epochs is raised to ``ceil(min_steps / batches_per_epoch)``, so a model fitted
         on 50 labels gets as many updates as one fitted on 5,000 (label-efficiency studies
         otherwise under-train the small budgets). The epochs used are ``n_epochs_``.
     lr : float or "auto", default="auto"
-        Learning rate of the head (and of the encoder if ``encoder_lr`` is None). ``"auto"``:
+        Learning rate of the head (and of the encoder if ``encoder_lr`` is None); the value used
+        is ``lr_``. ``"auto"``:
         1e-2 with ``pretrained`` (contrastive features have a small scale, so a head at 1e-3
         barely moves in a few hundred steps: on real SDSS images, 1,000 labels, 300 steps,
         head/encoder rates of 1e-2/1e-3 gave ROC AUC 0.814 against 0.752 for 1e-3/1e-4),
@@ -191,14 +202,15 @@ _PARAMS_DOC = """
     optimizer : torch optimizer class, default=torch.optim.AdamW
     optimizer_kwargs : dict or None, default=None
         Extra optimizer arguments, e.g. ``{"momentum": 0.9}`` for SGD.
-    lr_schedule : {"cosine", "step"} or None, default="cosine"
-        Cosine decay over ``max_epochs``; ``"step"`` divides the rate by 10 at 60% and
-        90% of ``max_epochs`` (Pasquet et al.'s epochs 60 and 90 of 100); None: constant.
+    """ + LR_SCHEDULE_DOC + """
     device : str, default="auto"
-        CUDA when available, else CPU; or any torch device.
+        CUDA when available, else CPU; or any torch device. Training is in float32,
+        uncompiled and without checkpoints (``precision``, ``compile`` and ``checkpoint_dir``
+        are :class:`~sklearn_ssl.ContrastiveEmbedder`'s, for long pretraining runs).
     callbacks : list of skorch callbacks or None, default=None
         Extra callbacks for the internal skorch net.
     verbose : int, default=0
+        0 is silent; 1 prints a progress bar and a table of the loss per epoch.
     random_state : int, RandomState instance or None, default=None
         Seeds the head (and scratch encoder) initialisation, shuffling and augmentations:
         the same value gives identical results on the CPU.
@@ -277,6 +289,7 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         self
         """
         self._validate_params()
+        self._warn_ignored_params()
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         # never converted or copied whole: float64 or integer images, a memmap or an HDF5
@@ -299,6 +312,16 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         self.device_ = device
         self.encoder_ = self.net_.module_.encoder
         return self
+
+    def _warn_ignored_params(self) -> None:
+        """A parameter that this configuration does not use warns instead of being dropped silently."""
+        if self.pretrained is not None:
+            instead = "pass pretrained=None to train from scratch"
+            warn_if_set(self, "encoder", "with pretrained, whose encoder is fine-tuned", instead)
+            warn_if_set(self, "normalize", "with pretrained, whose own normaliser is used", instead)
+        if self.freeze_encoder and self.encoder_lr is not None:
+            warn_if_set(self, "encoder_lr", "with freeze_encoder=True (the encoder does not learn)",
+                        "set freeze_encoder=False")
 
     def _components(self, X: np.ndarray):
         input_shape = X.shape[1:]
@@ -335,7 +358,7 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         model = _EncoderWithHead(normalizer, encoder, head, self.freeze_encoder)
         opt_kwargs = {f"optimizer__{k}": v for k, v in (self.optimizer_kwargs or {}).items()}
         pretrained = self.pretrained is not None
-        self.lr_ = (1e-2 if pretrained else 1e-3) if self.lr == "auto" else float(self.lr)
+        self.lr_ = resolve_lr(self.lr, 1e-2 if pretrained else 1e-3)
         if self.encoder_lr == "auto":
             self.encoder_lr_ = self.lr_ / 10 if pretrained else self.lr_
         else:
@@ -348,11 +371,7 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         if self.min_steps is not None:
             epochs = max(epochs, math.ceil(self.min_steps / max(1, len(X) // batch_size)))
         self.n_epochs_ = epochs
-        if epochs > 0 and self.lr_schedule == "cosine":
-            callbacks.append(("lr_schedule", LRScheduler("CosineAnnealingLR", T_max=epochs)))
-        elif epochs > 0 and self.lr_schedule == "step":
-            milestones = sorted({max(1, int(0.6 * epochs)), max(1, int(0.9 * epochs))})
-            callbacks.append(("lr_schedule", LRScheduler("MultiStepLR", milestones=milestones, gamma=0.1)))
+        callbacks += lr_schedule_callbacks(self.lr_schedule, epochs)
         if self.verbose:
             callbacks.append(ProgressBar())
         return _FineTuneNet(

@@ -3,7 +3,8 @@
 All metrics work on the normalised residual ``dz = (z_pred - z_true) / (1 + z_true)``:
 
 - ``photoz_bias`` = mean(dz)
-- ``sigma_mad`` = 1.4826 * median(|dz - median(dz)|)  (equals ``astropy.stats.mad_std(dz)``)
+- ``sigma_mad`` = ``astropy.stats.mad_std(dz)``, the median absolute deviation scaled to a
+  Gaussian's standard deviation: 1/Phi^-1(3/4) (about 1.4826) * median(|dz - median(dz)|)
 - ``outlier_fraction`` = fraction of objects with |dz| > ``threshold`` (0.05 for SDSS-like
   low-z samples; 0.15 is the usual convention for deep, high-z surveys)
 
@@ -11,24 +12,27 @@ Arguments follow scikit-learn's order ``(y_true, y_pred)``.
 
 Scorers
 -------
-scikit-learn has no public way to register new scorer *names* globally, and this package
-does not patch its private registry. Instead it offers ready-made scorer objects, built
-with :func:`sklearn.metrics.make_scorer` and ``greater_is_better=False`` (so that
-model selection, which maximises, minimises the error):
+:func:`photoz_scorer` is the one factory of photo-z scorers, with scikit-learn's sign
+convention: greater is better, so an error is returned negated and named ``neg_...``, as
+``"neg_mean_squared_error"`` is (:func:`sklearn.metrics.make_scorer` with
+``greater_is_better=False``). ``"bias"`` (the signed mean dz) is not an error to minimise and
+is returned as it is. scikit-learn has no public way to register new scorer *names*
+globally, and this package does not patch its private registry; :func:`get_scorer` gives
+the photo-z scorers by name and every other name to :func:`sklearn.metrics.get_scorer`, and
+this package's own functions (``label_efficiency(scoring="neg_sigma_mad")``) use it:
 
 >>> from sklearn_ssl.metrics import photoz_scorer
->>> scorer = photoz_scorer("sigma_mad")          # pass to cross_val_score / GridSearchCV
+>>> scorer = photoz_scorer("neg_sigma_mad")      # pass to cross_val_score / GridSearchCV
 
-"By name" works in this package's own functions (``label_efficiency(scoring="sigma_mad")``)
-through :func:`get_scorer`, which knows the photo-z names of :data:`PHOTOZ_SCORERS` and
-falls back to :func:`sklearn.metrics.get_scorer` for every other name ("accuracy", "r2", ...).
-As with scikit-learn's ``neg_*`` scorers, the scorer's value is the *negated* metric.
+To tabulate the error itself, negate the score (``-cross_val_score(...)``), as with
+scikit-learn's ``neg_*`` scorers.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from astropy.stats import mad_std
 from sklearn.metrics import get_scorer as _sklearn_get_scorer
 from sklearn.metrics import make_scorer
 from sklearn.utils.validation import check_consistent_length
@@ -37,9 +41,6 @@ __all__ = [
     "photoz_residuals", "photoz_bias", "sigma_mad", "outlier_fraction", "photoz_report",
     "photoz_scorer", "get_scorer", "PHOTOZ_SCORERS",
 ]
-
-_MAD_TO_SIGMA = 1.4826
-
 
 def photoz_residuals(y_true, y_pred) -> np.ndarray:
     """Normalised redshift residuals ``dz = (z_pred - z_true) / (1 + z_true)``.
@@ -73,13 +74,12 @@ def photoz_bias(y_true, y_pred) -> float:
 
 
 def sigma_mad(y_true, y_pred) -> float:
-    """Normalised median absolute deviation, ``1.4826 * median(|dz - median(dz)|)``.
+    """Normalised median absolute deviation of dz, ``astropy.stats.mad_std(dz)``.
 
-    Identical to ``astropy.stats.mad_std(dz)``: the standard deviation of dz for a
-    Gaussian, insensitive to catastrophic outliers.
+    ``median(|dz - median(dz)|) / Phi^-1(3/4)`` (about 1.4826 times the MAD): the standard
+    deviation of dz for a Gaussian, insensitive to catastrophic outliers.
     """
-    dz = photoz_residuals(y_true, y_pred)
-    return float(_MAD_TO_SIGMA * np.median(np.abs(dz - np.median(dz))))
+    return float(mad_std(photoz_residuals(y_true, y_pred)))
 
 
 def outlier_fraction(y_true, y_pred, threshold: float = 0.05) -> float:
@@ -105,7 +105,7 @@ def photoz_report(y_true, y_pred, threshold: float = 0.05) -> pd.DataFrame:
     return pd.DataFrame({
         "n": [dz.size],
         "bias": [float(dz.mean())],
-        "sigma_mad": [float(_MAD_TO_SIGMA * np.median(np.abs(dz - np.median(dz))))],
+        "sigma_mad": [float(mad_std(dz))],
         "outlier_fraction": [float(np.mean(np.abs(dz) > threshold))],
         "rmse": [float(np.sqrt(np.mean(dz**2)))],
     })
@@ -115,46 +115,64 @@ def _abs_bias(y_true, y_pred) -> float:
     return abs(photoz_bias(y_true, y_pred))
 
 
-_METRICS = {"sigma_mad": sigma_mad, "outlier_fraction": outlier_fraction, "abs_bias": _abs_bias}
+#: Errors (lower is better): scored negated, under ``"neg_<name>"``.
+_ERRORS = {"sigma_mad": sigma_mad, "outlier_fraction": outlier_fraction, "abs_bias": _abs_bias}
 
-#: Photo-z scorer names understood by :func:`photoz_scorer` and :func:`get_scorer`.
-#: Each is an error (lower is better); the scorer returns its negation.
-PHOTOZ_SCORERS = ("sigma_mad", "outlier_fraction", "abs_bias")
+#: Photo-z scorer names understood by :func:`photoz_scorer` and :func:`get_scorer`: the
+#: negated errors and the signed bias. The errors' names without ``"neg_"`` are accepted too
+#: and give the same (negated) scorers.
+PHOTOZ_SCORERS = ("neg_sigma_mad", "neg_outlier_fraction", "neg_abs_bias", "bias")
 
 
 def photoz_scorer(name: str, **kwargs):
-    """A scikit-learn scorer for a photo-z metric, with the sign model selection needs.
+    """A scikit-learn scorer for a photo-z metric, greater is better (scikit-learn's convention).
 
     Parameters
     ----------
-    name : {"sigma_mad", "outlier_fraction", "abs_bias"}
-        The metric; ``"abs_bias"`` is ``|mean(dz)|`` (the signed bias is not an error to
-        minimise). A ``"neg_"`` prefix is accepted and ignored.
+    name : {"neg_sigma_mad", "neg_outlier_fraction", "neg_abs_bias", "bias"}
+        An error, negated (``"neg_abs_bias"`` is ``-|mean(dz)|``), or the signed bias
+        ``mean(dz)`` returned as it is (for reports; not a quantity to maximise). An error's
+        name without ``"neg_"`` (``"sigma_mad"``) gives the same negated scorer.
     **kwargs
-        Passed to the metric, e.g. ``threshold=0.15`` for ``"outlier_fraction"``.
+        Passed to the metric, e.g. ``threshold=0.15`` for ``"neg_outlier_fraction"``.
 
     Returns
     -------
     scorer : callable ``scorer(estimator, X, y)``
-        Made with ``make_scorer(metric, greater_is_better=False)``: it returns
-        ``-metric``, so ``GridSearchCV`` picks the smallest error.
+        Made with :func:`sklearn.metrics.make_scorer`; for an error with
+        ``greater_is_better=False``, so it returns ``-error`` and ``GridSearchCV`` picks the
+        smallest error.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.dummy import DummyRegressor
+    >>> z = np.array([0.1, 0.2, 0.3, 0.4])
+    >>> model = DummyRegressor(strategy="constant", constant=0.2).fit(z[:, None], z)
+    >>> round(photoz_scorer("neg_outlier_fraction")(model, z[:, None], z), 2)  # 3 of 4 with |dz| > 0.05
+    -0.75
     """
+    if name == "bias":
+        return make_scorer(photoz_bias, **kwargs)
     key = name[4:] if name.startswith("neg_") else name
-    if key not in _METRICS:
+    if key not in _ERRORS:
         raise ValueError(f"Unknown photo-z scorer {name!r}; use one of {list(PHOTOZ_SCORERS)}.")
-    return make_scorer(_METRICS[key], greater_is_better=False, **kwargs)
+    return make_scorer(_ERRORS[key], greater_is_better=False, **kwargs)
+
+
+def _is_photoz_name(name: str) -> bool:
+    return name == "bias" or (name[4:] if name.startswith("neg_") else name) in _ERRORS
 
 
 def get_scorer(scoring):
     """Resolve ``scoring`` (a name, a scorer or None) to a scorer callable.
 
-    Photo-z names (:data:`PHOTOZ_SCORERS`, optionally ``"neg_"``-prefixed) give
-    :func:`photoz_scorer`; other names go to :func:`sklearn.metrics.get_scorer`;
-    callables are returned unchanged; None returns None (the estimator's ``score``).
+    Photo-z names (:data:`PHOTOZ_SCORERS`) give :func:`photoz_scorer`; other names go to
+    :func:`sklearn.metrics.get_scorer`; callables are returned unchanged; None returns None
+    (the estimator's ``score``, as :func:`sklearn.metrics.check_scoring` does).
     """
     if scoring is None or callable(scoring):
         return scoring
-    key = scoring[4:] if scoring.startswith("neg_") else scoring
-    if key in _METRICS:
-        return photoz_scorer(key)
+    if _is_photoz_name(scoring):
+        return photoz_scorer(scoring)
     return _sklearn_get_scorer(scoring)

@@ -5,33 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from astropy.stats import mad_std
 
 __all__ = ["make_rgb", "plot_galaxy_grid", "plot_augmentations", "plot_cross_survey"]
 
 
-def make_rgb(images, bands, rgb_bands="gri", *, softening=None, scale=None):
-    """Arcsinh-stretched RGB composites from multi-band flux images (Lupton et al. 2004 style).
-
-    Parameters
-    ----------
-    images : array-like of shape (n, C, H, W) or (C, H, W)
-        Flux images (e.g. nanomaggies).
-    bands : str or sequence of str
-        Band name of each of the C channels, e.g. ``"ugriz"``.
-    rgb_bands : str, default="gri"
-        Three bands mapped to blue, green and red, in that order (``"gri"``: g -> B,
-        r -> G, i -> R).
-    softening : float or None, default=None
-        Arcsinh softening in flux units; ``None`` uses 1.5 times the median per-band
-        background noise (MAD) of the set.
-    scale : float or None, default=None
-        Flux mapped to full brightness after the stretch; ``None`` uses the 99.5th
-        percentile of the stretched intensity.
-
-    Returns
-    -------
-    rgb : ndarray of shape (n, H, W, 3), float in [0, 1]
-    """
+def _rgb_channels(images, bands, rgb_bands) -> np.ndarray:
+    """The three ``rgb_bands`` of flux images (n, C, H, W) or (C, H, W) as (n, H, W, 3), red first."""
     x = np.asarray(images, dtype=np.float64)
     if x.ndim == 3:
         x = x[None]
@@ -44,18 +24,62 @@ def make_rgb(images, bands, rgb_bands="gri", *, softening=None, scale=None):
     if len(rgb_bands) != 3 or missing:
         raise ValueError(f"rgb_bands={rgb_bands!r} must be three of the image bands {bands}.")
     bgr = np.stack([np.nan_to_num(x[:, bands.index(b)]) for b in rgb_bands], axis=-1)
-    rgb = bgr[..., ::-1]
+    return bgr[..., ::-1]
+
+
+def _stretch_parameters(rgb, softening=None, scale=None) -> tuple[float, float]:
+    """Default ``softening`` (1.5 times the median over the bands of the background noise:
+    ``astropy.stats.mad_std`` of the pixels about each image's median) and ``scale`` (99.5th
+    percentile of the stretched intensity) of RGB images (n, H, W, 3)."""
     if softening is None:
-        med = np.median(rgb, axis=(1, 2), keepdims=True)
-        mad = 1.4826 * np.median(np.abs(rgb - med), axis=(0, 1, 2))
-        softening = 1.5 * float(np.median(mad)) or 1e-3
-    intensity = rgb.mean(-1, keepdims=True)
-    stretched = np.arcsinh(np.maximum(intensity, 0) / softening)
+        noise = mad_std(rgb - np.median(rgb, axis=(1, 2), keepdims=True), axis=(0, 1, 2))
+        softening = 1.5 * float(np.median(noise)) or 1e-3
     if scale is None:
-        scale = np.percentile(stretched, 99.5) or 1.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(intensity > 0, rgb * stretched / intensity, 0.0) / scale
-    return np.clip(out, 0.0, 1.0)
+        intensity = rgb.mean(-1)
+        scale = float(np.percentile(np.arcsinh(np.maximum(intensity, 0) / softening), 99.5)) or 1.0
+    return softening, scale
+
+
+def make_rgb(images, bands, rgb_bands="gri", *, softening=None, scale=None):
+    """Arcsinh-stretched RGB composites from multi-band flux images (Lupton et al. 2004).
+
+    Drawn by :func:`astropy.visualization.make_lupton_rgb`: the three bands share one
+    stretch of their mean intensity ``I``, ``f(I) = asinh(I / softening) / scale``, so that
+    colours are kept, and a pixel brighter than full scale is dimmed as a whole (its colour
+    kept) instead of clipped band by band. In astropy's parameters that is ``Q = 10 sinh(scale
+    / 10)`` and ``stretch = Q * softening`` (its ``asinh(Q I / stretch) * 0.1 / asinh(0.1 Q)``).
+
+    Parameters
+    ----------
+    images : array-like of shape (n, C, H, W) or (C, H, W)
+        Flux images (e.g. nanomaggies).
+    bands : str or sequence of str
+        Band name of each of the C channels, e.g. ``"ugriz"``.
+    rgb_bands : str, default="gri"
+        Three bands mapped to blue, green and red, in that order (``"gri"``: g -> B,
+        r -> G, i -> R).
+    softening : float or None, default=None
+        Arcsinh softening in flux units; ``None`` uses 1.5 times the median per-band
+        background noise of the set (``astropy.stats.mad_std`` of the pixels about each
+        image's median).
+    scale : float or None, default=None
+        Stretched intensity shown at full brightness; ``None`` uses the 99.5th percentile
+        of the stretched intensity.
+
+    Returns
+    -------
+    rgb : ndarray of shape (n, H, W, 3), float in [0, 1]
+    """
+    from astropy.visualization import make_lupton_rgb
+
+    rgb = _rgb_channels(images, bands, rgb_bands)
+    softening, scale = _stretch_parameters(rgb, softening, scale)
+    q = 10.0 * np.sinh(scale / 10.0)
+    n, h, w, _ = rgb.shape
+    flat = rgb.reshape(n * h, w, 3)  # one tall 2-D image: astropy maps pixel by pixel, stacks bands as (H, W, 3)
+    out = make_lupton_rgb(flat[..., 0], flat[..., 1], flat[..., 2], stretch=q * softening, Q=q,
+                          output_dtype=np.float64)
+    return np.clip(out.reshape(n, h, w, 3), 0.0, 1.0)
 
 
 def plot_galaxy_grid(images, bands, titles: Sequence[str] | None = None, *, n_cols=None,
@@ -293,12 +317,7 @@ def plot_augmentations(images, augmentations="auto", bands="ugriz", *, rgb_bands
     with torch.no_grad():
         ref = aug.eval_view(x)
         views = [aug(x, generator=gen) for _ in range(n_views)]
-    ref_np = ref.numpy()
-    sel = [list(bands).index(b) for b in rgb_bands]
-    mad = 1.4826 * np.median(np.abs(ref_np[:, sel] - np.median(ref_np[:, sel], axis=(2, 3), keepdims=True)))
-    softening = 1.5 * float(mad) or 1e-3
-    intensity = ref_np[:, sel].mean(1)
-    scale = float(np.percentile(np.arcsinh(np.maximum(intensity, 0) / softening), 99.5)) or 1.0
+    softening, scale = _stretch_parameters(_rgb_channels(ref.numpy(), bands, rgb_bands))
     panels = [make_rgb(v.numpy(), bands, rgb_bands, softening=softening, scale=scale) for v in [ref] + views]
     n = x.shape[0]
     own = fig is None

@@ -8,6 +8,7 @@ exit status, one error line, no traceback.
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -17,6 +18,8 @@ import pytest
 
 from sklearn_ssl import cli
 from sklearn_ssl._io import load_embeddings
+
+from _verdicts import verdicts
 
 N = 48
 
@@ -36,7 +39,7 @@ def data(tmp_path_factory):
     pd.DataFrame({"id": ids[::-1], "label": np.where(y, "spiral", "elliptical")[::-1], "redshift": z[::-1],
                   "flag": np.ones(N, int)[::-1]}).to_csv(d / "catalog.csv", index=False)
     rc = cli.main(["pretrain", "--images", str(d / "images.npz"), "--out", str(d / "model.joblib"),
-                   "--epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet"])
+                   "--max-epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet"])
     assert rc == 0
     return d
 
@@ -70,7 +73,7 @@ def test_pretrain_hyperparameters_reach_the_embedder(tmp_path, data, capsys):
     import joblib
 
     out = tmp_path / "moco.joblib"
-    assert run("pretrain", "--images", data / "images.npy", "--out", out, "--method", "moco", "--epochs", 1,
+    assert run("pretrain", "--images", data / "images.npy", "--out", out, "--method", "moco", "--max-epochs", 1,
                "--batch-size", 16, "--temperature", 0.2, "--projection-dim", 16, "--queue-size", 32,
                "--normalize", "asinh", "--device", "cpu", "--seed", 3, "--quiet") == 0
     model = joblib.load(out)
@@ -79,13 +82,50 @@ def test_pretrain_hyperparameters_reach_the_embedder(tmp_path, data, capsys):
     assert "pretrained moco on 48 images" in capsys.readouterr().out
 
 
+def test_pretrain_flags_have_the_estimator_names_and_reach_it(tmp_path, data, capsys):
+    import joblib
+
+    out = tmp_path / "m.joblib"
+    assert run("pretrain", "--images", data / "images.npy", "--out", out, "--max-epochs", 2, "--batch-size", 16,
+               "--lr", "auto", "--lr-schedule", "step", "--checkpoint-dir", tmp_path / "ckpt", "--checkpoint-every",
+               2, "--method", "byol", "--device", "cpu", "--quiet") == 0
+    model = joblib.load(out)
+    assert (model.max_epochs, model.lr, model.lr_, model.lr_schedule, model.checkpoint_every, model.method) == (
+        2, "auto", 1e-3, "step", 2, "byol")
+    assert run("pretrain", "--images", data / "images.npy", "--out", out, "--max-epochs", 1, "--batch-size", 16,
+               "--lr", 0.01, "--lr-schedule", "none", "--device", "cpu", "--quiet") == 0
+    model = joblib.load(out)
+    assert (model.lr_, model.lr_schedule) == (0.01, None)
+
+
+@pytest.mark.parametrize("old, new, value", [("--epochs", "--max-epochs", "7"), ("--catalog", "--catalogue", "c.csv"),
+                                             ("--no-progress", "--quiet", None)])
+def test_former_option_spellings_still_work_with_a_future_warning(old, new, value):
+    parser = cli._parser()
+    command = {"--catalog": ["evaluate", "--embeddings", "e.csv", "--target", "t"],
+               "--epochs": ["pretrain", "--images", "x.npy", "--out", "m.joblib"], "--no-progress": ["demo"]}[old]
+    with pytest.warns(FutureWarning, match=f"{old} is deprecated.*use {new}"):
+        args = parser.parse_args([*command, old, *([] if value is None else [value])])
+    expected = parser.parse_args([*command, new, *([] if value is None else [value])])
+    assert vars(args) == vars(expected)
+    help_text = parser._subparsers._group_actions[0].choices[command[0]].format_help()
+    assert re.search(re.escape(old) + r"(?![\w-])", help_text) is None  # hidden from --help
+
+
+def test_former_option_spelling_warns_in_one_line_on_the_command_line(tmp_path, data, capsys):
+    assert run("evaluate", "--embeddings", tmp_path / "e.csv", "--catalog", tmp_path / "missing.csv",
+               "--target", "label") == 1
+    err = capsys.readouterr().err
+    assert "sklearn-ssl: warning: --catalog is deprecated" in err and "use --catalogue" in err
+
+
 def test_redirected_output_has_no_colour_codes_or_bars(tmp_path, data, capsys, monkeypatch):
     """Logs written to a file get the loss table but no ANSI colours and no carriage-return bars."""
     import io
 
     from sklearn_ssl import _training
 
-    assert run("pretrain", "--images", data / "images.npy", "--out", tmp_path / "m.joblib", "--epochs", 1,
+    assert run("pretrain", "--images", data / "images.npy", "--out", tmp_path / "m.joblib", "--max-epochs", 1,
                "--batch-size", 16, "--device", "cpu") == 0
     captured = capsys.readouterr()
     assert "train_loss" in captured.out and "pretrained simclr" in captured.out
@@ -102,7 +142,7 @@ def test_redirected_output_has_no_colour_codes_or_bars(tmp_path, data, capsys, m
     assert _training.on_terminal(Terminal()) and not _training.on_terminal(io.StringIO())
     monkeypatch.setattr(sys, "stdout", Terminal())
     monkeypatch.setattr(sys, "stderr", Terminal())
-    assert run("pretrain", "--images", data / "images.npy", "--out", tmp_path / "m.joblib", "--epochs", 1,
+    assert run("pretrain", "--images", data / "images.npy", "--out", tmp_path / "m.joblib", "--max-epochs", 1,
                "--batch-size", 16, "--device", "cpu") == 0
     assert "\x1b[" in sys.stdout.getvalue()  # on a terminal, skorch colours the best loss as before
     assert "ProgressBar" in {type(cb).__name__ for _, cb in joblib.load(tmp_path / "m.joblib").net_.callbacks_}
@@ -133,9 +173,9 @@ def test_pretrain_augmentation_preset_band_mismatch(tmp_path, data, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["pretrain", "--images", "x.npy"], "--out"),
-    (["pretrain", "--images", "x.npy", "--out", "m.joblib", "--epochs", "0"], "must be >= 1"),
-    (["pretrain", "--images", "x.npy", "--out", "m.joblib", "--method", "byol"], "invalid choice"),
-    (["evaluate", "--embeddings", "e.csv", "--catalog", "c.csv"], "--target"),
+    (["pretrain", "--images", "x.npy", "--out", "m.joblib", "--max-epochs", "0"], "must be >= 1"),
+    (["pretrain", "--images", "x.npy", "--out", "m.joblib", "--method", "swav"], "invalid choice"),
+    (["evaluate", "--embeddings", "e.csv", "--catalogue", "c.csv"], "--target"),
     (["frobnicate"], "invalid choice"),
     ([], "required"),
 ])
@@ -201,7 +241,7 @@ def test_fits_folder_round_trip_every_layout(tmp_path, data, layout, capsys):
     assert run("embed", "--model", data / "model.joblib", "--images", tmp_path / "fits", "--bands", "u,g,r,i,z",
                "--out", out) == 0
     np.testing.assert_allclose(load_embeddings(out)[0], Z, rtol=1e-5, atol=1e-6)
-    assert run("pretrain", "--images", tmp_path / "fits", "--out", tmp_path / "m.joblib", "--epochs", 1,
+    assert run("pretrain", "--images", tmp_path / "fits", "--out", tmp_path / "m.joblib", "--max-epochs", 1,
                "--batch-size", 4, "--bands", "gri", "--device", "cpu") == 0
     assert "read 8 images of shape (3, 12, 12)" in capsys.readouterr().err
 
@@ -221,7 +261,7 @@ def test_bands_option_with_hyphenated_names(tmp_path, data, capsys):
     x = np.load(data / "images.npy")[:6]
     save_cutouts(x, tmp_path / "hsc", ["HSC-G", "HSC-R", "HSC-I", "HSC-Z", "HSC-Y"], layout="files")
     assert run("pretrain", "--images", tmp_path / "hsc", "--bands", "HSC-I,HSC-G", "--out", tmp_path / "m.joblib",
-               "--epochs", 1, "--batch-size", 4, "--device", "cpu") == 0
+               "--max-epochs", 1, "--batch-size", 4, "--device", "cpu") == 0
     assert "read 6 images of shape (2, 12, 12)" in capsys.readouterr().err
     assert run("pretrain", "--images", tmp_path / "hsc", "--bands", "HSC-G,HSC-X", "--out", tmp_path / "m.joblib",
                "--quiet") == 1
@@ -269,7 +309,9 @@ def test_help_shows_every_default():
     for command, sub in commands.items():
         formatter = sub._get_formatter()
         for action in sub._actions:
-            if not action.option_strings or action.required or action.nargs == 0:  # positionals, required, flags
+            if (not action.option_strings or action.required or action.nargs == 0  # positionals, required, flags
+                    or getattr(action, "required_renamed", False)  # required, under either spelling
+                    or action.help == argparse.SUPPRESS):  # a former spelling, hidden
                 continue
             text = formatter._expand_help(action)
             assert "default" in text, f"{command} {action.option_strings[0]}: {text!r}"
@@ -341,7 +383,7 @@ def embeddings(data):
 
 def test_evaluate_classification_matches_ids(tmp_path, data, embeddings, capsys):
     out = tmp_path / "metrics.json"
-    assert run("evaluate", "--embeddings", embeddings, "--catalog", data / "catalog.csv", "--target", "label",
+    assert run("evaluate", "--embeddings", embeddings, "--catalogue", data / "catalog.csv", "--target", "label",
                "--cv", 3, "--out", out) == 0
     text = capsys.readouterr().out
     assert "label: classification with logistic on 48 objects" in text and "balanced_accuracy" in text
@@ -352,7 +394,7 @@ def test_evaluate_classification_matches_ids(tmp_path, data, embeddings, capsys)
 
 def test_evaluate_photoz_metrics(tmp_path, data, embeddings, capsys):
     out = tmp_path / "metrics.csv"
-    assert run("evaluate", "--embeddings", embeddings, "--catalog", data / "catalog.csv", "--target", "redshift",
+    assert run("evaluate", "--embeddings", embeddings, "--catalogue", data / "catalog.csv", "--target", "redshift",
                "--cv", 3, "--out", out) == 0
     table = pd.read_csv(out, index_col=0)
     assert {"sigma_mad", "bias", "outlier_fraction", "r2"} <= set(table.index)
@@ -363,7 +405,7 @@ def test_evaluate_row_order_and_markdown(tmp_path, data, embeddings, capsys):
     cat = pd.read_csv(data / "catalog.csv").iloc[::-1]  # back to image order; .npy has no ids
     cat.to_csv(tmp_path / "ordered.csv", index=False)
     out = tmp_path / "m.md"
-    assert run("evaluate", "--embeddings", data / "emb.npy", "--catalog", tmp_path / "ordered.csv",
+    assert run("evaluate", "--embeddings", data / "emb.npy", "--catalogue", tmp_path / "ordered.csv",
                "--target", "label", "--cv", 3, "--model", "knn", "--out", out) == 0
     assert out.read_text().startswith("| metric | mean | std | baseline |")
 
@@ -379,23 +421,23 @@ def test_evaluate_row_order_and_markdown(tmp_path, data, embeddings, capsys):
 ])
 def test_evaluate_errors(tmp_path, data, embeddings, argv, message, capsys):
     os.chdir(tmp_path)
-    assert run("evaluate", "--embeddings", embeddings, "--catalog", data / "catalog.csv", *argv) == 1
+    assert run("evaluate", "--embeddings", embeddings, "--catalogue", data / "catalog.csv", *argv) == 1
     assert message in error_line(capsys.readouterr().err)
     assert files(tmp_path) == []
 
 
 def test_evaluate_bad_inputs(tmp_path, data, embeddings, capsys):
     cat = data / "catalog.csv"
-    assert run("evaluate", "--embeddings", tmp_path / "e.csv", "--catalog", cat, "--target", "label") == 1
+    assert run("evaluate", "--embeddings", tmp_path / "e.csv", "--catalogue", cat, "--target", "label") == 1
     assert "no such file" in capsys.readouterr().err
-    assert run("evaluate", "--embeddings", embeddings, "--catalog", tmp_path / "c.csv", "--target", "label") == 1
+    assert run("evaluate", "--embeddings", embeddings, "--catalogue", tmp_path / "c.csv", "--target", "label") == 1
     assert "no such file" in capsys.readouterr().err
     (tmp_path / "short.csv").write_text("label\na\nb\n")
-    assert run("evaluate", "--embeddings", data / "emb.npy", "--catalog", tmp_path / "short.csv",
+    assert run("evaluate", "--embeddings", data / "emb.npy", "--catalogue", tmp_path / "short.csv",
                "--target", "label") == 1
     assert "48 embeddings but 2 catalogue rows" in capsys.readouterr().err
     pd.DataFrame({"id": [1, 2], "label": ["a", "b"]}).to_csv(tmp_path / "other.csv", index=False)
-    assert run("evaluate", "--embeddings", embeddings, "--catalog", tmp_path / "other.csv", "--target", "label") == 1
+    assert run("evaluate", "--embeddings", embeddings, "--catalogue", tmp_path / "other.csv", "--target", "label") == 1
     assert "matches an embedding id" in capsys.readouterr().err
 
 
@@ -409,7 +451,9 @@ def test_subprocess_error_is_one_line_without_traceback(tmp_path, data):
     proc = shell("embed", "--model", data / "model.joblib", "--images", "missing.npy", "--out", "e.csv",
                  cwd=tmp_path)
     assert proc.returncode == 1
-    assert proc.stderr == "sklearn-ssl: error: missing.npy: no such file or directory.\n"
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sklearn-ssl: error: ")
+    assert "missing.npy" in lines[0] and "no such file" in lines[0]
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
@@ -424,21 +468,21 @@ def test_subprocess_help_and_version(tmp_path):
 @pytest.fixture
 def tiny_demo(monkeypatch):
     """The --quick settings shrunk further so that the whole demo runs in seconds."""
-    from sklearn_ssl import report
+    from sklearn_ssl import demo
 
-    tiny = dict(report.DEMO_SETTINGS["quick"], image_size=16, width=4, batch_size=32, budgets=(12,),
+    tiny = dict(demo.DEMO_SETTINGS["quick"], image_size=16, width=4, batch_size=32, budgets=(12,),
                 finetune_epochs=1, finetune_steps=1, photoz_bins=20, semi_supervised=True,
                 catalogue_baselines=True, n_repeats=1,
                 cross_survey=dict(target="redshift", n_samples=60, image_size=16, n_labels=(6,), n_repeats=2,
                                   pretrain_epochs=1, finetune_steps=2, width=4, batch_size=32,
                                   catalogue_baselines=False, methods=("SSL frozen + logistic", "supervised CNN")))
-    monkeypatch.setitem(report.DEMO_SETTINGS, "quick", tiny)
+    monkeypatch.setitem(demo.DEMO_SETTINGS, "quick", tiny)
 
 
 def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     out = tmp_path / "report"
-    assert run("demo", "--quick", "--n-samples", 60, "--epochs", 1, "--device", "cpu", "--out", out,
-               "--no-progress") == 0
+    assert run("demo", "--quick", "--n-samples", 60, "--max-epochs", 1, "--device", "cpu", "--out", out,
+               "--quiet") == 0
     text = capsys.readouterr().out
     assert "SSL frozen" in text and "supervised CNN" in text and "report.html" in text
     names = set(files(out))
@@ -481,7 +525,7 @@ def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     assert "## Cross-survey study" in md and "Survey A: seeing 1.35" in md and "drop A - B" in md
     assert files(tmp_path) == ["report"]  # no temporary folder left
     # the report's files feed the other subcommands
-    assert run("evaluate", "--embeddings", out / "embeddings.csv", "--catalog", out / "catalog.csv",
+    assert run("evaluate", "--embeddings", out / "embeddings.csv", "--catalogue", out / "catalog.csv",
                "--target", "morphology", "--cv", 2) == 0
 
 
@@ -517,7 +561,7 @@ def html_tables(text):
 
 
 def test_report_html_tables_have_rows_and_cells():
-    from sklearn_ssl.report import _markdown_to_html
+    from sklearn_ssl._markdown import _markdown_to_html
 
     frame = pd.DataFrame({"method (350 labels)": ["SSL frozen", "a|b <x>"], "accuracy": [0.938, np.nan],
                           "bias": [-0.00123, 0.5]})
@@ -557,19 +601,19 @@ def test_demo_refuses_to_overwrite_other_folders(tmp_path, capsys):
 
 
 def test_demo_interrupted_leaves_nothing(tmp_path, tiny_demo, monkeypatch, capsys):
-    from sklearn_ssl import report
+    from sklearn_ssl import demo
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(report, "_demo_figures", interrupted)
-    assert run("demo", "--quick", "--n-samples", 60, "--epochs", 1, "--device", "cpu",
-               "--out", tmp_path / "report", "--no-progress") == 130
+    monkeypatch.setattr(demo, "_demo_figures", interrupted)
+    assert run("demo", "--quick", "--n-samples", 60, "--max-epochs", 1, "--device", "cpu",
+               "--out", tmp_path / "report", "--quiet") == 130
     assert files(tmp_path) == []
 
 
 def test_demo_findings_state_what_the_table_shows():
-    from sklearn_ssl.report import _findings
+    from sklearn_ssl._demo_report import _findings
 
     noise = np.array([0.02, -0.02, 0.03, -0.03, 0.0])  # each method its own permutation: paired spread
     acc = {"SSL frozen": (0.83, 0.86), "supervised CNN": (0.70, 0.92), "photometry + GB": (0.60, 0.62),
@@ -584,21 +628,20 @@ def test_demo_findings_state_what_the_table_shows():
              for n, v in zip((10, 100), vals) for r in range(5)]
     table = pd.DataFrame(rows)
     morph_cat, morph_cnn, z_cat, z_cnn, ft_cat, ft_cnn = _findings(table)
-    assert morph_cat.startswith("**Morphology accuracy**, SSL frozen vs the best catalogue baseline: 10 labels: "
-                                "SSL frozen (0.830 ± 0.011) and morphology + GB (0.820 ± 0.011) are not "
-                                "distinguishable (paired difference +0.010 ± ")
-    assert "100 labels: SSL frozen (0.860 ± 0.011) beats morphology + GB (0.700 ± 0.011)" in morph_cat
-    assert "10 labels: SSL frozen (0.830 ± 0.011) beats supervised CNN" in morph_cnn
-    assert "100 labels: SSL frozen (0.860 ± 0.011) is behind supervised CNN" in morph_cnn
-    assert z_cat.count("is behind photometry + GB") == 2 and "beats" not in z_cat  # lower sigma_MAD is better
-    assert "10 labels: SSL fine-tuned (0.030 ± 0.001) and supervised CNN (0.030 ± 0.001) are not distinguishable" \
-        in ft_cnn
+    assert morph_cat.startswith("**Morphology accuracy**") and "paired difference +0.010" in morph_cat
+    assert verdicts(morph_cat) == {(10, "SSL frozen", "morphology + GB"): (0.83, "~", 0.82),
+                                   (100, "SSL frozen", "morphology + GB"): (0.86, ">", 0.70)}
+    assert verdicts(morph_cnn) == {(10, "SSL frozen", "supervised CNN"): (0.83, ">", 0.70),
+                                   (100, "SSL frozen", "supervised CNN"): (0.86, "<", 0.92)}
+    assert [v for _, v, _ in verdicts(z_cat).values()] == ["<", "<"]  # lower sigma_MAD is better
+    assert {k: v for k, (_, v, _) in verdicts(ft_cnn).items()} == {
+        (10, "SSL fine-tuned", "supervised CNN"): "~", (100, "SSL fine-tuned", "supervised CNN"): "~"}
     one = _findings(table[table.repeat == 0])
     assert all("too few to compare" in line and "beats" not in line for line in one)
 
 
 def test_terminal_summary_has_blanks_not_nan():
-    from sklearn_ssl.report import _summary_text
+    from sklearn_ssl._demo_report import _summary_text
 
     summary = pd.DataFrame({"method (350 labels)": ["SSL frozen", "SSL fine-tuned"],
                             "morphology accuracy": [0.9, np.nan], "photo-z sigma_MAD": [0.02, 0.018]})
@@ -607,7 +650,7 @@ def test_terminal_summary_has_blanks_not_nan():
 
 
 def test_demo_says_up_front_how_long_it_takes():
-    from sklearn_ssl.report import DEMO_WALL_TIME_S, _expected_time
+    from sklearn_ssl.demo import DEMO_WALL_TIME_S, _expected_time
 
     text = _expected_time(quick=False, changed=False)
     assert f"about {round(DEMO_WALL_TIME_S['default'] / 60)} minutes on an idle 2-core CPU" in text

@@ -59,7 +59,6 @@ FLOAT32_BATCHING = (
 def expected_failed_checks(estimator):
     return {
         "check_methods_subset_invariance": FLOAT32_BATCHING,
-        "check_methods_sample_order_invariance": FLOAT32_BATCHING,
     }
 
 
@@ -222,8 +221,18 @@ def test_transform_with_other_band_count_names_both_shapes(images, fitted):
 def test_unknown_options_are_rejected(images):
     with pytest.raises(ValueError, match="method"):
         fast(method="swav").fit(images[0])
-    with pytest.raises(ValueError, match="no CUDA device") if not torch.cuda.is_available() else pytest.raises(Exception):
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_cuda_without_a_cuda_device_is_refused(images):
+    with pytest.raises(ValueError, match="no CUDA device"):
         fast(device="cuda").fit(images[0])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fit_on_a_cuda_host_trains_there(images):
+    emb = fast(device="cuda").fit(images[0])
+    assert emb.device_ == "cuda" and np.isfinite(emb.transform(images[0])).all()
 
 
 def test_integer_images_are_accepted_as_float32(images):

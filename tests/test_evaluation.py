@@ -222,3 +222,85 @@ def test_label_efficiency_progress_bar_counts_every_fit(capsys, monkeypatch):
     label_efficiency(estimators, X, y, [10, 30], n_repeats=2, random_state=0, progress=True)
     err = sys.stderr.getvalue()
     assert "label budgets" in err and "8/8" in err
+
+
+def test_evaluate_embeddings_photoz_rows_match_a_hand_computation():
+    """The baseline column (the training mean, fold by fold) computed by hand: errors tabulated as errors."""
+    from sklearn.model_selection import KFold
+
+    from sklearn_ssl.evaluation import evaluate_embeddings
+    from sklearn_ssl.metrics import outlier_fraction, photoz_bias, sigma_mad
+
+    rng = np.random.default_rng(0)
+    z = rng.uniform(0.02, 0.3, 60)
+    Z = np.c_[z, rng.normal(size=60)]
+    table = evaluate_embeddings(Z, z, task="photoz", cv=3, random_state=0)
+    assert list(table.index) == ["r2", "rmse", "bias", "sigma_mad", "outlier_fraction"]
+    by_hand = {m: [] for m in table.index}
+    for train, test in KFold(3, shuffle=True, random_state=0).split(Z):
+        pred = np.full(len(test), z[train].mean())
+        by_hand["rmse"].append(np.sqrt(np.mean((z[test] - pred) ** 2)))
+        by_hand["bias"].append(photoz_bias(z[test], pred))
+        by_hand["sigma_mad"].append(sigma_mad(z[test], pred))
+        by_hand["outlier_fraction"].append(outlier_fraction(z[test], pred))
+    for metric in ("rmse", "bias", "sigma_mad", "outlier_fraction"):
+        assert table.loc[metric, "baseline"] == pytest.approx(np.mean(by_hand[metric]), rel=1e-12)
+    assert table.loc["sigma_mad", "mean"] > 0 and table.loc["rmse", "mean"] < table.loc["rmse", "baseline"]
+
+
+class _RecordingEmbedder(TransformerMixin, BaseEstimator):
+    """Records the images and labels it is pretrained on; embeds an image as its first pixels."""
+
+    def fit(self, X, y=None):
+        self.seen_, self.labels_ = np.asarray(X).copy(), np.asarray(y).copy()
+        return self
+
+    def transform(self, X):
+        return np.asarray(X, dtype=float).reshape(len(X), -1)[:, :4]
+
+
+def test_semi_supervised_probe_sees_each_labelled_image_once_and_no_test_image():
+    """The pool is the training split; the labelled images are in it, and pretraining sees them once."""
+    from sklearn.base import is_classifier, is_regressor
+    from sklearn.linear_model import Ridge
+
+    from sklearn_ssl._downstream import _SemiSupervisedProbe, _training_pool
+
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(40, 2, 4, 4)).astype(np.float32)
+    y = np.arange(40) % 2
+    pool = _training_pool(images, y, 0.25, True, 0)
+    test = label_efficiency({"spy": SpyClassifier()}, np.c_[np.arange(40)], y, [4], n_repeats=1,
+                            test_size=0.25, random_state=0).attrs["test_index"]
+    keys = {img.tobytes() for img in pool}
+    assert len(pool) == 30 and not keys & {images[i].tobytes() for i in test}
+    labelled = np.setdiff1d(np.arange(40), test)[:6]
+    probe = _SemiSupervisedProbe(_RecordingEmbedder(), LogisticRegression(), unlabelled=pool)
+    probe.fit(images[labelled], y[labelled])
+    seen = [img.tobytes() for img in probe.embedder_.seen_]
+    assert len(seen) == len(set(seen)) == 30  # every training image once, labelled or not
+    assert set(seen) == keys
+    assert (probe.embedder_.labels_[:6] == y[labelled]).all() and (probe.embedder_.labels_[6:] == -1).all()
+    assert is_classifier(probe) and list(probe.classes_) == [0, 1] and probe.predict_proba(images[:3]).shape == (3, 2)
+    z = rng.uniform(0, 0.3, 40)
+    pool_z = _training_pool(images, z, 0.25, False, 0)  # not stratified: another split
+    reg = _SemiSupervisedProbe(_RecordingEmbedder(), Ridge(), unlabelled=pool_z)
+    reg.fit(pool_z[:6], z[:6])
+    assert is_regressor(reg) and np.isnan(reg.embedder_.labels_[6:]).all() and len(reg.embedder_.seen_) == 30
+
+
+def test_moved_names_keep_their_public_import_paths():
+    """report.py and evaluation.py were split by job; every public name still imports from its old module."""
+    from sklearn_ssl import _downstream, _evaluate, _survey_pair, demo, evaluation, report
+    from sklearn_ssl._markdown import markdown_table
+    from sklearn_ssl._progress import _EpochBarCallback
+
+    assert report.run_demo is demo.run_demo and report.DEMO_SETTINGS is demo.DEMO_SETTINGS
+    assert report.evaluate_embeddings is evaluation.evaluate_embeddings is _evaluate.evaluate_embeddings
+    assert report.infer_task is evaluation.infer_task and report.markdown_table is markdown_table
+    assert report._EpochBarCallback is _EpochBarCallback  # demo models pickled before the split
+    assert evaluation.downstream_study is _downstream.downstream_study
+    assert evaluation.run_downstream_study is _downstream.run_downstream_study
+    assert evaluation.make_survey_pair is _survey_pair.make_survey_pair
+    for name in evaluation.__all__ + report.__all__:
+        assert hasattr(evaluation if name in evaluation.__all__ else report, name), name

@@ -1,8 +1,11 @@
 """Property-based fuzzing of the public estimators and loaders: a correct result or a clear error.
 
 Every outcome must be a result of the right shape and finite values, or a ValueError /
-TypeError with a message; never a crash deep inside torch, numpy or astropy.
+TypeError whose message names a problem that the input really has; never a crash deep
+inside torch, numpy or astropy.
 """
+
+import re
 
 import numpy as np
 import pytest
@@ -32,11 +35,33 @@ def _array(n, shape, dtype, poison):
     return X
 
 
-def _outcome(call):
+def input_problems(n, shape, dtype, poison=None, *, min_samples=1, labels=None) -> dict:
+    """The problems an input has, each with the pattern of a message that names it."""
+    problems = {}
+    if n < min_samples:
+        problems["too few samples"] = rf"Found array with {n} sample\(s\).*minimum of {min_samples}"
+    if shape == ():
+        problems["1-D"] = "Expected 2D array, got 1D array"
+    if len(shape) in (2, 4):  # (n, a, b) or (n, a, b, c, d): neither vectors nor images
+        problems["3-D or 5-D"] = r"[Ee]xpect(s|ed) images of shape \(n_samples, n_bands, height, width\)"
+    if np.issubdtype(dtype, np.complexfloating):
+        problems["complex"] = "Complex data not supported"
+    if poison is not None and n and np.issubdtype(dtype, np.floating):
+        problems["non-finite"] = "NaN or infinity|contains infinity|contains NaN|no valid pixel"
+    if labels == "float":
+        problems["continuous labels"] = "Unknown label type: continuous"
+    return problems
+
+
+def outcome(call, problems: dict):
+    """The result of ``call``, or None after an error whose message names one of ``problems``."""
     try:
         return call()
     except (ValueError, TypeError) as exc:
-        assert str(exc), "an error must say what is wrong"
+        message = " ".join(str(exc).split())
+        assert problems, f"valid input refused: {message}"
+        assert any(re.search(p, message) for p in problems.values()), (
+            f"the error names none of the input's problems ({', '.join(problems)}): {message}")
         return None
 
 
@@ -46,7 +71,7 @@ def _outcome(call):
 def test_preprocessing_transformers(n, shape, dtype, poison, which):
     est = {"scaler": ArcsinhScaler(), "reshaper": ImageReshaper(), "imputer": PixelImputer()}[which]
     X = _array(n, shape, dtype, poison)
-    out = _outcome(lambda: est.fit_transform(X))
+    out = outcome(lambda: est.fit_transform(X), input_problems(n, shape, dtype, poison))
     if out is not None:
         assert len(out) == n
         if which != "imputer" or poison is None:
@@ -61,7 +86,8 @@ def test_fine_tuned_classifier(n, shape, dtype, poison, labels):
     y = {"int": np.arange(n) % 2, "one_class": np.zeros(n, int), "float": np.linspace(0, 1, n),
          "str": np.array(["a", "b"] * 3)[:n]}[labels]
     clf = FineTunedClassifier(None, max_epochs=1, batch_size=4, random_state=0)
-    pred = _outcome(lambda: clf.fit(X, y).predict(X))
+    pred = outcome(lambda: clf.fit(X, y).predict(X),
+                    input_problems(n, shape, dtype, poison, min_samples=2, labels=labels))
     if pred is not None:
         assert pred.shape == (n,) and set(pred) <= set(y)
 
@@ -80,7 +106,10 @@ def test_load_cutouts(tmp_path_factory, shape, dtype, corrupt):
         path.write_bytes(b"\x00\x01not a fits file" * 50)
     elif corrupt == "empty":
         path.write_bytes(b"")
-    result = _outcome(lambda: load_cutouts([str(path)]))
+    problems = {"corrupt": r"obj\.fits: cannot be read as FITS"} if corrupt else {}
+    if len(shape) not in (2, 3):
+        problems["not an image"] = r"obj\.fits: cube layout expects a \(C, H, W\) image, got shape"
+    result = outcome(lambda: load_cutouts([str(path)]), problems)
     if result is not None:
         images = result[0] if isinstance(result, tuple) else result
         assert images.ndim == 4 and images.dtype == np.float32 and np.isfinite(images).all()

@@ -92,7 +92,7 @@ def test_cli_pretrain_stopped_by_a_real_signal(tmp_path, X, sig, status):
     ckpt = tmp_path / "ckpt"
     proc = subprocess.Popen(
         [sys.executable, "-m", "sklearn_ssl.cli", "pretrain", "--images", "X.npy", "--out", "model.joblib",
-         "--epochs", "100000", "--batch-size", "16", "--projection-dim", "8", "--device", "cpu", "--quiet",
+         "--max-epochs", "100000", "--batch-size", "16", "--projection-dim", "8", "--device", "cpu", "--quiet",
          "--checkpoint-dir", "ckpt"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -225,7 +225,7 @@ def test_evaluate_refuses_duplicated_ids(tmp_path, duplicated, capsys):
         tmp_path / "e.csv", index=False)
     cat_ids = np.r_[ids, 7] if duplicated == "catalogue" else ids
     pd.DataFrame({"id": cat_ids, "label": cat_ids % 2}).to_csv(tmp_path / "cat.csv", index=False)
-    assert cli.main(["evaluate", "--embeddings", str(tmp_path / "e.csv"), "--catalog", str(tmp_path / "cat.csv"),
+    assert cli.main(["evaluate", "--embeddings", str(tmp_path / "e.csv"), "--catalogue", str(tmp_path / "cat.csv"),
                      "--target", "label"]) == 1
     line = error_line(capsys.readouterr().err)
     assert "duplicated id" in line and "'7'" in line
@@ -333,7 +333,7 @@ def test_full_disk_and_read_only_folder_name_the_target(tmp_path, fitted, X, mon
         fitted.save(tmp_path / "m.joblib")
     np.save(tmp_path / "X.npy", X)
     assert cli.main(["pretrain", "--images", str(tmp_path / "X.npy"), "--out", str(tmp_path / "m.joblib"),
-                     "--epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet"]) == 1
+                     "--max-epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet"]) == 1
     line = error_line(capsys.readouterr().err)
     assert line.endswith(f"cannot write {tmp_path / 'm.joblib'} (No space left on device)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["X.npy"]

@@ -100,6 +100,8 @@ class PretrainingMethod(nn.Module):
     uses_index: ClassVar[bool] = False
     #: Whether the loss has negatives that keep projections apart (no collapse check needed).
     has_negatives: ClassVar[bool] = True
+    #: Whether the method keeps a moving-average network (the embedder's ``momentum`` is used).
+    uses_momentum: ClassVar[bool] = False
 
     def __init__(self, encoder: nn.Module, dim: int, projection_dim: int = 128, momentum: float = 0.99):
         super().__init__()

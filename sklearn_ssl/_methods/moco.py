@@ -37,6 +37,7 @@ class MoCo(PretrainingMethod):
 
     criterion = MoCoLoss
     uses_index = True
+    uses_momentum = True
 
     def __init__(self, encoder, dim: int, projection_dim: int = 128, momentum: float = 0.99):
         super().__init__(encoder, dim, projection_dim, momentum)

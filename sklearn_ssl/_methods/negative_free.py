@@ -46,6 +46,7 @@ class BYOL(PretrainingMethod):
 
     criterion = BYOLLoss
     has_negatives = False
+    uses_momentum = True
 
     def __init__(self, encoder, dim: int, projection_dim: int = 128, momentum: float = 0.99):
         super().__init__(encoder, dim, projection_dim, momentum)
