@@ -69,7 +69,8 @@ def check_images(estimator, X, *, reset: bool, min_samples: int = 1, allow_disk:
     ``allow_disk=True``, an HDF5 dataset, a dask array or integer images (memmap or not) are checked in
     chunks and returned as is, to be read a batch at a time (never converted whole).
     """
-    if allow_disk and (is_lazy(X) or (isinstance(X, np.ndarray) and X.dtype.kind in "iub")):
+    integer_images = isinstance(X, np.ndarray) and X.dtype.kind in "iub" and X.ndim in (2, 4) and len(X) > 0
+    if allow_disk and (is_lazy(X) or integer_images):  # other shapes get validate_data's messages below
         return check_lazy_images(estimator, X, reset=reset, min_samples=min_samples)
     shape = getattr(X, "shape", None)
     if not reset and shape is not None and len(shape) > 2 and tuple(shape[1:]) != estimator.input_shape_:
