@@ -6,6 +6,10 @@ bad arguments, invalid data) print one line ``sklearn-ssl: error: ...`` on stder
 exit with status 1 (2 for usage errors), without a traceback (set the environment variable
 ``SKLEARN_SSL_DEBUG=1`` to see it). Ctrl-C (SIGINT) and SIGTERM stop a command with status
 130 and 143 and one line saying how to resume; no output file is written.
+
+Longer than the package's ~400-line guide: each subcommand's parser states every option
+with its help text and the former spellings kept until 0.2; the work itself is in the
+library.
 """
 
 from __future__ import annotations

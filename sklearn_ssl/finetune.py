@@ -18,6 +18,10 @@ fine-tuned model is the pretraining (the comparison of Hayat et al. 2021).
 
 The photo-z head (classification over redshift bins) is
 :class:`sklearn_ssl.photoz.PhotoZRegressor`, built on the same base.
+
+Longer than the package's ~400-line guide because the shared parameter docstring of the
+three estimators (about 90 lines with their attributes) lives here with their base; the data path is
+``_estimator``'s, the schedule and warnings ``_params``'s.
 """
 
 from __future__ import annotations
