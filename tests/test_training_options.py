@@ -102,3 +102,17 @@ def test_checkpoint_every_two_writes_after_epochs_two_and_four_and_the_last(surv
     assert len(states) == 6 and os.listdir(tmp_path / "ckpt") == ["checkpoint.pt"]
     written_after = [epoch for epoch in range(1, 6) if states[epoch] != states[epoch - 1]]
     assert written_after == [2, 4, 5]  # every second epoch, and the last one (a finished run resumes as done)
+
+
+def test_every_precision_in_one_process_as_a_grid_search_needs():
+    """The package's one precision mechanism (MixedPrecision) takes a new precision at each fit.
+    accelerate's Accelerator could not: its state is a process-wide singleton that refuses a
+    second mixed_precision, which is why it is used only when the user passes an accelerator."""
+    from sklearn.model_selection import GridSearchCV
+
+    X = np.random.default_rng(0).normal(size=(48, 16)).astype(np.float32)
+    search = GridSearchCV(ContrastiveEmbedder(max_epochs=1, batch_size=16, projection_dim=8, random_state=0),
+                          {"precision": ["fp32", "bf16", "fp16"]}, cv=2,
+                          scoring=lambda est, X, y=None: float(np.isfinite(est.transform(X)).all()))
+    search.fit(X)
+    assert list(search.cv_results_["mean_test_score"]) == [1.0, 1.0, 1.0]
