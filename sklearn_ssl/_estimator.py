@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import numbers
 import threading
-import warnings
 from typing import Callable, Iterator
 
 import numpy as np
@@ -30,7 +29,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
 from ._disk import (
-    SCAN_BYTES, DiskRows, check_lazy_images, count_non_finite, is_disk_backed, is_lazy, mapped_hdf5, read_ahead,
+    SCAN_BYTES, as_float_tensor, DiskRows, check_lazy_images, count_non_finite, is_disk_backed, is_lazy, mapped_hdf5, read_ahead,
     read_rows,
 )
 from ._sklearn_private import Interval, StrOptions
@@ -182,7 +181,7 @@ def _place_data(X, device: str) -> torch.Tensor | DiskRows:
         if X.shape[0] * int(np.prod(X.shape[1:])) * 4 < free // 2:
             return _to_device_in_chunks(X, device)
     if in_memory and X.dtype == np.float32:
-        return _as_tensor(X)
+        return as_float_tensor(X)
     return DiskRows(X)
 
 
@@ -190,11 +189,11 @@ def _to_device_in_chunks(X: np.ndarray, device, chunk_bytes: int = SCAN_BYTES) -
     """``X`` as one float32 tensor on ``device``, converted and copied ``chunk_bytes`` of input at
     a time (a float32 array is shared, not copied, on the host)."""
     if X.dtype == np.float32:
-        return _as_tensor(X).to(device)
+        return as_float_tensor(X).to(device)
     out = torch.empty(X.shape, dtype=torch.float32, device=device)
     step = max(1, chunk_bytes // max(1, X[:1].nbytes))
     for i in range(0, len(X), step):
-        out[i:i + step] = _as_tensor(X[i:i + step]).to(device)
+        out[i:i + step] = as_float_tensor(X[i:i + step]).to(device)
     return out
 
 
@@ -203,13 +202,6 @@ def _raise_shape_mismatch(estimator, shape: tuple) -> None:
         f"X has samples of shape {shape}, but {type(estimator).__name__} was fitted on samples of "
         f"shape {estimator.input_shape_} (bands, height, width). Use images with the same bands and size."
     )
-
-
-def _as_tensor(X: np.ndarray) -> torch.Tensor:
-    """float32 tensor sharing memory with X where possible; read-only input is never written."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.as_tensor(X, dtype=torch.float32)
 
 
 #: Constraints of the training parameters shared by the contrastive estimators (same names, same meaning).
@@ -235,9 +227,9 @@ def inference_batches(X, step: int, device) -> Iterator[tuple[int, torch.Tensor]
     starts = range(0, len(X), step)
     if is_disk_backed(X) or not (isinstance(X, np.ndarray) and X.dtype == np.float32):
         rows = mapped_hdf5(X)
-        batches = read_ahead(lambda i: _as_tensor(read_rows(rows, slice(i, i + step))), starts)
+        batches = read_ahead(lambda i: as_float_tensor(read_rows(rows, slice(i, i + step))), starts)
     else:
-        batches = (_as_tensor(X[i:i + step]) for i in starts)
+        batches = (as_float_tensor(X[i:i + step]) for i in starts)
     for start, xb in zip(starts, batches):
         yield start, xb.to(device, non_blocking=True)
 

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from ._atomic import _suffix, atomic_path
-from ._atomic import atomic_dir  # noqa: F401  (report.py imports it from here)
 from .cutouts import load_cutouts
 from .embedder import ContrastiveEmbedder
 from .preprocessing import PixelImputer

@@ -162,7 +162,8 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
         ROC AUC) and ``"retrieval"`` (dict: image-to-spectrum top-1/top-5 rates and chance).
     """
     from ._demo_methods import OTHER_METHODS, fit_other_embedders, held_out_galaxies, rare_object_search, retrieval
-    from ._io import atomic_dir, embedding_frame
+    from ._atomic import atomic_dir
+    from ._io import embedding_frame
     from .datasets import make_galaxy_survey
     from .evaluation import _asinh_flatten
     from .embedder import ContrastiveEmbedder, _resolve_device

@@ -22,10 +22,10 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import ProgressBar
 
-from ._disk import float_dtype, read_rows
+from ._disk import as_float_tensor, float_dtype, read_rows
 from ._checkpoint import ResumableCheckpoint
 from ._estimator import (
-    _TRAINING_CONSTRAINTS, TorchEstimatorMixin, _as_tensor, _forget_fit, _place_data, _resolve_device,
+    _TRAINING_CONSTRAINTS, TorchEstimatorMixin, _forget_fit, _place_data, _resolve_device,
     _resolve_precision, check_ebv, deredden_batch,
 )
 from ._atomic import atomic_path
@@ -438,7 +438,7 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         state = copy.deepcopy(projector.state_dict())
         try:
             with torch.inference_mode():
-                h = torch.cat([net.embed(_as_tensor(X[i:i + net.batch_size]).to(self.device_))
+                h = torch.cat([net.embed(as_float_tensor(X[i:i + net.batch_size]).to(self.device_))
                                for i in range(0, len(X), net.batch_size)])
                 projector.train()
                 z = torch.nn.functional.normalize(projector(h).float(), dim=1)

@@ -572,7 +572,7 @@ def test_report_html_tables_have_rows_and_cells():
 
 
 def test_report_folder_is_replaced_only_when_complete(tmp_path):
-    from sklearn_ssl._io import atomic_dir
+    from sklearn_ssl._atomic import atomic_dir
 
     out = tmp_path / "report"
     with atomic_dir(out) as tmp:
