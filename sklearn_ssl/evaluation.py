@@ -1,8 +1,8 @@
 """Downstream evaluation: the label-efficiency protocol, similarity search, and the public home of the studies.
 
 This module holds the protocol (:func:`label_efficiency`, :func:`summarize_label_efficiency`)
-and :class:`SimilaritySearch`. It also re-exports, as their public import path, the
-experiments and workflows built on them, each written in a private module of its own:
+and re-exports :class:`SimilaritySearch` (written in :mod:`sklearn_ssl.discovery`). It also
+re-exports, as their public import path, the experiments and workflows built on them, each written in a private module of its own:
 :func:`evaluate_embeddings` and :func:`infer_task` (``sklearn_ssl._evaluate``, the
 ``sklearn-ssl evaluate`` command), :func:`downstream_study` and :func:`run_downstream_study`
 (``sklearn_ssl._downstream``), the cross-survey study (``sklearn_ssl._cross_survey``,
@@ -23,19 +23,16 @@ embedder itself and its ``fit`` does nothing::
 
 from __future__ import annotations
 
-import numbers
 import sys
 import time
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import clone
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
-from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._comparison import budget_findings, comparison_sentence, paired_comparison
 from ._cross_survey import (
@@ -44,6 +41,7 @@ from ._cross_survey import (
 )
 from ._downstream import downstream_study, run_downstream_study
 from ._evaluate import evaluate_embeddings, infer_task
+from .discovery import SimilaritySearch  # its home; importable from here as before
 from .metrics import get_scorer
 
 __all__ = ["label_efficiency", "summarize_label_efficiency", "evaluate_embeddings", "infer_task",
@@ -211,95 +209,6 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
     if keep_predictions:
         out.attrs["predictions"] = predictions
     return out
-
-
-class SimilaritySearch(BaseEstimator):
-    """Nearest neighbours of embeddings, by cosine distance (Stein et al. 2022's lens search),
-    and a k-nearest-neighbour outlier score for rare-object searches (:meth:`score_samples`).
-
-    Parameters
-    ----------
-    n_neighbors : int, default=8
-        Neighbours returned by :meth:`kneighbors` and averaged by :meth:`score_samples`.
-    metric : str, default="cosine"
-        Any metric of :class:`sklearn.neighbors.NearestNeighbors`.
-    algorithm : str, default="brute"
-        Search algorithm (brute force is exact and fast for a few 100k embeddings).
-    n_jobs : int or None, default=None
-
-    Attributes
-    ----------
-    nn_ : sklearn.neighbors.NearestNeighbors
-        The fitted index.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> Z = np.random.default_rng(0).normal(size=(100, 16))
-    >>> search = SimilaritySearch(n_neighbors=3).fit(Z)
-    >>> dist, idx = search.kneighbors(Z[:1])
-    >>> int(idx[0, 0])
-    0
-    """
-
-    _parameter_constraints: dict = {
-        "n_neighbors": [numbers.Integral], "metric": [str, callable], "algorithm": [str], "n_jobs": [None, int],
-    }
-
-    def __init__(self, n_neighbors=8, metric="cosine", algorithm="brute", n_jobs=None):
-        self.n_neighbors = n_neighbors
-        self.metric = metric
-        self.algorithm = algorithm
-        self.n_jobs = n_jobs
-
-    def fit(self, X, y=None):
-        """Index embeddings ``X`` of shape (n_samples, n_features)."""
-        self._validate_params()
-        X = validate_data(self, X, reset=True)
-        self.nn_ = NearestNeighbors(n_neighbors=min(self.n_neighbors, len(X)), metric=self.metric,
-                                    algorithm=self.algorithm, n_jobs=self.n_jobs).fit(X)
-        return self
-
-    def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
-        """Distances and indices of the nearest indexed embeddings to each query.
-
-        With ``X=None`` the indexed points are the queries and each point is not its own
-        neighbour (scikit-learn's convention).
-        """
-        check_is_fitted(self, "nn_")
-        if X is not None:
-            X = validate_data(self, X, reset=False)
-        k = n_neighbors or self.n_neighbors
-        available = self.nn_.n_samples_fit_ - (X is None)  # a point is not its own neighbour
-        if k > available:
-            raise ValueError(
-                f"n_neighbors={k} but only {available} indexed embeddings can be returned"
-                f"{' (the queries are the indexed points, each excluded from its own neighbours)' if X is None else ''}; "
-                f"ask for at most {available}, or index more embeddings."
-            )
-        return self.nn_.kneighbors(X, n_neighbors=k, return_distance=return_distance)
-
-    def score_samples(self, X=None):
-        """Typicality of each query: minus its mean distance to its ``n_neighbors`` nearest indexed points.
-
-        scikit-learn's outlier convention (as
-        :meth:`sklearn.neighbors.LocalOutlierFactor.score_samples`): the lower, the more
-        abnormal. Sorting a survey's embeddings by this score (ascending) ranks the
-        objects least like any other first, a k-nearest-neighbour distance anomaly score
-        (Ramaswamy et al. 2000) as used for rare-object searches in contrastive embeddings.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_queries, n_features) or None
-            Queries; None scores the indexed points themselves, each without counting
-            itself as a neighbour.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_queries,)
-        """
-        dist, _ = self.kneighbors(X)
-        return -dist.mean(axis=1)
 
 
 # -- the downstream study on the synthetic survey (used by benchmarks/ and the CLI) ------------
