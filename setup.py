@@ -37,12 +37,14 @@ setup(
         # accelerate: the multi-process training tests; dask: the distributed model-selection test;
         # sphinx/numpydoc: the test that builds the docs with -W
         "test": ["pytest>=7", "hypothesis>=6", "accelerate>=1.0", "dask[distributed]>=2024.1",
-                 "sphinx>=7", "numpydoc>=1.6", "h5py>=3.8", "pyarrow>=14"],
+                 "sphinx>=7", "numpydoc>=1.6", "h5py>=3.8", "pyarrow>=14", "faiss-cpu>=1.8"],
         "docs": ["sphinx>=7", "numpydoc>=1.6"],
         "distributed": ["accelerate>=1.0", "dask[distributed]>=2024.1"],
         "parquet": ["pyarrow>=14"],
         # HDF5 image collections read on demand (storage.open_images, fit/transform on h5py datasets)
         "hdf5": ["h5py>=3.8"],
+        # approximate similarity search at survey scale (SimilaritySearch algorithm="hnsw"/"ivfpq", sklearn-ssl index)
+        "search": ["faiss-cpu>=1.8"],
     },
     entry_points={"console_scripts": ["sklearn-ssl=sklearn_ssl.cli:main"]},
 )

@@ -78,7 +78,7 @@ def _rss_anon() -> int:
     return 0
 
 
-def write_embeddings(path: Path, n: int, dim: int, n_clusters: int, seed: int, chunk: int = 200_000):
+def write_embeddings(path: Path, n: int, dim: int, n_clusters: int, seed: int, chunk: int = 100_000):
     """Clustered embeddings written a chunk at a time to a .npy memmap (float32), ids beside it."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(n_clusters, dim)).astype(np.float32)
@@ -95,8 +95,13 @@ def write_embeddings(path: Path, n: int, dim: int, n_clusters: int, seed: int, c
 def draw(rng, centres, bases, n):
     label = rng.integers(len(centres), size=n)
     z = rng.normal(size=(n, bases.shape[1])).astype(np.float32)
-    X = centres[label] + np.einsum("nl,nld->nd", z, bases[label])
-    return X + 0.05 * rng.normal(size=X.shape).astype(np.float32)
+    X = centres[label] + 0.05 * rng.normal(size=(n, centres.shape[1])).astype(np.float32)
+    order = np.argsort(label, kind="stable")
+    bounds = np.searchsorted(label[order], np.arange(len(centres) + 1))
+    for c in range(len(centres)):  # each cluster's offsets in its own subspace, one matrix product per cluster
+        rows = order[bounds[c]:bounds[c + 1]]
+        X[rows] += z[rows] @ bases[c]
+    return X
 
 
 def unit(X):

@@ -1,4 +1,4 @@
-"""The ``sklearn-ssl`` command: demo, pretrain, embed, evaluate.
+"""The ``sklearn-ssl`` command: demo, pretrain, embed, evaluate, convert, index, search.
 
 A thin layer over the library: it parses arguments, calls library functions and writes
 outputs atomically (temporary file + :func:`os.replace`). Expected errors (bad paths,
@@ -214,6 +214,9 @@ def _parser() -> argparse.ArgumentParser:
     emb.add_argument("--quiet", action="store_true", help="no progress lines or bars")
     _add_dask_options(emb)
     _add_convert_parser(sub)
+    from .discovery._commands import add_parsers as _add_search_parsers
+
+    _add_search_parsers(sub, _positive_int)
 
     ev = sub.add_parser("evaluate", help="cross-validate a simple model on embeddings for a catalogue column",
                         description="Cross-validate a classifier or regressor on embeddings against a catalogue "
@@ -497,8 +500,20 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_index(args) -> int:
+    from .discovery._commands import cmd_index as run
+
+    return run(args)
+
+
+def cmd_search(args) -> int:
+    from .discovery._commands import cmd_search as run
+
+    return run(args)
+
+
 _COMMANDS = {"demo": cmd_demo, "pretrain": cmd_pretrain, "embed": cmd_embed, "evaluate": cmd_evaluate,
-             "convert": cmd_convert}
+             "convert": cmd_convert, "index": cmd_index, "search": cmd_search}
 
 
 def _one_line(exc: BaseException) -> str:

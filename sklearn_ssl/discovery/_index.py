@@ -85,7 +85,7 @@ def index_settings(algorithm: str, n_samples: int, n_features: int, *, nlist=Non
     """The settings of a faiss index: the given ones, and defaults by size for those left None.
 
     IVF-PQ: ``nlist`` about sqrt(n) (a power of two, at least 16 and at most n/39 so that
-    every list gets the 39 training points faiss asks for), ``nprobe`` = nlist/16 (at
+    every list gets the 39 training points faiss asks for), ``nprobe`` = nlist/128 (at
     least 8), ``pq_m`` about d/2 sub-quantizers of ``pq_nbits`` bits, trained on
     ``training_size`` = max(64 * nlist, 2**pq_nbits * 39) sampled rows (at most n). HNSW:
     ``hnsw_m`` links per node, ``ef_construction``, ``ef_search`` = 128.
@@ -104,7 +104,7 @@ def index_settings(algorithm: str, n_samples: int, n_features: int, *, nlist=Non
     if d % m:
         raise ValueError(f"pq_m={m} must divide the embedding dimension {d}; e.g. pq_m={_pq_m(d)}.")
     if nprobe is None:
-        nprobe = min(nlist, max(8, nlist // 16))
+        nprobe = min(nlist, max(8, nlist // 128))
     if training_size is None:
         training_size = max(64 * nlist, 39 * 2 ** int(pq_nbits))
     training_size = min(int(training_size), n)

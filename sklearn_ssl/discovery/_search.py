@@ -45,7 +45,7 @@ class SimilaritySearch(BaseEstimator):
         without faiss, HNSW below 2,000,000, IVF-PQ beyond.
     nlist, nprobe : int or None, default=None
         IVF-PQ: inverted lists (default about sqrt(n), a power of two) and lists visited
-        per query (default nlist/16, at least 8). More ``nprobe``: better recall, slower.
+        per query (default nlist/128, at least 8). More ``nprobe``: better recall, slower.
         ``nprobe`` and ``ef_search`` may be changed with ``set_params`` after ``fit``: the
         next query uses them, without rebuilding the index.
     pq_m, pq_nbits : int or None, int, default=None, 8
