@@ -61,12 +61,12 @@ class DeviceBatches:
         order = order[self.rank * n:(self.rank + 1) * n]
         return [order[sl] for sl in slices]
 
-    def _x(self, idx):
-        x = self._rows(idx)
-        if not self.with_index:
-            return x
-        rows = torch.arange(idx.start, idx.stop) if isinstance(idx, slice) else idx
-        return x, rows.to(self.device)
+    def _batch(self, idx, x: torch.Tensor) -> tuple:
+        """``(x, y)`` of one batch; ``x`` becomes ``(x, rows)`` with ``with_index``. Every path goes through here."""
+        if self.with_index:
+            rows = torch.arange(idx.start, idx.stop) if isinstance(idx, slice) else idx
+            x = x, rows.to(self.device)
+        return x, self._y(idx)
 
     def _rows(self, idx) -> torch.Tensor:
         if not self.stream:
@@ -90,15 +90,15 @@ class DeviceBatches:
         indices = self._indices()
         if not self.stream:
             for idx in indices:
-                yield self._x(idx), self._y(idx)
+                yield self._batch(idx, self._rows(idx))
             return
         if isinstance(self.X, DiskRows):  # read from disk in a background thread, two batches ahead
             for idx, batch in read_ahead(self._read, indices):
-                yield self._to_device(batch), self._y(idx)
+                yield self._batch(idx, self._to_device(batch))
             return
         pending = None
         for idx in indices:  # stage batch i+1 while batch i is being used
-            staged = self._x(idx), self._y(idx)
+            staged = self._batch(idx, self._rows(idx))
             if pending is not None:
                 yield pending
             pending = staged

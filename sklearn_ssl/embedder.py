@@ -22,11 +22,11 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import ProgressBar
 
-from ._disk import as_float_tensor, float_dtype, read_rows
+from ._disk import float_dtype, read_rows
 from ._checkpoint import ResumableCheckpoint
 from ._estimator import (
     _TRAINING_CONSTRAINTS, TorchEstimatorMixin, _forget_fit, _place_data, _resolve_device,
-    _resolve_precision, check_ebv, deredden_batch,
+    _resolve_precision, check_ebv, deredden_batch, inference_batches,
 )
 from ._atomic import atomic_path
 from ._params import lr_schedule_callbacks, resolve_lr, warn_if_set
@@ -438,8 +438,7 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         state = copy.deepcopy(projector.state_dict())
         try:
             with torch.inference_mode():
-                h = torch.cat([net.embed(as_float_tensor(X[i:i + net.batch_size]).to(self.device_))
-                               for i in range(0, len(X), net.batch_size)])
+                h = torch.cat([net.embed(xb) for _, xb in inference_batches(X, net.batch_size, self.device_)])
                 projector.train()
                 z = torch.nn.functional.normalize(projector(h).float(), dim=1)
         finally:
