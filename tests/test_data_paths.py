@@ -13,7 +13,7 @@ import torch
 
 from sklearn_ssl import ContrastiveEmbedder, CrossModalEmbedder, FineTunedClassifier, FineTunedRegressor, PhotoZRegressor
 from sklearn_ssl.augment import GalacticReddening, RandomRotation
-from sklearn_ssl._methods import METHODS
+from sklearn_ssl.engine._methods import METHODS
 
 h5py = pytest.importorskip("h5py")
 da = pytest.importorskip("dask.array")
