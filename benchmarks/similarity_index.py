@@ -42,7 +42,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sklearn_ssl._atomic import atomic_path  # noqa: E402
+from sklearn_ssl.utils import atomic_path  # noqa: E402
 from sklearn_ssl.discovery import SimilaritySearch, save_index  # noqa: E402
 
 

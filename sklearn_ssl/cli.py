@@ -74,7 +74,7 @@ def _renamed(sub, old: str, new: str, **kwargs) -> None:
 
 
 def _bands(text):
-    from ._io import parse_bands
+    from .io import parse_bands
 
     try:
         return parse_bands(text)
@@ -214,9 +214,7 @@ def _parser() -> argparse.ArgumentParser:
     emb.add_argument("--quiet", action="store_true", help="no progress lines or bars")
     _add_dask_options(emb)
     _add_convert_parser(sub)
-    from .discovery._commands import add_parsers as _add_search_parsers
-
-    _add_search_parsers(sub, _positive_int)
+    _add_search_parsers(sub)
 
     ev = sub.add_parser("evaluate", help="cross-validate a simple model on embeddings for a catalogue column",
                         description="Cross-validate a classifier or regressor on embeddings against a catalogue "
@@ -241,7 +239,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _read_images(args):
-    from ._io import impute_images, load_images
+    from .io import impute_images, load_images
 
     images, ids = load_images(args.images, key=args.key, bands=args.bands, on_error=args.on_error)
     quiet = getattr(args, "quiet", False)
@@ -257,7 +255,7 @@ def _read_images(args):
 
 def cmd_pretrain(args) -> int:
     from . import ContrastiveEmbedder
-    from ._io import MODEL_SUFFIXES, check_output_path, save_model
+    from .io import MODEL_SUFFIXES, check_output_path, save_model
 
     out = check_output_path(args.out, MODEL_SUFFIXES, "model")  # fail before training, not after
     _check_before_training(args)
@@ -282,8 +280,8 @@ def cmd_pretrain(args) -> int:
 
 def _check_before_training(args) -> None:
     """What can fail after hours of training, checked first: the device and the checkpoint folder."""
-    from ._io import check_writable_dir
-    from .embedder import _resolve_device
+    from .io import check_writable_dir
+    from .engine._estimator import _resolve_device
 
     _resolve_device(args.device)
     if args.checkpoint_dir is not None:
@@ -295,15 +293,15 @@ def _check_before_training(args) -> None:
 
 
 def cmd_embed(args) -> int:
-    from ._io import EMBEDDING_SUFFIXES, check_output_path, load_model, save_embeddings
+    from .io import EMBEDDING_SUFFIXES, check_output_path, load_model, save_embeddings
 
     out = check_output_path(args.out, EMBEDDING_SUFFIXES, "embeddings")
     if out.suffix.lower() == ".parquet":
-        from ._io import _parquet_engine
+        from .io import parquet_engine
 
-        _parquet_engine()  # a missing pyarrow is reported before any work
-    from ._published import is_torch_file
-    from .embedder import ContrastiveEmbedder
+        parquet_engine()  # a missing pyarrow is reported before any work
+    from .nn import is_torch_file
+    from .estimators import ContrastiveEmbedder
 
     try:
         model = load_model(args.model, device=args.device)
@@ -313,7 +311,7 @@ def cmd_embed(args) -> int:
         model = None  # a published checkpoint: built for the images' shape once they are read
     if getattr(args, "dask", None):
         if model is None:  # a published checkpoint: its input shape is the collection's
-            from .storage import open_images
+            from .io.storage import open_images
 
             shape = open_images(args.images, key=args.key)[0].shape[1:]
             model = ContrastiveEmbedder.from_checkpoint(args.model, layout=args.layout, input_shape=shape,
@@ -352,7 +350,7 @@ def _dask_client(spec: str):
 
 
 def _embed_on_dask(args, model, out) -> int:
-    from .distributed import embed
+    from .io.distributed import embed
 
     suffix = out.suffix.lower()
     if suffix not in (".npy", ".parquet"):
@@ -395,7 +393,7 @@ def _add_convert_parser(sub) -> None:
 
 
 def cmd_convert(args) -> int:
-    from .storage import convert_images
+    from .io.storage import convert_images
 
     images, ids = convert_images(args.source, args.out, key=args.key, bands=args.bands, layout=args.layout,
                                  on_error=args.on_error, chunk_size=args.chunk_size,
@@ -452,10 +450,10 @@ def _align(Z, ids, catalog, args, path):
 
 
 def cmd_evaluate(args) -> int:
-    from ._atomic import atomic_path
-    from ._io import METRICS_SUFFIXES, check_output_path, load_embeddings
-    from .cutouts import read_catalogue
-    from ._markdown import markdown_table
+    from .utils import atomic_path
+    from .io import METRICS_SUFFIXES, check_output_path, load_embeddings
+    from .io.cutouts import read_catalogue
+    from .utils import markdown_table
     from .evaluation import evaluate_embeddings
 
     out = check_output_path(args.out, METRICS_SUFFIXES, "metrics") if args.out else None
@@ -500,16 +498,85 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def cmd_index(args) -> int:
-    from .discovery._commands import cmd_index as run
+def _add_search_parsers(sub) -> None:
+    """``index`` and ``search``: look-alike searches in a survey's embeddings (:mod:`sklearn_ssl.discovery`)."""
+    from .discovery import ALGORITHMS
 
-    return run(args)
+    idx = sub.add_parser(
+        "index", help="build a similarity-search index of embeddings (faiss HNSW / IVF-PQ, or exact)",
+        description="Index embeddings written by 'sklearn-ssl embed' (.npy, read as a memory map a chunk at a "
+                    "time; .parquet, read a record batch at a time; or .csv) for look-alike searches, and write "
+                    "the index with the objects' ids to one file. Ids: the table's 'id' column, or NAME.ids.npy "
+                    "beside a .npy file; else row numbers. The faiss algorithms need pip install "
+                    "'sklearn-ssl[search]'.")
+    idx.add_argument("--embeddings", required=True, help="embeddings file: .npy, .parquet or .csv")
+    idx.add_argument("--out", required=True, help="index file to write (.index)")
+    idx.add_argument("--algorithm", choices=list(ALGORITHMS), default="auto",
+                     help="auto: exact below 100,000 embeddings (or without faiss), hnsw below 2,000,000, "
+                          "ivfpq beyond")
+    idx.add_argument("--metric", choices=["cosine", "euclidean"], default="cosine", help="distance")
+    knobs = idx.add_argument_group("index settings (default: chosen by size; see SimilaritySearch)")
+    knobs.add_argument("--nlist", type=_positive_int, help="ivfpq: inverted lists (default: about sqrt(n))")
+    knobs.add_argument("--nprobe", type=_positive_int, help="ivfpq: lists visited per query (default: nlist/128, "
+                                                            "at least 8)")
+    knobs.add_argument("--pq-m", type=_positive_int, help="ivfpq: sub-quantizers, dividing the dimension "
+                                                         "(default: about dimension/2)")
+    knobs.add_argument("--pq-nbits", type=_positive_int, default=8, help="ivfpq: bits per sub-quantizer code")
+    knobs.add_argument("--hnsw-m", type=_positive_int, default=32, help="hnsw: links per node")
+    knobs.add_argument("--ef-construction", type=_positive_int, default=64, help="hnsw: candidates while building")
+    knobs.add_argument("--ef-search", type=_positive_int, help="hnsw: candidates per query (default: 128)")
+    knobs.add_argument("--training-size", type=_positive_int,
+                       help="ivfpq: embeddings sampled to train the quantizers (default: max(64 nlist, 9984))")
+    idx.add_argument("--chunk-size", type=_positive_int, default=65536, help="embeddings read and added at a time")
+    idx.add_argument("--threads", type=_positive_int, help="faiss threads (default: all cores)")
+    idx.add_argument("--seed", type=int, default=0, help="random seed of the training sample")
+
+    sea = sub.add_parser(
+        "search", help="look-alikes of objects in an index, by id",
+        description="Print the nearest neighbours (ids and distances) of indexed objects, by id, from an index "
+                    "written by 'sklearn-ssl index'; each object is not its own neighbour. A faiss index is "
+                    "approximate (see --nprobe / --ef-search).")
+    sea.add_argument("--index", required=True, help="index file from 'sklearn-ssl index'")
+    sea.add_argument("--id", required=True, action="append", dest="ids", metavar="ID",
+                     help="object id to search from (repeat for several)")
+    sea.add_argument("-k", "--n-neighbors", type=_positive_int, default=20, help="look-alikes per object")
+    sea.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    sea.add_argument("--nprobe", type=_positive_int, help="ivfpq: lists visited (default: the index's)")
+    sea.add_argument("--ef-search", type=_positive_int, help="hnsw: candidates per query (default: the index's)")
+
+
+def cmd_index(args) -> int:
+    from .discovery import INDEX_SUFFIXES, SimilaritySearch, save_index
+    from .io import check_output_path
+
+    out = check_output_path(args.out, INDEX_SUFFIXES, "index")  # before any work
+    search = SimilaritySearch(
+        metric=args.metric, algorithm=args.algorithm, nlist=args.nlist, nprobe=args.nprobe, pq_m=args.pq_m,
+        pq_nbits=args.pq_nbits, hnsw_m=args.hnsw_m, ef_construction=args.ef_construction, ef_search=args.ef_search,
+        training_size=args.training_size, chunk_size=args.chunk_size, n_jobs=args.threads, random_state=args.seed)
+    start = time.perf_counter()
+    search.fit(args.embeddings)
+    built = time.perf_counter() - start
+    save_index(search, out)
+    settings = ", ".join(f"{k}={v}" for k, v in search.index_params_.items())
+    print(f"indexed {search.n_samples_fit_} embeddings of {search.n_features_in_} features with "
+          f"{search.algorithm_}{f' ({settings})' if settings else ''} in {built:.1f} s; "
+          f"{'ids from the file' if search.ids_ is not None else 'no ids (row numbers are the ids)'}; "
+          f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
+    return 0
 
 
 def cmd_search(args) -> int:
-    from .discovery._commands import cmd_search as run
+    from .discovery import load_index
 
-    return run(args)
+    search = load_index(args.index)
+    search.set_params(**{k: v for k, v in (("nprobe", args.nprobe), ("ef_search", args.ef_search)) if v is not None})
+    table = search.search(ids=args.ids, n_neighbors=args.n_neighbors)
+    if args.csv:
+        table.to_csv(sys.stdout, index=False)
+    else:
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+    return 0
 
 
 _COMMANDS = {"demo": cmd_demo, "pretrain": cmd_pretrain, "embed": cmd_embed, "evaluate": cmd_evaluate,
@@ -528,7 +595,7 @@ def _one_line(exc: BaseException) -> str:
 #: Library advice (keyword arguments, classes) -> the command-line option that does the same.
 _CLI_ADVICE = (
     ("pass on_error='skip'", "pass --on-error skip"),
-    ("e.g. with sklearn_ssl.preprocessing.PixelImputer in front of the estimator in a Pipeline",
+    ("e.g. with sklearn_ssl.PixelImputer in front of the estimator in a Pipeline",
      "e.g. with --impute local (or median, mean)"),
     ("pass bands=[...] to fix one order", "pass --bands to fix one order"),
     ("pass bands=[...] (command line: --bands u,g,r,i,z)", "pass --bands (e.g. --bands u,g,r,i,z)"),

@@ -153,7 +153,7 @@ def test_query_by_id_uses_the_exact_vector_from_the_source_file(faiss, tmp_path)
 
 
 def test_cli_index_then_search(faiss, tmp_path, capsys):
-    from sklearn_ssl._io import save_embeddings
+    from sklearn_ssl.io import save_embeddings
 
     X = clustered(1200)
     ids = np.array([f"gal{i}" for i in range(len(X))])

@@ -9,7 +9,8 @@
 faiss is optional: ``pip install 'sklearn-ssl[search]'``. See :doc:`/search_at_scale`.
 """
 
+from ._index import ALGORITHMS
 from ._search import SimilaritySearch
-from ._store import load_index, save_index
+from ._store import INDEX_SUFFIXES, load_index, save_index
 
-__all__ = ["SimilaritySearch", "save_index", "load_index"]
+__all__ = ["SimilaritySearch", "save_index", "load_index", "ALGORITHMS", "INDEX_SUFFIXES"]

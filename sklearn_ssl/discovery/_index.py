@@ -6,7 +6,7 @@ This module knows three things and nothing about estimators:
   defaults of each faiss index by size (:func:`resolve_algorithm`, :func:`index_settings`,
   :func:`make_index`);
 - how to read embeddings a chunk at a time from what ``sklearn-ssl embed`` and
-  :func:`sklearn_ssl.distributed.embed` write: a ``.npy`` file (a memory map; ids from
+  :func:`sklearn_ssl.io.distributed.embed` write: a ``.npy`` file (a memory map; ids from
   ``<name>.ids.npy`` beside it, if any), a Parquet table (an ``id`` column, then
   ``emb0, emb1, ...``, read one record batch at a time) or a CSV table
   (:class:`EmbeddingSource`);
@@ -197,8 +197,7 @@ class EmbeddingSource:
     @classmethod
     def open(cls, path) -> EmbeddingSource:
         """Open an embeddings file without reading it whole (CSV tables are read whole)."""
-        from .._io import _parquet_engine, load_embeddings
-        from ..storage import ids_path
+        from ..io import ids_path, load_embeddings, parquet_engine
 
         path = Path(path)
         if not path.exists():
@@ -220,7 +219,7 @@ class EmbeddingSource:
                                      "rewrite it.")
             return cls(data, path=path.resolve(), ids=ids)
         if name.endswith(".parquet"):
-            _parquet_engine()
+            parquet_engine()
             import pyarrow.parquet as pq
 
             try:

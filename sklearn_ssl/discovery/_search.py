@@ -13,7 +13,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .._sklearn_private import Interval, StrOptions
+from ..utils import Interval, StrOptions
 from . import _index
 from ._index import FAISS_ALGORITHMS, EmbeddingSource
 
@@ -137,7 +137,7 @@ class SimilaritySearch(BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features), numpy.memmap, or str/path
             Embeddings; a memory map or a file (``.npy``, ``.parquet``, ``.csv``, as written
-            by ``sklearn-ssl embed`` or :func:`sklearn_ssl.distributed.embed`) is read
+            by ``sklearn-ssl embed`` or :func:`sklearn_ssl.io.distributed.embed`) is read
             ``chunk_size`` rows at a time by the faiss indexes, never whole.
         y : None
             Ignored.

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_path
+from ..utils import atomic_path
 from . import _index
 from ._index import FAISS_ALGORITHMS
 
@@ -48,7 +48,7 @@ def save_index(search, path) -> Path:
     """
     from sklearn.utils.validation import check_is_fitted
 
-    from .._io import check_output_path
+    from ..io import check_output_path
 
     check_is_fitted(search, "index_")
     if callable(search.metric):
