@@ -202,11 +202,21 @@ def main(argv=None) -> int:
                 print(f"  {knob}={value}: recall@10 {rows[-1]['recall_at_10']:.3f}, "
                       f"{1 / q_s:.0f} queries/s, {exact_s / q_s:.1f}x exact", flush=True)
             del search
+            _write(rows, args, started)
+
+    table = _write(rows, args, started)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def _write(rows, args, started) -> pd.DataFrame:
+    """The rows as a table, also written (with meta.json) to ``--out``: after every algorithm, so a long run
+    that is stopped keeps what it measured."""
+    import faiss
 
     table = pd.DataFrame(rows)
     table["bytes_per_object"] = table["index_bytes"] / table["n"]
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -216,14 +226,14 @@ def main(argv=None) -> int:
                                 cwd=Path(__file__).parent).stdout.strip()
         meta = {"command": " ".join([sys.executable.rsplit("/", 1)[-1], *sys.argv]), "git_commit": commit,
                 "date_utc": started.isoformat(timespec="seconds"),
-                "machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs (load ~10), "
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs, "
                            f"{platform.platform()}",
                 "threads": args.threads, "faiss": faiss.__version__, "numpy": np.__version__,
-                "queries": args.queries, "metric": "cosine", "k": k,
+                "queries": args.queries, "metric": "cosine", "k": args.k,
                 "embeddings": f"{args.n_clusters} Gaussian centres, 12-d cluster subspaces, 5% isotropic noise"}
         with atomic_path(out / f"meta_n{args.n}.json") as tmp:
             tmp.write_text(json.dumps(meta, indent=1))
-    return 0
+    return table
 
 
 if __name__ == "__main__":
