@@ -127,7 +127,11 @@ def main(argv=None) -> int:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--workdir", help="folder for the embeddings file (default: a temporary one)")
     parser.add_argument("--out", help="folder for rows.csv and meta.json")
+    parser.add_argument("--rst", metavar="ROWS_CSV", help="only print a stored rows CSV as the docs' RST table")
     args = parser.parse_args(argv)
+    if args.rst:
+        print(rst_table(pd.read_csv(args.rst)))
+        return 0
 
     import faiss
     faiss.omp_set_num_threads(args.threads)
@@ -208,6 +212,20 @@ def main(argv=None) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
+
+
+def rst_table(table: pd.DataFrame) -> str:
+    """The docs' table (docs/search_at_scale.rst) from a stored rows CSV, rounded for reading."""
+    cells = [["algorithm", "setting", "build (s)", "bytes/object", "recall@10", "queries/s", "x exact"]]
+    for r in table.itertuples():
+        cells.append([r.algorithm, "" if pd.isna(r.setting) else str(r.setting), f"{r.build_s:.1f}",
+                      f"{r.bytes_per_object:.1f}", f"{r.recall_at_10:.3f}", f"{r.queries_per_s:.1f}",
+                      f"{r.speedup_vs_exact:.1f}"])
+    widths = [max(len(row[j]) for row in cells) for j in range(len(cells[0]))]
+    rule = "  ".join("=" * w for w in widths)
+    lines = [rule, "  ".join(c.ljust(w) for c, w in zip(cells[0], widths)), rule]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells[1:]]
+    return "\n".join(lines + [rule])
 
 
 def _write(rows, args, started) -> pd.DataFrame:

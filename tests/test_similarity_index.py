@@ -195,3 +195,25 @@ def test_bad_input_names_the_problem(faiss, tmp_path):
     (tmp_path / "junk.index").write_text("not an index")
     with pytest.raises(ValueError, match="not an index"):
         load_index(tmp_path / "junk.index")
+
+
+@pytest.mark.slow
+def test_benchmark_script_writes_rows_and_meta(faiss, tmp_path):
+    """benchmarks/similarity_index.py end to end on a tiny set (HNSW only: IVF-PQ's 64 sub-quantizers take long)."""
+    import json
+    import os
+    import subprocess
+
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "similarity_index.py")
+    proc = subprocess.run([sys.executable, script, "--n", "3000", "--queries", "20", "--sklearn-queries", "5",
+                           "--n-clusters", "10", "--algorithms", "hnsw", "--ef-search", "16",
+                           "--workdir", str(tmp_path), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = pd.read_csv(tmp_path / "out" / "rows_n3000.csv")
+    assert list(rows["algorithm"]) == ["exact (faiss IndexFlatL2)", "exact (SimilaritySearch brute, scikit-learn)",
+                                       "hnsw", "hnsw"]
+    assert (rows["recall_at_10"] > 0.5).all() and (rows["queries_per_s"] > 0).all()
+    meta = json.loads((tmp_path / "out" / "meta_n3000.json").read_text())
+    assert {"command", "git_commit", "date_utc", "machine"} <= set(meta)
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # the embeddings file was temporary
