@@ -217,3 +217,13 @@ def test_benchmark_script_writes_rows_and_meta(faiss, tmp_path):
     meta = json.loads((tmp_path / "out" / "meta_n3000.json").read_text())
     assert {"command", "git_commit", "date_utc", "machine"} <= set(meta)
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # the embeddings file was temporary
+
+
+@pytest.mark.parametrize("params", [HNSW, IVFPQ], ids=["hnsw", "ivfpq"])
+def test_faiss_indexes_are_scikit_learn_estimators(faiss, params):
+    from sklearn.utils.estimator_checks import check_estimator
+
+    params = {**params, "nlist": 2, "pq_m": 1, "pq_nbits": 2} if params is IVFPQ else params  # 4 codes: tiny data
+    results = check_estimator(SimilaritySearch(n_neighbors=3, **params), on_fail=None)
+    failed = {r["check_name"]: str(r["exception"])[:200] for r in results if r["status"] == "failed"}
+    assert failed == {}

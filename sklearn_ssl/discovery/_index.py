@@ -108,9 +108,11 @@ def index_settings(algorithm: str, n_samples: int, n_features: int, *, nlist=Non
     if training_size is None:
         training_size = max(64 * nlist, 39 * 2 ** int(pq_nbits))
     training_size = min(int(training_size), n)
-    if training_size < nlist:
-        raise ValueError(f"IVF-PQ with nlist={nlist} needs at least {nlist} embeddings to train on, got "
-                         f"{training_size}; lower nlist, or use algorithm='hnsw' or 'brute'.")
+    need = max(nlist, 2 ** int(pq_nbits))
+    if training_size < need:
+        raise ValueError(f"IVF-PQ with nlist={nlist} and pq_nbits={pq_nbits} needs at least {need} embeddings to "
+                         f"train on, got {training_size} (n_samples={n}); lower nlist or pq_nbits, or use algorithm='hnsw' or "
+                         "'brute'.")
     return {"nlist": nlist, "nprobe": int(min(nprobe, nlist)), "pq_m": m, "pq_nbits": int(pq_nbits),
             "training_size": training_size}
 

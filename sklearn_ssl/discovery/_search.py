@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import issparse
 from sklearn.base import BaseEstimator
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
@@ -164,7 +165,8 @@ class SimilaritySearch(BaseEstimator):
                                  f"{' or '.join(map(repr, _index.FAISS_METRICS))} distances; use "
                                  "algorithm='brute' for other metrics.")
             if source is None:
-                validate_data(self, X.iloc[:2] if hasattr(X, "iloc") else X[:2], reset=True)  # names, features
+                first = X if issparse(X) else X.iloc[:2] if hasattr(X, "iloc") else X[:2]  # sparse: refused here
+                validate_data(self, first, reset=True)  # feature names and count; chunks are checked as added
                 source = EmbeddingSource.from_array(X.to_numpy() if hasattr(X, "iloc") else X)
             else:
                 validate_data(self, source.rows(np.arange(min(source.n, 2))), reset=True)
