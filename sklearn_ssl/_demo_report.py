@@ -66,16 +66,18 @@ def _summary(table) -> pd.DataFrame:
     return wide.reindex(order).reset_index().rename(columns={"estimator": f"method ({n_max} labels)"})
 
 
-def _findings(table, min_repeats=None) -> list[str]:
+def _findings(table, min_repeats=None, return_comparisons=False):
     """Per task and budget: each SSL method against the best catalogue baseline and the supervised CNN.
 
-    Sentences follow :func:`sklearn_ssl.evaluation.paired_comparison`: a method "beats" or
-    "is behind" another only where the paired difference exceeds two standard errors with at
-    least 5 repeats; otherwise "not distinguishable" or "too few to compare".
+    Sentences follow :func:`sklearn_ssl.evaluation.paired_comparison`: a two-sided paired t-test
+    over at least 5 repeats; all the comparisons of the report are corrected together with
+    Holm's method (:func:`sklearn_ssl.evaluation.family_findings`), and a method "beats" or "is
+    behind" another only where the Holm-adjusted p-value is below 0.05; otherwise "not
+    distinguishable" or "too few to compare". With ``return_comparisons`` also their table.
     """
-    from ._comparison import MIN_REPEATS, budget_findings
+    from ._comparison import MIN_REPEATS, budget_comparisons, comparison_table, family_findings
 
-    lines = []
+    groups = []
     for task, metric, up, what in (("morphology", "accuracy", True, "Morphology accuracy"),
                                    ("redshift", "sigma_mad", False, "Photo-z sigma_MAD")):
         sub = table[table.task == task]
@@ -84,11 +86,11 @@ def _findings(table, min_repeats=None) -> list[str]:
             if method in _OTHER_FROZEN:
                 rivals_of.append((("SSL frozen",), "SimCLR (SSL frozen)"))
             for rivals, rival in rivals_of:
-                found = budget_findings(sub, metric, method, rivals, higher_is_better=up,
-                                        min_repeats=MIN_REPEATS if min_repeats is None else min_repeats)
-                if found:
-                    lines.append(f"**{what}**, {method} vs {rival}: " + " ".join(found))
-    return lines
+                groups.append((f"**{what}**, {method} vs {rival}: ",
+                               budget_comparisons(sub, metric, method, rivals, higher_is_better=up,
+                                                  min_repeats=MIN_REPEATS if min_repeats is None else min_repeats)))
+    lines, comparisons = family_findings(groups)
+    return (lines, comparison_table(comparisons)) if return_comparisons else lines
 
 
 def _fmt_table(frame):
@@ -189,15 +191,17 @@ def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=No
     stats["cell"] = [format_mean_se(m, s / np.sqrt(c), 4) for m, s, c in zip(stats["mean"], stats["std"], stats["count"])]
     curve = stats["cell"].unstack("n_labels").reset_index().rename(columns={"estimator": "method"})
     curve.columns = [str(c) if not isinstance(c, (int, np.integer)) else f"n={c}" for c in curve.columns]
-    findings = _findings(table)
+    findings, comparisons = _findings(table, return_comparisons=True)
+    comparisons.to_csv(Path(folder) / "comparisons.csv", index=False)
     setup = (f"{cfg['n_samples']} simulated galaxies (SDSS-like ugriz, {cfg['image_size']}x{cfg['image_size']} px), "
              f"{int(np.ceil(cfg['n_samples'] * cfg['test_fraction']))} held out for testing. Encoder: SmallCNN "
              f"(width {cfg['width']}), SimCLR, {cfg['epochs']} epochs, batch {cfg['batch_size']}, on {cfg['device']}. "
              f"Label budgets: {', '.join(map(str, sorted(table.n_labels.unique())))}; "
              f"{int(table.repeat.nunique())} random label subset(s) per budget (seed {cfg['random_state']}), the same "
              f"for every method within a repeat; tables give the mean ± standard error over them. A finding says "
-             f"that one method beats another only where their paired difference exceeds two standard errors "
-             f"with at least 5 repeats. "
+             f"that one method beats another only where a two-sided paired t-test over at least 5 repeats gives "
+             f"p < 0.05 after Holm's correction over all the findings of this report (`comparisons.csv`: "
+             f"`p_value`, `p_adjusted`). "
              f"The supervised and fine-tuned CNNs train for at least {cfg['finetune_steps']} optimiser steps "
              f"at every budget{'' if cfg['finetune_steps'] >= 300 else ', a short budget that favours the pretrained embeddings (the default demo uses 300)'}."
              + ("" if cfg["finetune_steps"] >= 1000 else
@@ -223,7 +227,8 @@ def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=No
            f"--max-epochs {cfg['epochs']} --seed {cfg['random_state']} --out {out}",
            f"sklearn-ssl evaluate --embeddings {out}/embeddings.csv --catalogue {out}/catalog.csv --target morphology",
            "```", "",
-           "Files: `label_efficiency.csv` (every number above), `summary.csv`, `catalog.csv` (the simulated "
+           "Files: `label_efficiency.csv` (every number above), `summary.csv`, `comparisons.csv` (every finding's "
+           "paired difference, t, `p_value` and Holm's `p_adjusted`), `catalog.csv` (the simulated "
            "catalogue), `embeddings.csv` (SSL embeddings with ids), `model.joblib` (the pretrained embedder, "
            "for `sklearn-ssl embed`), `settings.json` (settings, timings, retrieval rates)"
            + (", `rare_objects.csv` (the rare-object search)" if rare is not None else "")

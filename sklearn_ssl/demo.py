@@ -123,7 +123,7 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
     - (default settings) the catalogue baselines: :class:`~sklearn_ssl.GalaxyFeatures`
       (photutils photometry, statmorph morphology) + gradient boosting, and the constant
       predictor; 5 label subsets per budget, so that the findings can apply the paired
-      two-standard-error rule of :func:`sklearn_ssl.evaluation.paired_comparison`
+      t-test of :func:`sklearn_ssl.evaluation.paired_comparison` (Holm-corrected over the report)
       (semi-supervised rows: ``DEMO_SETTINGS["default"]["semi_supervised"] = True``; one
       pretraining per budget, repeat and task, so off by default);
     - beyond SimCLR: BYOL, SimSiam and a CLIP-style :class:`~sklearn_ssl.CrossModalEmbedder`
