@@ -59,7 +59,8 @@ from sklearn_ssl import augment as A
 from sklearn_ssl._downstream import _SemiSupervisedProbe, _training_pool
 from sklearn_ssl.encoders import SmallCNN
 from sklearn_ssl.evaluation import (budget_comparisons, comparison_table, family_findings, label_efficiency,
-                                    summarize_label_efficiency)
+                                    label_ratio_findings, summarize_label_efficiency)
+from sklearn_ssl._label_ratio import best_rival
 from sklearn_ssl.features import _catalogue_baselines
 from sklearn_ssl.finetune import FineTunedClassifier
 from sklearn_ssl.plotting import plot_label_efficiency
@@ -256,13 +257,18 @@ def study_findings(results, metric="roc_auc", return_comparisons=False):
 
     Every comparison is a paired two-sided t-test (:func:`sklearn_ssl.evaluation.paired_comparison`),
     and all of them are corrected together with Holm's method; with ``return_comparisons`` the
-    table of comparisons (``p_value``, ``p_adjusted``) is returned too.
+    table of comparisons (``p_value``, ``p_adjusted``) is returned too. Then the label ratio of the
+    frozen and fine-tuned rows against the CNN and the best catalogue baseline
+    (:func:`sklearn_ssl.evaluation.label_ratio`).
     """
     groups = []
     for method in ("SSL frozen + logistic", "SSL fine-tuned", "semi-supervised"):
         for rivals, what in ((CATALOGUE, "best catalogue baseline"), (("supervised CNN",), "supervised CNN")):
             groups.append((f"{metric}, {method} vs the {what}: ", budget_comparisons(results, metric, method, rivals)))
     lines, comparisons = family_findings(groups)
+    catalogue = best_rival(results, metric, CATALOGUE[:-1])  # not the constant predictor
+    lines += label_ratio_findings(results, metric, ("SSL frozen + logistic", "SSL fine-tuned"),
+                                  [r for r in ("supervised CNN", catalogue) if r], heading=f"{metric}, ")
     return (lines, comparison_table(comparisons)) if return_comparisons else lines
 
 

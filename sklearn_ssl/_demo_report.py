@@ -90,7 +90,26 @@ def _findings(table, min_repeats=None, return_comparisons=False):
                                budget_comparisons(sub, metric, method, rivals, higher_is_better=up,
                                                   min_repeats=MIN_REPEATS if min_repeats is None else min_repeats)))
     lines, comparisons = family_findings(groups)
+    lines += _ratio_findings(table, MIN_REPEATS if min_repeats is None else min_repeats)
     return (lines, comparison_table(comparisons)) if return_comparisons else lines
+
+
+def _ratio_findings(table, min_repeats) -> list[str]:
+    """The label ratio of each SSL method against the supervised CNN and the best catalogue baseline
+    (:func:`sklearn_ssl.evaluation.label_ratio`), with at least ``min_repeats`` repeats."""
+    from ._label_ratio import best_rival, label_ratio_findings
+
+    lines = []
+    for task, metric, up, what in (("morphology", "accuracy", True, "Morphology accuracy"),
+                                   ("redshift", "sigma_mad", False, "Photo-z sigma_MAD")):
+        sub = table[table.task == task]
+        if sub.empty or sub["repeat"].nunique() < min_repeats:
+            continue
+        catalogue = best_rival(sub, metric, [m for m in _CATALOGUE_METHODS if m != "constant"], higher_is_better=up)
+        rivals = [r for r in ("supervised CNN", catalogue) if r is not None]
+        lines += label_ratio_findings(sub, metric, ("SSL frozen", "SSL fine-tuned", "semi-supervised SSL"), rivals,
+                                      higher_is_better=up, heading=f"**{what}**, ")
+    return lines
 
 
 def _fmt_table(frame):

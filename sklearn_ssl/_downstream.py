@@ -19,6 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._comparison import budget_comparisons, comparison_table, family_findings
+from ._label_ratio import best_rival, label_ratio_findings
 
 __all__ = ["downstream_study", "run_downstream_study"]
 
@@ -63,7 +64,25 @@ def _study_findings(results: dict, min_repeats: int = 5, other_rows=None, return
                                budget_comparisons(res, metric, method, rivals, higher_is_better=up,
                                                   min_repeats=min_repeats)))
     lines, comparisons = family_findings(groups)
+    lines += _ratio_findings(results, min_repeats, other_rows)
     return (lines, comparison_table(comparisons)) if return_comparisons else lines
+
+
+def _ratio_findings(results: dict, min_repeats: int = 5, other_rows=None) -> list[str]:
+    """The label ratio (:func:`~sklearn_ssl.evaluation.label_ratio`) of each SSL row against the supervised CNN
+    and the best catalogue baseline (by mean over all budgets; not the constant predictor), per task; only with
+    at least ``min_repeats`` repeats, which its bootstrap interval resamples."""
+    lines = []
+    for task, metric, up in (("morphology", "accuracy", True), ("redshift", "sigma_mad", False)):
+        res = results[task]
+        if res.empty or res["repeat"].nunique() < min_repeats:
+            continue
+        catalogue = best_rival(res, metric, [r for r in _CATALOGUE_ROWS[task] if not r.startswith("constant")],
+                               higher_is_better=up)
+        rivals = [r for r in (*_SUPERVISED_ROWS[task], catalogue) if r is not None]
+        methods = (*_SSL_ROWS[task], *(other_rows or {}).get(task, ()))
+        lines += label_ratio_findings(res, metric, methods, rivals, higher_is_better=up, heading=f"{task} ({metric}), ")
+    return lines
 
 
 def _digests(images) -> list[bytes]:
@@ -157,7 +176,11 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
     catalogue baseline and the supervised CNN, by the rule of
     :func:`paired_comparison` (a two-sided paired t-test over at least 5 repeats), all the
     comparisons corrected together with Holm's method at 5 %; ``out["comparisons"]`` is
-    their table, with ``p_value`` and ``p_adjusted``.
+    their table, with ``p_value`` and ``p_adjusted``. With at least 5 repeats the findings
+    also give the label ratio of each SSL row against the supervised CNN and the best
+    catalogue baseline (:func:`~sklearn_ssl.evaluation.label_ratio`: "SSL at n labels
+    matches the rival at r x n labels", with a bootstrap interval over the repeats, and
+    whether that interval includes 1).
 
     Fine-tuned and supervised models train for at least ``finetune_steps`` optimiser steps
     at every budget (``min_steps``; default: ``finetune_epochs`` epochs of the largest

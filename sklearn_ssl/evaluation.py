@@ -39,6 +39,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._comparison import (budget_comparisons, budget_findings, comparison_sentence, comparison_table, family_findings,
                           holm, holm_adjust, paired_comparison)
+from ._label_ratio import label_ratio, label_ratio_findings, label_ratio_sentences
 from ._cross_survey import (
     CROSS_SURVEY_CONDITIONS, CROSS_SURVEY_QUICK, cross_survey_augmentations, cross_survey_findings, cross_survey_study,
     make_survey_pair, summarize_cross_survey,
@@ -50,6 +51,7 @@ from .metrics import get_scorer
 __all__ = ["label_efficiency", "summarize_label_efficiency", "evaluate_embeddings", "infer_task",
            "downstream_study", "run_downstream_study", "SimilaritySearch", "paired_comparison", "comparison_sentence", "budget_findings",
            "budget_comparisons", "family_findings", "comparison_table", "holm", "holm_adjust",
+           "label_ratio", "label_ratio_sentences", "label_ratio_findings",
            "cross_survey_study", "summarize_cross_survey", "cross_survey_findings", "make_survey_pair",
            "cross_survey_augmentations", "CROSS_SURVEY_CONDITIONS", "CROSS_SURVEY_QUICK"]
 
