@@ -42,6 +42,7 @@ import argparse
 import functools
 import json
 import os
+import sys
 import time
 import warnings
 
@@ -64,6 +65,9 @@ from sklearn_ssl._label_ratio import best_rival
 from sklearn_ssl.features import _catalogue_baselines
 from sklearn_ssl.finetune import FineTunedClassifier
 from sklearn_ssl.plotting import plot_label_efficiency
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tables import write_meta  # noqa: E402
 
 SCORING = {"roc_auc": "roc_auc", "balanced_accuracy": "balanced_accuracy"}
 
@@ -243,6 +247,7 @@ def main(argv=None):
     with open(os.path.join(args.out, "real_label_efficiency_findings.txt"), "w") as f:
         f.write("\n".join(findings) + "\n")
     comparisons.to_csv(os.path.join(args.out, "real_label_efficiency_comparisons.csv"), index=False)
+    write_meta(args.out, args=vars(args), timings=timings, n_images=int(len(y)), torch_threads=torch.get_num_threads())
     print("\n".join(findings))
     save_plot(results, os.path.join(args.out, "real_label_efficiency.png"), args)
     print("timings (s):", {k: round(v, 1) for k, v in timings.items()})

@@ -16,7 +16,6 @@ import numbers
 
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import isotonic_regression
 from sklearn.utils import check_random_state
 
 __all__ = ["label_ratio", "label_ratio_sentences", "label_ratio_findings", "best_rival"]
