@@ -61,7 +61,8 @@ class ReraiseInterrupt:
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt as exc:
-            self.__dict__["_interrupted"] = exc  # outside skorch's attribute handling
+            if not self.__dict__.pop("_stopped_early", False):  # skorch's EarlyStopping stops by this exception
+                self.__dict__["_interrupted"] = exc  # outside skorch's attribute handling
             raise
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):

@@ -32,12 +32,14 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 from skorch import NeuralNet
-from skorch.callbacks import ProgressBar
+from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
 from torch import nn
 
 from ._params import (
@@ -122,6 +124,21 @@ class _FineTuneNet(ReraiseInterrupt, NeuralNet):
         return self.module_(x)
 
 
+class _EarlyStopping(EarlyStopping):
+    """skorch's EarlyStopping, marked on the net so that :class:`ReraiseInterrupt` tells its stop from Ctrl-C."""
+
+    def on_epoch_end(self, net, **kwargs):
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            net.__dict__["_stopped_early"] = True
+            raise
+
+
+def _silent(*args, **kwargs) -> None:
+    """EarlyStopping's message sink when ``verbose=0`` (a function, so that the net pickles)."""
+
+
 def _make_head(in_features: int, n_outputs: int, hidden) -> nn.Module:
     if not hidden:
         return nn.Linear(in_features, n_outputs)
@@ -139,6 +156,9 @@ _COMMON_CONSTRAINTS = {
     "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
     "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
     "min_steps": [None, Interval(numbers.Integral, 1, None, closed="left")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
     "lr": LR_CONSTRAINT,
     "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
     "optimizer": [type],
@@ -195,6 +215,17 @@ _PARAMS_DOC = """
         of epochs is raised to ``ceil(min_steps / batches_per_epoch)``, so a model fitted
         on 50 labels gets as many updates as one fitted on 5,000 (label-efficiency studies
         otherwise under-train the small budgets). The epochs used are ``n_epochs_``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training rows (stratified for a classifier)
+        and stop when their loss has not improved for ``n_iter_no_change`` epochs, keeping
+        the weights of the best epoch (as :class:`~sklearn.neural_network.MLPClassifier`;
+        skorch's ``ValidSplit``-style held-out set and ``EarlyStopping(load_best=True)``
+        underneath). ``max_epochs`` / ``min_steps`` are then the most epochs; the epochs
+        trained are ``len(net_.history)``. The held-out rows are gathered in memory once.
+    validation_fraction : float in (0, 1), default=0.1
+        Share of the training rows held out with ``early_stopping``.
+    n_iter_no_change : int, default=10
+        Epochs without a better validation loss before ``early_stopping`` stops.
     lr : float or "auto", default="auto"
         Learning rate of the head (and of the encoder if ``encoder_lr`` is None); the value used
         is ``lr_``. ``"auto"``:
@@ -243,7 +274,8 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
 
     def __init__(
         self, pretrained=None, *, encoder="auto", freeze_encoder=False, encoder_lr="auto", head_hidden=None,
-        augmentations="auto", normalize="asinh", batch_size=64, max_epochs=30, min_steps=None, lr="auto",
+        augmentations="auto", normalize="asinh", batch_size=64, max_epochs=30, min_steps=None,
+        early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, lr="auto",
         weight_decay=1e-4, optimizer=torch.optim.AdamW, optimizer_kwargs=None, lr_schedule="cosine", device="auto",
         callbacks=None, verbose=0, random_state=None,
     ):
@@ -257,6 +289,9 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.min_steps = min_steps
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.lr = lr
         self.weight_decay = weight_decay
         self.optimizer = optimizer
@@ -303,8 +338,9 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         device = _resolve_device(str(self.device))
         target, n_outputs, criterion = self._prepare_targets(y)
         seed = self._draw_seed()
+        X, target, valid, ebv = self._validation_split(X, target, ebv, seed, device)
         with self._seeded(seed, device):
-            self.net_ = self._build_net(X, n_outputs, criterion, device, seed).initialize()
+            self.net_ = self._build_net(X, n_outputs, criterion, device, seed, valid).initialize()
         ebv = check_ebv(ebv, len(X), self.net_.augmentations)
         self.net_.catalogue_ebv = None if ebv is None else torch.as_tensor(ebv, dtype=torch.float32).to(device)
         try:  # training draws only from the net's own generators (shuffle, augmentations)
@@ -313,9 +349,27 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
             _forget_fit(self)
             raise
         self.net_.shuffle_generator_ = self.net_.augment_generator_ = self.net_.catalogue_ebv = None
+        self.net_.train_split = None  # the held-out rows of early_stopping are not kept (nor pickled)
         self.device_ = device
         self.encoder_ = self.net_.module_.encoder
         return self
+
+    def _validation_split(self, X, target, ebv, seed, device):
+        """With ``early_stopping``: the training rows, targets and E(B-V), and the held-out skorch Dataset."""
+        if not self.early_stopping:
+            return X, target, None, ebv
+        from sklearn.model_selection import train_test_split
+
+        classes = target.cpu().numpy() if is_classifier(self) else None
+        train, held = train_test_split(np.arange(len(X)), test_size=self.validation_fraction, stratify=classes,
+                                       random_state=seed % (2**32 - 1))
+        if len(train) < 2:
+            raise ValueError(f"early_stopping leaves {len(train)} training row(s) of {len(X)}; lower "
+                             "validation_fraction or pass more rows.")
+        train, held = np.sort(train), np.sort(held)  # sorted: HDF5 datasets read only increasing indices
+        valid = Dataset(_place_data(np.asarray(X[held], dtype=np.float32), device), target[held].to(device))
+        ebv = None if ebv is None else np.asarray(ebv)[train]
+        return X[train], target[train], valid, ebv
 
     def _warn_ignored_params(self) -> None:
         """A parameter that this configuration does not use warns instead of being dropped silently."""
@@ -355,7 +409,7 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         normalizer = fit_normalizer(X, self.normalize)  # a strided sample of <= ~4k images, as the embedder
         return encoder, normalizer, augmentations
 
-    def _build_net(self, X, n_outputs, criterion, device, seed) -> _FineTuneNet:
+    def _build_net(self, X, n_outputs, criterion, device, seed, valid=None) -> _FineTuneNet:
         encoder, normalizer, augmentations = self._components(X)
         head = _make_head(output_dim(encoder, X.shape[1:]), n_outputs, self.head_hidden)
         self._init_head(head)
@@ -376,11 +430,15 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
             epochs = max(epochs, math.ceil(self.min_steps / max(1, len(X) // batch_size)))
         self.n_epochs_ = epochs
         callbacks += lr_schedule_callbacks(self.lr_schedule, epochs)
+        if valid is not None:
+            callbacks.append(_EarlyStopping(monitor="valid_loss", patience=self.n_iter_no_change, load_best=True,
+                                            sink=print if self.verbose else _silent))
         if self.verbose:
             callbacks.append(ProgressBar())
         return _FineTuneNet(
             model, criterion=criterion, optimizer=self.optimizer, optimizer__weight_decay=self.weight_decay,
-            lr=self.lr_, max_epochs=epochs, batch_size=batch_size, train_split=None,
+            lr=self.lr_, max_epochs=epochs, batch_size=batch_size,
+            train_split=None if valid is None else predefined_split(valid),
             callbacks=callbacks, verbose=self.verbose, device=device, augmentations=augmentations, seed=seed,
             **opt_kwargs,
         )
