@@ -57,13 +57,12 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from sklearn_ssl import ContrastiveEmbedder
 from sklearn_ssl import augment as A
-from sklearn_ssl._downstream import _SemiSupervisedProbe, _training_pool
-from sklearn_ssl.encoders import SmallCNN
-from sklearn_ssl.evaluation import (budget_comparisons, comparison_table, family_findings, label_efficiency,
-                                    label_ratio_findings, summarize_label_efficiency)
-from sklearn_ssl._label_ratio import best_rival
-from sklearn_ssl.features import _catalogue_baselines
-from sklearn_ssl.finetune import FineTunedClassifier
+from sklearn_ssl.evaluation._downstream import _SemiSupervisedProbe, _training_pool
+from sklearn_ssl.nn.encoders import SmallCNN
+from sklearn_ssl.evaluation import (best_rival, budget_comparisons, comparison_table, family_findings,
+                                    label_efficiency, label_ratio_findings, summarize_label_efficiency)
+from sklearn_ssl.evaluation.features import _catalogue_baselines
+from sklearn_ssl.estimators._finetune import FineTunedClassifier
 from sklearn_ssl.plotting import plot_label_efficiency
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -195,8 +195,7 @@ def real_balanced_accuracy(folder: Path) -> str:
 
 def real_findings(folder: Path, metric: str = "roc_auc"):
     """The study's comparisons, one family corrected with Holm's method, and its label ratios."""
-    from sklearn_ssl.evaluation import budget_comparisons, family_findings, label_ratio
-    from sklearn_ssl._label_ratio import best_rival
+    from sklearn_ssl.evaluation import best_rival, budget_comparisons, family_findings, label_ratio
 
     res = real_results(folder)
     groups = []

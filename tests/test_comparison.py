@@ -6,7 +6,7 @@ import pytest
 
 from scipy import stats
 
-from sklearn_ssl._comparison import budget_comparisons, comparison_table, family_findings, holm, holm_adjust
+from sklearn_ssl.evaluation import budget_comparisons, comparison_table, family_findings, holm, holm_adjust
 from sklearn_ssl.evaluation import budget_findings, comparison_sentence, paired_comparison
 
 from _verdicts import p_values, verdicts

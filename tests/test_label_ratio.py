@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from sklearn.isotonic import isotonic_regression
 
-from sklearn_ssl._label_ratio import _monotone, label_ratio_findings
+from sklearn_ssl.evaluation import label_ratio_findings
+from sklearn_ssl.evaluation._label_ratio import _monotone
 from sklearn_ssl.evaluation import label_ratio, label_ratio_sentences
 
 BUDGETS = [10, 20, 40, 80, 160]
