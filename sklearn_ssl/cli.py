@@ -520,19 +520,14 @@ def _add_explore_parser(sub) -> None:
 def cmd_explore(args) -> int:
     from ._io import load_embeddings, load_images
     from .discovery import explore
-    from .discovery._explorer import align_images
 
     Z, ids = load_embeddings(args.embeddings)
-    images = None
-    if args.images is not None:
+    images = image_ids = None
+    if args.images is not None:  # a .npy stays a memory map: only the cutouts shown are read
         images, image_ids = load_images(args.images, key=args.key, bands=args.bands, on_error=args.on_error)
-        ids = image_ids if ids is None else ids
-        if ids is not None:
-            ids = [str(i) for i in ids]
-        images = align_images(images, image_ids, ids if ids is not None else [str(i) for i in range(len(Z))])
-    out = explore(Z, images, out=args.out, ids=ids, catalogue=args.catalogue, id_column=args.id_column,
-                  projection=args.projection, n_neighbors=args.neighbors, max_points=args.max_points,
-                  n_sample=args.sample, title=args.title, random_state=args.seed)
+    out = explore(Z, images, image_ids=image_ids, out=args.out, ids=ids, catalogue=args.catalogue,
+                  id_column=args.id_column, projection=args.projection, n_neighbors=args.neighbors,
+                  max_points=args.max_points, n_sample=args.sample, title=args.title, random_state=args.seed)
     print(f"wrote an explorer of {len(Z)} embeddings to {out}; open {Path(out) / 'index.html'} in a browser")
     return 0
 

@@ -78,15 +78,17 @@ def test_folder_holds_page_thumbnails_and_map(cli_explorer, survey):
     np.testing.assert_array_equal(table["rarity_rank"], rank)
 
 
-def test_thumbnail_is_the_lupton_composite(tmp_path, survey):
+def test_thumbnail_is_the_galaxys_lupton_composite(tmp_path, survey):
     from astropy.visualization import make_lupton_rgb
     from PIL import Image
 
     from sklearn_ssl.discovery import explore
-    from sklearn_ssl.discovery._explorer import _Composite
+    from sklearn_ssl.discovery._thumbnails import _Composite
 
     images, catalogue, Z = survey
-    explore(Z, images, out=tmp_path / "e", projection="pca", n_neighbors=K)
+    order = np.random.default_rng(1).permutation(N)  # images in another order, matched by their ids
+    explore(Z, images[order], image_ids=catalogue["id"].to_numpy()[order], ids=catalogue["id"], out=tmp_path / "e",
+            projection="pca", n_neighbors=K)
     composite = _Composite(images, None)
     expected = make_lupton_rgb(images[7, 3], images[7, 2], images[7, 1], minimum=composite.minimum,
                                stretch=composite.stretch, Q=composite.Q)

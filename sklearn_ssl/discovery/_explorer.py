@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._page import page_layout
+from ._thumbnails import write_thumbnails
+
 __all__ = ["explore"]
 
 _EXTRA = "pip install 'sklearn-ssl[explore]'"
 _PROJECTIONS = ("umap", "pca")
-#: Most distinct values a text column may have to colour the map (one colour each).
-_MAX_CATEGORIES = 20
-_NAN_COLOR = "#bbbbbb"
 
 
 def _optional(module: str, what: str):
@@ -76,34 +76,40 @@ def _embeddings(embeddings, ids):
     return Z, ids
 
 
-def align_images(images, image_ids, ids) -> np.ndarray:
-    """``images`` in the order of ``ids`` (matched by id when both have ids, else in order).
+def align_images(images, image_ids, ids):
+    """Check ``images`` against the embeddings' ``ids``; return them and the image row of each embedding.
 
     Parameters
     ----------
     images : array-like of shape (n, C, H, W) or (n, H, W)
+        Left as they are (a memory map or HDF5 dataset stays on disk).
     image_ids : array-like of shape (n,) or None
-    ids : ndarray of shape (n_embeddings,)
-        The embeddings' ids (as strings).
+        Matched to ``ids`` when given; else the images must be in the embeddings' order.
+    ids : sequence of str
+        The embeddings' ids.
+
+    Returns
+    -------
+    images : array-like of shape (n, C, H, W) or (n, H, W)
+    rows : ndarray of shape (len(ids),)
+        ``images[rows[i]]`` is the image of embedding ``i``.
     """
-    images = np.asarray(images) if not hasattr(images, "shape") else images
-    if images.ndim == 3:
-        images = images[:, None]
-    if images.ndim != 4:
+    images = images if hasattr(images, "shape") and hasattr(images, "__getitem__") else np.asarray(images)
+    if len(images.shape) not in (3, 4):
         raise ValueError(f"images must be (n, bands, height, width) or (n, height, width); got shape "
                          f"{tuple(images.shape)}.")
-    if image_ids is not None:
-        position = {str(k): i for i, k in enumerate(np.asarray(image_ids))}
-        rows = [position.get(k) for k in ids]
-        missing = [k for k, r in zip(ids, rows) if r is None]
-        if missing:
-            raise ValueError(f"{len(missing)} of {len(ids)} embedding ids have no image (e.g. {missing[0]!r}); "
-                             "give the images the embeddings were computed from.")
-        return images[np.asarray(rows)] if rows != list(range(len(images))) else images
-    if len(images) != len(ids):
-        raise ValueError(f"{len(images)} images but {len(ids)} embeddings, and no image ids to match them; give "
-                         "the images the embeddings were computed from, in the same order.")
-    return images
+    if image_ids is None:
+        if len(images) != len(ids):
+            raise ValueError(f"{len(images)} images but {len(ids)} embeddings, and no image ids to match them; "
+                             "give the images the embeddings were computed from, in the same order.")
+        return images, np.arange(len(ids))
+    position = {str(k): i for i, k in enumerate(np.asarray(image_ids))}
+    rows = [position.get(str(k)) for k in ids]
+    missing = [k for k, r in zip(ids, rows) if r is None]
+    if missing:
+        raise ValueError(f"{len(missing)} of {len(ids)} embedding ids have no image (e.g. {missing[0]!r}); "
+                         "give the images the embeddings were computed from.")
+    return images, np.asarray(rows, dtype=np.int64)
 
 
 def _catalogue(catalogue, ids, id_column) -> pd.DataFrame:
@@ -147,205 +153,6 @@ def _project(Z, projection, random_state) -> np.ndarray:
     return reducer.fit_transform(Z)
 
 
-def default_rgb_bands(n_bands: int) -> tuple:
-    """Bands shown as red, green, blue, for bands ordered blue to red (as ugriz or grz).
-
-    5 bands (ugriz): i, r, g, as in SDSS's colour images; 3 bands (grz): z, r, g; 4 bands: the
-    last, the third and the first; 1 or 2 bands: the first band as grey.
-    """
-    if n_bands == 5:
-        return (3, 2, 1)
-    if n_bands >= 3:
-        return (n_bands - 1, n_bands // 2, 0) if n_bands > 3 else (2, 1, 0)
-    return (0, 0, 0)
-
-
-class _Composite:
-    """Lupton et al. (2004) colour composites with one stretch for the whole survey.
-
-    The sky level of each band is its median pixel, the stretch the 99.5th percentile of the
-    summed, sky-subtracted intensity over (a sample of) the images, so that faint and bright
-    galaxies keep their contrast across thumbnails.
-    """
-
-    def __init__(self, images, rgb_bands, Q=8.0, random_state=0):
-        n_bands = images.shape[1]
-        self.bands = default_rgb_bands(n_bands) if rgb_bands is None else tuple(int(b) for b in rgb_bands)
-        if len(self.bands) != 3 or not all(0 <= b < n_bands for b in self.bands):
-            raise ValueError(f"rgb_bands must be three band indices in [0, {n_bands}); got {rgb_bands!r}.")
-        rng = np.random.default_rng(random_state)
-        rows = np.sort(rng.choice(len(images), size=min(len(images), 500), replace=False))
-        sample = np.nan_to_num(np.asarray(images[rows], dtype=np.float32)[:, list(self.bands)])
-        self.minimum = np.median(sample, axis=(0, 2, 3))
-        intensity = (sample - self.minimum[None, :, None, None]).sum(axis=1)
-        self.stretch = max(float(np.percentile(intensity, 99.5)), 1e-12) / 3.0
-        self.Q = Q
-
-    def __call__(self, image) -> np.ndarray:
-        from astropy.visualization import make_lupton_rgb
-
-        image = np.nan_to_num(np.asarray(image, dtype=np.float32))
-        r, g, b = (image[band] for band in self.bands)
-        return make_lupton_rgb(r, g, b, minimum=self.minimum, stretch=self.stretch, Q=self.Q)
-
-
-def _write_thumbnails(folder: Path, images, rows, rgb_bands, random_state) -> None:
-    from PIL import Image
-
-    folder.mkdir()
-    composite = _Composite(images, rgb_bands, random_state=random_state)
-    for i in rows:
-        Image.fromarray(composite(images[i])).save(folder / f"{i}.png", optimize=False)
-
-
-def _colour_columns(frame: pd.DataFrame):
-    """Columns that can colour the map: numbers (a linear scale) and few-valued text or booleans."""
-    numeric, categorical = {}, {}
-    for col in frame.columns:
-        values = frame[col]
-        if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
-            text = values.astype("string").fillna("")
-            factors = sorted(v for v in text.unique() if v != "")
-            if 0 < len(factors) <= _MAX_CATEGORIES:
-                categorical[str(col)] = (text.to_numpy(dtype=object), factors)
-        else:
-            x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
-            if np.isfinite(x).any():
-                numeric[str(col)] = x
-    return numeric, categorical
-
-
-def _data_source(ids, xy, score, rank, drawn, nn_idx, nn_dist, thumbs, frame):
-    data = {"x": xy[drawn, 0], "y": xy[drawn, 1], "id": list(ids[drawn]), "rarity_rank": rank[drawn],
-            "rarity_score": score[drawn],
-            "thumb": [f"thumbs/{i}.png" if thumbs else "" for i in drawn],
-            "nn_id": [list(ids[row]) for row in nn_idx],
-            "nn_thumb": [[f"thumbs/{j}.png" if thumbs else "" for j in row] for row in nn_idx],
-            "nn_dist": [[round(float(d), 4) for d in row] for row in nn_dist]}
-    numeric, categorical = _colour_columns(frame)
-    for col, x in numeric.items():
-        data[f"c:{col}"] = x[drawn]
-    for col, (text, _) in categorical.items():
-        data[f"c:{col}"] = list(text[drawn])
-    return data, numeric, categorical
-
-
-_SELECTION_JS = """
-const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c]));
-const sel = source.selected.indices;
-const d = source.data;
-if (sel.length == 0) {
-  info.text = intro;
-  button.disabled = true;
-  button.label = 'Export the lasso selection as CSV';
-  return;
-}
-button.disabled = false;
-button.label = 'Export ' + sel.length + ' selected id' + (sel.length > 1 ? 's' : '') + ' as CSV';
-if (sel.length > 1) {
-  info.text = '<p><b>' + sel.length + '</b> galaxies selected. Export their ids with the button; click one galaxy to see its look-alikes.</p>';
-  return;
-}
-const i = sel[0];
-const img = (src, size) => src ? '<img loading="lazy" src="' + esc(src) + '" width="' + size + '" height="' + size + '" style="image-rendering:pixelated;vertical-align:middle">' : '';
-let html = '<div class="galaxy"><p>' + img(d.thumb[i], 96) + ' <b>id <span class="galaxy-id">' + esc(d.id[i]) + '</span></b><br>rarity rank <span class="rarity-rank">' + d.rarity_rank[i] + '</span> of ' + n_total + ' (1 = most unusual)</p>';
-html += '<p>' + d.nn_id[i].length + ' look-alikes (cosine distance):</p><ol class="lookalikes">';
-for (let j = 0; j < d.nn_id[i].length; j++) {
-  html += '<li>' + img(d.nn_thumb[i][j], 48) + ' <span class="lookalike-id">' + esc(d.nn_id[i][j]) + '</span> (' + Number(d.nn_dist[i][j]).toFixed(3) + ')</li>';
-}
-info.text = html + '</ol></div>';
-"""
-
-_EXPORT_JS = """
-const sel = source.selected.indices;
-if (sel.length == 0) { return; }
-const quote = (s) => /[",\\n\\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
-const lines = [quote(id_name)];
-for (const i of sel) { lines.push(quote(String(source.data.id[i]))); }
-const blob = new Blob([lines.join('\\n') + '\\n'], {type: 'text/csv'});
-const a = document.createElement('a');
-a.href = URL.createObjectURL(blob);
-a.download = 'selection.csv';
-document.body.appendChild(a);
-a.click();
-a.remove();
-"""
-
-_COLOUR_JS = """
-const col = 'c:' + cb_obj.value;
-const m = mappers[cb_obj.value];
-for (const g of glyphs) {
-  g.fill_color = {field: col, transform: m};
-  g.line_color = {field: col, transform: m};
-}
-bar.color_mapper = m;
-bar.title = cb_obj.value;
-"""
-
-
-def _page(ids, xy, score, rank, drawn, nn_idx, nn_dist, thumbs, frame, *, n_total, density, title, id_name,
-          projection, n_features):
-    """The bokeh layout of the explorer."""
-    from bokeh.layouts import column, row
-    from bokeh.models import (Button, CategoricalColorMapper, ColorBar, ColumnDataSource, CustomJS, Div,
-                              HoverTool, LassoSelectTool, LinearColorMapper, Select, TapTool)
-    from bokeh.palettes import Category10, Category20, Viridis256
-    from bokeh.plotting import figure
-
-    data, numeric, categorical = _data_source(ids, xy, score, rank, drawn, nn_idx, nn_dist, thumbs, frame)
-    data["c:rarity rank"] = rank[drawn].astype(np.float64)
-    mappers = {}
-    for col, (_, factors) in categorical.items():
-        palette = Category10[10] if len(factors) <= 10 else Category20[20]
-        mappers[col] = CategoricalColorMapper(factors=factors, palette=list(palette[:max(len(factors), 3)]),
-                                              nan_color=_NAN_COLOR)
-    for col, x in numeric.items():
-        lo, hi = np.nanpercentile(x, [1, 99])
-        mappers[col] = LinearColorMapper(palette=Viridis256, low=float(lo), high=float(hi if hi > lo else lo + 1),
-                                         nan_color=_NAN_COLOR)
-    mappers["rarity rank"] = LinearColorMapper(palette=Viridis256[::-1], low=1, high=n_total)
-    options = list(mappers)
-    first = options[0]
-    source = ColumnDataSource(data, name="galaxies")
-
-    p = figure(title=title, width=760, height=640, tools="pan,wheel_zoom,box_zoom,reset,save",
-               x_axis_label=f"{projection} 1", y_axis_label=f"{projection} 2",
-               output_backend="webgl" if len(drawn) > 20_000 else "canvas")
-    if density:
-        p.hexbin(xy[:, 0], xy[:, 1], size=float(np.ptp(xy[:, 0]) or 1.0) / 80, palette="Greys256",
-                 fill_alpha=0.6, line_color=None)
-    size = 7 if len(drawn) <= 2_000 else 4 if len(drawn) <= 20_000 else 2
-    renderer = p.scatter("x", "y", source=source, size=size, alpha=0.85,
-                         fill_color={"field": f"c:{first}", "transform": mappers[first]},
-                         line_color={"field": f"c:{first}", "transform": mappers[first]},
-                         selection_line_color="black", nonselection_alpha=0.25, name="points")
-    tooltip = ('<div style="width:110px">'
-               + ('<img src="@thumb" width="96" height="96" style="image-rendering:pixelated"><br>' if thumbs else "")
-               + "<b>@id</b><br>rarity rank @rarity_rank</div>")
-    p.add_tools(HoverTool(renderers=[renderer], tooltips=tooltip), TapTool(renderers=[renderer]),
-                LassoSelectTool(renderers=[renderer]))
-    bar = ColorBar(color_mapper=mappers[first], title=first, width=12)
-    p.add_layout(bar, "right")
-    if density:
-        how = (f"<p><b>{n_total:,} galaxies</b>, more than can be drawn one by one: the grey hexagons show the "
-               f"density of all of them; the {len(drawn):,} coloured points drawn on top are a random subsample, "
-               "and hover, click and lasso act on those.</p>")
-    else:
-        how = f"<p><b>{n_total:,} galaxies</b>.</p>"
-    intro = (how + f"<p>Map: {projection.upper()} of the {n_features}-dimensional embeddings. Hover a point for "
-             "its cutout; click one for its look-alikes (nearest neighbours in the embedding, cosine distance) "
-             "and its rarity rank; draw a lasso (toolbar) around several and export their ids as CSV.</p>")
-    info = Div(text=intro, width=360, name="lookalikes", styles={"overflow-y": "auto", "max-height": "560px"})
-    button = Button(label="Export the lasso selection as CSV", disabled=True, name="export", width=360)
-    button.js_on_event("button_click", CustomJS(args=dict(source=source, id_name=id_name), code=_EXPORT_JS))
-    source.selected.js_on_change("indices", CustomJS(
-        args=dict(source=source, info=info, button=button, intro=intro, n_total=n_total), code=_SELECTION_JS))
-    select = Select(title="Colour by", value=first, options=options, name="colour", width=360)
-    select.js_on_change("value", CustomJS(args=dict(mappers=mappers, glyphs=[renderer.glyph], bar=bar),
-                                          code=_COLOUR_JS))
-    return row(p, column(select, button, info))
-
-
 # -- the public function ----------------------------------------------------------------------------
 def _check(projection, n_neighbors, max_points, n_sample):
     if projection not in _PROJECTIONS:
@@ -367,8 +174,8 @@ def _neighbours(search, Z, drawn, k, n):
     return idx[keep].reshape(len(drawn), k), dist[keep].reshape(len(drawn), k)
 
 
-def write_explorer(folder, embeddings, images=None, *, ids=None, catalogue=None, id_column=None, projection="umap",
-                   n_neighbors=8, max_points=100_000, n_sample=10_000, rgb_bands=None, search=None,
+def write_explorer(folder, embeddings, images=None, *, image_ids=None, ids=None, catalogue=None, id_column=None,
+                   projection="umap", n_neighbors=8, max_points=100_000, n_sample=10_000, rgb_bands=None, search=None,
                    title="sklearn-ssl explorer", random_state=0) -> dict:
     """Write the explorer into ``folder`` (an empty, existing folder); :func:`explore` does it atomically.
 
@@ -380,12 +187,13 @@ def write_explorer(folder, embeddings, images=None, *, ids=None, catalogue=None,
     _check(projection, n_neighbors, max_points, n_sample)
     folder = Path(folder)
     Z, ids = _embeddings(embeddings, ids)
-    image_ids = None
     if isinstance(images, (str, Path)):
         from .._io import load_images
 
-        images, image_ids = load_images(images)
-        ids = image_ids if ids is None else ids
+        images, file_ids = load_images(images)
+        image_ids = file_ids if image_ids is None else image_ids
+    if ids is None and image_ids is not None:
+        ids = image_ids
     n = len(Z)
     ids = _as_ids(np.arange(n) if ids is None else ids, n, "ids")
     if n_neighbors >= n:
@@ -393,7 +201,7 @@ def write_explorer(folder, embeddings, images=None, *, ids=None, catalogue=None,
                          f"ask for at most {n - 1}.")
     frame = _catalogue(catalogue, ids, id_column)
     if images is not None:
-        images = align_images(images, image_ids, ids)
+        images, image_rows = align_images(images, image_ids, ids)
     if search is None:
         from ..evaluation import SimilaritySearch
 
@@ -409,9 +217,10 @@ def write_explorer(folder, embeddings, images=None, *, ids=None, catalogue=None,
     nn_idx, nn_dist = _neighbours(search, Z, drawn, n_neighbors, n)
     xy = _project(Z, projection, random_state)
     if images is not None:
-        _write_thumbnails(folder / "thumbs", images, np.union1d(drawn, nn_idx.ravel()), rgb_bands, random_state)
+        write_thumbnails(folder / "thumbs", images, image_rows, np.union1d(drawn, nn_idx.ravel()), rgb_bands,
+                          random_state)
     id_name = str(id_column or "id")
-    layout = _page(ids, xy, score, rank, drawn, nn_idx, nn_dist, images is not None, frame, n_total=n,
+    layout = page_layout(ids, xy, score, rank, drawn, nn_idx, nn_dist, images is not None, frame, n_total=n,
                    density=density, title=title, id_name=id_name, projection=projection, n_features=Z.shape[1])
     (folder / "index.html").write_text(file_html(layout, INLINE, title=title), encoding="utf-8")
     pd.DataFrame({id_name: ids, "x": xy[:, 0], "y": xy[:, 1], "rarity_score": score, "rarity_rank": rank,
@@ -422,8 +231,8 @@ def write_explorer(folder, embeddings, images=None, *, ids=None, catalogue=None,
     return info
 
 
-def explore(embeddings, images=None, *, out, ids=None, catalogue=None, id_column=None, projection="umap",
-            n_neighbors=8, max_points=100_000, n_sample=10_000, rgb_bands=None, search=None,
+def explore(embeddings, images=None, *, out, image_ids=None, ids=None, catalogue=None, id_column=None,
+            projection="umap", n_neighbors=8, max_points=100_000, n_sample=10_000, rgb_bands=None, search=None,
             title="sklearn-ssl explorer", random_state=0) -> Path:
     """Write an explorer of a survey's embeddings: a folder whose ``index.html`` opens from disk.
 
@@ -444,6 +253,9 @@ def explore(embeddings, images=None, *, out, ids=None, catalogue=None, id_column
         have ids). Thumbnails are Lupton et al. (2004) colour
         composites (:func:`astropy.visualization.make_lupton_rgb`) written as PNG files beside the
         page. None: no thumbnails.
+    image_ids : array-like of shape (n_images,) or None
+        Ids of the images (default: those of an images file, if any): the images are then
+        matched to the embeddings by id, and may be more, or in another order.
     out : str or path
         Folder to write. Written atomically: nothing appears under this name on error. An
         existing folder is replaced only if sklearn-ssl wrote it.
@@ -496,7 +308,7 @@ def explore(embeddings, images=None, *, out, ids=None, catalogue=None, id_column
     if projection == "umap":
         _optional("umap", "projection='umap' (--projection umap)")
     with atomic_dir(out, what="explorer") as tmp:
-        write_explorer(tmp, embeddings, images, ids=ids, catalogue=catalogue, id_column=id_column,
+        write_explorer(tmp, embeddings, images, image_ids=image_ids, ids=ids, catalogue=catalogue, id_column=id_column,
                        projection=projection, n_neighbors=n_neighbors, max_points=max_points, n_sample=n_sample,
                        rgb_bands=rgb_bands, search=search, title=title, random_state=random_state)
     return Path(out)
