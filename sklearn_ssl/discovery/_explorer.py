@@ -56,7 +56,7 @@ def _as_ids(ids, n: int, what: str) -> np.ndarray:
 
 def _embeddings(embeddings, ids):
     if isinstance(embeddings, (str, Path)):
-        from .._io import load_embeddings
+        from ..io import load_embeddings
 
         Z, file_ids = load_embeddings(embeddings)
         ids = file_ids if ids is None else ids
@@ -117,7 +117,7 @@ def _catalogue(catalogue, ids, id_column) -> pd.DataFrame:
     if catalogue is None:
         return pd.DataFrame(index=range(len(ids)))
     if isinstance(catalogue, (str, Path)):
-        from ..cutouts import read_catalogue
+        from ..io import read_catalogue
 
         if not Path(catalogue).exists():
             raise FileNotFoundError(f"{catalogue}: no such file or directory.")
@@ -174,12 +174,13 @@ def _neighbours(search, Z, drawn, k, n):
     return idx[keep].reshape(len(drawn), k), dist[keep].reshape(len(drawn), k)
 
 
-def write_explorer(folder, embeddings, images=None, *, image_ids=None, ids=None, catalogue=None, id_column=None,
+def _write_explorer(folder, embeddings, images=None, *, image_ids=None, ids=None, catalogue=None, id_column=None,
                    projection="umap", n_neighbors=8, max_points=100_000, n_sample=10_000, rgb_bands=None, search=None,
                    title="sklearn-ssl explorer", random_state=0) -> dict:
     """Write the explorer into ``folder`` (an empty, existing folder); :func:`explore` does it atomically.
 
-    Returns a dict of what was written (``n``, ``n_drawn``, ``density``, ``projection``).
+    Returns a dict of what was written (``n``, ``n_drawn``, ``density``, ``projection``, ...), also
+    written to ``explorer.json``.
     """
     from bokeh.embed import file_html
     from bokeh.resources import INLINE
@@ -188,7 +189,7 @@ def write_explorer(folder, embeddings, images=None, *, image_ids=None, ids=None,
     folder = Path(folder)
     Z, ids = _embeddings(embeddings, ids)
     if isinstance(images, (str, Path)):
-        from .._io import load_images
+        from ..io import load_images
 
         images, file_ids = load_images(images)
         image_ids = file_ids if image_ids is None else image_ids
@@ -301,14 +302,14 @@ def explore(embeddings, images=None, *, out, image_ids=None, ids=None, catalogue
     >>> explore(Z, images, ids=catalogue["id"], catalogue=catalogue, projection="pca",
     ...         out="explorer")                                  # doctest: +SKIP
     """
-    from .._atomic import atomic_dir
+    from ..utils import atomic_dir
 
     _check(projection, n_neighbors, max_points, n_sample)
     _optional("bokeh", "The explorer")
     if projection == "umap":
         _optional("umap", "projection='umap' (--projection umap)")
     with atomic_dir(out, what="explorer") as tmp:
-        write_explorer(tmp, embeddings, images, image_ids=image_ids, ids=ids, catalogue=catalogue, id_column=id_column,
+        _write_explorer(tmp, embeddings, images, image_ids=image_ids, ids=ids, catalogue=catalogue, id_column=id_column,
                        projection=projection, n_neighbors=n_neighbors, max_points=max_points, n_sample=n_sample,
                        rgb_bands=rgb_bands, search=search, title=title, random_state=random_state)
     return Path(out)
