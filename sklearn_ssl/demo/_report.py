@@ -197,7 +197,7 @@ def _explorer_section(explorer) -> list:
 
 def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=None, found=None, crossed=None,
                   explorer=None):
-    from . import __version__
+    from .. import __version__
 
     from ..evaluation import format_mean_se
 
