@@ -284,8 +284,8 @@ def test_page_loads_without_console_errors_and_draws_every_galaxy(page):
     assert _thumbs_loaded(page) == [], "cutouts are loaded only when shown"
     # colouring by another catalogue column
     page.execute_script("Bokeh.documents[0].get_model_by_name('colour').value = 'redshift';")
-    assert page.execute_script(
-        "return Bokeh.documents[0].get_model_by_name('points').glyph.fill_color.field;") == "c:redshift"
+    assert page.execute_script("""const r = Bokeh.documents[0].get_model_by_name('points');
+        return [r.glyph, r.selection_glyph, r.nonselection_glyph].map(g => g.fill_color.field);""") == ["c:redshift"] * 3
     time.sleep(0.3)
     assert [e for e in page.get_log("browser") if e["level"] == "SEVERE"] == []
 

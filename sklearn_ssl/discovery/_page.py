@@ -92,10 +92,8 @@ a.remove();
 _COLOUR_JS = """
 const col = 'c:' + cb_obj.value;
 const m = mappers[cb_obj.value];
-for (const g of glyphs) {
-  g.fill_color = {field: col, transform: m};
-  g.line_color = {field: col, transform: m};
-}
+for (const g of fills) { g.fill_color = {field: col, transform: m}; }
+for (const g of lines) { g.line_color = {field: col, transform: m}; }
 bar.color_mapper = m;
 bar.title = cb_obj.value;
 """
@@ -115,7 +113,7 @@ def page_layout(ids, xy, score, rank, drawn, nn_idx, nn_dist, thumbs, frame, *, 
     mappers = {}
     for col, (_, factors) in categorical.items():
         palette = Category10[10] if len(factors) <= 10 else Category20[20]
-        mappers[col] = CategoricalColorMapper(factors=factors, palette=list(palette[:max(len(factors), 3)]),
+        mappers[col] = CategoricalColorMapper(factors=factors, palette=list(palette[:len(factors)]),
                                               nan_color=_NAN_COLOR)
     for col, x in numeric.items():
         lo, hi = np.nanpercentile(x, [1, 99])
@@ -159,6 +157,10 @@ def page_layout(ids, xy, score, rank, drawn, nn_idx, nn_dist, thumbs, frame, *, 
     source.selected.js_on_change("indices", CustomJS(
         args=dict(source=source, info=info, button=button, intro=intro, n_total=n_total), code=_SELECTION_JS))
     select = Select(title="Colour by", value=first, options=options, name="colour", width=360)
-    select.js_on_change("value", CustomJS(args=dict(mappers=mappers, glyphs=[renderer.glyph], bar=bar),
+    # every glyph that draws the points: the plain one, and those of selected and unselected points
+    fills = [g for g in (renderer.glyph, renderer.selection_glyph, renderer.nonselection_glyph, renderer.muted_glyph)
+             if g is not None and g != "auto"]
+    lines = [g for g in fills if g is not renderer.selection_glyph]  # selected points keep their black outline
+    select.js_on_change("value", CustomJS(args=dict(mappers=mappers, fills=fills, lines=lines, bar=bar),
                                           code=_COLOUR_JS))
     return row(p, column(select, button, info))
