@@ -6,6 +6,7 @@ exit status, one error line, no traceback.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -524,6 +525,11 @@ def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     assert set(crossed.test) == {"A", "B"} and set(crossed.estimator) == {"SSL frozen + logistic", "supervised CNN"}
     assert "## Cross-survey study" in md and "Survey A: seeing 1.35" in md and "drop A - B" in md
     assert files(tmp_path) == ["report"]  # no temporary folder left
+    if importlib.util.find_spec("bokeh"):  # the explorer of the demo survey, linked from the report
+        assert '<a href="explorer/index.html">Open the explorer</a>' in html
+        assert len(files(out / "explorer" / "thumbs")) == 60 and (out / "explorer" / "index.html").stat().st_size
+    else:
+        assert "pip install 'sklearn-ssl[explore]'" in md
     # the report's files feed the other subcommands
     assert run("evaluate", "--embeddings", out / "embeddings.csv", "--catalogue", out / "catalog.csv",
                "--target", "morphology", "--cv", 2) == 0

@@ -201,7 +201,23 @@ def _cross_survey_section(crossed) -> list:
              "Findings (computed from the table):", ""] + [f"- {f}" for f in crossed["findings"]] + [""])
 
 
-def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=None, found=None, crossed=None):
+def _explorer_section(explorer) -> list:
+    """Report lines pointing to the explorer of the demo survey (or saying how to get one)."""
+    md = ["## Explore the survey", ""]
+    if explorer is None:
+        return md + ["The explorer (a page to look at the embedding: cutouts on hover, look-alikes on a click, "
+                     "a lasso selection exported as CSV) needs bokeh: `pip install 'sklearn-ssl[explore]'`, then "
+                     "run the demo again or `sklearn-ssl explore` on `embeddings.csv` (docs/explorer.rst).", ""]
+    return md + [f"[Open the explorer](explorer/index.html) of the {explorer['n']:,} galaxies: the SimCLR embeddings "
+                 "mapped to two dimensions by PCA, coloured by any catalogue column (try `strong_lens`). Hover a "
+                 f"galaxy for its cutout; click it for its {explorer['n_neighbors']} look-alikes and its rarity rank; "
+                 "draw a lasso around several and export their ids as CSV. It opens from disk, without a server or "
+                 "an internet connection. For a UMAP map: `sklearn-ssl explore --embeddings embeddings.csv "
+                 "--catalogue catalog.csv --out explorer-umap` (docs/explorer.rst).", ""]
+
+
+def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=None, found=None, crossed=None,
+                  explorer=None):
     from .. import __version__
 
     from ..evaluation import format_mean_se
@@ -238,7 +254,7 @@ def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=No
           "Accuracy: higher is better; sigma_MAD, outlier fraction and |bias|: lower is better.", "",
           "## Findings (computed from the table below)", ""] + [f"- {f}" for f in findings] + [
           "", "## Full label-efficiency table", "", curve, ""] + _beyond_simclr_section(table, cfg, rare, found) \
-        + _cross_survey_section(crossed)
+        + _cross_survey_section(crossed) + _explorer_section(explorer)
     for name, title, caption in figures:
         md += [f"## {title}", "", f"![{title}](figures/{name})", "", caption, ""]
     md += ["## Reproduce", "", "```bash",
@@ -251,7 +267,9 @@ def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=No
            "catalogue), `embeddings.csv` (SSL embeddings with ids), `model.joblib` (the pretrained embedder, "
            "for `sklearn-ssl embed`), `settings.json` (settings, timings, retrieval rates)"
            + (", `rare_objects.csv` (the rare-object search)" if rare is not None else "")
-           + (", `cross_survey.csv` (the cross-survey study)" if crossed is not None else "") + ".", ""]
+           + (", `cross_survey.csv` (the cross-survey study)" if crossed is not None else "")
+           + (", `explorer/` (the explorer: `index.html`, the cutouts in `thumbs/`, `map.csv`)" if explorer else "")
+           + ".", ""]
     # tables stay DataFrames until here: Markdown for report.md, HTML rows and cells for report.html
     (folder / "report.md").write_text("\n".join(markdown_table(x) if isinstance(x, pd.DataFrame) else x
                                                 for x in md))
