@@ -607,7 +607,7 @@ def test_demo_refuses_to_overwrite_other_folders(tmp_path, capsys):
 
 
 def test_demo_interrupted_leaves_nothing(tmp_path, tiny_demo, monkeypatch, capsys):
-    from sklearn_ssl import demo
+    from sklearn_ssl.demo import _run as demo
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
