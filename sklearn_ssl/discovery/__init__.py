@@ -1,16 +1,18 @@
-"""Discovery in survey embeddings: look-alikes and rare objects at survey scale.
+"""Discovery in a survey's embeddings: search it, look at it, choose what to label.
 
 - :class:`SimilaritySearch`: nearest neighbours and a k-nearest-neighbour rarity score,
   exact (scikit-learn) or with a faiss index (HNSW, IVF-PQ) built out of core from the
-  embeddings files ``sklearn-ssl embed`` writes;
-- :func:`save_index`, :func:`load_index`: one file with the index and its object ids
-  (``sklearn-ssl index`` and ``sklearn-ssl search`` on the command line).
-
-faiss is optional: ``pip install 'sklearn-ssl[search]'``. See :doc:`/search_at_scale`.
+  embeddings files ``sklearn-ssl embed`` writes; :func:`save_index`, :func:`load_index`:
+  one file with the index and its object ids (``sklearn-ssl index`` / ``sklearn-ssl search``).
+  faiss is optional: ``pip install 'sklearn-ssl[search]'``. See :doc:`/search_at_scale`.
+- :func:`explore` writes a self-contained explorer (a web page that opens from disk): a 2-D map
+  of the embeddings coloured by any catalogue column, the cutout on hover, the look-alikes and
+  rarity rank of a clicked galaxy, and a lasso selection exported as CSV.
 """
 
+from ._explorer import explore
 from ._index import ALGORITHMS
 from ._search import SimilaritySearch
 from ._store import INDEX_SUFFIXES, load_index, save_index
 
-__all__ = ["SimilaritySearch", "save_index", "load_index", "ALGORITHMS", "INDEX_SUFFIXES"]
+__all__ = ["SimilaritySearch", "save_index", "load_index", "ALGORITHMS", "INDEX_SUFFIXES", "explore"]
