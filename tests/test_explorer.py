@@ -113,7 +113,7 @@ def test_density_map_beyond_max_points(tmp_path, survey):
     written = {int(p.stem) for p in (tmp_path / "e" / "thumbs").glob("*.png")}
     assert written == set(drawn) | set(nn[drawn].ravel())
     from sklearn_ssl.discovery._explorer import _neighbours
-    from sklearn_ssl.evaluation import SimilaritySearch
+    from sklearn_ssl.discovery import SimilaritySearch
 
     search = SimilaritySearch(n_neighbors=K).fit(Z)
     idx, _ = _neighbours(search, Z, drawn, K, N)
