@@ -222,8 +222,12 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--catalogue", required=True, help="catalogue: .csv, FITS table, ECSV, VOTable")
     _renamed(ev, "--catalog", "--catalogue")
     ev.add_argument("--target", required=True, help="catalogue column to predict")
-    ev.add_argument("--id-column", help="catalogue column matching the embeddings' ids (default: 'id' if both "
-                                        "have ids; else rows are matched in order)")
+    ev.add_argument("--id-column", help="catalogue column holding the embeddings' ids (default: the column named "
+                                        "id, objid, obj_id, object_id, source_id, ... in any case; see "
+                                        "docs/cli.rst)")
+    ev.add_argument("--match-by-order", action="store_true",
+                    help="pair the i-th embedding with the i-th catalogue row, ignoring ids: only right if both "
+                         "were written in the same order (default: match by id, never by order)")
     ev.add_argument("--task", choices=["auto", "classification", "regression", "photoz"], default="auto",
                     help="auto: classes for text or few integer values, photoz for a column named like a "
                          "redshift, else regression")
@@ -407,45 +411,16 @@ def _columns(frame, limit=25) -> str:
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def _refuse_duplicates(ids, what: str) -> None:
-    """Ids match one object each: a repeated id would pair one embedding with several rows
-    (and could put the same object in a training and a test fold)."""
-    import pandas as pd
-
-    ids = pd.Series(ids).astype(str)
-    repeated = ids[ids.duplicated()].unique()
-    if len(repeated):
-        shown = ", ".join(repr(v) for v in repeated[:5]) + (", ..." if len(repeated) > 5 else "")
-        raise ValueError(f"{what} has {len(repeated)} duplicated id(s) ({shown}); each object must appear "
-                         "once. Remove or merge the duplicates.")
-
-
 def _align(Z, ids, catalog, args, path):
-    import numpy as np
+    """Embeddings and catalogue rows paired by id (:func:`~sklearn_ssl._catalogue_ids.match_catalogue`)."""
+    from ._catalogue_ids import match_catalogue
 
-    id_column = args.id_column
-    if id_column is not None and id_column not in catalog.columns:
-        raise ValueError(f"{path}: no id column {id_column!r} (columns: {_columns(catalog)}).")
-    if id_column is None and ids is not None and "id" in catalog.columns:
-        id_column = "id"
-    if id_column is not None and ids is not None:
-        _refuse_duplicates(ids, f"{args.embeddings}: embedding ids")
-        cat_ids = catalog[id_column].astype(str)
-        _refuse_duplicates(cat_ids, f"{path}: catalogue column {id_column!r}")
-        position = {str(k): i for i, k in enumerate(ids)}
-        rows = cat_ids.map(position)
-        keep = rows.notna().to_numpy()
-        if not keep.any():
-            raise ValueError(f"no catalogue {id_column!r} matches an embedding id (e.g. catalogue "
-                             f"{cat_ids.iloc[0]!r}, embeddings {str(ids[0])!r}).")
-        if (~keep).sum() or keep.sum() < len(ids):
-            print(f"matched {int(keep.sum())} of {len(ids)} embeddings to catalogue rows by {id_column!r}",
-                  file=sys.stderr)
-        return Z[rows[keep].astype(int).to_numpy()], catalog.loc[keep].reset_index(drop=True)
-    if len(catalog) != len(Z):
-        raise ValueError(f"{len(Z)} embeddings but {len(catalog)} catalogue rows, and no ids to match them; "
-                         "write embeddings as .csv/.parquet (with ids) or pass --id-column.")
-    return np.asarray(Z), catalog.reset_index(drop=True)
+    Z, catalog, report = match_catalogue(Z, ids, catalog, id_column=args.id_column,
+                                         match_by_order=args.match_by_order, embeddings_name=args.embeddings,
+                                         catalogue_name=path)
+    if report:
+        print(report, file=sys.stderr)
+    return Z, catalog
 
 
 def cmd_evaluate(args) -> int:

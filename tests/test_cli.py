@@ -406,7 +406,7 @@ def test_evaluate_row_order_and_markdown(tmp_path, data, embeddings, capsys):
     cat.to_csv(tmp_path / "ordered.csv", index=False)
     out = tmp_path / "m.md"
     assert run("evaluate", "--embeddings", data / "emb.npy", "--catalogue", tmp_path / "ordered.csv",
-               "--target", "label", "--cv", 3, "--model", "knn", "--out", out) == 0
+               "--target", "label", "--cv", 3, "--model", "knn", "--out", out, "--match-by-order") == 0
     assert out.read_text().startswith("| metric | mean | std | baseline |")
 
 
@@ -435,10 +435,51 @@ def test_evaluate_bad_inputs(tmp_path, data, embeddings, capsys):
     (tmp_path / "short.csv").write_text("label\na\nb\n")
     assert run("evaluate", "--embeddings", data / "emb.npy", "--catalogue", tmp_path / "short.csv",
                "--target", "label") == 1
+    assert "carries no object ids" in capsys.readouterr().err
+    assert run("evaluate", "--embeddings", data / "emb.npy", "--catalogue", tmp_path / "short.csv",
+               "--target", "label", "--match-by-order") == 1
     assert "48 embeddings but 2 catalogue rows" in capsys.readouterr().err
     pd.DataFrame({"id": [1, 2], "label": ["a", "b"]}).to_csv(tmp_path / "other.csv", index=False)
     assert run("evaluate", "--embeddings", embeddings, "--catalogue", tmp_path / "other.csv", "--target", "label") == 1
-    assert "matches an embedding id" in capsys.readouterr().err
+    assert "no embedding id of" in error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("column", ["objid", "OBJID", "object_id"])
+def test_evaluate_matches_a_recognised_id_column_not_the_row_order(tmp_path, data, embeddings, column, capsys):
+    """The issue-33 case: a catalogue whose id column is not 'id' used to be matched by row order
+    (ROC AUC at chance); it is matched by its recognised id column, in any case."""
+    cat = pd.read_csv(data / "catalog.csv").rename(columns={"id": column})
+    cat.to_csv(tmp_path / "cat.csv", index=False)
+    out = tmp_path / "metrics.json"
+    assert run("evaluate", "--embeddings", embeddings, "--catalogue", tmp_path / "cat.csv", "--target", "label",
+               "--cv", 3, "--out", out) == 0
+    rows = {r["metric"]: r for r in json.loads(out.read_text())}
+    assert rows["roc_auc"]["mean"] > 0.8  # by order (the catalogue is reversed) it is near 0.5
+
+
+def test_evaluate_refuses_order_matching_unless_asked(tmp_path, data, embeddings, capsys):
+    cat = pd.read_csv(data / "catalog.csv").rename(columns={"id": "serial"})
+    cat.to_csv(tmp_path / "cat.csv", index=False)
+    argv = ["evaluate", "--embeddings", embeddings, "--catalogue", tmp_path / "cat.csv", "--target", "label", "--cv", 3]
+    assert run(*argv) == 1
+    line = error_line(capsys.readouterr().err)
+    assert "no id column" in line and "objid" in line and "--id-column" in line and "--match-by-order" in line
+    assert run(*argv, "--id-column", "serial") == 0
+    assert run(*argv, "--match-by-order") == 0  # asked for: the user says both are in one order
+
+
+def test_evaluate_names_unmatched_ids(tmp_path, data, embeddings, capsys):
+    cat = pd.read_csv(data / "catalog.csv")
+    cat["id"] = cat["id"] + 10_000  # none matches
+    cat.to_csv(tmp_path / "cat.csv", index=False)
+    assert run("evaluate", "--embeddings", embeddings, "--catalogue", tmp_path / "cat.csv", "--target", "label") == 1
+    line = error_line(capsys.readouterr().err)
+    assert "no embedding id" in line and "'100'" in line and "'10147'" in line
+    cat = pd.read_csv(data / "catalog.csv").iloc[6:]  # 6 embeddings have no row
+    cat.to_csv(tmp_path / "part.csv", index=False)
+    assert run("evaluate", "--embeddings", embeddings, "--catalogue", tmp_path / "part.csv", "--target", "label",
+               "--cv", 3) == 0
+    assert "matched 42 of 48 embeddings to catalogue rows by 'id'; 6 have no row" in capsys.readouterr().err
 
 
 # -- in a real shell ------------------------------------------------------------------------
