@@ -145,7 +145,8 @@ def _cross_survey_caption(crossed) -> str:
             f"observed in worse conditions. Task: {what}. Mean and standard deviation over the label subsets. "
             "Frozen SSL: SimCLR pretrained on the unlabelled images of both surveys with augmentations spanning "
             "their differences (PSF blur, noise, reddening); supervised CNN: the same architecture from scratch, "
-            "with and without those augmentations, for the same number of optimiser steps.")
+            "with and without those augmentations, for the same number of optimiser steps."
+            + (" Dotted line: chance, 1/3 for three equal tertiles." if target == "redshift" else ""))
 
 
 def _cross_survey_section(crossed) -> list:

@@ -114,6 +114,20 @@ _IMPUTE_HELP = ("fill NaN/infinite pixels with PixelImputer fitted on these imag
                 "median), 'median' or 'mean' (each band's over all images) (default: none; such pixels are an error)")
 
 
+_OVERWRITE_HELP = "replace OUT if it exists (default: an existing file is an error, checked before any work)"
+
+
+def _refuse_existing(paths, overwrite: bool) -> None:
+    """An existing output is replaced only with --overwrite, as the demo and save_cutouts refuse: a
+    model or embeddings file is often hours of work. Checked before any work."""
+    if overwrite:
+        return
+    existing = [str(p) for p in paths if p is not None and Path(p).exists()]
+    if existing:
+        raise ValueError(f"{existing[0]}: already exists; pass --overwrite to replace it, or choose another "
+                         "--out.")
+
+
 def _image_options(sub):
     """--bands, --on-error and --impute, shared by pretrain and embed."""
     sub.add_argument("--bands", type=_bands, help=_BANDS_HELP)
@@ -162,6 +176,7 @@ def _parser() -> argparse.ArgumentParser:
     pre.add_argument("--key", help="array name inside an .npz file (default: 'images')")
     _image_options(pre)
     pre.add_argument("--out", required=True, help="model file to write (.joblib)")
+    pre.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     hp = pre.add_argument_group("hyperparameters (see ContrastiveEmbedder)")
     hp.add_argument("--method", choices=["simclr", "moco", "byol", "simsiam"], default="simclr",
                     help="self-supervised method")
@@ -209,6 +224,7 @@ def _parser() -> argparse.ArgumentParser:
     emb.add_argument("--key", help="array name inside an .npz file (default: 'images')")
     _image_options(emb)
     emb.add_argument("--out", required=True, help="embeddings file: .parquet, .csv (with an id column) or .npy")
+    emb.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     emb.add_argument("--device", help="torch device for embedding (default: the training device if present, "
                                       "else cpu)")
     emb.add_argument("--quiet", action="store_true", help="no progress lines or bars")
@@ -238,13 +254,15 @@ def _parser() -> argparse.ArgumentParser:
                     help="photo-z outlier threshold on |dz|")
     ev.add_argument("--seed", type=int, default=0, help="random seed of the folds")
     ev.add_argument("--out", help="also write the metrics table (.csv, .json or .md) (default: print only)")
+    ev.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     return parser
 
 
 def _read_images(args):
     from ._io import impute_images, load_images
 
-    images, ids = load_images(args.images, key=args.key, bands=args.bands, on_error=args.on_error)
+    images, ids, bands = load_images(args.images, key=args.key, bands=args.bands, on_error=args.on_error,
+                                     return_bands=True)
     quiet = getattr(args, "quiet", False)
     if not quiet:
         print(f"read {images.shape[0]} images of shape {tuple(images.shape[1:])} (bands, height, width) "
@@ -253,7 +271,7 @@ def _read_images(args):
         images, n_filled = impute_images(images, args.impute)
         if not quiet and n_filled:
             print(f"filled {n_filled} NaN/infinite pixels (PixelImputer, strategy={args.impute!r})", file=sys.stderr)
-    return images, ids
+    return images, ids, bands
 
 
 def cmd_pretrain(args) -> int:
@@ -261,8 +279,9 @@ def cmd_pretrain(args) -> int:
     from ._io import MODEL_SUFFIXES, check_output_path, save_model
 
     out = check_output_path(args.out, MODEL_SUFFIXES, "model")  # fail before training, not after
+    _refuse_existing([out], args.overwrite)
     _check_before_training(args)
-    images, _ = _read_images(args)
+    images, _, bands = _read_images(args)
     model = ContrastiveEmbedder(
         encoder=args.encoder, method=args.method, projection_dim=args.projection_dim,
         temperature=args.temperature, queue_size=args.queue_size, momentum=args.momentum,
@@ -274,6 +293,7 @@ def cmd_pretrain(args) -> int:
     )
     start = time.perf_counter()
     model.fit(images)  # Ctrl-C / SIGTERM propagate: no model file is written
+    model.bands_ = bands  # embed puts images in this order (sklearn_ssl._band_order); None: unknown
     loss = model.net_.history[-1].get("train_loss", float("nan")) if len(model.net_.history) else float("nan")
     save_model(out, model)
     print(f"pretrained {args.method} on {len(images)} images in {time.perf_counter() - start:.0f} s "
@@ -299,6 +319,7 @@ def cmd_embed(args) -> int:
     from ._io import EMBEDDING_SUFFIXES, check_output_path, load_model, save_embeddings
 
     out = check_output_path(args.out, EMBEDDING_SUFFIXES, "embeddings")
+    _refuse_existing([out], args.overwrite)
     if out.suffix.lower() == ".parquet":
         from ._io import _parquet_engine
 
@@ -320,7 +341,13 @@ def cmd_embed(args) -> int:
             model = ContrastiveEmbedder.from_checkpoint(args.model, layout=args.layout, input_shape=shape,
                                                         device=args.device or "auto")
         return _embed_on_dask(args, model, out)
-    images, ids = _read_images(args)
+    images, ids, bands = _read_images(args)
+    if model is not None:  # in the band order the model was trained on, or refused
+        from ._band_order import model_bands, to_model_bands
+
+        images, note = to_model_bands(images, bands, model_bands(model), source=str(args.images))
+        if note:  # shown even with --quiet: it changes what is embedded
+            print(note, file=sys.stderr)
     if model is None:
         model = ContrastiveEmbedder.from_checkpoint(args.model, layout=args.layout, input_shape=images.shape[1:],
                                                     device=args.device or "auto")
@@ -362,6 +389,17 @@ def _embed_on_dask(args, model, out) -> int:
     if not name.endswith((".npy", ".h5", ".hdf5")):
         raise ValueError(f"{args.images}: with --dask, the images must be a .npy or HDF5 file that every worker "
                          "can read; convert FITS cutouts first with 'sklearn-ssl convert'.")
+    from ._band_order import model_bands
+
+    trained = model_bands(model)
+    if trained is not None and args.bands is not None and list(args.bands) != trained:
+        raise ValueError(f"the model was trained on bands {','.join(trained)} (in this order) but --bands names "
+                         f"{','.join(args.bands)}; with --dask the bands cannot be reordered: write the images in "
+                         "the model's order (sklearn-ssl convert --bands " + ",".join(trained) + ").")
+    if trained is not None and args.bands is None:
+        warnings.warn(f"the model was trained on bands {','.join(trained)} (in this order), but the band names "
+                      f"of {args.images} are unknown, so their order cannot be checked; pass --bands to name them.",
+                      UserWarning, stacklevel=2)
     try:
         client, cluster = _dask_client(args.dask)
     except (OSError, TimeoutError) as exc:
@@ -393,11 +431,15 @@ def _add_convert_parser(sub) -> None:
                       help="'skip' leaves out unreadable cutouts, listed in a warning (default: %(default)s)")
     conv.add_argument("--chunk-size", type=_positive_int, default=1024, help="default: %(default)s")
     conv.add_argument("--quiet", action="store_true", help="no progress bar")
+    conv.add_argument("--overwrite", action="store_true", help="replace OUT (and OUT.ids.npy) if they exist "
+                                                               "(default: an existing file is an error)")
 
 
 def cmd_convert(args) -> int:
-    from .storage import convert_images
+    from .storage import convert_images, ids_path
 
+    out = Path(args.out)
+    _refuse_existing([out, ids_path(out) if out.name.endswith(".npy") else None], args.overwrite)
     images, ids = convert_images(args.source, args.out, key=args.key, bands=args.bands, layout=args.layout,
                                  on_error=args.on_error, chunk_size=args.chunk_size,
                                  progress=not args.quiet)
@@ -431,6 +473,7 @@ def cmd_evaluate(args) -> int:
     from .evaluation import evaluate_embeddings
 
     out = check_output_path(args.out, METRICS_SUFFIXES, "metrics") if args.out else None
+    _refuse_existing([out], args.overwrite)
     Z, ids = load_embeddings(args.embeddings)
     from pathlib import Path
 
