@@ -74,7 +74,7 @@ def _renamed(sub, old: str, new: str, **kwargs) -> None:
 
 
 def _bands(text):
-    from ._io import parse_bands
+    from .io import parse_bands
 
     try:
         return parse_bands(text)
@@ -259,7 +259,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _read_images(args):
-    from ._io import impute_images, load_images
+    from .io import impute_images, load_images
 
     images, ids, bands = load_images(args.images, key=args.key, bands=args.bands, on_error=args.on_error,
                                      return_bands=True)
@@ -276,7 +276,7 @@ def _read_images(args):
 
 def cmd_pretrain(args) -> int:
     from . import ContrastiveEmbedder
-    from ._io import MODEL_SUFFIXES, check_output_path, save_model
+    from .io import MODEL_SUFFIXES, check_output_path, save_model
 
     out = check_output_path(args.out, MODEL_SUFFIXES, "model")  # fail before training, not after
     _refuse_existing([out], args.overwrite)
@@ -293,7 +293,7 @@ def cmd_pretrain(args) -> int:
     )
     start = time.perf_counter()
     model.fit(images)  # Ctrl-C / SIGTERM propagate: no model file is written
-    model.bands_ = bands  # embed puts images in this order (sklearn_ssl._band_order); None: unknown
+    model.bands_ = bands  # embed puts images in this order (sklearn_ssl.io.to_model_bands); None: unknown
     loss = model.net_.history[-1].get("train_loss", float("nan")) if len(model.net_.history) else float("nan")
     save_model(out, model)
     print(f"pretrained {args.method} on {len(images)} images in {time.perf_counter() - start:.0f} s "
@@ -303,8 +303,8 @@ def cmd_pretrain(args) -> int:
 
 def _check_before_training(args) -> None:
     """What can fail after hours of training, checked first: the device and the checkpoint folder."""
-    from ._io import check_writable_dir
-    from .embedder import _resolve_device
+    from .io import check_writable_dir
+    from .engine._estimator import _resolve_device
 
     _resolve_device(args.device)
     if args.checkpoint_dir is not None:
@@ -316,16 +316,16 @@ def _check_before_training(args) -> None:
 
 
 def cmd_embed(args) -> int:
-    from ._io import EMBEDDING_SUFFIXES, check_output_path, load_model, save_embeddings
+    from .io import EMBEDDING_SUFFIXES, check_output_path, load_model, save_embeddings
 
     out = check_output_path(args.out, EMBEDDING_SUFFIXES, "embeddings")
     _refuse_existing([out], args.overwrite)
     if out.suffix.lower() == ".parquet":
-        from ._io import _parquet_engine
+        from .io import parquet_engine
 
-        _parquet_engine()  # a missing pyarrow is reported before any work
-    from ._published import is_torch_file
-    from .embedder import ContrastiveEmbedder
+        parquet_engine()  # a missing pyarrow is reported before any work
+    from .nn import is_torch_file
+    from .estimators import ContrastiveEmbedder
 
     try:
         model = load_model(args.model, device=args.device)
@@ -335,7 +335,7 @@ def cmd_embed(args) -> int:
         model = None  # a published checkpoint: built for the images' shape once they are read
     if getattr(args, "dask", None):
         if model is None:  # a published checkpoint: its input shape is the collection's
-            from .storage import open_images
+            from .io.storage import open_images
 
             shape = open_images(args.images, key=args.key)[0].shape[1:]
             model = ContrastiveEmbedder.from_checkpoint(args.model, layout=args.layout, input_shape=shape,
@@ -343,7 +343,7 @@ def cmd_embed(args) -> int:
         return _embed_on_dask(args, model, out)
     images, ids, bands = _read_images(args)
     if model is not None:  # in the band order the model was trained on, or refused
-        from ._band_order import model_bands, to_model_bands
+        from .io import model_bands, to_model_bands
 
         images, note = to_model_bands(images, bands, model_bands(model), source=str(args.images))
         if note:  # shown even with --quiet: it changes what is embedded
@@ -380,7 +380,7 @@ def _dask_client(spec: str):
 
 
 def _embed_on_dask(args, model, out) -> int:
-    from .distributed import embed
+    from .io.distributed import embed
 
     suffix = out.suffix.lower()
     if suffix not in (".npy", ".parquet"):
@@ -389,7 +389,7 @@ def _embed_on_dask(args, model, out) -> int:
     if not name.endswith((".npy", ".h5", ".hdf5")):
         raise ValueError(f"{args.images}: with --dask, the images must be a .npy or HDF5 file that every worker "
                          "can read; convert FITS cutouts first with 'sklearn-ssl convert'.")
-    from ._band_order import model_bands
+    from .io import model_bands
 
     trained = model_bands(model)
     if trained is not None and args.bands is not None and list(args.bands) != trained:
@@ -436,7 +436,7 @@ def _add_convert_parser(sub) -> None:
 
 
 def cmd_convert(args) -> int:
-    from .storage import convert_images, ids_path
+    from .io.storage import convert_images, ids_path
 
     out = Path(args.out)
     _refuse_existing([out, ids_path(out) if out.name.endswith(".npy") else None], args.overwrite)
@@ -454,8 +454,8 @@ def _columns(frame, limit=25) -> str:
 
 
 def _align(Z, ids, catalog, args, path):
-    """Embeddings and catalogue rows paired by id (:func:`~sklearn_ssl._catalogue_ids.match_catalogue`)."""
-    from ._catalogue_ids import match_catalogue
+    """Embeddings and catalogue rows paired by id (:func:`~sklearn_ssl.io.match_catalogue`)."""
+    from .io import match_catalogue
 
     Z, catalog, report = match_catalogue(Z, ids, catalog, id_column=args.id_column,
                                          match_by_order=args.match_by_order, embeddings_name=args.embeddings,
@@ -466,10 +466,10 @@ def _align(Z, ids, catalog, args, path):
 
 
 def cmd_evaluate(args) -> int:
-    from ._atomic import atomic_path
-    from ._io import METRICS_SUFFIXES, check_output_path, load_embeddings
-    from .cutouts import read_catalogue
-    from ._markdown import markdown_table
+    from .utils import atomic_path
+    from .io import METRICS_SUFFIXES, check_output_path, load_embeddings
+    from .io.cutouts import read_catalogue
+    from .utils import markdown_table
     from .evaluation import evaluate_embeddings
 
     out = check_output_path(args.out, METRICS_SUFFIXES, "metrics") if args.out else None
@@ -531,7 +531,7 @@ def _one_line(exc: BaseException) -> str:
 #: Library advice (keyword arguments, classes) -> the command-line option that does the same.
 _CLI_ADVICE = (
     ("pass on_error='skip'", "pass --on-error skip"),
-    ("e.g. with sklearn_ssl.preprocessing.PixelImputer in front of the estimator in a Pipeline",
+    ("e.g. with sklearn_ssl.PixelImputer in front of the estimator in a Pipeline",
      "e.g. with --impute local (or median, mean)"),
     ("pass bands=[...] to fix one order", "pass --bands to fix one order"),
     ("pass bands=[...] (command line: --bands u,g,r,i,z)", "pass --bands (e.g. --bands u,g,r,i,z)"),

@@ -1,11 +1,11 @@
-"""Images put in the band order a model was trained on, or refused (sklearn_ssl._band_order)."""
+"""Images put in the band order a model was trained on, or refused (sklearn_ssl.io.to_model_bands)."""
 
 import types
 
 import numpy as np
 import pytest
 
-from sklearn_ssl._band_order import model_bands, to_model_bands
+from sklearn_ssl.io import model_bands, to_model_bands
 
 X = np.arange(2 * 3 * 2 * 2, dtype=np.float32).reshape(2, 3, 2, 2)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sklearn_ssl._catalogue_ids import ID_COLUMNS, find_id_columns, match_catalogue
+from sklearn_ssl.io import ID_COLUMNS, find_id_columns, match_catalogue
 
 
 def test_recognised_id_columns_any_case_in_order_of_preference():

@@ -8,11 +8,11 @@ import pytest
 pytest.importorskip("matplotlib")
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 
-from sklearn_ssl._demo_figures import (  # noqa: E402
+from sklearn_ssl.demo._figures import (  # noqa: E402
     _embedding_map_sentence, _photoz_sentence, _plot_label_efficiency, _plot_photoz, embedding_map_claims,
     photoz_caption_claims,
 )
-from sklearn_ssl._demo_report import _METHOD_STYLE  # noqa: E402
+from sklearn_ssl.demo._report import _METHOD_STYLE  # noqa: E402
 from sklearn_ssl.plotting import plot_cross_survey  # noqa: E402
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from sklearn_ssl._demo_report import _verdict
-from sklearn_ssl._verdict import verdict_lines
+from sklearn_ssl.demo._report import _verdict
+from sklearn_ssl.demo._verdict import verdict_lines
 
 
 def record(a, verdict, n=100, what="morphology accuracy", rival="the supervised CNN"):
