@@ -92,7 +92,7 @@ def _plot_label_efficiency(table, chance_accuracy):
             lo, hi = ax.get_ylim()
             if chance_accuracy >= lo - 0.15 * (hi - lo):  # near the curves: draw it
                 ax.axhline(chance_accuracy, color="0.6", ls=":", lw=1,
-                           label=f"majority-class share of the test set ({chance_accuracy:.2f})")
+                           label=f"majority class ({chance_accuracy:.2f})")
             else:  # far below: a line would squash the curves into the top of the panel
                 ax.text(0.98, 0.03, f"majority class: {chance_accuracy:.2f} (below this axis)", ha="right",
                         va="bottom", transform=ax.transAxes, fontsize=7.5, color="0.4")
