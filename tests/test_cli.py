@@ -274,7 +274,7 @@ def test_bands_option_with_hyphenated_names(tmp_path, data, capsys):
 @pytest.fixture(scope="module")
 def grz_model(data):
     """A model pretrained on FITS cutouts stored in g, r, z order (the names are in the headers)."""
-    from sklearn_ssl.cutouts import save_cutouts
+    from sklearn_ssl.io import save_cutouts
 
     x = np.load(data / "images.npy")[:, :3]
     ids = [f"obj{i:03d}" for i in range(N)]  # sorted file names keep the array's order
