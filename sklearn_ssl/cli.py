@@ -180,7 +180,12 @@ def _parser() -> argparse.ArgumentParser:
     hp = pre.add_argument_group("hyperparameters (see ContrastiveEmbedder)")
     hp.add_argument("--method", choices=["simclr", "moco", "byol", "simsiam"], default="simclr",
                     help="self-supervised method")
-    hp.add_argument("--encoder", default="auto", help="auto, small, resnet18, resnet34, resnet50")
+    hp.add_argument("--encoder", default="auto",
+                    help="auto, small, resnet18, resnet34, resnet50. The ResNets keep the full resolution (stride-1 "
+                         "stem), so memory grows with --batch-size: resnet18 on 3-band 64-px cutouts took 0.78 GiB "
+                         "at batch 2 and 0.98 GiB at batch 8 (peak RSS, CPU), about 36 MiB more per image of the "
+                         "batch, so about 10 GiB at the default 256: lower --batch-size where memory is short "
+                         "(benchmarks/resnet18_memory.py)")
     hp.add_argument("--max-epochs", type=_positive_int, default=50, help="pretraining epochs")
     _renamed(hp, "--epochs", "--max-epochs", type=_positive_int)
     hp.add_argument("--batch-size", type=_positive_int, default=256, help="images per batch (the negatives "
