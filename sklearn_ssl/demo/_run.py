@@ -283,7 +283,8 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
         if crossed is not None:
             from ..plotting import plot_cross_survey
 
-            fig = plot_cross_survey(crossed["results"], titles=("A-test (labels from A)", "B-test (labels from A)"))
+            fig = plot_cross_survey(crossed["results"], titles=("A-test (labels from A)", "B-test (labels from A)"),
+                                    chance=1 / 3 if crossed["settings"].get("target") == "redshift" else None)
             figures.append((_save(fig, fig_dir / "cross_survey.png"), "Cross-survey study",
                             _cross_survey_caption(crossed)))
         timings["figures"] = time.perf_counter() - t
