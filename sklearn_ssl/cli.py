@@ -596,6 +596,7 @@ def _add_search_parsers(sub) -> None:
     idx.add_argument("--chunk-size", type=_positive_int, default=65536, help="embeddings read and added at a time")
     idx.add_argument("--threads", type=_positive_int, help="faiss threads (default: all cores)")
     idx.add_argument("--seed", type=int, default=0, help="random seed of the training sample")
+    idx.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
 
     sea = sub.add_parser(
         "search", help="look-alikes of objects in an index, by id",
@@ -616,6 +617,7 @@ def cmd_index(args) -> int:
     from .io import check_output_path
 
     out = check_output_path(args.out, INDEX_SUFFIXES, "index")  # before any work
+    _refuse_existing([out], args.overwrite)
     search = SimilaritySearch(
         metric=args.metric, algorithm=args.algorithm, nlist=args.nlist, nprobe=args.nprobe, pq_m=args.pq_m,
         pq_nbits=args.pq_nbits, hnsw_m=args.hnsw_m, ef_construction=args.ef_construction, ef_search=args.ef_search,

@@ -178,6 +178,8 @@ def test_cli_index_then_search(faiss, tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     assert cli.main(["index", "--embeddings", str(tmp_path / "emb.parquet"), "--out", str(tmp_path / "x.npy")]) == 1
     assert "unsupported index file extension" in capsys.readouterr().err
+    assert cli.main(["index", "--embeddings", str(tmp_path / "emb.parquet"), "--out", str(out)]) == 1
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
 
 
 def test_bad_input_names_the_problem(faiss, tmp_path):
