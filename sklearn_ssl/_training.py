@@ -15,7 +15,6 @@ is specific to self-supervised pretraining:
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 
@@ -26,26 +25,12 @@ from skorch.hf import AccelerateMixin
 from torch import nn
 
 from ._batches import DeviceBatches
+from ._divergence import StopsOnDivergence
 from ._disk import DiskRows
 from .encoders import output_dim
 from ._methods import TrainingStep
 
 _AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def check_finite_loss(net, loss: torch.Tensor, what: str) -> None:
-    """Stop training with a FloatingPointError naming the epoch when ``loss`` is NaN or infinite."""
-    value = loss.item()
-    if not math.isfinite(value):
-        precision = getattr(net, "precision", None)
-        reduced = precision is not None  # the fine-tuners always train in fp32
-        raise FloatingPointError(
-            f"The {what} loss became {value} in epoch {len(net.history)}. Likely causes: a learning "
-            f"rate too high (lr={net.lr}), "
-            + (f"reduced precision overflow (precision={precision!r}), " if reduced else "")
-            + "or extreme pixel values. Lower lr"
-            + (", use precision='fp32'" if reduced else "") + ", or check the input."
-        )
 
 
 class ReraiseInterrupt:
@@ -145,7 +130,7 @@ class MixedPrecision:
         scaler.update()
 
 
-class PretrainingNet(ReraiseInterrupt, MixedPrecision, NeuralNet):
+class PretrainingNet(StopsOnDivergence, ReraiseInterrupt, MixedPrecision, NeuralNet):
     """skorch net for self-supervised pretraining on augmented views of images.
 
     Shared by the contrastive and the cross-modal nets: batches sliced on the device
@@ -322,8 +307,6 @@ class ContrastiveNet(PretrainingNet):
         loss = self.criterion_(*y_pred)
         if training and getattr(self, "label_criterion_", None) is not None and y_true is not None:
             loss = loss + self.label_criterion_(y_pred[0], y_true)
-        if training:
-            check_finite_loss(self, loss, "contrastive")
         return loss
 
 

@@ -30,7 +30,7 @@ from ._params import lr_schedule_callbacks, resolve_lr, warn_if_set
 from ._training import PretrainingNet
 from .augment import resolve_augmentations
 from ._disk import float_dtype
-from ._estimator import _TRAINING_CONSTRAINTS, TorchEstimatorMixin, _place_data, _resolve_device, _resolve_precision
+from ._estimator import _TRAINING_CONSTRAINTS, TorchEstimatorMixin, _forget_fit, _place_data, _resolve_device, _resolve_precision
 from .encoders import build_encoder, output_dim
 from .losses import clip_loss, nt_xent
 
@@ -99,11 +99,6 @@ class _CrossModalNet(PretrainingNet):
             loss = loss + clip_loss(y_pred[0][paired], self.embed_vectors(y_true[paired]), self.logit_scale_())
         if len(y_pred) == 2:
             loss = loss + self.image_weight * nt_xent(y_pred[0], y_pred[1], self.image_temperature)
-        if training and not math.isfinite(loss.item()):
-            raise FloatingPointError(
-                f"The cross-modal loss became {loss.item()} in epoch {len(self.history)}. Lower lr, use "
-                "precision='fp32', or check the input."
-            )
         return loss
 
 
@@ -252,9 +247,13 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
         seed = self._draw_seed()
         with self._seeded(seed, device):
             self.net_ = self._build_net(X, Y, device, seed).initialize()
-        if self.max_epochs > 0:
-            self.net_.partial_fit(_place_data(X, device), torch.as_tensor(Y, dtype=torch.float32),
-                                  epochs=self.max_epochs)
+        try:
+            if self.max_epochs > 0:
+                self.net_.partial_fit(_place_data(X, device), torch.as_tensor(Y, dtype=torch.float32),
+                                      epochs=self.max_epochs)
+        except BaseException:  # Ctrl-C, SIGTERM, divergence: no half-fitted estimator
+            _forget_fit(self)
+            raise
         self.net_.shuffle_generator_ = self.net_.augment_generator_ = None
         self.device_ = device
         self.temperature_ = float(1.0 / self.net_.logit_scale_().detach().exp())

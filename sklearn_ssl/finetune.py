@@ -47,7 +47,8 @@ from ._persistence import VersionedState
 from ._batches import DeviceBatches
 from ._normalizer import fit_normalizer
 from ._sklearn_private import HasMethods, Interval, StrOptions
-from ._training import ReraiseInterrupt, check_finite_loss
+from ._divergence import StopsOnDivergence
+from ._training import ReraiseInterrupt
 from .augment import resolve_augmentations
 from ._estimator import TorchEstimatorMixin, _forget_fit, _place_data, _resolve_device, check_ebv, deredden_batch
 from .encoders import build_encoder, output_dim
@@ -75,7 +76,7 @@ class _EncoderWithHead(nn.Module):
         return self.head(self.encoder(self.normalizer(x)).float())
 
 
-class _FineTuneNet(ReraiseInterrupt, NeuralNet):
+class _FineTuneNet(StopsOnDivergence, ReraiseInterrupt, NeuralNet):
     """skorch net: device-resident batches, on-device augmentation in training, eval view otherwise."""
 
     def __init__(self, *args, augmentations: nn.Module, seed: int = 0, **kwargs):
@@ -101,12 +102,6 @@ class _FineTuneNet(ReraiseInterrupt, NeuralNet):
         ebv = getattr(self, "catalogue_ebv", None)  # set by the estimator's fit for its duration
         return DeviceBatches(X, min(self.batch_size, len(X)), training, gen, device=self.device, y=y,
                              with_index=training and ebv is not None)
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        loss = super().get_loss(y_pred, y_true, X=X, training=training)
-        if training:
-            check_finite_loss(self, loss, "training")
-        return loss
 
     def infer(self, x, **fit_params):
         x, index = x if isinstance(x, tuple) else (x, None)
