@@ -9,10 +9,15 @@ skorch nets in ``_training``, the methods in ``_methods``, checkpoints in ``_che
 from __future__ import annotations
 
 import copy
+import lzma
 import numbers
 import os
+import pickle
+import struct
 import sys
 import warnings
+import zlib
+from typing import Iterable
 
 import joblib
 
@@ -30,7 +35,8 @@ from ._estimator import (
 )
 from ._atomic import atomic_path
 from ._params import lr_schedule_callbacks, resolve_lr, warn_if_set
-from ._persistence import VersionedState, is_subclass_name, pickled_class
+from ._persistence import VersionedState
+from ._safe_load import RefusedPickle, describe_error as _describe, load_pickled
 from ._published import load_into_net, read_published
 from ._methods import METHODS
 from ._normalizer import fit_normalizer
@@ -566,18 +572,23 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
             joblib.dump(self, tmp)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str | None = None) -> "ContrastiveEmbedder":
+    def load(cls, path: str | os.PathLike, device: str | None = None, *,
+             trusted: Iterable[str] = ()) -> "ContrastiveEmbedder":
         """Read an embedder written by :meth:`save` (or joblib/pickle).
 
         .. warning::
-           A model file is a pickle: loading it can execute arbitrary code. Load only files
-           from a trusted source. The class of the stored object is checked before unpickling
-           (a file holding anything else is refused without being run), but objects inside an
-           embedder, such as a custom encoder, are unpickled as they are.
+           A model file is a pickle: unpickling can execute arbitrary code. Load only files
+           from a trusted source. Before anything in the file is called, the stored class is
+           checked (a file holding anything else is refused without being run) and every
+           function or class the file names must be one a model needs (containers, numpy
+           and torch tensors, the classes of sklearn-ssl, torch modules and optimisers,
+           skorch callbacks, scikit-learn estimators); compressed files and every pickle
+           protocol are checked alike. A user-defined encoder class is accepted once its
+           module is imported; anything else is refused unless named in ``trusted``.
 
         A model saved with other versions of sklearn-ssl, torch or scikit-learn loads with an
         :class:`~sklearn.exceptions.InconsistentVersionWarning`; a damaged state missing
-        fitted attributes raises a ValueError.
+        fitted attributes, a truncated or corrupt file raise a ValueError.
 
         Parameters
         ----------
@@ -587,18 +598,25 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
             Device for ``transform``; None keeps the training device when it exists here
             and falls back to the CPU otherwise (a model trained on CUDA loads on a
             CPU-only machine).
+        trusted : iterable of str
+            ``"module.Name"`` globals the file may call besides those a model needs
+            (e.g. a function of your own stored in a parameter); only for files you trust.
         """
+        where = os.fspath(path)
         try:
-            stored = pickled_class(os.fspath(path))  # read without running anything from the file
-            if stored is not None and not is_subclass_name(stored, cls):
-                raise ValueError(f"{os.fspath(path)!r} holds a {stored}, not a {cls.__name__}; it was not unpickled.")
-            obj = joblib.load(os.fspath(path))
+            obj = load_pickled(where, cls, trusted)  # calls nothing the allow list refuses
         except FileNotFoundError:
             raise
+        except RefusedPickle as exc:
+            raise RefusedPickle(f"{where!r} {str(exc).rstrip('.')}.") from None
+        except (EOFError, pickle.UnpicklingError, IndexError, zlib.error, lzma.LZMAError, struct.error, OSError,
+                UnicodeDecodeError) as exc:  # what a stream cut short or garbled raises
+            raise ValueError(f"{where!r} is truncated or corrupt: it ends or breaks before the model is complete "
+                             f"({_describe(exc)}). Save the model again, or copy the file again.") from exc
         except Exception as exc:
-            raise ValueError(f"Cannot read a fitted embedder from {os.fspath(path)!r}: {exc}") from exc
+            raise ValueError(f"Cannot read a fitted embedder from {where!r}: {_describe(exc)}") from exc
         if not isinstance(obj, cls):
-            raise ValueError(f"{os.fspath(path)!r} holds a {type(obj).__name__}, not a {cls.__name__}.")
+            raise ValueError(f"{where!r} holds a {type(obj).__name__}, not a {cls.__name__}.")
         if device is not None:
             obj.to(device)
         return obj
