@@ -68,6 +68,8 @@ def check_images(estimator, X, *, reset: bool, min_samples: int = 1, allow_disk:
     ``allow_disk=True``, an HDF5 dataset, a dask array or integer images (memmap or not) are checked in
     chunks and returned as is, to be read a batch at a time (never converted whole).
     """
+    if not reset:
+        _check_rank(estimator, X)
     integer_images = isinstance(X, np.ndarray) and X.dtype.kind in "iub" and X.ndim in (2, 4) and len(X) > 0
     if allow_disk and (is_lazy(X) or integer_images):  # other shapes get validate_data's messages below
         return check_lazy_images(estimator, X, reset=reset, min_samples=min_samples)
@@ -195,6 +197,28 @@ def _to_device_in_chunks(X: np.ndarray, device, chunk_bytes: int = SCAN_BYTES) -
     for i in range(0, len(X), step):
         out[i:i + step] = as_float_tensor(X[i:i + step]).to(device)
     return out
+
+
+def _check_rank(estimator, X) -> None:
+    """Images given to a model fitted on vectors, or vectors (flat rows, a DataFrame) to a model
+    fitted on images: say so in terms of samples, not of scikit-learn's "features" (which, for
+    images, counts the bands)."""
+    fitted = tuple(getattr(estimator, "input_shape_", ()) or ())
+    shape = getattr(X, "shape", None)
+    if shape is None or len(shape) < 2 or not fitted or (len(shape) == 4) == (len(fitted) == 3):
+        return
+    sample = tuple(int(d) for d in shape[1:])
+    name = type(estimator).__name__
+    if len(fitted) == 3:
+        size = int(np.prod(fitted))
+        fix = (f"reshape them with X.reshape(-1, {', '.join(map(str, fitted))})" if int(np.prod(sample)) == size
+               else f"give images of {fitted[0]} bands of {fitted[1]}x{fitted[2]} pixels")
+        raise ValueError(
+            f"X has samples of shape {sample}, but {name} was fitted on images of shape {fitted} (bands, height, "
+            f"width), {size} values each: {fix}, or put sklearn_ssl.preprocessing.ImageReshaper"
+            f"(image_shape={fitted}) in front of it in a Pipeline.")
+    raise ValueError(f"X has samples of shape {sample}, but {name} was fitted on vectors of {fitted[0]} features; "
+                     "give it rows of that length.")
 
 
 def _raise_shape_mismatch(estimator, shape: tuple) -> None:

@@ -408,11 +408,17 @@ def _columns(frame, limit=25) -> str:
 
 
 def _refuse_duplicates(ids, what: str) -> None:
-    """Ids match one object each: a repeated id would pair one embedding with several rows
-    (and could put the same object in a training and a test fold)."""
+    """Ids match one object each: a blank id matches nothing, and a repeated id would pair one
+    embedding with several rows (and could put the same object in a training and a test fold)."""
     import pandas as pd
 
-    ids = pd.Series(ids).astype(str)
+    ids = pd.Series(ids).reset_index(drop=True)
+    blank = ids.isna() | ids.astype(str).str.strip().isin(["", "nan", "None", "<NA>"])
+    if blank.any():
+        rows = ", ".join(str(i + 1) for i in blank.to_numpy().nonzero()[0][:5]) + (", ..." if blank.sum() > 5 else "")
+        raise ValueError(f"{what} has {int(blank.sum())} missing (blank) id(s), in data row(s) {rows}; every object "
+                         "needs an id. Fill them in or drop those rows.")
+    ids = ids.astype(str)
     repeated = ids[ids.duplicated()].unique()
     if len(repeated):
         shown = ", ".join(repr(v) for v in repeated[:5]) + (", ..." if len(repeated) > 5 else "")
@@ -430,8 +436,8 @@ def _align(Z, ids, catalog, args, path):
         id_column = "id"
     if id_column is not None and ids is not None:
         _refuse_duplicates(ids, f"{args.embeddings}: embedding ids")
+        _refuse_duplicates(catalog[id_column], f"{path}: catalogue column {id_column!r}")
         cat_ids = catalog[id_column].astype(str)
-        _refuse_duplicates(cat_ids, f"{path}: catalogue column {id_column!r}")
         position = {str(k): i for i, k in enumerate(ids)}
         rows = cat_ids.map(position)
         keep = rows.notna().to_numpy()
@@ -561,7 +567,11 @@ def _interrupted(exc: KeyboardInterrupt, args) -> int:
 def main(argv=None) -> int:
     """Run the command line; returns the exit status (also used by the console script)."""
     warnings.showwarning = _showwarning  # before parsing: a renamed option warns there
-    args = _parser().parse_args(argv)
+    try:  # building the parser imports the library (torch, astropy): seconds in which Ctrl-C may come
+        args = _parser().parse_args(argv)
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted (Ctrl-C) while starting; no output was written", file=sys.stderr)
+        return 130
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None  # clean up as for Ctrl-C
     try:

@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import ProgressBar
 
 from ._disk import as_float_tensor, float_dtype, read_rows
-from ._checkpoint import ResumableCheckpoint
+from ._checkpoint import RESUME_MODES, ResumableCheckpoint, data_fingerprint
 from ._estimator import (
     _TRAINING_CONSTRAINTS, TorchEstimatorMixin, _forget_fit, _place_data, _resolve_device,
     _resolve_precision, check_ebv, deredden_batch,
@@ -194,10 +194,19 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
     checkpoint_dir : str or None, default=None
         Folder for a resumable checkpoint (weights, optimizer, MoCo queue, RNG states,
         history), written atomically every ``checkpoint_every`` epochs and after the last
-        one. Fitting again with the same folder, parameters and data shape resumes where
-        the last run stopped; on the CPU the result is identical to an uninterrupted run.
+        one. Fitting again with the same folder, parameters and data resumes where the
+        last run stopped; on the CPU the result is identical to an uninterrupted run.
+        The checkpoint records a fingerprint of the run: the parameters, the number and
+        shape of the samples, a hash of a sample of rows and the normaliser's statistics.
     checkpoint_every : int, default=1
         Epochs between checkpoints (warns when set without ``checkpoint_dir``).
+    resume : {"auto", "strict", "never"}, default="auto"
+        What a checkpoint already in ``checkpoint_dir`` is used for. ``"auto"``: resume it
+        when it was made by this run (same fingerprint); a checkpoint of another run (other
+        data or parameters) is not resumed: training starts afresh with a warning saying
+        what differs, and replaces it at the first saved epoch. ``"strict"``: resume this
+        run's checkpoint; another run's raises a ValueError and is kept. ``"never"``: start
+        afresh whatever the folder holds. Warns when set without ``checkpoint_dir``.
     verbose : int, default=0
         0 is silent; 1 prints a progress bar and a table of the loss per epoch.
     random_state : int, RandomState instance or None, default=None
@@ -254,6 +263,7 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         "callbacks": [list, None],
         "checkpoint_dir": [str, os.PathLike, None],
         "checkpoint_every": [Interval(numbers.Integral, 1, None, closed="left")],
+        "resume": [StrOptions(set(RESUME_MODES))],
         **_TRAINING_CONSTRAINTS,
     }
 
@@ -283,6 +293,7 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         callbacks=None,
         checkpoint_dir=None,
         checkpoint_every=1,
+        resume="auto",
         verbose=0,
         random_state=None,
     ):
@@ -310,6 +321,7 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         self.callbacks = callbacks
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
+        self.resume = resume
         self.verbose = verbose
         self.random_state = random_state
 
@@ -383,6 +395,7 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
             warn_if_set(self, "compile", when, "set Accelerator(dynamo_backend=...)")
         if self.checkpoint_dir is None:
             warn_if_set(self, "checkpoint_every", "without checkpoint_dir", "set checkpoint_dir to a folder")
+            warn_if_set(self, "resume", "without checkpoint_dir", "set checkpoint_dir to a folder")
         if self.init is None:
             warn_if_set(self, "init_layout", "without init", "pass init, the published checkpoint to start from")
         used = METHODS[self.method].criterion_params(projection_dim=self.projection_dim, temperature=self.temperature,
@@ -397,9 +410,9 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
 
     def _fingerprint(self, X: np.ndarray) -> dict:
         """What identifies a training run, for refusing to resume a foreign checkpoint."""
-        ignored = {"callbacks", "checkpoint_dir", "checkpoint_every", "verbose", "device"}
+        ignored = {"callbacks", "checkpoint_dir", "checkpoint_every", "resume", "verbose", "device"}
         params = {k: repr(v) for k, v in self.get_params(deep=False).items() if k not in ignored}
-        return {"params": params, "n_samples": len(X), "input_shape": tuple(X.shape[1:])}
+        return {"params": params, **data_fingerprint(X)}
 
     def _warn_if_collapsed(self, X: np.ndarray) -> None:
         """Warn when the representation barely varies across samples (a collapsed encoder)."""
@@ -476,7 +489,7 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
             callbacks.append(ProgressBar())
         if self.checkpoint_dir is not None:  # last: it saves what the others recorded at epoch end
             callbacks.append(("resumable_checkpoint", ResumableCheckpoint(
-                os.fspath(self.checkpoint_dir), self.checkpoint_every, fingerprint)))
+                os.fspath(self.checkpoint_dir), self.checkpoint_every, fingerprint, self.resume)))
         label_criterion = {} if labels is None else {
             "label_criterion": PartialLabelLoss, "label_criterion__in_features": self.projection_dim,
             "label_criterion__n_outputs": labels["n_outputs"], "label_criterion__task": labels["task"],
