@@ -216,3 +216,157 @@ def test_ordinary_training_is_not_stopped(X):
     """A loss that falls, or a negative-free loss that starts below zero, is not divergence."""
     small(method="simsiam", max_epochs=2).fit(X[:16])
     FineTunedRegressor(None, max_epochs=2, batch_size=16, random_state=0).fit(X[:16], np.linspace(0, 1, 16))
+
+
+# -- 3. a checkpoint resumes only the run that wrote it ----------------------------------------
+def test_a_reused_checkpoint_dir_with_other_images_starts_afresh_with_a_warning(X, tmp_path):
+    A, B = X[:16], (X[16:] + 5.0).astype(np.float32)  # same shape and size, other images (the issue's 4.99)
+    small(checkpoint_dir=str(tmp_path)).fit(A)
+    with pytest.warns(UserWarning, match=r"other images of the same shape.*starts afresh.*resume='strict'"):
+        b = small(checkpoint_dir=str(tmp_path)).fit(B)
+    fresh = small().fit(B)
+    np.testing.assert_array_equal(b.transform(B), fresh.transform(B))
+    assert float(b.net_.normalizer_.loc[0]) == pytest.approx(float(fresh.net_.normalizer_.loc[0]))
+    # the checkpoint is now B's: fitting B again resumes it without a word
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = small(checkpoint_dir=str(tmp_path)).fit(B)
+    np.testing.assert_array_equal(again.transform(B), fresh.transform(B))
+
+
+def test_resume_strict_refuses_another_runs_checkpoint_and_keeps_it(X, tmp_path):
+    small(max_epochs=2, checkpoint_dir=str(tmp_path)).fit(X)
+    before = (tmp_path / CHECKPOINT_FILE).read_bytes()
+    other = X[::-1].copy()  # the same images in another order: the sampled rows differ
+    with pytest.raises(ValueError, match=r"other parameters or data \(other images of the same shape"):
+        small(max_epochs=2, checkpoint_dir=str(tmp_path), resume="strict").fit(other)
+    assert (tmp_path / CHECKPOINT_FILE).read_bytes() == before
+    with pytest.raises(ValueError, match=r"parameters temperature=0.5 \(was 0.1\)"):
+        small(max_epochs=2, checkpoint_dir=str(tmp_path), resume="strict", temperature=0.5).fit(X)
+
+
+def test_resume_never_ignores_the_checkpoint(X, tmp_path):
+    small(max_epochs=1, checkpoint_dir=str(tmp_path)).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        emb = small(max_epochs=1, checkpoint_dir=str(tmp_path), resume="never").fit(X)
+    assert len(emb.net_.history) == 1
+    with pytest.warns(UserWarning, match="resume='never' is ignored without checkpoint_dir"):
+        small(max_epochs=1, resume="never").fit(X)
+
+
+# -- 4. the remaining cases --------------------------------------------------------------------
+class _FullDisk:
+    """A file whose writes fail with ENOSPC after ``limit`` bytes."""
+
+    def __init__(self, fh, limit):
+        self.fh, self.limit, self.written = fh, limit, 0
+
+    def write(self, data):
+        self.written += len(data)
+        if self.written > self.limit:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self.fh.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.fh, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.fh.close()
+
+
+def test_a_full_disk_while_checkpointing_says_so_and_keeps_the_last_checkpoint(X, tmp_path, monkeypatch, capsys):
+    from skorch.callbacks import Callback
+
+    from sklearn_ssl import _checkpoint
+
+    class FillTheDisk(Callback):  # the disk fills up after the first checkpoint
+        def on_epoch_begin(self, net, **kwargs):
+            if len(net.history) == 2:
+                monkeypatch.setattr(_checkpoint, "open", lambda path, mode: _FullDisk(open(path, mode), 100),
+                                    raising=False)
+
+    with pytest.raises(OSError, match=r"cannot write .*checkpoint\.pt \(No space left on device\)"):
+        small(max_epochs=3, checkpoint_dir=str(tmp_path / "ck"), callbacks=[FillTheDisk()]).fit(X)
+    assert os.listdir(tmp_path / "ck") == [CHECKPOINT_FILE]  # no temporary file left
+    assert len(torch.load(tmp_path / "ck" / CHECKPOINT_FILE, weights_only=True)["history"]) == 1
+    monkeypatch.setattr(_checkpoint, "open", lambda path, mode: _FullDisk(open(path, mode), 100), raising=False)
+    np.save(tmp_path / "X.npy", X)
+    assert cli.main(["pretrain", "--images", str(tmp_path / "X.npy"), "--out", str(tmp_path / "m.joblib"),
+                     "--max-epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet",
+                     "--checkpoint-dir", str(tmp_path / "ck2")]) == 1
+    assert "No space left on device" in error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("where", ["file", "inside a file"])
+def test_a_checkpoint_dir_that_is_a_file_is_refused_before_training(X, tmp_path, where):
+    (tmp_path / "x").write_text("not a folder")
+    folder = tmp_path / "x" if where == "file" else tmp_path / "x" / "ck"
+
+    from skorch.callbacks import Callback
+
+    class Trained(Callback):
+        def on_batch_begin(self, net, **kwargs):
+            raise AssertionError("training started")
+
+    with pytest.raises(ValueError, match=r"checkpoint_dir=.*(exists and is a file|is inside the file).*not a folder"):
+        small(checkpoint_dir=str(folder), callbacks=[Trained()]).fit(X)
+
+
+@pytest.mark.parametrize("blank", ["", np.nan])
+def test_blank_catalogue_ids_are_reported_as_missing(tmp_path, blank, capsys):
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"id": [f"g{i}" for i in range(40)], **{f"emb{j}": rng.normal(size=40) for j in range(4)}}).to_csv(
+        tmp_path / "e.csv", index=False)
+    ids = np.array([f"g{i}" for i in range(40)], dtype=object)
+    ids[[3, 9]] = blank
+    pd.DataFrame({"id": ids, "label": np.arange(40) % 2}).to_csv(tmp_path / "cat.csv", index=False)
+    assert cli.main(["evaluate", "--embeddings", str(tmp_path / "e.csv"), "--catalogue", str(tmp_path / "cat.csv"),
+                     "--target", "label"]) == 1
+    line = error_line(capsys.readouterr().err)
+    assert "2 missing (blank) id(s), in data row(s) 4, 10" in line and "duplicated" not in line
+
+
+def test_read_catalogue_reports_blank_ids_as_missing(tmp_path):
+    from sklearn_ssl import read_catalogue
+
+    pd.DataFrame({"id": ["a", None, "c", None]}).to_csv(tmp_path / "cat.csv", index=False)
+    with pytest.raises(ValueError, match="2 missing"):
+        read_catalogue(tmp_path / "cat.csv", id_column="id")
+
+
+@pytest.mark.parametrize("as_frame", [False, True], ids=["array", "DataFrame"])
+def test_flat_rows_given_to_an_image_model_are_named_as_such(fitted, X, as_frame):
+    flat = X.reshape(len(X), -1)
+    flat = pd.DataFrame(flat) if as_frame else flat
+    with pytest.raises(ValueError, match=r"X has samples of shape \(128,\), but ContrastiveEmbedder was fitted on "
+                                         r"images of shape \(2, 8, 8\).*X\.reshape\(-1, 2, 8, 8\).*ImageReshaper"):
+        fitted.transform(flat)
+
+
+def test_ctrl_c_while_the_cli_starts_exits_130_without_a_traceback(tmp_path):
+    """SIGINT while torch is being imported (the console script imports sklearn_ssl.cli, then main)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "-c", "import sys; from sklearn_ssl.cli import main; sys.exit(main())",
+         "embed", "--model", "m.joblib", "--images", "X.npy", "--out", "Z.npy"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's foreground job
+    )
+    try:
+        seen = []
+        for line in proc.stderr:  # -X importtime reports each module as it finishes
+            seen.append(line)
+            if "torch." in line:  # torch is being imported: signal now
+                proc.send_signal(signal.SIGINT)
+                break
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    err = "".join(seen) + err
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("sklearn-ssl: interrupted (Ctrl-C)")
