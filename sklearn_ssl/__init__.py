@@ -1,9 +1,17 @@
 """Contrastive self-supervised learning for astronomical images, as scikit-learn estimators.
 
-The public API is what this module exports; the submodules ``augment``, ``encoders``,
-``losses``, ``crossmodal``, ``datasets``, ``features``, ``cutouts``, ``preprocessing``, ``metrics``,
-``evaluation``, ``photoz``, ``plotting``, ``storage`` (collections on disk) and ``distributed``
-(embedding on a Dask cluster) are public too.
+The public API is what this module exports, and the subpackages, one per job, lowest layer first:
+
+- ``utils``: atomic writes, parameter constraints, progress (used by every layer);
+- ``augment``: batched augmentations on the training device; ``nn``: encoders and losses;
+  ``datasets``: the synthetic survey and its physics;
+- ``engine``: the training engine under every torch estimator (private);
+- ``estimators``: the estimators, all exported here too;
+- ``io``: FITS cutouts, collections on disk, conversion, Dask;
+- ``evaluation``: protocol, studies, comparison rule, metrics, catalogue features; ``plotting``;
+- ``demo``: the demo and its report; ``cli``: the command line on top.
+
+Each imports only from its own layer or lower ones (``tests/test_layout.py`` checks it).
 """
 
 from __future__ import annotations
@@ -13,15 +21,11 @@ import importlib
 # Names are imported on first use (PEP 562), so that ``import sklearn_ssl.cli`` is quick and
 # the command line handles Ctrl-C while torch and astropy load (exit 130, no traceback).
 _EXPORTS = {
-    "load_cutouts": "cutouts", "read_catalogue": "cutouts", "save_cutouts": "cutouts",
-    "CrossModalEmbedder": "crossmodal",
     "make_galaxy_survey": "datasets",
-    "ContrastiveEmbedder": "embedder",
-    "SimilaritySearch": "evaluation", "label_efficiency": "evaluation",
-    "GalaxyFeatures": "features",
-    "FineTunedClassifier": "finetune", "FineTunedRegressor": "finetune",
-    "PhotoZRegressor": "photoz",
-    "ArcsinhScaler": "preprocessing", "ImageReshaper": "preprocessing", "PixelImputer": "preprocessing",
+    **dict.fromkeys(["ArcsinhScaler", "ContrastiveEmbedder", "CrossModalEmbedder", "FineTunedClassifier",
+                     "FineTunedRegressor", "ImageReshaper", "PhotoZRegressor", "PixelImputer"], "estimators"),
+    **dict.fromkeys(["GalaxyFeatures", "SimilaritySearch", "label_efficiency"], "evaluation"),
+    **dict.fromkeys(["load_cutouts", "read_catalogue", "save_cutouts"], "io"),
 }
 
 

@@ -128,7 +128,7 @@ class NaNEncoder(torch.nn.Module):
 
 
 def test_nan_loss_stops_with_epoch_and_causes(X):
-    with pytest.raises(FloatingPointError, match=r"became nan in epoch 1.*learning rate.*precision"):
+    with pytest.raises(FloatingPointError, match=r"diverged in epoch 1: the training loss became nan.*learning rate"):
         small(encoder=NaNEncoder).fit(X)
 
 

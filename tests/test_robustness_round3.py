@@ -26,7 +26,7 @@ from sklearn.exceptions import NotFittedError
 
 from sklearn_ssl import (ContrastiveEmbedder, CrossModalEmbedder, FineTunedClassifier, FineTunedRegressor,
                          PhotoZRegressor, cli)
-from sklearn_ssl._checkpoint import CHECKPOINT_FILE
+from sklearn_ssl.engine._checkpoint import CHECKPOINT_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -202,7 +202,7 @@ def test_a_fine_tuned_probe_from_an_embedder_diverging_is_stopped(X, fitted):
 
 
 def test_the_divergence_check_is_one_callback_shared_by_every_net(X, fitted):
-    from sklearn_ssl._divergence import DivergenceCheck
+    from sklearn_ssl.engine._divergence import DivergenceCheck
 
     fine = FineTunedClassifier(fitted, max_epochs=1, batch_size=16, random_state=0).fit(X, np.arange(32) % 2)
     cross = CrossModalEmbedder(max_epochs=1, batch_size=16, random_state=0).fit(X, np.ones((32, 3)))
@@ -281,7 +281,7 @@ class _FullDisk:
 def test_a_full_disk_while_checkpointing_says_so_and_keeps_the_last_checkpoint(X, tmp_path, monkeypatch, capsys):
     from skorch.callbacks import Callback
 
-    from sklearn_ssl import _checkpoint
+    from sklearn_ssl.engine import _checkpoint
 
     class FillTheDisk(Callback):  # the disk fills up after the first checkpoint
         def on_epoch_begin(self, net, **kwargs):
