@@ -1,6 +1,6 @@
 """What a saved model carries besides its weights: library versions and completeness.
 
-Models are pickles (joblib), read through the allow list of :mod:`sklearn_ssl._safe_load`;
+Models are pickles (joblib), read through the allow list of :mod:`sklearn_ssl.engine._safe_load`;
 what this module adds is honest failures:
 
 - the versions of sklearn-ssl, torch and scikit-learn are stored in the pickled state and a
@@ -12,6 +12,7 @@ what this module adds is honest failures:
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import sklearn
@@ -39,9 +40,8 @@ class InconsistentVersionWarning(_SklearnVersionWarning):
 
 
 def current_versions() -> dict:
-    from . import __version__
-
-    return {"sklearn-ssl": __version__, "torch": torch.__version__, "scikit-learn": sklearn.__version__}
+    package = sys.modules[__name__.split(".")[0]]  # sklearn_ssl, imported before its engine (no upward import)
+    return {"sklearn-ssl": package.__version__, "torch": torch.__version__, "scikit-learn": sklearn.__version__}
 
 
 class VersionedState:
