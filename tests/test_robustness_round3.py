@@ -161,13 +161,13 @@ def test_a_truncated_model_file_is_called_truncated(fitted, X, tmp_path, compres
     joblib.dump(fitted, tmp_path / "m.joblib", compress=compress)
     data = (tmp_path / "m.joblib").read_bytes()
     (tmp_path / "m.joblib").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match=r"'.*m\.joblib' is truncated or corrupt: .*\(\w+"):
+    with pytest.raises(ValueError, match=r"from '.*m\.joblib': the file is truncated or corrupt, .*\(\w+"):
         ContrastiveEmbedder.load(tmp_path / "m.joblib")
     np.save(tmp_path / "X.npy", X)
     assert cli.main(["embed", "--model", str(tmp_path / "m.joblib"), "--images", str(tmp_path / "X.npy"),
                      "--out", str(tmp_path / "Z.npy")]) == 1
     line = error_line(capsys.readouterr().err)
-    assert "is truncated or corrupt" in line and "()" not in line
+    assert "the file is truncated or corrupt" in line and "()" not in line
 
 
 # -- 2. divergence stops every torch estimator ------------------------------------------------

@@ -615,8 +615,9 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
             raise RefusedPickle(f"{where!r} {str(exc).rstrip('.')}.") from None
         except (EOFError, pickle.UnpicklingError, IndexError, zlib.error, lzma.LZMAError, struct.error, OSError,
                 UnicodeDecodeError) as exc:  # what a stream cut short or garbled raises
-            raise ValueError(f"{where!r} is truncated or corrupt: it ends or breaks before the model is complete "
-                             f"({_describe(exc)}). Save the model again, or copy the file again.") from exc
+            raise ValueError(f"Cannot read a fitted embedder from {where!r}: the file is truncated or corrupt, it "
+                             f"ends or breaks before the model is complete ({_describe(exc)}). Save the model "
+                             "again, or copy the file again.") from exc
         except Exception as exc:
             raise ValueError(f"Cannot read a fitted embedder from {where!r}: {_describe(exc)}") from exc
         if not isinstance(obj, cls):
