@@ -291,7 +291,6 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         checkpoint_dir=None,
         checkpoint_every=1,
         resume="auto",
-        resume="auto",
         verbose=0,
         random_state=None,
     ):
@@ -319,7 +318,6 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         self.callbacks = callbacks
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
-        self.resume = resume
         self.resume = resume
         self.verbose = verbose
         self.random_state = random_state
