@@ -12,7 +12,6 @@ what this module adds is honest failures:
 
 from __future__ import annotations
 
-import sys
 import warnings
 
 import sklearn
@@ -40,8 +39,9 @@ class InconsistentVersionWarning(_SklearnVersionWarning):
 
 
 def current_versions() -> dict:
-    package = sys.modules[__name__.split(".")[0]]  # sklearn_ssl, imported before its engine (no upward import)
-    return {"sklearn-ssl": package.__version__, "torch": torch.__version__, "scikit-learn": sklearn.__version__}
+    from .. import __version__
+
+    return {"sklearn-ssl": __version__, "torch": torch.__version__, "scikit-learn": sklearn.__version__}
 
 
 class VersionedState:
