@@ -14,13 +14,38 @@ The public API is what this module exports, and the subpackages, one per job, lo
 Each imports only from its own layer or lower ones (``tests/test_layout.py`` checks it).
 """
 
-from .datasets import make_galaxy_survey
-from .estimators import (
-    ArcsinhScaler, ContrastiveEmbedder, CrossModalEmbedder, FineTunedClassifier, FineTunedRegressor, ImageReshaper,
-    PhotoZRegressor, PixelImputer,
-)
-from .evaluation import GalaxyFeatures, SimilaritySearch, label_efficiency
-from .io import load_cutouts, read_catalogue, save_cutouts
+from __future__ import annotations
+
+import importlib
+
+# Names are imported on first use (PEP 562), so that ``import sklearn_ssl.cli`` is quick and
+# the command line handles Ctrl-C while torch and astropy load (exit 130, no traceback).
+_EXPORTS = {
+    "make_galaxy_survey": "datasets",
+    **dict.fromkeys(["ArcsinhScaler", "ContrastiveEmbedder", "CrossModalEmbedder", "FineTunedClassifier",
+                     "FineTunedRegressor", "ImageReshaper", "PhotoZRegressor", "PixelImputer"], "estimators"),
+    **dict.fromkeys(["GalaxyFeatures", "SimilaritySearch", "label_efficiency"], "evaluation"),
+    **dict.fromkeys(["load_cutouts", "read_catalogue", "save_cutouts"], "io"),
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    else:
+        try:
+            value = importlib.import_module(f".{name}", __name__)  # a submodule: sklearn_ssl.augment, ...
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __version__ = "0.1.0.dev0"
 
