@@ -711,7 +711,11 @@ def _interrupted(exc: KeyboardInterrupt, args) -> int:
 def main(argv=None) -> int:
     """Run the command line; returns the exit status (also used by the console script)."""
     warnings.showwarning = _showwarning  # before parsing: a renamed option warns there
-    args = _parser().parse_args(argv)
+    try:  # building the parser imports the library (torch, astropy): seconds in which Ctrl-C may come
+        args = _parser().parse_args(argv)
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted (Ctrl-C) while starting; no output was written", file=sys.stderr)
+        return 130
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None  # clean up as for Ctrl-C
     try:

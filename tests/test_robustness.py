@@ -73,8 +73,10 @@ def test_finished_checkpoint_is_reused_and_foreign_one_refused(X, tmp_path):
     b = small(checkpoint_dir=str(tmp_path)).fit(X)
     np.testing.assert_array_equal(a.transform(X), b.transform(X))
     with pytest.raises(ValueError, match="made by a run with other parameters or data.*another checkpoint_dir"):
-        small(checkpoint_dir=str(tmp_path), temperature=0.5).fit(X)
+        small(checkpoint_dir=str(tmp_path), temperature=0.5, resume="strict").fit(X)
     with pytest.raises(ValueError, match="other parameters or data"):
+        small(checkpoint_dir=str(tmp_path), resume="strict").fit(X[:40])
+    with pytest.warns(UserWarning, match="other parameters or data.*starts afresh"):  # resume="auto"
         small(checkpoint_dir=str(tmp_path)).fit(X[:40])
 
 
@@ -128,7 +130,7 @@ class NaNEncoder(torch.nn.Module):
 
 
 def test_nan_loss_stops_with_epoch_and_causes(X):
-    with pytest.raises(FloatingPointError, match=r"became nan in epoch 1.*learning rate.*precision"):
+    with pytest.raises(FloatingPointError, match=r"diverged in epoch 1: the training loss became nan.*learning rate"):
         small(encoder=NaNEncoder).fit(X)
 
 

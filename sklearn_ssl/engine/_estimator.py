@@ -34,7 +34,7 @@ from ._disk import (
     read_rows,
 )
 from ..utils import Interval, StrOptions
-from ._checkpoint import ResumableCheckpoint
+from ._checkpoint import ResumableCheckpoint, data_fingerprint
 from ._params import LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT, warn_if_set
 from ..augment import GalacticReddening, deredden
 
@@ -70,6 +70,8 @@ def check_images(estimator, X, *, reset: bool, min_samples: int = 1, allow_disk:
     ``allow_disk=True``, an HDF5 dataset, a dask array or integer images (memmap or not) are checked in
     chunks and returned as is, to be read a batch at a time (never converted whole).
     """
+    if not reset:
+        _check_rank(estimator, X)
     integer_images = isinstance(X, np.ndarray) and X.dtype.kind in "iub" and X.ndim in (2, 4) and len(X) > 0
     if allow_disk and (is_lazy(X) or integer_images):  # other shapes get validate_data's messages below
         return check_lazy_images(estimator, X, reset=reset, min_samples=min_samples)
@@ -199,6 +201,28 @@ def _to_device_in_chunks(X: np.ndarray, device, chunk_bytes: int = SCAN_BYTES) -
     return out
 
 
+def _check_rank(estimator, X) -> None:
+    """Images given to a model fitted on vectors, or vectors (flat rows, a DataFrame) to a model
+    fitted on images: say so in terms of samples, not of scikit-learn's "features" (which, for
+    images, counts the bands)."""
+    fitted = tuple(getattr(estimator, "input_shape_", ()) or ())
+    shape = getattr(X, "shape", None)
+    if shape is None or len(shape) < 2 or not fitted or (len(shape) == 4) == (len(fitted) == 3):
+        return
+    sample = tuple(int(d) for d in shape[1:])
+    name = type(estimator).__name__
+    if len(fitted) == 3:
+        size = int(np.prod(fitted))
+        fix = (f"reshape them with X.reshape(-1, {', '.join(map(str, fitted))})" if int(np.prod(sample)) == size
+               else f"give images of {fitted[0]} bands of {fitted[1]}x{fitted[2]} pixels")
+        raise ValueError(
+            f"X has samples of shape {sample}, but {name} was fitted on images of shape {fitted} (bands, height, "
+            f"width), {size} values each: {fix}, or put sklearn_ssl.preprocessing.ImageReshaper"
+            f"(image_shape={fitted}) in front of it in a Pipeline.")
+    raise ValueError(f"X has samples of shape {sample}, but {name} was fitted on vectors of {fitted[0]} features; "
+                     "give it rows of that length.")
+
+
 def _raise_shape_mismatch(estimator, shape: tuple) -> None:
     raise ValueError(
         f"X has samples of shape {shape}, but {type(estimator).__name__} was fitted on samples of "
@@ -235,7 +259,10 @@ ENGINE_PARAMS_DOC = """
     checkpoint_dir : str or None, default=None
         Folder for a resumable checkpoint (weights, optimizer, RNG states, history), written
         atomically every ``checkpoint_every`` epochs and after the last; a fit with the same
-        parameters and data resumes from it and gives the uninterrupted run's model.
+        parameters and data resumes from it and gives the uninterrupted run's model. The
+        checkpoint's fingerprint (parameters, sample count and shape, a hash of sampled rows,
+        normaliser statistics) must match: another run's checkpoint is replaced with a warning
+        (``ContrastiveEmbedder(resume="strict")`` refuses it instead).
     checkpoint_every : int, default=1
         Epochs between checkpoints (warns when set without ``checkpoint_dir``)."""
 
@@ -277,9 +304,9 @@ class TorchEstimatorMixin:
 
     def _fingerprint(self, X) -> dict:
         """What identifies a training run, for refusing to resume a foreign checkpoint."""
-        ignored = {"callbacks", "checkpoint_dir", "checkpoint_every", "verbose", "device"}
+        ignored = {"callbacks", "checkpoint_dir", "checkpoint_every", "resume", "verbose", "device"}
         params = {k: repr(v) for k, v in self.get_params(deep=False).items() if k not in ignored}
-        return {"params": params, "n_samples": len(X), "input_shape": tuple(X.shape[1:])}
+        return {"params": params, **data_fingerprint(X)}  # n, shape and a hash of sampled rows
 
     def _checkpoint_callbacks(self, X) -> list:
         """The resumable checkpoint, when ``checkpoint_dir`` is set; append it last (it saves
@@ -287,12 +314,14 @@ class TorchEstimatorMixin:
         if getattr(self, "checkpoint_dir", None) is None:
             return []
         return [("resumable_checkpoint", ResumableCheckpoint(os.fspath(self.checkpoint_dir), self.checkpoint_every,
-                                                             self._fingerprint(X)))]
+                                                             self._fingerprint(X), getattr(self, "resume", "auto")))]
 
     def _warn_ignored_engine_params(self) -> None:
         """The shared training vocabulary: a setting the configuration does not use warns."""
         if getattr(self, "checkpoint_dir", None) is None and hasattr(self, "checkpoint_every"):
             warn_if_set(self, "checkpoint_every", "without checkpoint_dir", "set checkpoint_dir to a folder")
+        if getattr(self, "checkpoint_dir", None) is None and hasattr(self, "resume"):
+            warn_if_set(self, "resume", "without checkpoint_dir", "set checkpoint_dir to a folder")
 
     def _fit_net(self, build: Callable[[int], Any], X, y=None, *, device: str, ebv=None,
                  prepare: Callable[[Any], None] | None = None):

@@ -1,22 +1,17 @@
-"""What a saved model carries besides its weights: library versions, completeness, a safe first look.
+"""What a saved model carries besides its weights: library versions and completeness.
 
-Models are pickles (joblib). Unpickling runs code named in the file, so a model file must
-come from a trusted source; what this module adds is limited to honest failures:
+Models are pickles (joblib), read through the allow list of :mod:`sklearn_ssl.engine._safe_load`;
+what this module adds is honest failures:
 
 - the versions of sklearn-ssl, torch and scikit-learn are stored in the pickled state and a
   model loaded under other versions warns with :class:`InconsistentVersionWarning` (a
   subclass of scikit-learn's, so one filter catches both);
 - a fitted state missing attributes (a damaged or hand-edited file) is refused when loaded,
-  not later in ``transform`` with an AttributeError;
-- :func:`pickled_class` reads the class of the pickled object from the opcode stream without
-  executing anything, so that :meth:`ContrastiveEmbedder.load` can refuse a file holding
-  something else before unpickling it.
+  not later in ``transform`` with an AttributeError.
 """
 
 from __future__ import annotations
 
-import pickletools
-import sys
 import warnings
 
 import sklearn
@@ -84,41 +79,3 @@ class VersionedState:
             if differences:
                 warnings.warn(InconsistentVersionWarning(estimator_name=name, differences=differences), stacklevel=2)
         super().__setstate__(state)
-
-
-_STRINGS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINSTRING", "BINSTRING", "STRING"}
-
-
-def pickled_class(path) -> str | None:
-    """``"module.QualName"`` of the first global a pickle file refers to, read without unpickling.
-
-    For an object pickled by ``pickle``/``joblib`` (protocol 2+) that is the object's class.
-    None when the file is not an uncompressed pickle (e.g. a compressed joblib file): the
-    caller then cannot check before loading. Raises ValueError when the stream is corrupt.
-    """
-    with open(path, "rb") as fh:
-        if fh.read(1) != b"\x80":  # PROTO opcode: an uncompressed pickle of protocol 2+
-            return None
-        fh.seek(0)
-        strings: list = []
-        try:
-            for op, arg, _ in pickletools.genops(fh):
-                if op.name in ("GLOBAL", "INST"):
-                    return str(arg).replace(" ", ".")
-                if op.name == "STACK_GLOBAL":
-                    return ".".join(strings[-2:])
-                if op.name in _STRINGS:
-                    strings.append(arg if isinstance(arg, str) else arg.decode("latin-1"))
-        except Exception as exc:  # noqa: BLE001 - any parse failure means a corrupt stream
-            raise ValueError(f"corrupt pickle stream ({exc})") from exc
-    return None
-
-
-def is_subclass_name(name: str, cls: type) -> bool:
-    """Whether ``"module.QualName"`` is ``cls`` or a subclass of it, judged only from modules that
-    are imported already (nothing is imported, so nothing from the file runs)."""
-    module, _, qualname = name.rpartition(".")
-    obj = sys.modules.get(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part, None)
-    return isinstance(obj, type) and issubclass(obj, cls)

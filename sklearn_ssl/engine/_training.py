@@ -15,7 +15,6 @@ is specific to self-supervised pretraining:
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 
@@ -26,26 +25,12 @@ from skorch.hf import AccelerateMixin
 from torch import nn
 
 from ._batches import DeviceBatches
+from ._divergence import StopsOnDivergence
 from ._disk import DiskRows
 from ..nn.encoders import output_dim
 from ._methods import TrainingStep
 
 _AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def check_finite_loss(net, loss: torch.Tensor, what: str) -> None:
-    """Stop training with a FloatingPointError naming the epoch when ``loss`` is NaN or infinite."""
-    value = loss.item()
-    if not math.isfinite(value):
-        precision = getattr(net, "precision", None)
-        reduced = precision is not None  # the fine-tuners always train in fp32
-        raise FloatingPointError(
-            f"The {what} loss became {value} in epoch {len(net.history)}. Likely causes: a learning "
-            f"rate too high (lr={net.lr}), "
-            + (f"reduced precision overflow (precision={precision!r}), " if reduced else "")
-            + "or extreme pixel values. Lower lr"
-            + (", use precision='fp32'" if reduced else "") + ", or check the input."
-        )
 
 
 class ReraiseInterrupt:
@@ -146,7 +131,7 @@ class MixedPrecision:
         scaler.update()
 
 
-class TrainingNet(ReraiseInterrupt, MixedPrecision, NeuralNet):
+class TrainingNet(StopsOnDivergence, ReraiseInterrupt, MixedPrecision, NeuralNet):
     """The skorch net under every torch estimator (pretraining and fine-tuning alike).
 
     What all of them share, written once: batches sliced on the device with their row
@@ -154,7 +139,7 @@ class TrainingNet(ReraiseInterrupt, MixedPrecision, NeuralNet):
     augmentation generator per device, the catalogue E(B-V) side channel into the
     augmentations, only trainable parameters handed to the optimiser, the model run
     compiled and channels-last when asked, precision (:class:`MixedPrecision`),
-    interruption (:class:`ReraiseInterrupt`), the finite-loss check, and a loop that
+    interruption (:class:`ReraiseInterrupt`), divergence detection (:class:`StopsOnDivergence`), and a loop that
     trains up to ``max_epochs`` in all, so that a run resumed from a checkpoint finishes
     the same schedule.
 
@@ -206,12 +191,6 @@ class TrainingNet(ReraiseInterrupt, MixedPrecision, NeuralNet):
         if epochs is None:
             epochs = max(self.max_epochs - len(self.history), 0)
         return super().fit_loop(X, y, epochs=epochs, **fit_params)
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        loss = super().get_loss(y_pred, y_true, X=X, training=training)
-        if training:
-            check_finite_loss(self, loss, "training")
-        return loss
 
     # -- data ------------------------------------------------------------------
     def _process(self) -> tuple[int, int, torch.device]:
@@ -367,8 +346,6 @@ class ContrastiveNet(PretrainingNet):
         loss = self.criterion_(*y_pred)
         if training and getattr(self, "label_criterion_", None) is not None and y_true is not None:
             loss = loss + self.label_criterion_(y_pred[0], y_true)
-        if training:
-            check_finite_loss(self, loss, "contrastive")
         return loss
 
 

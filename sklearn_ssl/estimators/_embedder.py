@@ -9,10 +9,15 @@ skorch nets in ``_training``, the methods in ``_methods``, checkpoints in ``_che
 from __future__ import annotations
 
 import copy
+import lzma
 import numbers
 import os
+import pickle
+import struct
 import sys
 import warnings
+import zlib
+from typing import Iterable
 
 import joblib
 
@@ -22,6 +27,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import ProgressBar
 
+from ..engine._checkpoint import RESUME_MODES
 from ..engine._disk import float_dtype, read_rows
 from ..engine._estimator import (
     _TRAINING_CONSTRAINTS, TorchEstimatorMixin, _resolve_device,
@@ -29,7 +35,8 @@ from ..engine._estimator import (
 )
 from ..utils import atomic_path
 from ..engine._params import lr_schedule_callbacks, resolve_lr, warn_if_set
-from ..engine._persistence import VersionedState, is_subclass_name, pickled_class
+from ..engine._persistence import VersionedState
+from ..engine._safe_load import RefusedPickle, describe_error as _describe, load_pickled
 from ..nn import load_into_net, read_published
 from ..engine._methods import METHODS
 from ..engine._normalizer import fit_normalizer
@@ -187,10 +194,19 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
     checkpoint_dir : str or None, default=None
         Folder for a resumable checkpoint (weights, optimizer, MoCo queue, RNG states,
         history), written atomically every ``checkpoint_every`` epochs and after the last
-        one. Fitting again with the same folder, parameters and data shape resumes where
-        the last run stopped; on the CPU the result is identical to an uninterrupted run.
+        one. Fitting again with the same folder, parameters and data resumes where the
+        last run stopped; on the CPU the result is identical to an uninterrupted run.
+        The checkpoint records a fingerprint of the run: the parameters, the number and
+        shape of the samples, a hash of a sample of rows and the normaliser's statistics.
     checkpoint_every : int, default=1
         Epochs between checkpoints (warns when set without ``checkpoint_dir``).
+    resume : {"auto", "strict", "never"}, default="auto"
+        What a checkpoint already in ``checkpoint_dir`` is used for. ``"auto"``: resume it
+        when it was made by this run (same fingerprint); a checkpoint of another run (other
+        data or parameters) is not resumed: training starts afresh with a warning saying
+        what differs, and replaces it at the first saved epoch. ``"strict"``: resume this
+        run's checkpoint; another run's raises a ValueError and is kept. ``"never"``: start
+        afresh whatever the folder holds. Warns when set without ``checkpoint_dir``.
     verbose : int, default=0
         0 is silent; 1 prints a progress bar and a table of the loss per epoch.
     random_state : int, RandomState instance or None, default=None
@@ -248,6 +264,7 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         "momentum": [Interval(numbers.Real, 0, 1, closed="both")],
         "label_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "accelerator": [None, object],
+        "resume": [StrOptions(set(RESUME_MODES))],
         "callbacks": [list, None],
         **_TRAINING_CONSTRAINTS,
     }
@@ -278,6 +295,7 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         callbacks=None,
         checkpoint_dir=None,
         checkpoint_every=1,
+        resume="auto",
         verbose=0,
         random_state=None,
     ):
@@ -305,6 +323,7 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         self.callbacks = callbacks
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
+        self.resume = resume
         self.verbose = verbose
         self.random_state = random_state
 
@@ -548,18 +567,23 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
             joblib.dump(self, tmp)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str | None = None) -> "ContrastiveEmbedder":
+    def load(cls, path: str | os.PathLike, device: str | None = None, *,
+             trusted: Iterable[str] = ()) -> "ContrastiveEmbedder":
         """Read an embedder written by :meth:`save` (or joblib/pickle).
 
         .. warning::
-           A model file is a pickle: loading it can execute arbitrary code. Load only files
-           from a trusted source. The class of the stored object is checked before unpickling
-           (a file holding anything else is refused without being run), but objects inside an
-           embedder, such as a custom encoder, are unpickled as they are.
+           A model file is a pickle: unpickling can execute arbitrary code. Load only files
+           from a trusted source. Before anything in the file is called, the stored class is
+           checked (a file holding anything else is refused without being run) and every
+           function or class the file names must be one a model needs (containers, numpy
+           and torch tensors, the classes of sklearn-ssl, torch modules and optimisers,
+           skorch callbacks, scikit-learn estimators); compressed files and every pickle
+           protocol are checked alike. A user-defined encoder class is accepted once its
+           module is imported; anything else is refused unless named in ``trusted``.
 
         A model saved with other versions of sklearn-ssl, torch or scikit-learn loads with an
         :class:`~sklearn.exceptions.InconsistentVersionWarning`; a damaged state missing
-        fitted attributes raises a ValueError.
+        fitted attributes, a truncated or corrupt file raise a ValueError.
 
         Parameters
         ----------
@@ -569,18 +593,26 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
             Device for ``transform``; None keeps the training device when it exists here
             and falls back to the CPU otherwise (a model trained on CUDA loads on a
             CPU-only machine).
+        trusted : iterable of str
+            ``"module.Name"`` globals the file may call besides those a model needs
+            (e.g. a function of your own stored in a parameter); only for files you trust.
         """
+        where = os.fspath(path)
         try:
-            stored = pickled_class(os.fspath(path))  # read without running anything from the file
-            if stored is not None and not is_subclass_name(stored, cls):
-                raise ValueError(f"{os.fspath(path)!r} holds a {stored}, not a {cls.__name__}; it was not unpickled.")
-            obj = joblib.load(os.fspath(path))
+            obj = load_pickled(where, cls, trusted)  # calls nothing the allow list refuses
         except FileNotFoundError:
             raise
+        except RefusedPickle as exc:
+            raise RefusedPickle(f"{where!r} {str(exc).rstrip('.')}.") from None
+        except (EOFError, pickle.UnpicklingError, IndexError, zlib.error, lzma.LZMAError, struct.error, OSError,
+                UnicodeDecodeError) as exc:  # what a stream cut short or garbled raises
+            raise ValueError(f"Cannot read a fitted embedder from {where!r}: the file is truncated or corrupt, it "
+                             f"ends or breaks before the model is complete ({_describe(exc)}). Save the model "
+                             "again, or copy the file again.") from exc
         except Exception as exc:
-            raise ValueError(f"Cannot read a fitted embedder from {os.fspath(path)!r}: {exc}") from exc
+            raise ValueError(f"Cannot read a fitted embedder from {where!r}: {_describe(exc)}") from exc
         if not isinstance(obj, cls):
-            raise ValueError(f"{os.fspath(path)!r} holds a {type(obj).__name__}, not a {cls.__name__}.")
+            raise ValueError(f"{where!r} holds a {type(obj).__name__}, not a {cls.__name__}.")
         if device is not None:
             obj.to(device)
         return obj

@@ -50,6 +50,15 @@ def _examples(keys, n=3) -> str:
     return ", ".join(repr(k) for k in list(keys)[:n])
 
 
+def _refuse_blank(keys: pd.Series, what: str) -> None:
+    """A missing or blank id matches nothing: say so (not "duplicated"), naming the data rows."""
+    blank = (keys.isna() | keys.isin(["", "nan", "None", "<NA>"])).to_numpy()
+    if blank.any():
+        rows = ", ".join(str(i + 1) for i in blank.nonzero()[0][:5]) + (", ..." if blank.sum() > 5 else "")
+        raise ValueError(f"{what} has {int(blank.sum())} missing (blank) id(s), in data row(s) {rows}; every object "
+                         "needs an id. Fill them in or drop those rows.")
+
+
 def _refuse_duplicates(keys: pd.Series, what: str) -> None:
     """Ids match one object each: a repeated id would pair one embedding with several rows (and
     could put one object in a training and a test fold)."""
@@ -109,8 +118,7 @@ def match_catalogue(Z, ids, catalogue: pd.DataFrame, *, id_column=None, match_by
                          "matched to catalogue rows; write the embeddings as .csv or .parquet with 'sklearn-ssl "
                          "embed' (they keep the ids), or pass --match-by-order if both are in the same order.")
     keys = _as_keys(ids)
-    if keys.isna().any():
-        raise ValueError(f"{embeddings_name}: {int(keys.isna().sum())} embedding(s) have no id; every row needs one.")
+    _refuse_blank(keys, f"{embeddings_name}: the embedding ids")
     _refuse_duplicates(keys, f"{embeddings_name}: the embedding ids")
     if id_column is not None:
         if id_column not in catalogue.columns:
@@ -131,6 +139,7 @@ def match_catalogue(Z, ids, catalogue: pd.DataFrame, *, id_column=None, match_by
         if best is None or n_hits > best[2]:
             best = (column, cat_keys, n_hits)
     column, cat_keys, n_hits = best
+    _refuse_blank(cat_keys.reset_index(drop=True), f"{catalogue_name}: column {column!r}")
     if n_hits == 0:
         raise ValueError(f"no embedding id of {embeddings_name} is in column {column!r} of {catalogue_name} (e.g. "
                          f"embedding ids {_examples(keys)}; catalogue {_examples(cat_keys.dropna())}); pass "

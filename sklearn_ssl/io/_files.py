@@ -173,7 +173,8 @@ def load_model(path, device=None):
         raise ValueError(f"{path}: is a directory, not a model file.")
     try:
         return ContrastiveEmbedder.load(path, device=device)
-    except ValueError as exc:
-        detail = " ".join(str(exc.__cause__ or exc).split())
-        detail = detail if len(detail) < 80 else detail[:77] + "..."
-        raise ValueError(f"{path}: not a model file written by 'sklearn-ssl pretrain' ({detail}).") from exc
+    except ValueError as exc:  # the library's message, without the path it starts with
+        detail = " ".join(str(exc).split())
+        for prefix in (repr(str(path)), f"Cannot read a fitted embedder from {str(path)!r}:"):
+            detail = detail[len(prefix):].strip() if detail.startswith(prefix) else detail
+        raise ValueError(f"{path}: not a model file written by 'sklearn-ssl pretrain': {detail}") from exc

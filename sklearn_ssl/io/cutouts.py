@@ -317,6 +317,10 @@ def read_catalogue(path, *, id_column=None, **kwargs):
     if id_column is not None:
         if id_column not in df.columns:
             raise ValueError(f"{path}: no column {id_column!r} (columns: {list(df.columns)[:20]}).")
+        blank = df[id_column].isna() | df[id_column].astype(str).str.strip().eq("")
+        if blank.any():
+            raise ValueError(f"{path}: column {id_column!r} has {int(blank.sum())} missing (blank) id(s); every "
+                             "object needs an id.")
         if df[id_column].duplicated().any():
             raise ValueError(f"{path}: column {id_column!r} has duplicated ids.")
     return df
