@@ -100,30 +100,38 @@ def _kernel(fwhm, shape):
 
 
 def _sky_mask(det, segm, s):
-    """Pixels that may hold source light: the segments dilated by the kernel FWHM, and the central
-    source's Kron ellipse scaled by 2 (5 Kron radii, where a Sersic n <= 4 profile has faded). ``None``: no sources."""
+    """Pixels that may hold source light, and the area of the central source's Kron aperture.
+
+    The mask holds the segments dilated by the kernel FWHM and the central source's Kron ellipse
+    scaled by 2 (5 Kron radii); with ``background="masked"``, the widest of these masks that
+    leaves ``_MIN_SKY_PIXELS``. ``(None, 0)`` where nothing was detected.
+    """
     from photutils.segmentation import SourceCatalog
     from photutils.utils import circular_footprint
 
     if segm is None:
-        return None
+        return None, 0.0
     radius = max(1, int(np.ceil(s.kernel_fwhm or 2.0)))
     mask = segm.make_source_mask(footprint=circular_footprint(radius))
-    if s.background == "masked":  # the sky must come from this stamp: the widest mask that leaves enough
-        for candidate in (mask, segm.data > 0):
-            if (~candidate).sum() >= _MIN_SKY_PIXELS:
-                return candidate
-        return None
+    area = 0.0
     try:
         aperture = SourceCatalog(det, segm, kron_params=s.kron_params).select_label(
             _central_label(segm, det.shape)).kron_aperture
-        if aperture is not None:
-            aperture = aperture.copy()
-            aperture.a, aperture.b = 2 * aperture.a, 2 * aperture.b
-            mask |= aperture.to_mask(method="center").to_image(det.shape).astype(bool)
     except Exception:  # noqa: BLE001 - no Kron aperture: the dilated segments alone
-        pass
-    return mask
+        aperture = None
+    if aperture is not None:
+        area = float(aperture.area)
+        wide = aperture.copy()
+        wide.a, wide.b = 2 * wide.a, 2 * wide.b
+        wider = mask | wide.to_mask(method="center").to_image(det.shape).astype(bool)
+        if s.background != "masked" or (~wider).sum() >= _MIN_SKY_PIXELS:
+            mask = wider
+    if s.background == "masked":  # the sky must come from this stamp: the widest mask that leaves enough
+        for candidate in (mask, segm.data > 0):
+            if (~candidate).sum() >= _MIN_SKY_PIXELS:
+                return candidate, area
+        return None, area
+    return mask, area
 
 
 def _sky(bands, mask, box):
@@ -203,10 +211,15 @@ def _measure(image, s):
             _, segm = _segment(det, det_sigma, s, deblend=False)
             # 2. ... whose dilated segments, and twice the Kron ellipse of the central one, are masked:
             #    sky level and noise come from the rest
-            mask, sky_measured = _sky_mask(det, segm, s), True
+            mask, area = _sky_mask(det, segm, s)
             levels, sigmas = _sky(bands, mask, s.background_box)
-            if s.background == "none" or (s.background == "auto" and (mask is None or (~mask).sum() < _MIN_SKY_PIXELS)):
-                levels, sky_measured = [0.0] * nb, s.background == "none"
+            # "auto": a sky level only from at least as many pixels as the Kron aperture holds (the level's error
+            # then adds at most ~1.25x the aperture's own noise), else the image's zero level is kept (flag 2)
+            sky_measured = s.background == "masked" or (
+                s.background == "auto" and mask is not None and (~mask).sum() >= max(_MIN_SKY_PIXELS, area))
+            if not sky_measured:
+                levels = [0.0] * nb
+            sky_measured = sky_measured or s.background == "none"
             sigmas = _floor(sigmas, bands)
             bands = bands - np.stack([np.broadcast_to(lv, bands.shape[1:]) for lv in levels])
             # 3. detection on the noise-weighted, smoothed image, deblended
@@ -222,7 +235,8 @@ def _measure(image, s):
             errors = np.sqrt(errors ** 2 + np.maximum(bands, 0) / s.gain[:, None, None])
         if s.photometry:
             try:
-                det_cat = SourceCatalog(det, segm, convolved_data=smoothed, kron_params=s.kron_params)
+                # shapes and Kron radii from the unsmoothed image: the kernel serves detection only (as SExtractor)
+                det_cat = SourceCatalog(det, segm, kron_params=s.kron_params)
                 flux = np.array([SourceCatalog(b, segm, error=e, detection_catalog=det_cat).select_label(label).kron_flux
                                  for b, e in zip(bands, errors)], dtype=float).ravel()
                 with np.errstate(divide="ignore", invalid="ignore"):
