@@ -243,8 +243,8 @@ def test_blended_pair_is_deblended_and_the_central_galaxy_measured_alone():
     settings = GalaxyFeatures(bands="ugriz").fit(X)._settings(5)
     det = (X[0] / _NOISE[:, None, None] ** 2).sum(0) / (1 / _NOISE ** 2).sum()
     det_sigma = 1 / np.sqrt((1 / _NOISE ** 2).sum())
-    _, joined = _segment(det, det_sigma, settings, deblend=False)
-    _, split = _segment(det, det_sigma, settings, deblend=True)
+    joined = _segment(det, det_sigma, settings, deblend=False)
+    split = _segment(det, det_sigma, settings, deblend=True)
     assert joined.n_labels == 1 and split.n_labels == 2
     F = GalaxyFeatures(kind="photometry", bands="ugriz").fit(X).set_output(transform="pandas").transform(X)
     mags, colours = _true_mags()

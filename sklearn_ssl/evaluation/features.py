@@ -178,7 +178,7 @@ def _detection_image(bands, sigmas, detect_with):
 
 
 def _segment(det, det_sigma, s, deblend):
-    """Smoothed detection image and its segmentation (threshold: ``nsigma`` times the unsmoothed noise)."""
+    """Segmentation of the smoothed detection image (threshold: ``nsigma`` times the unsmoothed noise), or None."""
     from astropy.convolution import convolve
     from photutils.segmentation import deblend_sources, detect_sources
 
@@ -187,14 +187,13 @@ def _segment(det, det_sigma, s, deblend):
     segm = detect_sources(smoothed, s.nsigma * det_sigma, s.npixels)
     if segm is not None and deblend and s.deblend_contrast < 1:
         segm = deblend_sources(smoothed, segm, s.npixels, contrast=s.deblend_contrast, progress_bar=False)
-    return smoothed, segm
+    return segm
 
 
 def _measure(image, s):
     """Features of one image (bands, H, W): photometry block then morphology block (NaN on failure)."""
     from astropy.stats import sigma_clipped_stats
     from photutils.segmentation import SourceCatalog
-    from photutils.utils import circular_footprint
 
     nb = image.shape[0]
     n_phot = nb + max(nb - 1, 0) + len(PHOTOMETRY_SHAPE_FEATURES)
@@ -212,7 +211,7 @@ def _measure(image, s):
             stats = np.array([sigma_clipped_stats(b, sigma=3.0) for b in bands])
             sig0 = _floor(stats[:, 2], bands)
             det, det_sigma = _detection_image(bands - stats[:, 1, None, None], sig0, s.detect_with)
-            _, segm = _segment(det, det_sigma, s, deblend=False)
+            segm = _segment(det, det_sigma, s, deblend=False)
             # 2. ... whose dilated segments, and twice the Kron ellipse of the central one, are masked:
             #    sky level and noise come from the rest
             mask, area = _sky_mask(det, segm, s)
@@ -228,7 +227,7 @@ def _measure(image, s):
             bands = bands - np.stack([np.broadcast_to(lv, bands.shape[1:]) for lv in levels])
             # 3. detection on the noise-weighted, smoothed image, deblended
             det, det_sigma = _detection_image(bands, sigmas, s.detect_with)
-            smoothed, segm = _segment(det, det_sigma, s, deblend=True)
+            segm = _segment(det, det_sigma, s, deblend=True)
         except Exception:  # noqa: BLE001 - any failure on one image becomes NaN + flag
             return phot, morph
         if segm is None:
@@ -241,8 +240,8 @@ def _measure(image, s):
             try:
                 # shapes and Kron radii from the unsmoothed image: the kernel serves detection only (as SExtractor)
                 det_cat = SourceCatalog(det, segm, kron_params=s.kron_params)
-                flux = np.array([SourceCatalog(b, segm, error=e, detection_catalog=det_cat).select_label(label).kron_flux
-                                 for b, e in zip(bands, errors)], dtype=float).ravel()
+                flux = np.array([SourceCatalog(b, segm, error=e, detection_catalog=det_cat)
+                                 .select_label(label).kron_flux for b, e in zip(bands, errors)], dtype=float).ravel()
                 with np.errstate(divide="ignore", invalid="ignore"):
                     mag = np.where(flux > 0, s.zeropoint - 2.5 * np.log10(np.where(flux > 0, flux, 1.0)), np.nan)
                 src = det_cat.select_label(label)
@@ -541,7 +540,8 @@ class GalaxyFeatures(TransformerMixin, BaseEstimator):
         photometry, morphology = settings.photometry, settings.morphology
         n_chunks = max(1, min(len(images), 8 * effective_n_jobs(self.n_jobs)))
         chunks = np.array_split(np.arange(len(images)), n_chunks)
-        parts = Parallel(n_jobs=self.n_jobs)(delayed(_measure_chunk)(images[idx], settings) for idx in chunks if len(idx))
+        parts = Parallel(n_jobs=self.n_jobs)(delayed(_measure_chunk)(images[idx], settings)
+                                             for idx in chunks if len(idx))
         rows = [np.concatenate(([p] if photometry else []) + ([m] if morphology else []))
                 for part in parts for p, m in part]
         return np.asarray(rows, dtype=np.float64).reshape(len(images), len(self.feature_names_out_))
