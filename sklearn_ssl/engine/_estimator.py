@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import numbers
 import threading
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -255,6 +255,36 @@ class TorchEstimatorMixin:
         with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             yield
+
+    def _fit_net(self, build: Callable[[int], Any], X, y=None, *, device: str, ebv=None,
+                 prepare: Callable[[Any], None] | None = None):
+        """The one fit routine of every torch estimator: seed, build, place the data, train, clean up.
+
+        ``build(seed)`` returns the skorch net (initialised here, its weights drawn from
+        ``seed`` alone); ``prepare(net)`` runs before training (e.g. loading published
+        weights). ``X`` is placed on ``device`` by :func:`_place_data` (in place, streamed
+        from the host or read from disk a batch at a time), ``ebv`` checked and handed to the
+        augmentations row by row. Training runs up to the net's ``max_epochs`` (a checkpoint
+        callback may resume it); any exception or interruption (Ctrl-C, SIGTERM, a
+        non-finite loss) leaves the estimator unfitted. Sets ``net_`` and ``device_``.
+        """
+        seed = self._draw_seed()
+        with self._seeded(seed, device):
+            net = build(seed).initialize()
+        if prepare is not None:
+            prepare(net)
+        ebv = check_ebv(ebv, len(X), net.augmentations_)
+        net.catalogue_ebv = None if ebv is None else torch.as_tensor(ebv, dtype=torch.float32, device=device)
+        self.net_ = net
+        try:
+            net.partial_fit(_place_data(X, device), y)
+        except BaseException:
+            _forget_fit(self)
+            raise
+        finally:  # the generators and E(B-V) belong to this fit only
+            net.shuffle_generator_ = net.augment_generator_ = net.catalogue_ebv = None
+        self.device_ = device
+        return net
 
     def _stream(self, X, model: Callable[[torch.Tensor, int], torch.Tensor], step: int,
                 dtype=np.float32) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The private skorch net behind :class:`~sklearn_ssl.ContrastiveEmbedder`.
+"""The skorch nets behind every torch estimator.
 
 skorch runs the loop, callbacks, history and device moves; this module adds only what
 is specific to self-supervised pretraining:
@@ -145,35 +145,36 @@ class MixedPrecision:
         scaler.update()
 
 
-class PretrainingNet(ReraiseInterrupt, MixedPrecision, NeuralNet):
-    """skorch net for self-supervised pretraining on augmented views of images.
+class TrainingNet(ReraiseInterrupt, MixedPrecision, NeuralNet):
+    """The skorch net under every torch estimator (pretraining and fine-tuning alike).
 
-    Shared by the contrastive and the cross-modal nets: batches sliced on the device
-    (:class:`DeviceBatches`) with a seeded shuffle, a seeded augmentation generator per
-    device, the encoder (compiled, channels-last), the deterministic embedding of
-    ``transform``, precision (:class:`MixedPrecision`) and a loop that trains up to
-    ``max_epochs`` in all, so that a run resumed from a checkpoint finishes the same schedule.
+    What all of them share, written once: batches sliced on the device with their row
+    indices on every input path (:class:`DeviceBatches`), a seeded shuffle and a seeded
+    augmentation generator per device, the catalogue E(B-V) side channel into the
+    augmentations, only trainable parameters handed to the optimiser, the model run
+    compiled and channels-last when asked, precision (:class:`MixedPrecision`),
+    interruption (:class:`ReraiseInterrupt`), the finite-loss check, and a loop that
+    trains up to ``max_epochs`` in all, so that a run resumed from a checkpoint finishes
+    the same schedule.
 
     Parameters (besides skorch's)
     -----------------------------
-    input_shape : tuple
-        Shape of one sample.
-    augmentations, normalizer : nn.Module
-        Batched augmentations and the normaliser applied after them.
+    augmentations : nn.Module
+        Batched augmentations (``eval_view`` gives the deterministic view, if defined).
     precision : {"fp32", "bf16", "fp16"}
     compile, channels_last : bool
-        ``torch.compile`` the encoder; lay image batches out channels-last.
+        ``torch.compile`` the model; lay image batches out channels-last.
     seed : int
         Seeds the shuffle and augmentation generators.
     """
 
-    def __init__(self, *args, input_shape: tuple[int, ...], augmentations: nn.Module, normalizer: nn.Module,
-                 precision: str = "fp32", compile: bool = False, channels_last: bool = False, seed: int = 0,
-                 **kwargs):
+    #: Drop a final smaller training batch (contrastive losses depend on the batch size).
+    drop_last_in_training = False
+
+    def __init__(self, *args, augmentations: nn.Module, precision: str = "fp32", compile: bool = False,
+                 channels_last: bool = False, seed: int = 0, **kwargs):
         # set before NeuralNet.__init__: skorch refuses torch modules assigned later
-        self.input_shape = tuple(input_shape)
         self.augmentations = augmentations
-        self.normalizer = normalizer
         self.precision = precision
         self.compile = compile
         self.channels_last = channels_last
@@ -182,7 +183,6 @@ class PretrainingNet(ReraiseInterrupt, MixedPrecision, NeuralNet):
 
     def initialize_module(self):
         super().initialize_module()
-        self.normalizer_ = self.normalizer
         self.augmentations_ = self.augmentations
         if self.channels_last:
             self.module_ = self.module_.to(memory_format=torch.channels_last)
@@ -203,6 +203,12 @@ class PretrainingNet(ReraiseInterrupt, MixedPrecision, NeuralNet):
             epochs = max(self.max_epochs - len(self.history), 0)
         return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss = super().get_loss(y_pred, y_true, X=X, training=training)
+        if training:
+            check_finite_loss(self, loss, "training")
+        return loss
+
     # -- data ------------------------------------------------------------------
     def _process(self) -> tuple[int, int, torch.device]:
         """This process's rank, the number of processes and the training device."""
@@ -222,7 +228,7 @@ class PretrainingNet(ReraiseInterrupt, MixedPrecision, NeuralNet):
         batches = DeviceBatches(
             X, min(self.batch_size, len(X) // world), training, getattr(self, "shuffle_generator_", None),
             device=device, rank=rank, world=world, y=dataset.y if training else None,
-            drop_last=training,  # equal batches: one loss scale per epoch (see DeviceBatches)
+            drop_last=training and self.drop_last_in_training,  # see DeviceBatches
             with_index=training and self._uses_index(),
         )
         if training:
@@ -237,9 +243,18 @@ class PretrainingNet(ReraiseInterrupt, MixedPrecision, NeuralNet):
             self.augment_generator_ = gen
         return gen
 
+    def _augment(self, x: torch.Tensor, index: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+        """One augmented view of a training batch; rows carry their catalogue E(B-V), if any."""
+        ebv = getattr(self, "catalogue_ebv", None)  # set by the estimator's fit for its duration
+        side = {} if ebv is None or index is None else {"ebv": ebv[index]}
+        return self.augmentations_(x, generator=generator, **side)
+
+    def _eval_view(self, x: torch.Tensor) -> torch.Tensor:
+        return self.augmentations_.eval_view(x) if hasattr(self.augmentations_, "eval_view") else x
+
     # -- forward ---------------------------------------------------------------
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The encoder on a normalised batch, compiled and channels-last when asked."""
+        """The model on a batch, compiled and channels-last when asked."""
         if self.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         if not self.compile:
@@ -254,9 +269,37 @@ class PretrainingNet(ReraiseInterrupt, MixedPrecision, NeuralNet):
         state.pop("_compiled", None)
         return state
 
+
+class PretrainingNet(TrainingNet):
+    """:class:`TrainingNet` for self-supervised pretraining on augmented views of images.
+
+    Shared by the contrastive and the cross-modal nets: adds the per-band normaliser applied
+    after the augmentations, the deterministic embedding of ``transform`` and equal training
+    batches (``drop_last``).
+
+    Parameters (besides :class:`TrainingNet`'s)
+    -------------------------------------------
+    input_shape : tuple
+        Shape of one sample.
+    normalizer : nn.Module
+        The normaliser applied after the augmentations.
+    """
+
+    drop_last_in_training = True
+
+    def __init__(self, *args, input_shape: tuple[int, ...], normalizer: nn.Module, **kwargs):
+        self.input_shape = tuple(input_shape)
+        self.normalizer = normalizer
+        super().__init__(*args, **kwargs)
+
+    def initialize_module(self):
+        super().initialize_module()
+        self.normalizer_ = self.normalizer
+        return self
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Representation of a batch: deterministic view, normalise, encode."""
-        x = self.augmentations_.eval_view(x) if hasattr(self.augmentations_, "eval_view") else x
+        x = self._eval_view(x)
         with self._autocast(x.device):
             return self._encode(self.normalizer_(x)).float()
 
@@ -303,10 +346,8 @@ class ContrastiveNet(PretrainingNet):
         if not self.module_.training:
             return self.embed(x)
         gen = self._augment_generator(x.device)
-        ebv = getattr(self, "catalogue_ebv", None)  # set by ContrastiveEmbedder.fit for its duration
-        side = {} if ebv is None or index is None else {"ebv": ebv[index]}
-        v1 = self.normalizer_(self.augmentations_(x, generator=gen, **side))
-        v2 = self.normalizer_(self.augmentations_(x, generator=gen, **side))
+        v1 = self.normalizer_(self._augment(x, index, gen))
+        v2 = self.normalizer_(self._augment(x, index, gen))
         step = TrainingStep(
             encoder=self.module_, encode=self._encode, generator=gen,
             index=index if self.method.uses_index else None, step=self._steps_done(),

@@ -30,7 +30,7 @@ from ..engine._params import lr_schedule_callbacks, resolve_lr, warn_if_set
 from ..engine._training import PretrainingNet
 from ..augment import resolve_augmentations
 from ..engine._disk import float_dtype
-from ..engine._estimator import _TRAINING_CONSTRAINTS, TorchEstimatorMixin, _place_data, _resolve_device, _resolve_precision
+from ..engine._estimator import _TRAINING_CONSTRAINTS, TorchEstimatorMixin, _resolve_device, _resolve_precision
 from ..nn.encoders import build_encoder, output_dim
 from ..nn.losses import clip_loss, nt_xent
 
@@ -249,14 +249,8 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
         X = self._check_images(X, reset=True, min_samples=2)
         Y = self._check_Y(Y, len(X), reset=True)
         device = _resolve_device(str(self.device))
-        seed = self._draw_seed()
-        with self._seeded(seed, device):
-            self.net_ = self._build_net(X, Y, device, seed).initialize()
-        if self.max_epochs > 0:
-            self.net_.partial_fit(_place_data(X, device), torch.as_tensor(Y, dtype=torch.float32),
-                                  epochs=self.max_epochs)
-        self.net_.shuffle_generator_ = self.net_.augment_generator_ = None
-        self.device_ = device
+        self._fit_net(lambda seed: self._build_net(X, Y, device, seed), X, torch.as_tensor(Y, dtype=torch.float32),
+                      device=device)
         self.temperature_ = float(1.0 / self.net_.logit_scale_().detach().exp())
         self._n_features_out = self.n_components
         return self

@@ -25,7 +25,7 @@ from skorch.callbacks import ProgressBar
 from ..engine._disk import float_dtype, read_rows
 from ..engine._checkpoint import ResumableCheckpoint
 from ..engine._estimator import (
-    _TRAINING_CONSTRAINTS, TorchEstimatorMixin, _forget_fit, _place_data, _resolve_device,
+    _TRAINING_CONSTRAINTS, TorchEstimatorMixin, _resolve_device,
     _resolve_precision, check_ebv, deredden_batch, inference_batches,
 )
 from ..utils import atomic_path
@@ -340,25 +340,17 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
             device = str(self.accelerator.device)
         else:
             device = _resolve_device(str(self.device))
-        seed = self._draw_seed()
         fingerprint = self._fingerprint(X)
-        with self._seeded(seed, device):
-            self.net_ = self._build_net(X, device, seed, fingerprint, labels, published).initialize()
-        self.init_source_ = self.expected_input_ = None
-        if published is not None:  # continued pretraining starts from the published weights
-            self.init_source_ = {**published.source(), "loaded": load_into_net(self.net_, published)}
-            self.expected_input_ = published.expected_input()
-        X_dev = _place_data(X, device)
-        y_dev = None if labels is None else labels["y"]
-        ebv = check_ebv(ebv, len(X), self.net_.augmentations_)
-        self.net_.catalogue_ebv = None if ebv is None else torch.as_tensor(ebv, dtype=torch.float32, device=device)
-        try:  # trains up to max_epochs in all; a checkpoint in checkpoint_dir is resumed at on_train_begin
-            self.net_.partial_fit(X_dev, y_dev)
-        except BaseException:  # Ctrl-C, SIGTERM, a non-finite loss: no half-fitted estimator
-            _forget_fit(self)
-            raise
-        self.net_.shuffle_generator_ = self.net_.augment_generator_ = self.net_.catalogue_ebv = None
-        self.device_ = device
+
+        def prepare(net):  # continued pretraining starts from the published weights
+            self.init_source_ = self.expected_input_ = None
+            if published is not None:
+                self.init_source_ = {**published.source(), "loaded": load_into_net(net, published)}
+                self.expected_input_ = published.expected_input()
+
+        # trains up to max_epochs in all; a checkpoint in checkpoint_dir is resumed at on_train_begin
+        self._fit_net(lambda seed: self._build_net(X, device, seed, fingerprint, labels, published), X,
+                      None if labels is None else labels["y"], device=device, ebv=ebv, prepare=prepare)
         self.label_task_ = None if labels is None else labels["task"]
         self.label_classes_ = None if labels is None else labels.get("classes")
         self.encoder_ = self.net_.module_

@@ -36,7 +36,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
-from skorch import NeuralNet
 from skorch.callbacks import ProgressBar
 from torch import nn
 
@@ -44,12 +43,11 @@ from ..engine._params import (
     LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT, LR_SCHEDULE_DOC, lr_schedule_callbacks, resolve_lr, warn_if_set,
 )
 from ..engine._persistence import VersionedState
-from ..engine._batches import DeviceBatches
 from ..engine._normalizer import fit_normalizer
 from ..utils import HasMethods, Interval, StrOptions
-from ..engine._training import ReraiseInterrupt, check_finite_loss
+from ..engine._training import TrainingNet
 from ..augment import resolve_augmentations
-from ..engine._estimator import TorchEstimatorMixin, _forget_fit, _place_data, _resolve_device, check_ebv, deredden_batch
+from ..engine._estimator import TorchEstimatorMixin, _resolve_device, check_ebv, deredden_batch
 from ..nn.encoders import build_encoder, output_dim
 
 __all__ = ["FineTunedClassifier", "FineTunedRegressor"]
@@ -75,51 +73,15 @@ class _EncoderWithHead(nn.Module):
         return self.head(self.encoder(self.normalizer(x)).float())
 
 
-class _FineTuneNet(ReraiseInterrupt, NeuralNet):
-    """skorch net: device-resident batches, on-device augmentation in training, eval view otherwise."""
-
-    def __init__(self, *args, augmentations: nn.Module, seed: int = 0, **kwargs):
-        self.augmentations = augmentations  # before NeuralNet.__init__ (skorch rule for modules)
-        self.seed = seed
-        super().__init__(*args, **kwargs)
-
-    def initialize_module(self):
-        super().initialize_module()
-        self.augmentations_ = self.augmentations
-        return self
-
-    def get_all_learnable_params(self):
-        for name, param in super().get_all_learnable_params():
-            if param.requires_grad:
-                yield name, param
-
-    def get_iterator(self, dataset, training=False):
-        X, y = dataset.X, dataset.y
-        if training and not hasattr(self, "shuffle_generator_"):
-            self.shuffle_generator_ = torch.Generator().manual_seed(self.seed)
-        gen = getattr(self, "shuffle_generator_", None)
-        ebv = getattr(self, "catalogue_ebv", None)  # set by the estimator's fit for its duration
-        return DeviceBatches(X, min(self.batch_size, len(X)), training, gen, device=self.device, y=y,
-                             with_index=training and ebv is not None)
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        loss = super().get_loss(y_pred, y_true, X=X, training=training)
-        if training:
-            check_finite_loss(self, loss, "training")
-        return loss
+class _FineTuneNet(TrainingNet):
+    """:class:`~sklearn_ssl.engine._training.TrainingNet` for supervised training: one augmented
+    view per batch in training, the deterministic view otherwise, through normaliser, encoder and head."""
 
     def infer(self, x, **fit_params):
         x, index = x if isinstance(x, tuple) else (x, None)
-        if self.module_.training:
-            gen = getattr(self, "augment_generator_", None)
-            if gen is None or gen.device != x.device:
-                gen = self.augment_generator_ = torch.Generator(device=x.device).manual_seed(self.seed + 1)
-            ebv = getattr(self, "catalogue_ebv", None)
-            side = {} if ebv is None or index is None else {"ebv": ebv[index]}
-            x = self.augmentations_(x, generator=gen, **side)
-        elif hasattr(self.augmentations_, "eval_view"):
-            x = self.augmentations_.eval_view(x)
-        return self.module_(x)
+        x = self._augment(x, index, self._augment_generator(x.device)) if self.module_.training else self._eval_view(x)
+        with self._autocast(x.device):
+            return self._encode(x).float()
 
 
 def _make_head(in_features: int, n_outputs: int, hidden) -> nn.Module:
@@ -302,18 +264,9 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         check_consistent_length(X, y)
         device = _resolve_device(str(self.device))
         target, n_outputs, criterion = self._prepare_targets(y)
-        seed = self._draw_seed()
-        with self._seeded(seed, device):
-            self.net_ = self._build_net(X, n_outputs, criterion, device, seed).initialize()
-        ebv = check_ebv(ebv, len(X), self.net_.augmentations)
-        self.net_.catalogue_ebv = None if ebv is None else torch.as_tensor(ebv, dtype=torch.float32).to(device)
-        try:  # training draws only from the net's own generators (shuffle, augmentations)
-            self.net_.partial_fit(_place_data(X, device), target.to(device))
-        except BaseException:  # Ctrl-C, SIGTERM, a non-finite loss: no half-fitted estimator
-            _forget_fit(self)
-            raise
-        self.net_.shuffle_generator_ = self.net_.augment_generator_ = self.net_.catalogue_ebv = None
-        self.device_ = device
+        # training draws only from the net's own generators (shuffle, augmentations)
+        self._fit_net(lambda seed: self._build_net(X, n_outputs, criterion, device, seed), X, target, device=device,
+                      ebv=ebv)
         self.encoder_ = self.net_.module_.encoder
         return self
 

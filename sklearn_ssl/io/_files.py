@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import os
 import tempfile
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..utils import file_suffix, atomic_path
-from .cutouts import load_cutouts
 from ..estimators import ContrastiveEmbedder
 from ..estimators import PixelImputer
-from .storage import IMAGE_SUFFIXES, load_images, open_images  # noqa: F401 (the CLI's readers)
+from .storage import _require
 
 EMBEDDING_SUFFIXES = (".parquet", ".csv", ".npy")
 MODEL_SUFFIXES = (".joblib", ".pkl")
@@ -73,44 +70,6 @@ def parse_bands(text: str) -> list[str]:
     if not names or len(set(names)) != len(names):
         raise ValueError(f"bands {text!r}: give each band once, comma-separated (e.g. u,g,r,i,z or HSC-G,HSC-R).")
     return names
-
-
-    suffix = file_suffix(path)
-    ids = None
-    try:
-        if suffix in (".npy", ".h5", ".hdf5"):  # opened, not read: batches are read as needed
-            images, ids = open_images(path, key=key)
-        elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as data:
-                names = list(data.files)
-                if key is None:
-                    key = next((k for k in ("images", "X") if k in names), names[0] if len(names) == 1 else None)
-                if key is None or key not in names:
-                    raise ValueError(f"{path}: no array {key or 'images'!r} (arrays: {names}); pass --key NAME.")
-                images = data[key]
-                id_key = next((k for k in ("ids", "id") if k in names), None)
-                if id_key is not None and data[id_key].shape == (len(images),):
-                    ids = data[id_key]
-        elif suffix in (".fits", ".fit", ".fits.gz"):
-            from astropy.io import fits
-
-            with fits.open(path, memmap=False) as hdul:
-                data = next((h.data for h in hdul if getattr(h, "data", None) is not None
-                             and h.is_image), None)
-            if data is not None and data.ndim == 4:
-                images = np.asarray(data, dtype=np.float32)
-            else:
-                images, ids = load_cutouts([path], bands=bands, on_error=on_error)
-        else:
-            raise ValueError(f"{path}: unsupported image file extension {suffix or '(none)'!r}; use one of "
-                             f"{', '.join(IMAGE_SUFFIXES)} or a folder of FITS cutouts.")
-    except (OSError, EOFError, ValueError, TypeError, zipfile.BadZipFile, zlib.error) as exc:  # e.g. truncated
-        if str(exc).startswith(str(path)):
-            raise
-        raise ValueError(f"{path}: cannot be read as images ({' '.join(str(exc).split())})") from exc
-    if images.ndim != 4:
-        raise ValueError(f"{path}: expected images of shape (n, bands, height, width); got shape {images.shape}.")
-    return images, ids
 
 
 def impute_images(images, strategy: str):
