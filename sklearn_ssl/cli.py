@@ -1,4 +1,4 @@
-"""The ``sklearn-ssl`` command: demo, pretrain, embed, evaluate.
+"""The ``sklearn-ssl`` command: demo, pretrain, embed, evaluate, convert, explore.
 
 A thin layer over the library: it parses arguments, calls library functions and writes
 outputs atomically (temporary file + :func:`os.replace`). Expected errors (bad paths,
@@ -114,6 +114,20 @@ _IMPUTE_HELP = ("fill NaN/infinite pixels with PixelImputer fitted on these imag
                 "median), 'median' or 'mean' (each band's over all images) (default: none; such pixels are an error)")
 
 
+_OVERWRITE_HELP = "replace OUT if it exists (default: an existing file is an error, checked before any work)"
+
+
+def _refuse_existing(paths, overwrite: bool) -> None:
+    """An existing output is replaced only with --overwrite, as the demo and save_cutouts refuse: a
+    model or embeddings file is often hours of work. Checked before any work."""
+    if overwrite:
+        return
+    existing = [str(p) for p in paths if p is not None and Path(p).exists()]
+    if existing:
+        raise ValueError(f"{existing[0]}: already exists; pass --overwrite to replace it, or choose another "
+                         "--out.")
+
+
 def _image_options(sub):
     """--bands, --on-error and --impute, shared by pretrain and embed."""
     sub.add_argument("--bands", type=_bands, help=_BANDS_HELP)
@@ -162,10 +176,16 @@ def _parser() -> argparse.ArgumentParser:
     pre.add_argument("--key", help="array name inside an .npz file (default: 'images')")
     _image_options(pre)
     pre.add_argument("--out", required=True, help="model file to write (.joblib)")
+    pre.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     hp = pre.add_argument_group("hyperparameters (see ContrastiveEmbedder)")
     hp.add_argument("--method", choices=["simclr", "moco", "byol", "simsiam"], default="simclr",
                     help="self-supervised method")
-    hp.add_argument("--encoder", default="auto", help="auto, small, resnet18, resnet34, resnet50")
+    hp.add_argument("--encoder", default="auto",
+                    help="auto, small, resnet18, resnet34, resnet50. The ResNets keep the full resolution (stride-1 "
+                         "stem), so memory grows with --batch-size: resnet18 on 3-band 64-px cutouts took 0.78 GiB "
+                         "at batch 2 and 0.98 GiB at batch 8 (peak RSS, CPU), about 36 MiB more per image of the "
+                         "batch, so about 10 GiB at the default 256: lower --batch-size where memory is short "
+                         "(benchmarks/resnet18_memory.py)")
     hp.add_argument("--max-epochs", type=_positive_int, default=50, help="pretraining epochs")
     _renamed(hp, "--epochs", "--max-epochs", type=_positive_int)
     hp.add_argument("--batch-size", type=_positive_int, default=256, help="images per batch (the negatives "
@@ -209,6 +229,7 @@ def _parser() -> argparse.ArgumentParser:
     emb.add_argument("--key", help="array name inside an .npz file (default: 'images')")
     _image_options(emb)
     emb.add_argument("--out", required=True, help="embeddings file: .parquet, .csv (with an id column) or .npy")
+    emb.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     emb.add_argument("--device", help="torch device for embedding (default: the training device if present, "
                                       "else cpu)")
     emb.add_argument("--quiet", action="store_true", help="no progress lines or bars")
@@ -222,8 +243,12 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--catalogue", required=True, help="catalogue: .csv, FITS table, ECSV, VOTable")
     _renamed(ev, "--catalog", "--catalogue")
     ev.add_argument("--target", required=True, help="catalogue column to predict")
-    ev.add_argument("--id-column", help="catalogue column matching the embeddings' ids (default: 'id' if both "
-                                        "have ids; else rows are matched in order)")
+    ev.add_argument("--id-column", help="catalogue column holding the embeddings' ids (default: the column named "
+                                        "id, objid, obj_id, object_id, source_id, ... in any case; see "
+                                        "docs/cli.rst)")
+    ev.add_argument("--match-by-order", action="store_true",
+                    help="pair the i-th embedding with the i-th catalogue row, ignoring ids: only right if both "
+                         "were written in the same order (default: match by id, never by order)")
     ev.add_argument("--task", choices=["auto", "classification", "regression", "photoz"], default="auto",
                     help="auto: classes for text or few integer values, photoz for a column named like a "
                          "redshift, else regression")
@@ -234,13 +259,16 @@ def _parser() -> argparse.ArgumentParser:
                     help="photo-z outlier threshold on |dz|")
     ev.add_argument("--seed", type=int, default=0, help="random seed of the folds")
     ev.add_argument("--out", help="also write the metrics table (.csv, .json or .md) (default: print only)")
+    ev.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
+    _add_explore_parser(sub)
     return parser
 
 
 def _read_images(args):
     from .io import impute_images, load_images
 
-    images, ids = load_images(args.images, key=args.key, bands=args.bands, on_error=args.on_error)
+    images, ids, bands = load_images(args.images, key=args.key, bands=args.bands, on_error=args.on_error,
+                                     return_bands=True)
     quiet = getattr(args, "quiet", False)
     if not quiet:
         print(f"read {images.shape[0]} images of shape {tuple(images.shape[1:])} (bands, height, width) "
@@ -249,7 +277,7 @@ def _read_images(args):
         images, n_filled = impute_images(images, args.impute)
         if not quiet and n_filled:
             print(f"filled {n_filled} NaN/infinite pixels (PixelImputer, strategy={args.impute!r})", file=sys.stderr)
-    return images, ids
+    return images, ids, bands
 
 
 def cmd_pretrain(args) -> int:
@@ -257,8 +285,9 @@ def cmd_pretrain(args) -> int:
     from .io import MODEL_SUFFIXES, check_output_path, save_model
 
     out = check_output_path(args.out, MODEL_SUFFIXES, "model")  # fail before training, not after
+    _refuse_existing([out], args.overwrite)
     _check_before_training(args)
-    images, _ = _read_images(args)
+    images, _, bands = _read_images(args)
     model = ContrastiveEmbedder(
         encoder=args.encoder, method=args.method, projection_dim=args.projection_dim,
         temperature=args.temperature, queue_size=args.queue_size, momentum=args.momentum,
@@ -270,6 +299,7 @@ def cmd_pretrain(args) -> int:
     )
     start = time.perf_counter()
     model.fit(images)  # Ctrl-C / SIGTERM propagate: no model file is written
+    model.bands_ = bands  # embed puts images in this order (sklearn_ssl.io.to_model_bands); None: unknown
     loss = model.net_.history[-1].get("train_loss", float("nan")) if len(model.net_.history) else float("nan")
     save_model(out, model)
     print(f"pretrained {args.method} on {len(images)} images in {time.perf_counter() - start:.0f} s "
@@ -295,6 +325,7 @@ def cmd_embed(args) -> int:
     from .io import EMBEDDING_SUFFIXES, check_output_path, load_model, save_embeddings
 
     out = check_output_path(args.out, EMBEDDING_SUFFIXES, "embeddings")
+    _refuse_existing([out], args.overwrite)
     if out.suffix.lower() == ".parquet":
         from .io import parquet_engine
 
@@ -316,7 +347,13 @@ def cmd_embed(args) -> int:
             model = ContrastiveEmbedder.from_checkpoint(args.model, layout=args.layout, input_shape=shape,
                                                         device=args.device or "auto")
         return _embed_on_dask(args, model, out)
-    images, ids = _read_images(args)
+    images, ids, bands = _read_images(args)
+    if model is not None:  # in the band order the model was trained on, or refused
+        from .io import model_bands, to_model_bands
+
+        images, note = to_model_bands(images, bands, model_bands(model), source=str(args.images))
+        if note:  # shown even with --quiet: it changes what is embedded
+            print(note, file=sys.stderr)
     if model is None:
         model = ContrastiveEmbedder.from_checkpoint(args.model, layout=args.layout, input_shape=images.shape[1:],
                                                     device=args.device or "auto")
@@ -358,6 +395,17 @@ def _embed_on_dask(args, model, out) -> int:
     if not name.endswith((".npy", ".h5", ".hdf5")):
         raise ValueError(f"{args.images}: with --dask, the images must be a .npy or HDF5 file that every worker "
                          "can read; convert FITS cutouts first with 'sklearn-ssl convert'.")
+    from .io import model_bands
+
+    trained = model_bands(model)
+    if trained is not None and args.bands is not None and list(args.bands) != trained:
+        raise ValueError(f"the model was trained on bands {','.join(trained)} (in this order) but --bands names "
+                         f"{','.join(args.bands)}; with --dask the bands cannot be reordered: write the images in "
+                         "the model's order (sklearn-ssl convert --bands " + ",".join(trained) + ").")
+    if trained is not None and args.bands is None:
+        warnings.warn(f"the model was trained on bands {','.join(trained)} (in this order), but the band names "
+                      f"of {args.images} are unknown, so their order cannot be checked; pass --bands to name them.",
+                      UserWarning, stacklevel=2)
     try:
         client, cluster = _dask_client(args.dask)
     except (OSError, TimeoutError) as exc:
@@ -389,11 +437,15 @@ def _add_convert_parser(sub) -> None:
                       help="'skip' leaves out unreadable cutouts, listed in a warning (default: %(default)s)")
     conv.add_argument("--chunk-size", type=_positive_int, default=1024, help="default: %(default)s")
     conv.add_argument("--quiet", action="store_true", help="no progress bar")
+    conv.add_argument("--overwrite", action="store_true", help="replace OUT (and OUT.ids.npy) if they exist "
+                                                               "(default: an existing file is an error)")
 
 
 def cmd_convert(args) -> int:
-    from .io.storage import convert_images
+    from .io.storage import convert_images, ids_path
 
+    out = Path(args.out)
+    _refuse_existing([out, ids_path(out) if out.name.endswith(".npy") else None], args.overwrite)
     images, ids = convert_images(args.source, args.out, key=args.key, bands=args.bands, layout=args.layout,
                                  on_error=args.on_error, chunk_size=args.chunk_size,
                                  progress=not args.quiet)
@@ -407,45 +459,16 @@ def _columns(frame, limit=25) -> str:
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def _refuse_duplicates(ids, what: str) -> None:
-    """Ids match one object each: a repeated id would pair one embedding with several rows
-    (and could put the same object in a training and a test fold)."""
-    import pandas as pd
-
-    ids = pd.Series(ids).astype(str)
-    repeated = ids[ids.duplicated()].unique()
-    if len(repeated):
-        shown = ", ".join(repr(v) for v in repeated[:5]) + (", ..." if len(repeated) > 5 else "")
-        raise ValueError(f"{what} has {len(repeated)} duplicated id(s) ({shown}); each object must appear "
-                         "once. Remove or merge the duplicates.")
-
-
 def _align(Z, ids, catalog, args, path):
-    import numpy as np
+    """Embeddings and catalogue rows paired by id (:func:`~sklearn_ssl.io.match_catalogue`)."""
+    from .io import match_catalogue
 
-    id_column = args.id_column
-    if id_column is not None and id_column not in catalog.columns:
-        raise ValueError(f"{path}: no id column {id_column!r} (columns: {_columns(catalog)}).")
-    if id_column is None and ids is not None and "id" in catalog.columns:
-        id_column = "id"
-    if id_column is not None and ids is not None:
-        _refuse_duplicates(ids, f"{args.embeddings}: embedding ids")
-        cat_ids = catalog[id_column].astype(str)
-        _refuse_duplicates(cat_ids, f"{path}: catalogue column {id_column!r}")
-        position = {str(k): i for i, k in enumerate(ids)}
-        rows = cat_ids.map(position)
-        keep = rows.notna().to_numpy()
-        if not keep.any():
-            raise ValueError(f"no catalogue {id_column!r} matches an embedding id (e.g. catalogue "
-                             f"{cat_ids.iloc[0]!r}, embeddings {str(ids[0])!r}).")
-        if (~keep).sum() or keep.sum() < len(ids):
-            print(f"matched {int(keep.sum())} of {len(ids)} embeddings to catalogue rows by {id_column!r}",
-                  file=sys.stderr)
-        return Z[rows[keep].astype(int).to_numpy()], catalog.loc[keep].reset_index(drop=True)
-    if len(catalog) != len(Z):
-        raise ValueError(f"{len(Z)} embeddings but {len(catalog)} catalogue rows, and no ids to match them; "
-                         "write embeddings as .csv/.parquet (with ids) or pass --id-column.")
-    return np.asarray(Z), catalog.reset_index(drop=True)
+    Z, catalog, report = match_catalogue(Z, ids, catalog, id_column=args.id_column,
+                                         match_by_order=args.match_by_order, embeddings_name=args.embeddings,
+                                         catalogue_name=path)
+    if report:
+        print(report, file=sys.stderr)
+    return Z, catalog
 
 
 def cmd_evaluate(args) -> int:
@@ -456,6 +479,7 @@ def cmd_evaluate(args) -> int:
     from .evaluation import evaluate_embeddings
 
     out = check_output_path(args.out, METRICS_SUFFIXES, "metrics") if args.out else None
+    _refuse_existing([out], args.overwrite)
     Z, ids = load_embeddings(args.embeddings)
     from pathlib import Path
 
@@ -489,6 +513,48 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _add_explore_parser(sub) -> None:
+    exp = sub.add_parser("explore", help="write a web page to explore embeddings (opens from disk)",
+                         description="Write a folder whose index.html opens from disk (no server, no internet): a "
+                                     "2-D map of the embeddings coloured by any catalogue column, the cutout on "
+                                     "hover, a clicked galaxy's look-alikes and rarity rank, and a lasso "
+                                     "selection exported as CSV. Needs pip install 'sklearn-ssl[explore]'.")
+    exp.add_argument("--embeddings", required=True, help="embeddings from 'sklearn-ssl embed' (.parquet, .csv, .npy)")
+    exp.add_argument("--images", help="the images embedded (.npy/.npz/FITS file or folder), for the cutouts "
+                                      "(default: none; the map without cutouts)")
+    exp.add_argument("--key", help="array name inside an .npz file (default: 'images')")
+    exp.add_argument("--bands", type=_bands, help=_BANDS_HELP)
+    exp.add_argument("--on-error", choices=["raise", "skip"], default="raise", help=_ON_ERROR_HELP)
+    exp.add_argument("--catalogue", help="catalogue whose columns colour the map (.csv, FITS table, ECSV, "
+                                         "VOTable) (default: none)")
+    exp.add_argument("--id-column", help="catalogue column matching the embeddings' ids (default: 'id' if present; "
+                                         "else rows are matched in order)")
+    exp.add_argument("--out", required=True, help="folder to write (replaced only if sklearn-ssl wrote it)")
+    exp.add_argument("--projection", choices=["umap", "pca"], default="umap", help="2-D map: UMAP (cosine) or PCA")
+    exp.add_argument("--neighbors", type=_positive_int, default=8, help="look-alikes shown per galaxy")
+    exp.add_argument("--max-points", type=_positive_int, default=100_000,
+                     help="most galaxies drawn one by one; beyond, a density map with --sample drawn on top")
+    exp.add_argument("--sample", type=_positive_int, default=10_000,
+                     help="galaxies drawn on top of the density map")
+    exp.add_argument("--title", default="sklearn-ssl explorer", help="page title")
+    exp.add_argument("--seed", type=int, default=0, help="random seed of the projection and the subsample")
+
+
+def cmd_explore(args) -> int:
+    from .discovery import explore
+    from .io import load_embeddings, load_images
+
+    Z, ids = load_embeddings(args.embeddings)
+    images = image_ids = None
+    if args.images is not None:  # a .npy stays a memory map: only the cutouts shown are read
+        images, image_ids = load_images(args.images, key=args.key, bands=args.bands, on_error=args.on_error)
+    out = explore(Z, images, image_ids=image_ids, out=args.out, ids=ids, catalogue=args.catalogue,
+                  id_column=args.id_column, projection=args.projection, n_neighbors=args.neighbors,
+                  max_points=args.max_points, n_sample=args.sample, title=args.title, random_state=args.seed)
+    print(f"wrote an explorer of {len(Z)} embeddings to {out}; open {Path(out) / 'index.html'} in a browser")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -498,7 +564,7 @@ def cmd_demo(args) -> int:
 
 
 _COMMANDS = {"demo": cmd_demo, "pretrain": cmd_pretrain, "embed": cmd_embed, "evaluate": cmd_evaluate,
-             "convert": cmd_convert}
+             "convert": cmd_convert, "explore": cmd_explore}
 
 
 def _one_line(exc: BaseException) -> str:

@@ -206,7 +206,7 @@ def plot_label_efficiency(results, metric=None, *, ax=None, title=None, ylabel=N
 
 
 def plot_cross_survey(results, metric=None, *, titles=("A-test (labels from A)", "B-test (labels from A)"),
-                      ylabel=None):
+                      ylabel=None, chance=None):
     """Score vs number of labels on survey A's test images and on survey B's, side by side.
 
     Parameters
@@ -220,12 +220,15 @@ def plot_cross_survey(results, metric=None, *, titles=("A-test (labels from A)",
         Titles of the A and B panels.
     ylabel : str or None, default=None
         Defaults to ``metric``.
+    chance : float or None, default=None
+        Score of a guess (e.g. 1/3 for three balanced classes), drawn as a dotted line in both
+        panels; None draws none.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
         Two panels sharing the y axis, drawn by :func:`plot_label_efficiency` (mean and
-        standard deviation over repeats).
+        standard deviation over repeats), with one legend below them, outside the curves.
     """
     from matplotlib.figure import Figure
 
@@ -234,13 +237,16 @@ def plot_cross_survey(results, metric=None, *, titles=("A-test (labels from A)",
                          "(the output of cross_survey_study).")
     if metric is None and "metric" in results.columns:
         metric = results["metric"].iloc[0]
-    fig = Figure(figsize=(10.0, 3.8))
+    fig = Figure(figsize=(10.0, 4.4), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     for ax, test, title in zip(axes, ("A", "B"), titles):
         plot_label_efficiency(results[results["test"] == test], metric, ax=ax, title=title, ylabel=ylabel)
+        if chance is not None:
+            ax.axhline(chance, color="0.5", ls=":", lw=1, label=f"chance ({chance:.2f})")
+        ax.get_legend().remove()  # one legend for both panels, below them: inside a panel it covers curves
     axes[1].set_ylabel("")
-    axes[0].get_legend().remove()
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
     return fig
 
 

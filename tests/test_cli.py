@@ -6,6 +6,7 @@ exit status, one error line, no traceback.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -19,7 +20,7 @@ import pytest
 from sklearn_ssl import cli
 from sklearn_ssl.io._files import load_embeddings
 
-from _verdicts import verdicts
+from _verdicts import p_values, verdicts
 
 N = 48
 
@@ -93,7 +94,7 @@ def test_pretrain_flags_have_the_estimator_names_and_reach_it(tmp_path, data, ca
     assert (model.max_epochs, model.lr, model.lr_, model.lr_schedule, model.checkpoint_every, model.method) == (
         2, "auto", 1e-3, "step", 2, "byol")
     assert run("pretrain", "--images", data / "images.npy", "--out", out, "--max-epochs", 1, "--batch-size", 16,
-               "--lr", 0.01, "--lr-schedule", "none", "--device", "cpu", "--quiet") == 0
+               "--lr", 0.01, "--lr-schedule", "none", "--device", "cpu", "--quiet", "--overwrite") == 0
     model = joblib.load(out)
     assert (model.lr_, model.lr_schedule) == (0.01, None)
 
@@ -143,7 +144,7 @@ def test_redirected_output_has_no_colour_codes_or_bars(tmp_path, data, capsys, m
     monkeypatch.setattr(sys, "stdout", Terminal())
     monkeypatch.setattr(sys, "stderr", Terminal())
     assert run("pretrain", "--images", data / "images.npy", "--out", tmp_path / "m.joblib", "--max-epochs", 1,
-               "--batch-size", 16, "--device", "cpu") == 0
+               "--batch-size", 16, "--device", "cpu", "--overwrite") == 0
     assert "\x1b[" in sys.stdout.getvalue()  # on a terminal, skorch colours the best loss as before
     assert "ProgressBar" in {type(cb).__name__ for _, cb in joblib.load(tmp_path / "m.joblib").net_.callbacks_}
 
@@ -239,7 +240,7 @@ def test_fits_folder_round_trip_every_layout(tmp_path, data, layout, capsys):
     assert ids.tolist() == list(range(100, 108))
     np.testing.assert_allclose(Z, np.load(tmp_path / "ref.npy")[:8], rtol=1e-5, atol=1e-6)
     assert run("embed", "--model", data / "model.joblib", "--images", tmp_path / "fits", "--bands", "u,g,r,i,z",
-               "--out", out) == 0
+               "--out", out, "--overwrite") == 0
     np.testing.assert_allclose(load_embeddings(out)[0], Z, rtol=1e-5, atol=1e-6)
     assert run("pretrain", "--images", tmp_path / "fits", "--out", tmp_path / "m.joblib", "--max-epochs", 1,
                "--batch-size", 4, "--bands", "gri", "--device", "cpu") == 0
@@ -263,12 +264,71 @@ def test_bands_option_with_hyphenated_names(tmp_path, data, capsys):
     assert run("pretrain", "--images", tmp_path / "hsc", "--bands", "HSC-I,HSC-G", "--out", tmp_path / "m.joblib",
                "--max-epochs", 1, "--batch-size", 4, "--device", "cpu") == 0
     assert "read 6 images of shape (2, 12, 12)" in capsys.readouterr().err
-    assert run("pretrain", "--images", tmp_path / "hsc", "--bands", "HSC-G,HSC-X", "--out", tmp_path / "m.joblib",
+    assert run("pretrain", "--images", tmp_path / "hsc", "--bands", "HSC-G,HSC-X", "--out", tmp_path / "m2.joblib",
                "--quiet") == 1
     assert "missing band(s) ['HSC-X']" in error_line(capsys.readouterr().err)
     with pytest.raises(SystemExit):
         cli.main(["pretrain", "--images", "x", "--out", "m.joblib", "--bands", "g,g"])
     assert "give each band once" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def grz_model(data):
+    """A model pretrained on FITS cutouts stored in g, r, z order (the names are in the headers)."""
+    from sklearn_ssl.io import save_cutouts
+
+    x = np.load(data / "images.npy")[:, :3]
+    ids = [f"obj{i:03d}" for i in range(N)]  # sorted file names keep the array's order
+    save_cutouts(x, data / "grz", "grz", ids=ids)
+    save_cutouts(x[:, ::-1], data / "zrg", "zrg", ids=ids)  # the same objects, bands stored z, r, g
+    save_cutouts(x, data / "gri", "gri", ids=ids)  # no z band
+    assert run("pretrain", "--images", data / "grz", "--out", data / "grz.joblib", "--max-epochs", 1,
+               "--batch-size", 16, "--device", "cpu", "--quiet") == 0
+    return data / "grz.joblib"
+
+
+def test_pretrain_remembers_the_bands(tmp_path, data, grz_model, capsys):
+    import joblib
+
+    assert joblib.load(grz_model).bands_ == ["g", "r", "z"]  # from the FITS headers
+    out = tmp_path / "m.joblib"
+    assert run("pretrain", "--images", data / "images.npy", "--bands", "u,g,r,i,z", "--out", out, "--max-epochs", 1,
+               "--batch-size", 16, "--device", "cpu", "--quiet") == 0  # --bands names an array's channels
+    assert joblib.load(out).bands_ == list("ugriz")
+
+
+def test_embed_puts_bands_in_the_model_order_or_refuses(tmp_path, data, grz_model, capsys):
+    """The issue-33 case: a g,r,z model applied to z,r,g files without --bands embedded the wrong
+    pixels without a word; they are reordered to the model's order, and a missing band is refused."""
+    assert run("embed", "--model", grz_model, "--images", data / "grz", "--out", tmp_path / "grz.csv") == 0
+    assert "reordered" not in capsys.readouterr().err
+    assert run("embed", "--model", grz_model, "--images", data / "zrg", "--out", tmp_path / "zrg.csv") == 0
+    assert "from z,r,g to g,r,z, the order the model was trained on" in capsys.readouterr().err
+    np.testing.assert_allclose(load_embeddings(tmp_path / "zrg.csv")[0], load_embeddings(tmp_path / "grz.csv")[0],
+                               rtol=1e-5, atol=1e-6)
+    assert run("embed", "--model", grz_model, "--images", data / "gri", "--out", tmp_path / "gri.csv") == 1
+    line = error_line(capsys.readouterr().err)
+    assert "trained on bands g,r,z (in this order)" in line and "has bands g,r,i: missing z" in line
+    np.save(tmp_path / "zrg.npy", np.load(data / "images.npy")[:, 2::-1])
+    assert run("embed", "--model", grz_model, "--images", tmp_path / "zrg.npy", "--bands", "z,r,g",
+               "--out", tmp_path / "zrg_npy.csv") == 0
+    np.testing.assert_allclose(load_embeddings(tmp_path / "zrg_npy.csv")[0],
+                               load_embeddings(tmp_path / "grz.csv")[0],
+                               rtol=1e-5, atol=1e-6)
+    assert run("embed", "--model", grz_model, "--images", tmp_path / "zrg.npy", "--out", tmp_path / "n.csv") == 0
+    assert "warning: the model was trained on bands g,r,z" in capsys.readouterr().err  # unknown: cannot check
+
+
+def test_models_saved_without_bands_still_load_and_embed(tmp_path, data, grz_model, capsys):
+    import joblib
+
+    model = joblib.load(grz_model)
+    del model.bands_  # as saved before bands_ existed
+    model.save(tmp_path / "old.joblib")
+    assert run("embed", "--model", tmp_path / "old.joblib", "--images", data / "zrg", "--out",
+               tmp_path / "e.csv") == 0
+    err = capsys.readouterr().err
+    assert "warning" not in err and "reordered" not in err
 
 
 def test_cli_advice_names_cli_options(tmp_path, data, capsys):
@@ -291,6 +351,7 @@ def test_cli_advice_names_cli_options(tmp_path, data, capsys):
 
     save_cutouts(x[:4], tmp_path / "fits", "ugriz", ids=list("abcd"))
     save_cutouts(np.zeros((1, 5, 11, 11), "float32"), tmp_path / "fits", "ugriz", ids=["odd"])
+    out = tmp_path / "emb_fits.csv"
     assert run("embed", "--model", data / "model.joblib", "--images", tmp_path / "fits", "--out", out,
                "--impute", "median") == 1
     line = error_line(capsys.readouterr().err)
@@ -406,7 +467,7 @@ def test_evaluate_row_order_and_markdown(tmp_path, data, embeddings, capsys):
     cat.to_csv(tmp_path / "ordered.csv", index=False)
     out = tmp_path / "m.md"
     assert run("evaluate", "--embeddings", data / "emb.npy", "--catalogue", tmp_path / "ordered.csv",
-               "--target", "label", "--cv", 3, "--model", "knn", "--out", out) == 0
+               "--target", "label", "--cv", 3, "--model", "knn", "--out", out, "--match-by-order") == 0
     assert out.read_text().startswith("| metric | mean | std | baseline |")
 
 
@@ -435,10 +496,74 @@ def test_evaluate_bad_inputs(tmp_path, data, embeddings, capsys):
     (tmp_path / "short.csv").write_text("label\na\nb\n")
     assert run("evaluate", "--embeddings", data / "emb.npy", "--catalogue", tmp_path / "short.csv",
                "--target", "label") == 1
+    assert "carries no object ids" in capsys.readouterr().err
+    assert run("evaluate", "--embeddings", data / "emb.npy", "--catalogue", tmp_path / "short.csv",
+               "--target", "label", "--match-by-order") == 1
     assert "48 embeddings but 2 catalogue rows" in capsys.readouterr().err
     pd.DataFrame({"id": [1, 2], "label": ["a", "b"]}).to_csv(tmp_path / "other.csv", index=False)
     assert run("evaluate", "--embeddings", embeddings, "--catalogue", tmp_path / "other.csv", "--target", "label") == 1
-    assert "matches an embedding id" in capsys.readouterr().err
+    assert "no embedding id of" in error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("column", ["objid", "OBJID", "object_id"])
+def test_evaluate_matches_a_recognised_id_column_not_the_row_order(tmp_path, data, embeddings, column, capsys):
+    """The issue-33 case: a catalogue whose id column is not 'id' used to be matched by row order
+    (ROC AUC at chance); it is matched by its recognised id column, in any case."""
+    cat = pd.read_csv(data / "catalog.csv").rename(columns={"id": column})
+    cat.to_csv(tmp_path / "cat.csv", index=False)
+    out = tmp_path / "metrics.json"
+    assert run("evaluate", "--embeddings", embeddings, "--catalogue", tmp_path / "cat.csv", "--target", "label",
+               "--cv", 3, "--out", out) == 0
+    rows = {r["metric"]: r for r in json.loads(out.read_text())}
+    assert rows["roc_auc"]["mean"] > 0.8  # by order (the catalogue is reversed) it is near 0.5
+
+
+def test_evaluate_refuses_order_matching_unless_asked(tmp_path, data, embeddings, capsys):
+    cat = pd.read_csv(data / "catalog.csv").rename(columns={"id": "serial"})
+    cat.to_csv(tmp_path / "cat.csv", index=False)
+    argv = ["evaluate", "--embeddings", embeddings, "--catalogue", tmp_path / "cat.csv", "--target", "label", "--cv", 3]
+    assert run(*argv) == 1
+    line = error_line(capsys.readouterr().err)
+    assert "no id column" in line and "objid" in line and "--id-column" in line and "--match-by-order" in line
+    assert run(*argv, "--id-column", "serial") == 0
+    assert run(*argv, "--match-by-order") == 0  # asked for: the user says both are in one order
+
+
+def test_evaluate_names_unmatched_ids(tmp_path, data, embeddings, capsys):
+    cat = pd.read_csv(data / "catalog.csv")
+    cat["id"] = cat["id"] + 10_000  # none matches
+    cat.to_csv(tmp_path / "cat.csv", index=False)
+    assert run("evaluate", "--embeddings", embeddings, "--catalogue", tmp_path / "cat.csv", "--target", "label") == 1
+    line = error_line(capsys.readouterr().err)
+    assert "no embedding id" in line and "'100'" in line and "'10147'" in line
+    cat = pd.read_csv(data / "catalog.csv").iloc[6:]  # 6 embeddings have no row
+    cat.to_csv(tmp_path / "part.csv", index=False)
+    assert run("evaluate", "--embeddings", embeddings, "--catalogue", tmp_path / "part.csv", "--target", "label",
+               "--cv", 3) == 0
+    assert "matched 42 of 48 embeddings to catalogue rows by 'id'; 6 have no row" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["pretrain", "embed", "evaluate", "convert", "convert-ids"])
+def test_existing_outputs_are_kept_unless_overwrite(tmp_path, data, embeddings, command, capsys):
+    """pretrain --out used to replace an existing model without a word (issue 33.3); every output of
+    the command line now needs --overwrite to be replaced, checked before any work."""
+    out = tmp_path / {"pretrain": "m.joblib", "embed": "e.csv", "evaluate": "m.json"}.get(command, "x.npy")
+    argv = {"pretrain": ["pretrain", "--images", data / "images.npy", "--out", out, "--max-epochs", 1,
+                         "--batch-size", 16, "--device", "cpu", "--quiet"],
+            "embed": ["embed", "--model", data / "model.joblib", "--images", data / "images.npz", "--out", out,
+                      "--quiet"],
+            "evaluate": ["evaluate", "--embeddings", embeddings, "--catalogue", data / "catalog.csv", "--target",
+                         "label", "--cv", 3, "--out", out]}.get(command, ["convert", data / "images.npz", out,
+                                                                       "--quiet"])
+    existing = tmp_path / "x.ids.npy" if command == "convert-ids" else out
+    existing.write_bytes(b"hours of work")
+    assert run(*argv) == 1
+    line = error_line(capsys.readouterr().err)
+    assert f"{existing}: already exists; pass --overwrite" in line
+    assert existing.read_bytes() == b"hours of work"
+    if command != "pretrain":  # --overwrite replaces it (pretrain: test_pretrain_flags_have_the_estimator_names...)
+        assert run(*argv, "--overwrite") == 0
+        assert existing.read_bytes() != b"hours of work"
 
 
 # -- in a real shell ------------------------------------------------------------------------
@@ -524,6 +649,11 @@ def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     assert set(crossed.test) == {"A", "B"} and set(crossed.estimator) == {"SSL frozen + logistic", "supervised CNN"}
     assert "## Cross-survey study" in md and "Survey A: seeing 1.35" in md and "drop A - B" in md
     assert files(tmp_path) == ["report"]  # no temporary folder left
+    if importlib.util.find_spec("bokeh"):  # the explorer of the demo survey, linked from the report
+        assert '<a href="explorer/index.html">Open the explorer</a>' in html
+        assert len(files(out / "explorer" / "thumbs")) == 60 and (out / "explorer" / "index.html").stat().st_size
+    else:
+        assert "pip install 'sklearn-ssl[explore]'" in md
     # the report's files feed the other subcommands
     assert run("evaluate", "--embeddings", out / "embeddings.csv", "--catalogue", out / "catalog.csv",
                "--target", "morphology", "--cv", 2) == 0
@@ -601,7 +731,7 @@ def test_demo_refuses_to_overwrite_other_folders(tmp_path, capsys):
 
 
 def test_demo_interrupted_leaves_nothing(tmp_path, tiny_demo, monkeypatch, capsys):
-    from sklearn_ssl import demo
+    from sklearn_ssl.demo import _run as demo
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -627,12 +757,28 @@ def test_demo_findings_state_what_the_table_shows():
                   score=v + np.roll(noise, k)[r] / 10) for k, (m, vals) in enumerate(sig.items())
              for n, v in zip((10, 100), vals) for r in range(5)]
     table = pd.DataFrame(rows)
-    morph_cat, morph_cnn, z_cat, z_cnn, ft_cat, ft_cnn = _findings(table)
+    lines = _findings(table)
+    morph_cat, morph_cnn, z_cat, z_cnn, ft_cat, ft_cnn = lines[:6]
+    ratios = lines[6:]  # then the label ratios: SSL frozen / fine-tuned against the CNN and the best catalogue row
+    assert [line.split(": ")[0] for line in ratios] == [
+        "**Morphology accuracy**, label ratio, SSL frozen vs supervised CNN",
+        "**Morphology accuracy**, label ratio, SSL frozen vs morphology + GB",
+        "**Photo-z sigma_MAD**, label ratio, SSL frozen vs supervised CNN",
+        "**Photo-z sigma_MAD**, label ratio, SSL frozen vs photometry + GB",
+        "**Photo-z sigma_MAD**, label ratio, SSL fine-tuned vs supervised CNN",
+        "**Photo-z sigma_MAD**, label ratio, SSL fine-tuned vs photometry + GB"]
+    # the CNN's curve, 0.70 at 10 labels and 0.92 at 100, linear in log n, reaches SSL frozen's 0.83 at
+    # 10 ** (1 + 0.13 / 0.22) = 39 labels, and its 0.86 (at 100) at 53
+    assert "SSL frozen at 10 labels matches supervised CNN at 3.9x as many labels" in ratios[0]
+    assert "SSL frozen at 100 labels matches supervised CNN at 0.53x as many labels" in ratios[0]
     assert morph_cat.startswith("**Morphology accuracy**") and "paired difference +0.010" in morph_cat
     assert verdicts(morph_cat) == {(10, "SSL frozen", "morphology + GB"): (0.83, "~", 0.82),
                                    (100, "SSL frozen", "morphology + GB"): (0.86, ">", 0.70)}
+    # at 100 labels the CNN's lead alone has p = 0.047, but not after Holm over the report's 12 comparisons
     assert verdicts(morph_cnn) == {(10, "SSL frozen", "supervised CNN"): (0.83, ">", 0.70),
-                                   (100, "SSL frozen", "supervised CNN"): (0.86, "<", 0.92)}
+                                   (100, "SSL frozen", "supervised CNN"): (0.86, "~", 0.92)}
+    (p10, q10), (p100, q100) = p_values(morph_cnn)
+    assert q10 < 0.05 and p100 < 0.05 < q100 and "over 12 comparisons" in morph_cnn
     assert [v for _, v, _ in verdicts(z_cat).values()] == ["<", "<"]  # lower sigma_MAD is better
     assert {k: v for k, (_, v, _) in verdicts(ft_cnn).items()} == {
         (10, "SSL fine-tuned", "supervised CNN"): "~", (100, "SSL fine-tuned", "supervised CNN"): "~"}
@@ -650,7 +796,8 @@ def test_terminal_summary_has_blanks_not_nan():
 
 
 def test_demo_says_up_front_how_long_it_takes():
-    from sklearn_ssl.demo import DEMO_WALL_TIME_S, _expected_time
+    from sklearn_ssl.demo import DEMO_WALL_TIME_S
+    from sklearn_ssl.demo._run import _expected_time
 
     text = _expected_time(quick=False, changed=False)
     assert f"about {round(DEMO_WALL_TIME_S['default'] / 60)} minutes on an idle 2-core CPU" in text

@@ -289,21 +289,18 @@ def test_semi_supervised_probe_sees_each_labelled_image_once_and_no_test_image()
     assert is_regressor(reg) and np.isnan(reg.embedder_.labels_[6:]).all() and len(reg.embedder_.seen_) == 30
 
 
-def test_moved_names_keep_their_public_import_paths():
-    """report.py and evaluation.py were split by job; every public name still imports from its old module."""
-    from sklearn_ssl import demo, evaluation, report
-    from sklearn_ssl.evaluation import _downstream
-    from sklearn_ssl.evaluation import _evaluate
-    from sklearn_ssl.evaluation import _survey_pair
-    from sklearn_ssl.utils._markdown import markdown_table
-    from sklearn_ssl.utils._progress import _EpochBarCallback
+def test_the_evaluation_package_exports_each_study_from_its_module():
+    """evaluation is a subpackage: each public name is the object of the private module that holds it."""
+    from sklearn_ssl import demo, evaluation
+    from sklearn_ssl.demo import _run
+    from sklearn_ssl.evaluation import _downstream, _evaluate, _survey_pair
 
-    assert report.run_demo is demo.run_demo and report.DEMO_SETTINGS is demo.DEMO_SETTINGS
-    assert report.evaluate_embeddings is evaluation.evaluate_embeddings is _evaluate.evaluate_embeddings
-    assert report.infer_task is evaluation.infer_task and report.markdown_table is markdown_table
-    assert report._EpochBarCallback is _EpochBarCallback  # demo models pickled before the split
+    assert demo.run_demo is _run.run_demo and demo.DEMO_SETTINGS is _run.DEMO_SETTINGS
+    assert evaluation.evaluate_embeddings is _evaluate.evaluate_embeddings
     assert evaluation.downstream_study is _downstream.downstream_study
     assert evaluation.run_downstream_study is _downstream.run_downstream_study
     assert evaluation.make_survey_pair is _survey_pair.make_survey_pair
-    for name in evaluation.__all__ + report.__all__:
-        assert hasattr(evaluation if name in evaluation.__all__ else report, name), name
+    for name in evaluation.__all__:
+        assert hasattr(evaluation, name), name
+    with pytest.raises(ImportError):  # the report shim is gone (see the changelog)
+        from sklearn_ssl import report  # noqa: F401

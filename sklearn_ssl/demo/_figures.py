@@ -91,15 +91,17 @@ def _plot_label_efficiency(table, chance_accuracy):
         if metric == "accuracy":
             lo, hi = ax.get_ylim()
             if chance_accuracy >= lo - 0.15 * (hi - lo):  # near the curves: draw it
-                ax.axhline(chance_accuracy, color="0.6", ls=":", lw=1, label="majority class")
+                ax.axhline(chance_accuracy, color="0.6", ls=":", lw=1,
+                           label=f"majority class ({chance_accuracy:.2f})")
             else:  # far below: a line would squash the curves into the top of the panel
                 ax.text(0.98, 0.03, f"majority class: {chance_accuracy:.2f} (below this axis)", ha="right",
                         va="bottom", transform=ax.transAxes, fontsize=7.5, color="0.4")
         ax.set_xlabel("labelled training galaxies")
         ax.get_legend().remove()
         legend.update(zip(*reversed(ax.get_legend_handles_labels())))
-    # one legend for the three panels, below them: inside a panel it covers curves
-    fig.legend(list(legend.values()), list(legend.keys()), loc="outside lower center", ncol=len(legend),
+    # one legend for the three panels, below them (inside a panel it covers curves), in rows of at
+    # most four entries: one row of a dozen ran past the figure's edges and lost its first and last
+    fig.legend(list(legend.values()), list(legend.keys()), loc="outside lower center", ncol=min(4, len(legend)),
                fontsize=8, frameon=False)
     return fig
 
@@ -109,10 +111,16 @@ def _plot_photoz(z_true, preds, n_labels, threshold=0.05):
 
     from ..evaluation.metrics import outlier_fraction, photoz_bias, sigma_mad
 
-    methods = [m for m in _METHOD_STYLE if m in preds]
-    # constrained layout makes room for every label (same limits on both axes, nearly square panels)
-    fig = Figure(figsize=(3.5 * len(methods), 4.1), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(methods), sharey=True))
+    methods = [m for m in _METHOD_STYLE if m in preds] + [m for m in preds if m not in _METHOD_STYLE]
+    # a grid of at most 4 columns (8 panels in one row made a 3080x451 px strip); constrained layout
+    # makes room for every label (same limits on both axes, nearly square panels)
+    n_cols = min(4, len(methods))
+    n_rows = -(-len(methods) // n_cols)
+    fig = Figure(figsize=(3.3 * n_cols, 3.4 * n_rows + 0.6), layout="constrained")
+    grid_axes = np.atleast_1d(fig.subplots(n_rows, n_cols, sharex=True, sharey=True, squeeze=False)).ravel()
+    for ax in grid_axes[len(methods):]:
+        ax.set_visible(False)
+    axes = grid_axes[:len(methods)]
     hi = float(np.quantile(z_true, 0.995)) * 1.15
     all_zp = np.concatenate([np.asarray(preds[m], dtype=float) for m in methods])
     lo = min(0.0, float(np.nanmin(all_zp)) - 0.02 * hi)  # predictions below 0 stay in view
@@ -120,10 +128,12 @@ def _plot_photoz(z_true, preds, n_labels, threshold=0.05):
     grid = np.linspace(lo, hi, 50)
     for ax, method in zip(axes, methods):
         zp = preds[method]
-        ax.scatter(z_true, zp, s=5, alpha=0.5, color=_METHOD_STYLE[method]["color"], linewidths=0)
-        ax.plot(grid, grid, color="k", lw=0.8)
+        ax.scatter(z_true, zp, s=5, alpha=0.5, color=_METHOD_STYLE.get(method, {}).get("color", "k"),
+                   linewidths=0)
+        ax.plot(grid, grid, color="k", lw=0.8, label="z_phot = z_spec (1:1)")
         for sign in (-1, 1):
-            ax.plot(grid, grid + sign * threshold * (1 + grid), color="0.5", ls="--", lw=0.8)
+            ax.plot(grid, grid + sign * threshold * (1 + grid), color="0.5", ls="--", lw=0.8,
+                    label=f"outlier bounds |dz| = {threshold}(1+z)" if sign < 0 else "_nolegend_")
         text = (f"sigma_MAD = {sigma_mad(z_true, zp):.4f}\nbias = {photoz_bias(z_true, zp):+.4f}\n"
                 f"outliers (|dz|>{threshold}) = {100 * outlier_fraction(z_true, zp, threshold):.1f}%")
         ax.text(0.04, 0.96, text, transform=ax.transAxes, va="top", fontsize=8,
@@ -131,12 +141,54 @@ def _plot_photoz(z_true, preds, n_labels, threshold=0.05):
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
         ax.set_title(method, fontsize=10)
-        ax.set_xlabel("spectroscopic redshift z_spec")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("photometric redshift z_phot")
-    fig.suptitle(f"Test-set photo-z with {n_labels} labelled training galaxies "
-                 f"(dashed: |dz| = {threshold}(1+z))", fontsize=10)
+    for ax in grid_axes.reshape(n_rows, n_cols)[:, 0]:
+        ax.set_ylabel("photometric redshift z_phot")
+    for k, ax in enumerate(axes):  # the lowest visible panel of each column
+        if k + n_cols >= len(methods):
+            ax.set_xlabel("spectroscopic redshift z_spec")
+            ax.xaxis.set_tick_params(labelbottom=True)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=8,
+               frameon=False)
+    fig.suptitle(f"Test-set photo-z with {n_labels} labelled training galaxies", fontsize=10)
     return fig
+
+
+#: A method "follows the 1:1 line" when its sigma_MAD and outlier fraction are both at most these
+#: (an SDSS-like photo-z: sigma_MAD ~0.02 is typical of the published CNNs, e.g. Pasquet et al. 2019).
+PHOTOZ_FOLLOWS = {"sigma_mad": 0.03, "outlier_fraction": 0.10}
+
+
+def photoz_caption_claims(z_true, preds, threshold=0.05) -> tuple[list, list, dict]:
+    """Which methods follow the 1:1 line, by their numbers (:data:`PHOTOZ_FOLLOWS`).
+
+    Returns the names that follow it, those that do not, and each method's
+    ``(sigma_MAD, outlier fraction)``.
+    """
+    from ..evaluation.metrics import outlier_fraction, sigma_mad
+
+    numbers = {m: (float(sigma_mad(z_true, zp)), float(outlier_fraction(z_true, zp, threshold)))
+               for m, zp in preds.items()}
+    follow = [m for m, (s, o) in numbers.items()
+              if s <= PHOTOZ_FOLLOWS["sigma_mad"] and o <= PHOTOZ_FOLLOWS["outlier_fraction"]]
+    return follow, [m for m in numbers if m not in follow], numbers
+
+
+def _photoz_sentence(z_true, preds, threshold=0.05) -> str:
+    """The photo-z caption's claim, computed from the predictions."""
+    follow, off, numbers = photoz_caption_claims(z_true, preds, threshold)
+
+    def listed(names):
+        return ", ".join(f"{m} (sigma_MAD {numbers[m][0]:.3f}, outliers {100 * numbers[m][1]:.0f}%)" for m in names)
+
+    rule = (f"sigma_MAD <= {PHOTOZ_FOLLOWS['sigma_mad']} and outliers <= "
+            f"{100 * PHOTOZ_FOLLOWS['outlier_fraction']:.0f}%")
+    if not follow:
+        return f" No method follows the 1:1 line ({rule}): {listed(off)}."
+    text = f" Following the 1:1 line ({rule}): {listed(follow)}."
+    if off:
+        text += f" Further from it: {listed(off)}."
+    return text
 
 
 def _demo_figures(fig_dir, images, catalog, emb, Z, table, preds, test, cfg):
@@ -177,11 +229,12 @@ def _demo_figures(fig_dir, images, catalog, emb, Z, table, preds, test, cfg):
                               "Embeddings of all galaxies, first two principal components")
     figs.append((_save(fig, fig_dir / "embedding_map.png"), "What the embeddings hold",
                  "The learned representation of every galaxy, projected on its first two principal "
-                 "components. No label was used to learn it: galaxies of one morphology, and of similar "
-                 "redshift, lie together on their own."))
+                 "components; no label was used to learn it." + _embedding_map_sentence(Z, classes)))
 
     chance = float(catalog["morphology"].iloc[test].value_counts(normalize=True).max())
     fig = _plot_label_efficiency(table, chance)
+    legend_note = (" Dotted grey line: the accuracy of always answering the most common class of the test set "
+                   f"({chance:.2f}); where it lies far below the curves, a note gives its value instead.")
     figs.append((_save(fig, fig_dir / "label_efficiency.png"), "Label efficiency",
                  "Test metrics against the number of labelled galaxies (mean over the label subsets drawn per "
                  "budget, same test set; sklearn_ssl.evaluation.downstream_study). SSL frozen: the pretrained encoder, frozen, "
@@ -192,7 +245,7 @@ def _demo_figures(fig_dir, images, catalog, emb, Z, table, preds, test, cfg):
                  "of the arcsinh-stretched pixels with the same linear models. Photometry / morphology + GB "
                  "(default settings): sklearn_ssl.GalaxyFeatures (photutils Kron magnitudes, colours, size, "
                  "concentration, ellipticity; statmorph C, A, S, Gini, M20) with histogram gradient boosting; "
-                 "constant: the majority class or the median redshift."))
+                 "constant: the majority class or the median redshift." + legend_note))
 
     n_max = int(table.n_labels.max())
     z_test = catalog["redshift"].to_numpy()[test]
@@ -201,7 +254,8 @@ def _demo_figures(fig_dir, images, catalog, emb, Z, table, preds, test, cfg):
                  f"z_phot against z_spec on the test set for each method trained with {n_max} labels. "
                  "dz = (z_phot - z_spec)/(1 + z_spec); sigma_MAD = median|dz - median(dz)| / 0.6745 "
                  "(astropy.stats.mad_std of dz); "
-                 "bias = mean(dz); outliers have |dz| > 0.05." + _levelling_off_note(z_test, preds, cfg)))
+                 "bias = mean(dz); outliers have |dz| > 0.05." + _photoz_sentence(z_test, preds)
+                 + _levelling_off_note(z_test, preds, cfg)))
     return figs
 
 
@@ -220,8 +274,9 @@ def _levelling_off_note(z_true, preds, cfg) -> str:
     names = ", ".join(f"{m} ({v:.3f})" for m, v in short.items())
     text = (f" Predictions level off at high redshift: for the 10% of test galaxies with the highest z_spec "
             f"(above {np.quantile(z_true, 0.9):.2f}, median {z_med:.3f}) the median z_phot is only {names}.")
-    if any(m in short for m in ("supervised CNN", "SSL fine-tuned")):
-        text += (f" The CNNs here train for {cfg['finetune_steps']} optimiser steps, which is too few for the "
+    cnns = [m for m in ("supervised CNN", "SSL fine-tuned") if m in short]
+    if cnns:
+        text += (f" {' and '.join(cnns)} {'trains' if len(cnns) == 1 else 'train'} for {cfg['finetune_steps']} optimiser steps, which is too few for the "
                  "binned photo-z head: it still pulls the rare high-redshift galaxies toward the bulk of the "
                  "training set. It is under-training, not the head's range (its bins reach z = 0.4) nor overfitting: "
                  "in a check with the default settings (one seed, on a shared 2-core machine), the supervised CNN's "
@@ -229,3 +284,59 @@ def _levelling_off_note(z_true, preds, cfg) -> str:
                  "lowered its test sigma_MAD from 0.022 to 0.016 and raised the level to about 0.18, and a learning "
                  "rate 3x higher at the same 300 steps gave 0.017. The demo keeps 300 steps to stay short.")
     return text
+
+
+#: How far the k-nearest-neighbour purity of the classes must rise from chance (0) toward 1 for the
+#: embedding-map caption to say that classes "lie together" (at least CLUSTERED) or are "partly
+#: separated" (at least PARTLY); below PARTLY it says they are mixed.
+CLUSTERED, PARTLY = 0.5, 0.2
+
+
+def knn_purity(X, classes, k=10) -> tuple[float, float]:
+    """Share of each point's ``k`` nearest neighbours (itself excluded) that have its class, and the
+    share expected by chance (sum of the squared class fractions)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    classes = np.asarray(classes)
+    k = min(k, len(classes) - 1)
+    idx = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X, return_distance=False)[:, 1:]
+    purity = float((classes[idx] == classes[:, None]).mean())
+    chance = float((pd.Series(classes).value_counts(normalize=True) ** 2).sum())
+    return purity, chance
+
+
+def embedding_map_claims(Z, classes, k=10) -> dict:
+    """What the embedding map shows, measured: kNN purity of the classes in the two principal
+    components drawn and in the full embedding, each with its chance level and its ``separation``
+    (purity - chance) / (1 - chance), and the caption's word for the map: ``"together"``,
+    ``"partly"`` or ``"mixed"``."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    scaled = StandardScaler().fit_transform(Z)
+    xy = PCA(2, random_state=0).fit_transform(scaled)
+    out = {}
+    for where, X in (("map", xy), ("full", scaled)):
+        purity, chance = knn_purity(X, classes, k)
+        out[where] = dict(purity=purity, chance=chance, separation=(purity - chance) / max(1e-12, 1 - chance))
+    s = out["map"]["separation"]
+    out["word"] = "together" if s >= CLUSTERED else "partly" if s >= PARTLY else "mixed"
+    out["k"] = k
+    return out
+
+
+def _embedding_map_sentence(Z, classes, k=10) -> str:
+    """The embedding-map caption's claim about the morphology classes, computed from the data."""
+    c = embedding_map_claims(Z, classes, k)
+    m, f = c["map"], c["full"]
+    said = {"together": "galaxies of one morphology lie together",
+            "partly": "the morphology classes overlap but are partly separated",
+            "mixed": "the morphology classes are mixed"}[c["word"]]
+    text = (f" In these two components {said}: {100 * m['purity']:.0f}% of a galaxy's {c['k']} nearest neighbours "
+            f"on the map share its class ({100 * m['chance']:.0f}% by chance). In the full {np.shape(Z)[1]}-dimensional "
+            f"embedding, {100 * f['purity']:.0f}% do")
+    if c["word"] != "together" and f["separation"] >= PARTLY:
+        text += ": the classes are told apart in more dimensions than the two drawn"
+    elif f["separation"] < PARTLY:
+        text += ": the embedding hardly separates the classes"
+    return text + "."

@@ -207,6 +207,11 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         The trained encoder (``net_.module_``).
     input_shape_ : tuple of int
         Shape of one training sample.
+    bands_ : list of str or None
+        Names of the bands (channels) trained on, in order, where known: set by
+        ``sklearn-ssl pretrain`` from ``--bands`` or the FITS headers (None: unknown), and
+        used by ``sklearn-ssl embed`` to put images in this order. Not set by ``fit`` (it sees
+        only an array); absent from models saved before it existed, which load as before.
     n_features_in_ : int
         Number of bands (images) or features (vectors) seen in fit.
     embedding_dim_ : int

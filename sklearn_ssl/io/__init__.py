@@ -6,10 +6,13 @@ from ._files import (
     EMBEDDING_SUFFIXES, METRICS_SUFFIXES, MODEL_SUFFIXES, check_output_path, check_writable_dir, embedding_frame,
     impute_images, load_embeddings, load_model, parquet_engine, parse_bands, save_embeddings, save_model,
 )
+from ._band_order import model_bands, to_model_bands
+from ._catalogue_ids import ID_COLUMNS, find_id_columns, match_catalogue
 from .cutouts import load_cutouts, read_catalogue, save_cutouts
 from .storage import IMAGE_SUFFIXES, convert_images, ids_path, load_images, open_images
 
 __all__ = ["load_cutouts", "read_catalogue", "save_cutouts", "convert_images", "open_images", "ids_path", "load_images",
            "load_embeddings", "save_embeddings", "load_model", "save_model", "embedding_frame", "parse_bands",
            "impute_images", "check_output_path", "check_writable_dir", "parquet_engine", "IMAGE_SUFFIXES",
-           "EMBEDDING_SUFFIXES", "MODEL_SUFFIXES", "METRICS_SUFFIXES"]
+           "EMBEDDING_SUFFIXES", "MODEL_SUFFIXES", "METRICS_SUFFIXES", "ID_COLUMNS", "find_id_columns",
+           "match_catalogue", "model_bands", "to_model_bands"]

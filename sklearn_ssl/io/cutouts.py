@@ -79,7 +79,7 @@ def _complete_output(load):
 
 @_complete_output
 def load_cutouts(paths, bands=None, *, layout="auto", band_keyword="FILTER", id_keyword="OBJID",
-                 on_error="raise", out=None, return_skipped=False):
+                 on_error="raise", out=None, return_skipped=False, return_bands=False):
     """Read multi-band FITS cutouts into an (n, C, H, W) float32 array.
 
     Parameters
@@ -112,6 +112,9 @@ def load_cutouts(paths, bands=None, *, layout="auto", band_keyword="FILTER", id_
         larger than memory (the returned array is then backed by it).
     return_skipped : bool, default=False
         Also return the list of ``(file, reason)`` pairs that were skipped.
+    return_bands : bool, default=False
+        Also return the band names of the channels, in order (``bands`` when given, else the
+        names in the headers; None when the headers name no band).
 
     Returns
     -------
@@ -119,6 +122,8 @@ def load_cutouts(paths, bands=None, *, layout="auto", band_keyword="FILTER", id_
     ids : ndarray of shape (n,)
     skipped : list of (str, str)
         Only if ``return_skipped=True``.
+    band_names : list of str or None
+        Only if ``return_bands=True``.
     """
     if layout not in _LAYOUTS:
         raise ValueError(f"layout={layout!r} is not one of {_LAYOUTS}.")
@@ -188,7 +193,8 @@ def load_cutouts(paths, bands=None, *, layout="auto", band_keyword="FILTER", id_
                          f"{skipped[0][1]}).")
     images = images[:k]
     ids = np.asarray(ids)
-    return (images, ids, skipped) if return_skipped else (images, ids)
+    band_names = None if ref_names is None or None in ref_names else [str(b) for b in ref_names]
+    return (images, ids) + ((skipped,) if return_skipped else ()) + ((band_names,) if return_bands else ())
 
 
 def save_cutouts(images, directory, bands, ids=None, *, layout="cube", overwrite=False,

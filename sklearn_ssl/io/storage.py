@@ -264,7 +264,7 @@ def _require(path) -> Path:
     return path
 
 
-def load_images(path, *, key=None, bands=None, on_error="raise"):
+def load_images(path, *, key=None, bands=None, on_error="raise", return_bands=False):
     """Read images from ``.npy``, ``.npz`` or FITS (one file, or a folder of cutouts).
 
     Parameters
@@ -279,22 +279,29 @@ def load_images(path, *, key=None, bands=None, on_error="raise"):
     key : str or None
         Array name inside a ``.npz`` file.
     bands : str, list of str or None
-        Bands to read from FITS cutouts (e.g. ``"gri"`` or ``["HSC-G", "HSC-R"]``), in this order.
+        Bands to read from FITS cutouts (e.g. ``"gri"`` or ``["HSC-G", "HSC-R"]``), in this order;
+        for arrays (``.npy``, ``.npz``, HDF5, a 4-D FITS array), the names of their channels in
+        the stored order (one per channel).
     on_error : {"raise", "skip"}, default="raise"
         For FITS cutouts: skip unreadable or mismatched objects with a warning
         (:func:`sklearn_ssl.io.cutouts.load_cutouts`).
+    return_bands : bool, default=False
+        Also return the channels' band names.
 
     Returns
     -------
     images : ndarray of shape (n, C, H, W)
     ids : ndarray of shape (n,) or None
+    band_names : list of str or None
+        Only if ``return_bands=True``: from ``bands`` or the FITS headers; None where unknown.
     """
     path = _require(path)
     if path.is_dir():
-        images, ids = load_cutouts(path, bands=bands, on_error=on_error)
-        return images, ids
+        images, ids, band_names = load_cutouts(path, bands=bands, on_error=on_error, return_bands=True)
+        return (images, ids, band_names) if return_bands else (images, ids)
     suffix = file_suffix(path)
     ids = None
+    band_names = None if bands is None else list(bands)  # an array's channels, as named by the caller
     try:
         if suffix in (".npy", ".h5", ".hdf5"):  # opened, not read: batches are read as needed
             images, ids = open_images(path, key=key)
@@ -318,7 +325,7 @@ def load_images(path, *, key=None, bands=None, on_error="raise"):
             if data is not None and data.ndim == 4:
                 images = np.asarray(data, dtype=np.float32)
             else:
-                images, ids = load_cutouts([path], bands=bands, on_error=on_error)
+                images, ids, band_names = load_cutouts([path], bands=bands, on_error=on_error, return_bands=True)
         else:
             raise ValueError(f"{path}: unsupported image file extension {suffix or '(none)'!r}; use one of "
                              f"{', '.join(IMAGE_SUFFIXES)} or a folder of FITS cutouts.")
@@ -328,4 +335,7 @@ def load_images(path, *, key=None, bands=None, on_error="raise"):
         raise ValueError(f"{path}: cannot be read as images ({' '.join(str(exc).split())})") from exc
     if images.ndim != 4:
         raise ValueError(f"{path}: expected images of shape (n, bands, height, width); got shape {images.shape}.")
-    return images, ids
+    if band_names is not None and len(band_names) != images.shape[1]:
+        raise ValueError(f"{path}: {len(band_names)} band name(s) given ({','.join(band_names)}) for images with "
+                         f"{images.shape[1]} band(s); name each band once, in the stored order.")
+    return (images, ids, band_names) if return_bands else (images, ids)

@@ -1,0 +1,52 @@
+"""The docs quote the quick demo's findings through a file generated from stored results."""
+
+import importlib.util
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "demo_quick"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("demo_findings", ROOT / "benchmarks" / "demo_findings.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not (RESULTS / "label_efficiency.csv").exists(), reason="no stored quick-demo results")
+def test_docs_findings_are_those_of_the_stored_results():
+    generated = _script().findings_rst(RESULTS)
+    assert (RESULTS / "findings.rst").read_text() == generated, (
+        "benchmarks/results/demo_quick/findings.rst differs from what its stored files give: run "
+        "python benchmarks/demo_findings.py")
+    assert ".. include:: ../benchmarks/results/demo_quick/findings.rst" in (ROOT / "docs" / "benchmarks.rst").read_text()
+    assert "Verdict" in generated
+
+
+def test_no_hand_typed_demo_findings_left_in_the_docs():
+    text = (ROOT / "docs" / "benchmarks.rst").read_text()
+    assert "What the default demo finds (seed 0" not in text  # the stale, hand-typed block (issue 33.6)
+
+
+def test_findings_are_generated_from_the_stored_files(tmp_path):
+    """The generator reads only the stored files: a verdict, the findings and the retrieval line."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows = [dict(task="morphology", estimator=m, n_labels=100, repeat=r, metric="accuracy",
+                 score=acc + 0.005 * rng.normal())
+            for m, acc in (("SSL frozen", 0.85), ("supervised CNN", 0.70), ("photometry + GB", 0.85)) for r in range(5)]
+    pd.DataFrame(rows).to_csv(tmp_path / "label_efficiency.csv", index=False)
+    (tmp_path / "settings.json").write_text(json.dumps({
+        "settings": {"random_state": 0, "n_samples": 500, "epochs": 6}, "timings_s": {"total": 81.0},
+        "retrieval": {"n": 60, "top1": 0.05, "chance_top1": 1 / 60, "top5": 0.2, "chance_top5": 5 / 60}}))
+    text = _script().findings_rst(tmp_path)
+    assert "seed 0, 500 galaxies, 6 epochs, 5 repeat(s) per budget, 81 s" in text
+    assert "* **Verdict. SSL wins** 1 of 2" in text
+    assert "SSL frozen vs the supervised CNN" in text and "top-1 5.0% (chance 1.67%)" in text
