@@ -43,6 +43,8 @@ setup(
         "parquet": ["pyarrow>=14"],
         # HDF5 image collections read on demand (storage.open_images, fit/transform on h5py datasets)
         "hdf5": ["h5py>=3.8"],
+        # label_efficiency(selection=...) and discovery.select_labels: TypiClust, ProbCover, CoreSet, uncertainty
+        "select": ["scikit-activeml>=1.0"],
     },
     entry_points={"console_scripts": ["sklearn-ssl=sklearn_ssl.cli:main"]},
 )

@@ -150,3 +150,20 @@ def test_feedback_by_ids_and_without_feedback():
         rerank(scores, Z, interesting=[5], ids=ids)
     with pytest.raises(ValueError, match="one row per score"):
         rerank(scores, Z[:5], interesting=[1])
+
+
+def test_downstream_study_trains_every_row_on_the_chosen_labels():
+    from sklearn_ssl import ContrastiveEmbedder, make_galaxy_survey
+    from sklearn_ssl.evaluation import downstream_study
+
+    X, cat = make_galaxy_survey(60, image_size=16, random_state=0)
+    emb = ContrastiveEmbedder(encoder="small", max_epochs=1, batch_size=32, random_state=0).fit(X)
+    res = downstream_study(X, cat, emb, n_labels=[12], n_repeats=1, finetune_epochs=1, finetune_steps=1,
+                           photoz_bins=10, semi_supervised=False, catalogue_baselines=False, selection="typiclust")
+    morph = res["morphology"]
+    assert morph.attrs["selection"] == "typiclust" and res["redshift"].attrs["selection"] == "typiclust"
+    sub = morph.attrs["subsets"][12, 0]
+    assert not set(sub.tolist()) & set(morph.attrs["test_index"].tolist())
+    y = cat["morphology_class"].to_numpy()
+    train = np.setdiff1d(np.arange(len(y)), morph.attrs["test_index"])
+    assert len(np.unique(sub)) == 12 and set(y[sub]) == set(y[train])  # every class (the seed)
