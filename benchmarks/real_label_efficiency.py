@@ -26,6 +26,11 @@ compare, per budget, each SSL row with the best catalogue baseline and with the 
 CNN by :func:`sklearn_ssl.evaluation.paired_comparison` (paired repeats, a verdict only
 beyond two standard errors and with at least 5 repeats).
 
+``--selection`` chooses each budget's labels with a query strategy of scikit-activeml
+(``typiclust``, ``probcover``, ``coreset``, ``uncertainty``; default ``random``) applied to the
+pretrained embedder's embeddings of the training split; every row of a repeat is trained on
+the same chosen labels (``benchmarks/label_selection.py`` compares the strategies).
+
 Metrics: ROC AUC (spiral vs not) and balanced accuracy. Outputs in ``--out``: the tidy
 results (``real_label_efficiency.csv``), the mean/std table (``..._summary.csv``), the
 plot (``real_label_efficiency.png``) and the timings (``..._timings.json``).
@@ -56,6 +61,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn_ssl import ContrastiveEmbedder
 from sklearn_ssl import augment as A
 from sklearn_ssl._downstream import _SemiSupervisedProbe, _training_pool
+from sklearn_ssl.discovery import SELECTION_STRATEGIES
 from sklearn_ssl.encoders import SmallCNN
 from sklearn_ssl.evaluation import budget_findings, label_efficiency, summarize_label_efficiency
 from sklearn_ssl.features import _catalogue_baselines
@@ -135,6 +141,8 @@ def parse_args(argv=None):
                    help=".npy file of the GalaxyFeatures table of these images (written if absent)")
     p.add_argument("--n-jobs", type=int, default=None, help="processes measuring GalaxyFeatures")
     p.add_argument("--label-weight", type=float, default=1.0, help="semi-supervised label_weight")
+    p.add_argument("--selection", default="random", choices=list(SELECTION_STRATEGIES),
+                   help="how each budget's labels are chosen (strategies see the SSL embeddings)")
     p.add_argument("--limit", type=int, default=None, help="use a random subset of the images")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     p.add_argument("--seed", type=int, default=0)
@@ -197,7 +205,9 @@ def main(argv=None):
         FrozenEstimator(emb), encoder_lr=args.ft_encoder_lr, max_epochs=3, min_steps=args.ft_steps,
         **{**ft, "lr": args.ft_lr})}
     common = dict(test_size=args.test_size, n_repeats=args.n_repeats, scoring=SCORING, task="classification",
-                  random_state=args.seed, verbose=1)
+                  random_state=args.seed, verbose=1, selection=args.selection)
+    if args.selection != "random":
+        common["selection_features"] = emb.transform(X)
     if not args.no_catalogue:
         t0 = time.perf_counter()
         cached = args.features_cache and os.path.exists(args.features_cache)
