@@ -167,3 +167,26 @@ def test_downstream_study_trains_every_row_on_the_chosen_labels():
     y = cat["morphology_class"].to_numpy()
     train = np.setdiff1d(np.arange(len(y)), morph.attrs["test_index"])
     assert len(np.unique(sub)) == 12 and set(y[sub]) == set(y[train])  # every class (the seed)
+
+
+def test_label_selection_benchmark_writes_rows_and_meta(tmp_path):
+    """The benchmark script end to end on a tiny survey with raw-pixel PCA features (no pretraining)."""
+    import json
+    import os
+    import subprocess
+
+    import pandas as pd
+
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "label_selection.py")
+    env = {**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..")}
+    proc = subprocess.run([sys.executable, script, "synthetic", "--features", "pca", "--n-samples", "160",
+                           "--image-size", "8", "--budgets", "8,16", "--n-repeats", "2",
+                           "--strategies", "random,typiclust", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = pd.read_csv(tmp_path / "synthetic" / "rows.csv")
+    assert set(rows["selection"]) == {"random", "typiclust"} and len(rows) == 2 * 2 * 2
+    comps = pd.read_csv(tmp_path / "synthetic" / "comparisons.csv")
+    assert comps[["selection", "n_labels"]].values.tolist() == [["typiclust", 8], ["typiclust", 16]]
+    meta = json.loads((tmp_path / "synthetic" / "meta.json").read_text())
+    assert {"command", "commit", "date", "machine"} <= set(meta)
