@@ -58,8 +58,9 @@ def parse_args(argv=None):
     p.add_argument("--image-size", type=int, default=None, help="default: 24 (synthetic), 32 (sdss, average-pooled)")
     p.add_argument("--features", choices=["ssl", "pca"], default="ssl",
                    help="ssl: a ContrastiveEmbedder pretrained on all images without labels; pca: raw-pixel PCA(32)")
-    p.add_argument("--epochs", type=int, default=15, help="pretraining epochs")
+    p.add_argument("--epochs", type=int, default=20, help="pretraining epochs")
     p.add_argument("--width", type=int, default=16, help="SmallCNN width")
+    p.add_argument("--batch-size", type=int, default=64, help="pretraining batch size")
     p.add_argument("--budgets", default="10,20,50,100")
     p.add_argument("--n-repeats", type=int, default=5)
     p.add_argument("--test-size", type=float, default=0.3)
@@ -98,7 +99,7 @@ def embed(X, args, settings):
         flat = StandardScaler().fit_transform(np.arcsinh(X.reshape(len(X), -1) / 0.1))
         return PCA(n_components=32, random_state=args.seed).fit_transform(flat), {}
     emb = ContrastiveEmbedder(encoder=functools.partial(SmallCNN, width=args.width), max_epochs=args.epochs,
-                              batch_size=256, lr=1e-3, device="cpu", random_state=args.seed, **settings).fit(X)
+                              batch_size=args.batch_size, lr=1e-3, device="cpu", random_state=args.seed, **settings).fit(X)
     return emb.transform(X), {"final_loss": float(emb.net_.history[-1, "train_loss"])}
 
 
