@@ -8,7 +8,8 @@
   few objects a person marked "interesting" or "boring" (Astronomaly's idea).
 """
 
+from ..evaluation import SELECTION_STRATEGIES, select_labels  # noqa: F401
 from .feedback import rerank
-from ..evaluation import SELECTION_STRATEGIES, select_labels
 
-__all__ = ["SELECTION_STRATEGIES", "rerank", "select_labels"]
+# select_labels is documented in sklearn_ssl.evaluation, its home; importable from here too
+__all__ = ["rerank"]
