@@ -36,7 +36,8 @@ import pandas as pd
 import torch
 
 from sklearn_ssl import ContrastiveEmbedder, SimilaritySearch, make_galaxy_survey
-from sklearn_ssl.demo import DEMO_SETTINGS, _small_cnn
+from sklearn_ssl.demo import DEMO_SETTINGS
+from sklearn_ssl.demo._run import _small_cnn
 from sklearn_ssl.discovery import rerank
 from sklearn_ssl.evaluation import paired_comparison
 

@@ -46,8 +46,8 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_ssl import ContrastiveEmbedder
 from sklearn_ssl.discovery import SELECTION_STRATEGIES
-from sklearn_ssl.encoders import SmallCNN
 from sklearn_ssl.evaluation import label_efficiency, paired_comparison, summarize_label_efficiency
+from sklearn_ssl.nn.encoders import SmallCNN
 
 
 def parse_args(argv=None):

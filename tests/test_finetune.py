@@ -7,10 +7,10 @@ import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_ssl import ContrastiveEmbedder
-from sklearn_ssl.encoders import SmallCNN
-from sklearn_ssl.finetune import FineTunedClassifier, FineTunedRegressor
-from sklearn_ssl.metrics import photoz_bias, sigma_mad
-from sklearn_ssl.photoz import PhotoZRegressor, redshift_bins
+from sklearn_ssl.nn.encoders import SmallCNN
+from sklearn_ssl.estimators._finetune import FineTunedClassifier, FineTunedRegressor
+from sklearn_ssl.evaluation.metrics import photoz_bias, sigma_mad
+from sklearn_ssl.estimators._photoz import PhotoZRegressor, redshift_bins
 
 _CHECK_KW = dict(max_epochs=2, batch_size=100, lr=3e-2, random_state=0)
 @parametrize_with_checks(
