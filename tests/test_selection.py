@@ -190,3 +190,16 @@ def test_label_selection_benchmark_writes_rows_and_meta(tmp_path):
     assert comps[["selection", "n_labels"]].values.tolist() == [["typiclust", 8], ["typiclust", 16]]
     meta = json.loads((tmp_path / "synthetic" / "meta.json").read_text())
     assert {"command", "commit", "date", "machine"} <= set(meta)
+
+
+def test_demo_selection_rows_pair_with_random_and_make_a_report_table():
+    from sklearn_ssl.demo._selection import selection_rows, selection_section
+
+    X, y, _ = _blobs(per_blob=15)
+    rows = selection_rows(X, y, [6, 20], test_fraction=0.3, n_repeats=2, random_state=0,
+                          selections=("random", "typiclust"))
+    assert set(rows["selection"]) == {"random", "typiclust"} and len(rows) == 2 * 2 * 2
+    md = selection_section(rows)
+    table = next(x for x in md if hasattr(x, "columns"))
+    assert list(table.columns) == ["selection", "n=6", "n=20"] and list(table["selection"]) == ["random", "typiclust"]
+    assert "scikit-activeml" in " ".join(selection_section(None))

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..utils import markdown_to_html, markdown_table
+from ._selection import selection_section
 
 #: The bands of the demo's survey.
 _BANDS = "ugriz"
@@ -180,7 +181,8 @@ def _cross_survey_section(crossed) -> list:
              "Findings (computed from the table):", ""] + [f"- {f}" for f in crossed["findings"]] + [""])
 
 
-def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=None, found=None, crossed=None):
+def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=None, found=None, crossed=None,
+                  chosen=None):
     from . import __version__
 
     from ..evaluation import format_mean_se
@@ -215,7 +217,7 @@ def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=No
           "Accuracy: higher is better; sigma_MAD, outlier fraction and |bias|: lower is better.", "",
           "## Findings (computed from the table below)", ""] + [f"- {f}" for f in findings] + [
           "", "## Full label-efficiency table", "", curve, ""] + _beyond_simclr_section(table, cfg, rare, found) \
-        + _cross_survey_section(crossed)
+        + _cross_survey_section(crossed) + selection_section(chosen)
     for name, title, caption in figures:
         md += [f"## {title}", "", f"![{title}](figures/{name})", "", caption, ""]
     md += ["## Reproduce", "", "```bash",
@@ -227,7 +229,9 @@ def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=No
            "catalogue), `embeddings.csv` (SSL embeddings with ids), `model.joblib` (the pretrained embedder, "
            "for `sklearn-ssl embed`), `settings.json` (settings, timings, retrieval rates)"
            + (", `rare_objects.csv` (the rare-object search)" if rare is not None else "")
-           + (", `cross_survey.csv` (the cross-survey study)" if crossed is not None else "") + ".", ""]
+           + (", `cross_survey.csv` (the cross-survey study)" if crossed is not None else "")
+           + (", `label_selection.csv` (labels chosen by a strategy or at random)" if chosen is not None else "")
+           + ".", ""]
     # tables stay DataFrames until here: Markdown for report.md, HTML rows and cells for report.html
     (folder / "report.md").write_text("\n".join(markdown_table(x) if isinstance(x, pd.DataFrame) else x
                                                 for x in md))
