@@ -500,7 +500,7 @@ def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     assert html.count("<img ") == len(figures)
     tables = html_tables(html)
     summary = pd.read_csv(out / "summary.csv")
-    assert len(tables) == 4  # summary, label-efficiency curve, rare-object search, cross-survey study
+    assert len(tables) == 5  # summary, label-efficiency curve, rare-object search, cross-survey study, selection
     assert tables[0][0] == list(summary.columns)  # header row: the column names, one <th> each
     assert len(tables[0]) == 1 + len(summary)  # then one <tr> per method
     assert [row[0] for row in tables[0][1:]] == summary.iloc[:, 0].tolist()
