@@ -35,14 +35,17 @@ setup(
     ],
     extras_require={
         # accelerate: the multi-process training tests; dask: the distributed model-selection test;
-        # sphinx/numpydoc: the test that builds the docs with -W
+        # sphinx/numpydoc: the test that builds the docs with -W; bokeh/selenium: the explorer's page in
+        # headless Chromium (the browser and its driver come from apt: see .ci/run)
         "test": ["pytest>=7", "hypothesis>=6", "accelerate>=1.0", "dask[distributed]>=2024.1",
-                 "sphinx>=7", "numpydoc>=1.6", "h5py>=3.8", "pyarrow>=14"],
+                 "sphinx>=7", "numpydoc>=1.6", "h5py>=3.8", "pyarrow>=14", "bokeh>=3.9", "selenium>=4.51"],
         "docs": ["sphinx>=7", "numpydoc>=1.6"],
         "distributed": ["accelerate>=1.0", "dask[distributed]>=2024.1"],
         "parquet": ["pyarrow>=14"],
         # HDF5 image collections read on demand (storage.open_images, fit/transform on h5py datasets)
         "hdf5": ["h5py>=3.8"],
+        # sklearn-ssl explore / sklearn_ssl.discovery.explore: the page (bokeh) and its UMAP map
+        "explore": ["umap-learn>=0.5.12", "bokeh>=3.9"],
         # label_efficiency(selection=...) and discovery.select_labels: TypiClust, ProbCover, CoreSet, uncertainty
         "select": ["scikit-activeml>=1.0"],
     },

@@ -25,12 +25,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import sys
 import time
 
 import torch
 
 from sklearn_ssl.evaluation import run_downstream_study
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tables import write_meta  # noqa: E402
 
 
 def rst_table(summary, digits=4) -> str:
@@ -76,11 +79,10 @@ def main(argv=None):
         res[key].to_csv(os.path.join(args.out, f"{key}.csv"), index=False)
     for name, fig in res["figures"].items():
         fig.savefig(os.path.join(args.out, f"{name}.png"), dpi=110)
-    meta = {"args": vars(args), "timings_s": res["timings"], "total_s": total, "n_samples_used": res["n_samples"],
-            "machine": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count()}
-    with open(os.path.join(args.out, "meta.json"), "w") as fh:
-        json.dump(meta, fh, indent=1)
+    res["comparisons"].to_csv(os.path.join(args.out, "comparisons.csv"), index=False)
+    meta = write_meta(args.out, argv=[sys.argv[0], *(sys.argv[1:] if argv is None else argv)], args=vars(args),
+                      timings_s=res["timings"], total_s=total, n_samples_used=res["n_samples"],
+                      torch_threads=torch.get_num_threads())
     with open(os.path.join(args.out, "tables.rst"), "w") as fh:
         fh.write(rst_table(res["morphology_summary"]) + "\n\n" + rst_table(res["redshift_summary"]) + "\n")
     with open(os.path.join(args.out, "findings.txt"), "w") as fh:

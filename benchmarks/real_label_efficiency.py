@@ -23,8 +23,9 @@ held-out split (2,000 test images) the script compares:
 
 The findings printed at the end (and written to ``real_label_efficiency_findings.txt``)
 compare, per budget, each SSL row with the best catalogue baseline and with the supervised
-CNN by :func:`sklearn_ssl.evaluation.paired_comparison` (paired repeats, a verdict only
-beyond two standard errors and with at least 5 repeats).
+CNN by :func:`sklearn_ssl.evaluation.paired_comparison` (a two-sided paired t-test over at
+least 5 repeats), all of them corrected together with Holm's method at 5 %; the table of
+comparisons with ``p_value`` and ``p_adjusted`` is ``real_label_efficiency_comparisons.csv``.
 
 ``--selection`` chooses each budget's labels with a query strategy of scikit-activeml
 (``typiclust``, ``probcover``, ``coreset``, ``uncertainty``; default ``random``) applied to the
@@ -46,6 +47,7 @@ import argparse
 import functools
 import json
 import os
+import sys
 import time
 import warnings
 
@@ -62,10 +64,15 @@ from sklearn_ssl import ContrastiveEmbedder
 from sklearn_ssl import augment as A
 from sklearn_ssl.evaluation._downstream import _SemiSupervisedProbe, _training_pool
 from sklearn_ssl.nn.encoders import SmallCNN
-from sklearn_ssl.evaluation import SELECTION_STRATEGIES, budget_findings, label_efficiency, summarize_label_efficiency
+from sklearn_ssl.evaluation import (best_rival, budget_comparisons, comparison_table, family_findings,
+                                    label_efficiency, label_ratio_findings, summarize_label_efficiency)
+from sklearn_ssl.evaluation import SELECTION_STRATEGIES
 from sklearn_ssl.evaluation.features import _catalogue_baselines
 from sklearn_ssl.estimators._finetune import FineTunedClassifier
 from sklearn_ssl.plotting import plot_label_efficiency
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tables import write_meta  # noqa: E402
 
 SCORING = {"roc_auc": "roc_auc", "balanced_accuracy": "balanced_accuracy"}
 
@@ -245,9 +252,11 @@ def main(argv=None):
         json.dump({"args": {k: v for k, v in vars(args).items()}, "timings": timings,
                    "n_images": int(len(y)), "torch_threads": torch.get_num_threads()}, f, indent=1)
     print_table(summary)
-    findings = study_findings(results)
+    findings, comparisons = study_findings(results, return_comparisons=True)
     with open(os.path.join(args.out, "real_label_efficiency_findings.txt"), "w") as f:
         f.write("\n".join(findings) + "\n")
+    comparisons.to_csv(os.path.join(args.out, "real_label_efficiency_comparisons.csv"), index=False)
+    write_meta(args.out, args=vars(args), timings=timings, n_images=int(len(y)), torch_threads=torch.get_num_threads())
     print("\n".join(findings))
     save_plot(results, os.path.join(args.out, "real_label_efficiency.png"), args)
     print("timings (s):", {k: round(v, 1) for k, v in timings.items()})
@@ -257,15 +266,24 @@ def main(argv=None):
 CATALOGUE = ("photometry + GB", "morphology + GB", "photometry + morphology + GB", "constant (majority class)")
 
 
-def study_findings(results, metric="roc_auc"):
-    """Per budget, each SSL row against the best catalogue baseline and the supervised CNN."""
-    lines = []
+def study_findings(results, metric="roc_auc", return_comparisons=False):
+    """Per budget, each SSL row against the best catalogue baseline and the supervised CNN.
+
+    Every comparison is a paired two-sided t-test (:func:`sklearn_ssl.evaluation.paired_comparison`),
+    and all of them are corrected together with Holm's method; with ``return_comparisons`` the
+    table of comparisons (``p_value``, ``p_adjusted``) is returned too. Then the label ratio of the
+    frozen and fine-tuned rows against the CNN and the best catalogue baseline
+    (:func:`sklearn_ssl.evaluation.label_ratio`).
+    """
+    groups = []
     for method in ("SSL frozen + logistic", "SSL fine-tuned", "semi-supervised"):
         for rivals, what in ((CATALOGUE, "best catalogue baseline"), (("supervised CNN",), "supervised CNN")):
-            found = budget_findings(results, metric, method, rivals)
-            if found:
-                lines.append(f"{metric}, {method} vs the {what}: " + " ".join(found))
-    return lines
+            groups.append((f"{metric}, {method} vs the {what}: ", budget_comparisons(results, metric, method, rivals)))
+    lines, comparisons = family_findings(groups)
+    catalogue = best_rival(results, metric, CATALOGUE[:-1])  # not the constant predictor
+    lines += label_ratio_findings(results, metric, ("SSL frozen + logistic", "SSL fine-tuned"),
+                                  [r for r in ("supervised CNN", catalogue) if r], heading=f"{metric}, ")
+    return (lines, comparison_table(comparisons)) if return_comparisons else lines
 
 
 def print_table(summary):

@@ -27,7 +27,7 @@ from sklearn.neighbors import KNeighborsRegressor
 from sklearn_ssl import CrossModalEmbedder, make_galaxy_survey
 from sklearn_ssl.evaluation.metrics import sigma_mad
 
-parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+parser = argparse.ArgumentParser(description=((__doc__ or "").strip().splitlines() or [None])[0])
 parser.add_argument("--n-samples", type=int, default=1500)
 parser.add_argument("--image-size", type=int, default=24)
 parser.add_argument("--epochs", type=int, default=30)

@@ -32,7 +32,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn_ssl import ContrastiveEmbedder, make_galaxy_survey
 from sklearn_ssl.nn.encoders import SmallCNN
 
-parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+parser = argparse.ArgumentParser(description=((__doc__ or "").strip().splitlines() or [None])[0])
 parser.add_argument("--n-samples", type=int, default=300)
 parser.add_argument("--epochs", type=int, default=3)
 parser.add_argument("--compare", action="store_true", help="also run the search without a cache")

@@ -29,7 +29,7 @@ from sklearn_ssl import ContrastiveEmbedder, PhotoZRegressor, make_galaxy_survey
 from sklearn_ssl.nn.encoders import SmallCNN
 from sklearn_ssl.evaluation.metrics import photoz_report
 
-parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+parser = argparse.ArgumentParser(description=((__doc__ or "").strip().splitlines() or [None])[0])
 parser.add_argument("--n-samples", type=int, default=600)
 parser.add_argument("--pretrain-epochs", type=int, default=5)
 parser.add_argument("--finetune-epochs", type=int, default=5)

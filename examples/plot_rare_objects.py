@@ -20,7 +20,7 @@ import numpy as np
 from sklearn_ssl import ContrastiveEmbedder, SimilaritySearch, make_galaxy_survey
 from sklearn_ssl.nn.encoders import SmallCNN
 
-parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+parser = argparse.ArgumentParser(description=((__doc__ or "").strip().splitlines() or [None])[0])
 parser.add_argument("--n-samples", type=int, default=3000)
 parser.add_argument("--image-size", type=int, default=24)
 parser.add_argument("--rare-fraction", type=float, default=0.01)

@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 
 from sklearn_ssl import ContrastiveEmbedder, make_galaxy_survey
 
-parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+parser = argparse.ArgumentParser(description=((__doc__ or "").strip().splitlines() or [None])[0])
 parser.add_argument("--n-samples", type=int, default=1200)
 parser.add_argument("--epochs", type=int, default=10)
 args = parser.parse_args()

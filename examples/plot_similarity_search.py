@@ -24,7 +24,7 @@ from sklearn_ssl import ContrastiveEmbedder, SimilaritySearch, make_galaxy_surve
 from sklearn_ssl.nn.encoders import SmallCNN
 from sklearn_ssl.plotting import plot_similarity_search
 
-parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+parser = argparse.ArgumentParser(description=((__doc__ or "").strip().splitlines() or [None])[0])
 parser.add_argument("--n-samples", type=int, default=500)
 parser.add_argument("--epochs", type=int, default=4)
 parser.add_argument("--query", type=int, default=0, help="index of the query galaxy")

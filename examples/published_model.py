@@ -31,7 +31,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn_ssl import ContrastiveEmbedder, make_galaxy_survey
 from sklearn_ssl.nn.encoders import ResNet
 
-parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+parser = argparse.ArgumentParser(description=((__doc__ or "").strip().splitlines() or [None])[0])
 parser.add_argument("--n-samples", type=int, default=300)
 parser.add_argument("--image-size", type=int, default=32)
 parser.add_argument("--epochs", type=int, default=2, help="epochs of continued pretraining")

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "gz_kaggle_spiral_64.npz"
 SCRIPT = ROOT / "benchmarks" / "real_label_efficiency.py"
 
-parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0],
+parser = argparse.ArgumentParser(description=((__doc__ or "").strip().splitlines() or [None])[0],
                                  epilog="Unknown options are passed to benchmarks/real_label_efficiency.py.")
 parser.add_argument("--data", default=str(DEFAULT_DATA), help="path to gz_kaggle_spiral_64.npz")
 parser.add_argument("--out", default=None, help="output folder (default: a temporary directory)")

@@ -1,4 +1,4 @@
-"""The ``sklearn-ssl`` command: demo, pretrain, embed, evaluate.
+"""The ``sklearn-ssl`` command: demo, pretrain, embed, evaluate, convert, explore.
 
 A thin layer over the library: it parses arguments, calls library functions and writes
 outputs atomically (temporary file + :func:`os.replace`). Expected errors (bad paths,
@@ -234,6 +234,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="photo-z outlier threshold on |dz|")
     ev.add_argument("--seed", type=int, default=0, help="random seed of the folds")
     ev.add_argument("--out", help="also write the metrics table (.csv, .json or .md) (default: print only)")
+    _add_explore_parser(sub)
     return parser
 
 
@@ -489,6 +490,48 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _add_explore_parser(sub) -> None:
+    exp = sub.add_parser("explore", help="write a web page to explore embeddings (opens from disk)",
+                         description="Write a folder whose index.html opens from disk (no server, no internet): a "
+                                     "2-D map of the embeddings coloured by any catalogue column, the cutout on "
+                                     "hover, a clicked galaxy's look-alikes and rarity rank, and a lasso "
+                                     "selection exported as CSV. Needs pip install 'sklearn-ssl[explore]'.")
+    exp.add_argument("--embeddings", required=True, help="embeddings from 'sklearn-ssl embed' (.parquet, .csv, .npy)")
+    exp.add_argument("--images", help="the images embedded (.npy/.npz/FITS file or folder), for the cutouts "
+                                      "(default: none; the map without cutouts)")
+    exp.add_argument("--key", help="array name inside an .npz file (default: 'images')")
+    exp.add_argument("--bands", type=_bands, help=_BANDS_HELP)
+    exp.add_argument("--on-error", choices=["raise", "skip"], default="raise", help=_ON_ERROR_HELP)
+    exp.add_argument("--catalogue", help="catalogue whose columns colour the map (.csv, FITS table, ECSV, "
+                                         "VOTable) (default: none)")
+    exp.add_argument("--id-column", help="catalogue column matching the embeddings' ids (default: 'id' if present; "
+                                         "else rows are matched in order)")
+    exp.add_argument("--out", required=True, help="folder to write (replaced only if sklearn-ssl wrote it)")
+    exp.add_argument("--projection", choices=["umap", "pca"], default="umap", help="2-D map: UMAP (cosine) or PCA")
+    exp.add_argument("--neighbors", type=_positive_int, default=8, help="look-alikes shown per galaxy")
+    exp.add_argument("--max-points", type=_positive_int, default=100_000,
+                     help="most galaxies drawn one by one; beyond, a density map with --sample drawn on top")
+    exp.add_argument("--sample", type=_positive_int, default=10_000,
+                     help="galaxies drawn on top of the density map")
+    exp.add_argument("--title", default="sklearn-ssl explorer", help="page title")
+    exp.add_argument("--seed", type=int, default=0, help="random seed of the projection and the subsample")
+
+
+def cmd_explore(args) -> int:
+    from .discovery import explore
+    from .io import load_embeddings, load_images
+
+    Z, ids = load_embeddings(args.embeddings)
+    images = image_ids = None
+    if args.images is not None:  # a .npy stays a memory map: only the cutouts shown are read
+        images, image_ids = load_images(args.images, key=args.key, bands=args.bands, on_error=args.on_error)
+    out = explore(Z, images, image_ids=image_ids, out=args.out, ids=ids, catalogue=args.catalogue,
+                  id_column=args.id_column, projection=args.projection, n_neighbors=args.neighbors,
+                  max_points=args.max_points, n_sample=args.sample, title=args.title, random_state=args.seed)
+    print(f"wrote an explorer of {len(Z)} embeddings to {out}; open {Path(out) / 'index.html'} in a browser")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -498,7 +541,7 @@ def cmd_demo(args) -> int:
 
 
 _COMMANDS = {"demo": cmd_demo, "pretrain": cmd_pretrain, "embed": cmd_embed, "evaluate": cmd_evaluate,
-             "convert": cmd_convert}
+             "convert": cmd_convert, "explore": cmd_explore}
 
 
 def _one_line(exc: BaseException) -> str:

@@ -199,3 +199,25 @@ def test_auto_learning_rates(data, embedder):
     assert len(scratch.net_.optimizer_.param_groups) == 1
     explicit = FineTunedClassifier(embedder, lr=3e-3, encoder_lr=None, **kw).fit(X, y)
     assert (explicit.lr_, explicit.encoder_lr_) == (3e-3, 3e-3)
+
+
+@pytest.mark.parametrize("Estimator, target", [(FineTunedClassifier, 1), (PhotoZRegressor, 2)])
+def test_early_stopping_holds_out_rows_and_stops(data, Estimator, target):
+    (X, cls, z), _ = data
+    X, y = X[:120], (cls, z)[target - 1][:120]
+    y = np.random.default_rng(1).permutation(y)  # random labels: the held-out loss soon stops improving
+    kw = dict(encoder=SmallCNN(2, width=4), augmentations=None, max_epochs=12, batch_size=64, lr=3e-2, random_state=0)
+    if Estimator is PhotoZRegressor:
+        kw["n_bins"] = 20
+    with pytest.raises(ValueError, match="validation_fraction"):
+        Estimator(None, early_stopping=True, validation_fraction=1.5, **kw).fit(X, y)
+    est = Estimator(None, early_stopping=True, validation_fraction=0.25, n_iter_no_change=1, **kw).fit(X, y)
+    history = est.net_.history
+    valid = history[:, "valid_loss"]
+    assert len(valid) < 12  # stopped before max_epochs
+    assert len(valid) == int(np.argmin(valid)) + 2  # one epoch without improvement (n_iter_no_change=1), then stop
+    # a quarter of the rows held out: 90 of the 120 trained on each epoch, 30 scored
+    assert sum(b["train_batch_size"] for b in history[0, "batches"] if "train_batch_size" in b) == 90
+    assert sum(b["valid_batch_size"] for b in history[0, "batches"] if "valid_batch_size" in b) == 30
+    assert est.net_.train_split is None  # the held-out rows are not kept with the fitted model
+    assert est.predict(X[:5]).shape == (5,)

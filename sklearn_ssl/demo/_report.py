@@ -67,16 +67,18 @@ def _summary(table) -> pd.DataFrame:
     return wide.reindex(order).reset_index().rename(columns={"estimator": f"method ({n_max} labels)"})
 
 
-def _findings(table, min_repeats=None) -> list[str]:
+def _findings(table, min_repeats=None, return_comparisons=False):
     """Per task and budget: each SSL method against the best catalogue baseline and the supervised CNN.
 
-    Sentences follow :func:`sklearn_ssl.evaluation.paired_comparison`: a method "beats" or
-    "is behind" another only where the paired difference exceeds two standard errors with at
-    least 5 repeats; otherwise "not distinguishable" or "too few to compare".
+    Sentences follow :func:`sklearn_ssl.evaluation.paired_comparison`: a two-sided paired t-test
+    over at least 5 repeats; all the comparisons of the report are corrected together with
+    Holm's method (:func:`sklearn_ssl.evaluation.family_findings`), and a method "beats" or "is
+    behind" another only where the Holm-adjusted p-value is below 0.05; otherwise "not
+    distinguishable" or "too few to compare". With ``return_comparisons`` also their table.
     """
-    from ..evaluation import MIN_REPEATS, budget_findings
+    from ..evaluation import MIN_REPEATS, budget_comparisons, comparison_table, family_findings
 
-    lines = []
+    groups = []
     for task, metric, up, what in (("morphology", "accuracy", True, "Morphology accuracy"),
                                    ("redshift", "sigma_mad", False, "Photo-z sigma_MAD")):
         sub = table[table.task == task]
@@ -85,10 +87,29 @@ def _findings(table, min_repeats=None) -> list[str]:
             if method in _OTHER_FROZEN:
                 rivals_of.append((("SSL frozen",), "SimCLR (SSL frozen)"))
             for rivals, rival in rivals_of:
-                found = budget_findings(sub, metric, method, rivals, higher_is_better=up,
-                                        min_repeats=MIN_REPEATS if min_repeats is None else min_repeats)
-                if found:
-                    lines.append(f"**{what}**, {method} vs {rival}: " + " ".join(found))
+                groups.append((f"**{what}**, {method} vs {rival}: ",
+                               budget_comparisons(sub, metric, method, rivals, higher_is_better=up,
+                                                  min_repeats=MIN_REPEATS if min_repeats is None else min_repeats)))
+    lines, comparisons = family_findings(groups)
+    lines += _ratio_findings(table, MIN_REPEATS if min_repeats is None else min_repeats)
+    return (lines, comparison_table(comparisons)) if return_comparisons else lines
+
+
+def _ratio_findings(table, min_repeats) -> list[str]:
+    """The label ratio of each SSL method against the supervised CNN and the best catalogue baseline
+    (:func:`sklearn_ssl.evaluation.label_ratio`), with at least ``min_repeats`` repeats."""
+    from ..evaluation import best_rival, label_ratio_findings
+
+    lines = []
+    for task, metric, up, what in (("morphology", "accuracy", True, "Morphology accuracy"),
+                                   ("redshift", "sigma_mad", False, "Photo-z sigma_MAD")):
+        sub = table[table.task == task]
+        if sub.empty or sub["repeat"].nunique() < min_repeats:
+            continue
+        catalogue = best_rival(sub, metric, [m for m in _CATALOGUE_METHODS if m != "constant"], higher_is_better=up)
+        rivals = [r for r in ("supervised CNN", catalogue) if r is not None]
+        lines += label_ratio_findings(sub, metric, ("SSL frozen", "SSL fine-tuned", "semi-supervised SSL"), rivals,
+                                      higher_is_better=up, heading=f"**{what}**, ")
     return lines
 
 
@@ -181,8 +202,23 @@ def _cross_survey_section(crossed) -> list:
              "Findings (computed from the table):", ""] + [f"- {f}" for f in crossed["findings"]] + [""])
 
 
+def _explorer_section(explorer) -> list:
+    """Report lines pointing to the explorer of the demo survey (or saying how to get one)."""
+    md = ["## Explore the survey", ""]
+    if explorer is None:
+        return md + ["The explorer (a page to look at the embedding: cutouts on hover, look-alikes on a click, "
+                     "a lasso selection exported as CSV) needs bokeh: `pip install 'sklearn-ssl[explore]'`, then "
+                     "run the demo again or `sklearn-ssl explore` on `embeddings.csv` (docs/explorer.rst).", ""]
+    return md + [f"[Open the explorer](explorer/index.html) of the {explorer['n']:,} galaxies: the SimCLR embeddings "
+                 "mapped to two dimensions by PCA, coloured by any catalogue column (try `strong_lens`). Hover a "
+                 f"galaxy for its cutout; click it for its {explorer['n_neighbors']} look-alikes and its rarity rank; "
+                 "draw a lasso around several and export their ids as CSV. It opens from disk, without a server or "
+                 "an internet connection. For a UMAP map: `sklearn-ssl explore --embeddings embeddings.csv "
+                 "--catalogue catalog.csv --out explorer-umap` (docs/explorer.rst).", ""]
+
+
 def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=None, found=None, crossed=None,
-                  chosen=None):
+                  explorer=None, chosen=None):
     from .. import __version__
 
     from ..evaluation import format_mean_se
@@ -191,15 +227,17 @@ def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=No
     stats["cell"] = [format_mean_se(m, s / np.sqrt(c), 4) for m, s, c in zip(stats["mean"], stats["std"], stats["count"])]
     curve = stats["cell"].unstack("n_labels").reset_index().rename(columns={"estimator": "method"})
     curve.columns = [str(c) if not isinstance(c, (int, np.integer)) else f"n={c}" for c in curve.columns]
-    findings = _findings(table)
+    findings, comparisons = _findings(table, return_comparisons=True)
+    comparisons.to_csv(Path(folder) / "comparisons.csv", index=False)
     setup = (f"{cfg['n_samples']} simulated galaxies (SDSS-like ugriz, {cfg['image_size']}x{cfg['image_size']} px), "
              f"{int(np.ceil(cfg['n_samples'] * cfg['test_fraction']))} held out for testing. Encoder: SmallCNN "
              f"(width {cfg['width']}), SimCLR, {cfg['epochs']} epochs, batch {cfg['batch_size']}, on {cfg['device']}. "
              f"Label budgets: {', '.join(map(str, sorted(table.n_labels.unique())))}; "
              f"{int(table.repeat.nunique())} random label subset(s) per budget (seed {cfg['random_state']}), the same "
              f"for every method within a repeat; tables give the mean ± standard error over them. A finding says "
-             f"that one method beats another only where their paired difference exceeds two standard errors "
-             f"with at least 5 repeats. "
+             f"that one method beats another only where a two-sided paired t-test over at least 5 repeats gives "
+             f"p < 0.05 after Holm's correction over all the findings of this report (`comparisons.csv`: "
+             f"`p_value`, `p_adjusted`). "
              f"The supervised and fine-tuned CNNs train for at least {cfg['finetune_steps']} optimiser steps "
              f"at every budget{'' if cfg['finetune_steps'] >= 300 else ', a short budget that favours the pretrained embeddings (the default demo uses 300)'}."
              + ("" if cfg["finetune_steps"] >= 1000 else
@@ -217,7 +255,7 @@ def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=No
           "Accuracy: higher is better; sigma_MAD, outlier fraction and |bias|: lower is better.", "",
           "## Findings (computed from the table below)", ""] + [f"- {f}" for f in findings] + [
           "", "## Full label-efficiency table", "", curve, ""] + _beyond_simclr_section(table, cfg, rare, found) \
-        + _cross_survey_section(crossed) + selection_section(chosen)
+        + _cross_survey_section(crossed) + _explorer_section(explorer) + selection_section(chosen)
     for name, title, caption in figures:
         md += [f"## {title}", "", f"![{title}](figures/{name})", "", caption, ""]
     md += ["## Reproduce", "", "```bash",
@@ -225,11 +263,13 @@ def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=No
            f"--max-epochs {cfg['epochs']} --seed {cfg['random_state']} --out {out}",
            f"sklearn-ssl evaluate --embeddings {out}/embeddings.csv --catalogue {out}/catalog.csv --target morphology",
            "```", "",
-           "Files: `label_efficiency.csv` (every number above), `summary.csv`, `catalog.csv` (the simulated "
+           "Files: `label_efficiency.csv` (every number above), `summary.csv`, `comparisons.csv` (every finding's "
+           "paired difference, t, `p_value` and Holm's `p_adjusted`), `catalog.csv` (the simulated "
            "catalogue), `embeddings.csv` (SSL embeddings with ids), `model.joblib` (the pretrained embedder, "
            "for `sklearn-ssl embed`), `settings.json` (settings, timings, retrieval rates)"
            + (", `rare_objects.csv` (the rare-object search)" if rare is not None else "")
            + (", `cross_survey.csv` (the cross-survey study)" if crossed is not None else "")
+           + (", `explorer/` (the explorer: `index.html`, the cutouts in `thumbs/`, `map.csv`)" if explorer else "")
            + (", `label_selection.csv` (labels chosen by a strategy or at random)" if chosen is not None else "")
            + ".", ""]
     # tables stay DataFrames until here: Markdown for report.md, HTML rows and cells for report.html

@@ -100,6 +100,20 @@ def _label_efficiency_runs(cfg, images, catalog, emb, n_test, progress, others=N
     return table, preds, res["redshift"].attrs["test_index"]
 
 
+def _demo_explorer(folder, Z, images, catalog, random_state):
+    """The explorer of the demo survey in ``folder`` (PCA map: seconds): what it shows, from its
+    ``explorer.json``; None where bokeh is not installed."""
+    try:
+        import bokeh  # noqa: F401
+    except ImportError:
+        return None
+    from ..discovery import explore
+
+    explore(Z, images, ids=catalog["id"].to_numpy(), catalogue=catalog, projection="pca", out=folder,
+            title="sklearn-ssl demo survey: SimCLR embeddings", random_state=random_state)
+    return json.loads((folder / "explorer.json").read_text())
+
+
 def _small_cnn(in_channels, width):
     from ..nn.encoders import SmallCNN
 
@@ -124,7 +138,7 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
     - (default settings) the catalogue baselines: :class:`~sklearn_ssl.GalaxyFeatures`
       (photutils photometry, statmorph morphology) + gradient boosting, and the constant
       predictor; 5 label subsets per budget, so that the findings can apply the paired
-      two-standard-error rule of :func:`sklearn_ssl.evaluation.paired_comparison`
+      t-test of :func:`sklearn_ssl.evaluation.paired_comparison` (Holm-corrected over the report)
       (semi-supervised rows: ``DEMO_SETTINGS["default"]["semi_supervised"] = True``; one
       pretraining per budget, repeat and task, so off by default);
     - beyond SimCLR: BYOL, SimSiam and a CLIP-style :class:`~sklearn_ssl.CrossModalEmbedder`
@@ -286,7 +300,10 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
         timings["figures"] = time.perf_counter() - t
         steps.done()
 
-        steps.start(f"writing the report to {out}")
+        steps.start(f"writing the report and the explorer to {out}")
+        t = time.perf_counter()
+        explorer = _demo_explorer(tmp / "explorer", Z, images, catalog, random_state)
+        timings["explorer"] = time.perf_counter() - t
         summary = _summary(table)
         timings["total"] = time.perf_counter() - t_start
         table.to_csv(tmp / "label_efficiency.csv", index=False)
@@ -299,7 +316,7 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
         (tmp / "settings.json").write_text(json.dumps({"settings": settings, "timings_s": timings,
                                                        "retrieval": found}, indent=1))
         _write_report(tmp, cfg, table, summary, figures, timings, out, rare=rare, found=found, crossed=crossed,
-                      chosen=chosen)
+                      explorer=explorer, chosen=chosen)
         steps.done()
     if verbose:
         print(_summary_text(summary, cfg, timings, out))

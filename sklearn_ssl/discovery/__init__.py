@@ -1,15 +1,17 @@
-"""Discovery in a survey's embeddings: choosing which galaxies to label, anomalies with feedback.
+"""Discovery in a survey's embeddings: look at it, search it, choose what to label.
 
-- :func:`select_labels`: the galaxies a query strategy of scikit-activeml (TypiClust,
-  ProbCover, CoreSet, uncertainty sampling) asks to label, from their embeddings;
-  ``label_efficiency(selection=...)`` scores them. It lives in
-  :mod:`sklearn_ssl.evaluation` (whose protocol uses it; evaluation sits below discovery).
-- :func:`rerank` (:mod:`sklearn_ssl.discovery.feedback`): anomaly scores re-ranked from a
-  few objects a person marked "interesting" or "boring" (Astronomaly's idea).
+:func:`explore` writes a self-contained explorer (a web page that opens from disk): a 2-D map
+of the embeddings coloured by any catalogue column, the cutout on hover, the look-alikes and
+rarity rank of a clicked galaxy, and a lasso selection exported as CSV. :func:`rerank`
+(:mod:`sklearn_ssl.discovery.feedback`) re-ranks anomaly scores from a few objects a person
+marked "interesting" or "boring" (Astronomaly's idea). :func:`select_labels`, the galaxies a
+query strategy of scikit-activeml asks to label, lives in :mod:`sklearn_ssl.evaluation`
+(``label_efficiency(selection=...)`` uses it; evaluation sits below discovery) and is
+importable from here too.
 """
 
 from ..evaluation import SELECTION_STRATEGIES, select_labels  # noqa: F401
+from ._explorer import explore
 from .feedback import rerank
 
-# select_labels is documented in sklearn_ssl.evaluation, its home; importable from here too
-__all__ = ["rerank"]
+__all__ = ["explore", "rerank"]

@@ -61,7 +61,8 @@ class ReraiseInterrupt:
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt as exc:
-            self.__dict__["_interrupted"] = exc  # outside skorch's attribute handling
+            if not self.__dict__.pop("_stopped_early", False):  # skorch's EarlyStopping stops by this exception
+                self.__dict__["_interrupted"] = exc  # outside skorch's attribute handling
             raise
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
@@ -168,6 +169,9 @@ class TrainingNet(ReraiseInterrupt, MixedPrecision, NeuralNet):
         Seeds the shuffle and augmentation generators.
     """
 
+    #: Whether held-out batches carry their targets (a supervised net's validation loss needs them).
+    scores_validation = False
+
     #: Drop a final smaller training batch (contrastive losses depend on the batch size).
     drop_last_in_training = False
 
@@ -227,7 +231,7 @@ class TrainingNet(ReraiseInterrupt, MixedPrecision, NeuralNet):
         rank, world, device = self._process()
         batches = DeviceBatches(
             X, min(self.batch_size, len(X) // world), training, getattr(self, "shuffle_generator_", None),
-            device=device, rank=rank, world=world, y=dataset.y if training else None,
+            device=device, rank=rank, world=world, y=dataset.y if training or self.scores_validation else None,
             drop_last=training and self.drop_last_in_training,  # see DeviceBatches
             with_index=training and self._uses_index(),
         )

@@ -32,11 +32,13 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
-from skorch.callbacks import ProgressBar
+from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
 from torch import nn
 
 from ..engine._params import (
@@ -48,8 +50,8 @@ from ..utils import HasMethods, Interval, StrOptions
 from ..engine._training import TrainingNet
 from ..augment import resolve_augmentations
 from ..engine._estimator import (
-    _TRAINING_CONSTRAINTS, ENGINE_PARAMS_DOC, TorchEstimatorMixin, _resolve_device, _resolve_precision, check_ebv,
-    deredden_batch,
+    _TRAINING_CONSTRAINTS, ENGINE_PARAMS_DOC, TorchEstimatorMixin, _place_data, _resolve_device, _resolve_precision,
+    check_ebv, deredden_batch,
 )
 from ..nn.encoders import build_encoder, output_dim
 
@@ -80,11 +82,28 @@ class _FineTuneNet(TrainingNet):
     """:class:`~sklearn_ssl.engine._training.TrainingNet` for supervised training: one augmented
     view per batch in training, the deterministic view otherwise, through normaliser, encoder and head."""
 
+    scores_validation = True  # early_stopping's held-out loss
+
     def infer(self, x, **fit_params):
         x, index = x if isinstance(x, tuple) else (x, None)
         x = self._augment(x, index, self._augment_generator(x.device)) if self.module_.training else self._eval_view(x)
         with self._autocast(x.device):
             return self._encode(x).float()
+
+
+class _EarlyStopping(EarlyStopping):
+    """skorch's EarlyStopping, marked on the net so that :class:`ReraiseInterrupt` tells its stop from Ctrl-C."""
+
+    def on_epoch_end(self, net, **kwargs):
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            net.__dict__["_stopped_early"] = True
+            raise
+
+
+def _silent(*args, **kwargs) -> None:
+    """EarlyStopping's message sink when ``verbose=0`` (a function, so that the net pickles)."""
 
 
 def _make_head(in_features: int, n_outputs: int, hidden) -> nn.Module:
@@ -104,6 +123,9 @@ _COMMON_CONSTRAINTS = {
     "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
     "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
     "min_steps": [None, Interval(numbers.Integral, 1, None, closed="left")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
     "lr": LR_CONSTRAINT,
     "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
     "optimizer": [type],
@@ -164,6 +186,17 @@ _PARAMS_DOC = """
         of epochs is raised to ``ceil(min_steps / batches_per_epoch)``, so a model fitted
         on 50 labels gets as many updates as one fitted on 5,000 (label-efficiency studies
         otherwise under-train the small budgets). The epochs used are ``n_epochs_``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training rows (stratified for a classifier)
+        and stop when their loss has not improved for ``n_iter_no_change`` epochs, keeping
+        the weights of the best epoch (as :class:`~sklearn.neural_network.MLPClassifier`;
+        skorch's ``ValidSplit``-style held-out set and ``EarlyStopping(load_best=True)``
+        underneath). ``max_epochs`` / ``min_steps`` are then the most epochs; the epochs
+        trained are ``len(net_.history)``. The held-out rows are gathered in memory once.
+    validation_fraction : float in (0, 1), default=0.1
+        Share of the training rows held out with ``early_stopping``.
+    n_iter_no_change : int, default=10
+        Epochs without a better validation loss before ``early_stopping`` stops.
     lr : float or "auto", default="auto"
         Learning rate of the head (and of the encoder if ``encoder_lr`` is None); the value used
         is ``lr_``. ``"auto"``:
@@ -210,7 +243,8 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
 
     def __init__(
         self, pretrained=None, *, encoder="auto", freeze_encoder=False, encoder_lr="auto", head_hidden=None,
-        augmentations="auto", normalize="asinh", batch_size=64, max_epochs=30, min_steps=None, lr="auto",
+        augmentations="auto", normalize="asinh", batch_size=64, max_epochs=30, min_steps=None,
+        early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, lr="auto",
         weight_decay=1e-4, optimizer=torch.optim.AdamW, optimizer_kwargs=None, lr_schedule="cosine", device="auto",
         precision="auto", compile=False, checkpoint_dir=None, checkpoint_every=1, callbacks=None, verbose=0,
         random_state=None,
@@ -225,6 +259,9 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.min_steps = min_steps
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.lr = lr
         self.weight_decay = weight_decay
         self.optimizer = optimizer
@@ -274,11 +311,31 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         check_consistent_length(X, y)
         device = _resolve_device(str(self.device))
         target, n_outputs, criterion = self._prepare_targets(y)
+        X, target, valid, ebv = self._validation_split(X, target, ebv, device)
         # training draws only from the net's own generators (shuffle, augmentations)
-        self._fit_net(lambda seed: self._build_net(X, n_outputs, criterion, device, seed), X, target, device=device,
-                      ebv=ebv)
+        self._fit_net(lambda seed: self._build_net(X, n_outputs, criterion, device, seed, valid), X, target,
+                      device=device, ebv=ebv)
+        self.net_.train_split = None  # the held-out rows of early_stopping are not kept (nor pickled)
         self.encoder_ = self.net_.module_.encoder
         return self
+
+    def _validation_split(self, X, target, ebv, device):
+        """With ``early_stopping``: the training rows, targets and E(B-V), and the held-out skorch Dataset."""
+        if not self.early_stopping:
+            return X, target, None, ebv
+        from sklearn.model_selection import train_test_split
+
+        seed = self._draw_seed()
+        classes = target.cpu().numpy() if is_classifier(self) else None
+        train, held = train_test_split(np.arange(len(X)), test_size=self.validation_fraction, stratify=classes,
+                                       random_state=seed % (2**32 - 1))
+        if len(train) < 2:
+            raise ValueError(f"early_stopping leaves {len(train)} training row(s) of {len(X)}; lower "
+                             "validation_fraction or pass more rows.")
+        train, held = np.sort(train), np.sort(held)  # sorted: HDF5 datasets read only increasing indices
+        valid = Dataset(_place_data(np.asarray(X[held], dtype=np.float32), device), target[held].to(device))
+        ebv = None if ebv is None else np.asarray(ebv)[train]
+        return X[train], target[train], valid, ebv
 
     def _warn_ignored_params(self) -> None:
         """A parameter that this configuration does not use warns instead of being dropped silently."""
@@ -319,7 +376,7 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         normalizer = fit_normalizer(X, self.normalize)  # a strided sample of <= ~4k images, as the embedder
         return encoder, normalizer, augmentations
 
-    def _build_net(self, X, n_outputs, criterion, device, seed) -> _FineTuneNet:
+    def _build_net(self, X, n_outputs, criterion, device, seed, valid=None) -> _FineTuneNet:
         encoder, normalizer, augmentations = self._components(X)
         head = _make_head(output_dim(encoder, X.shape[1:]), n_outputs, self.head_hidden)
         self._init_head(head)
@@ -340,12 +397,16 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
             epochs = max(epochs, math.ceil(self.min_steps / max(1, len(X) // batch_size)))
         self.n_epochs_ = epochs
         callbacks += lr_schedule_callbacks(self.lr_schedule, epochs)
+        if valid is not None:
+            callbacks.append(_EarlyStopping(monitor="valid_loss", patience=self.n_iter_no_change, load_best=True,
+                                            sink=print if self.verbose else _silent))
         if self.verbose:
             callbacks.append(ProgressBar())
         callbacks += self._checkpoint_callbacks(X)  # last: it saves what the others recorded
         return _FineTuneNet(
             model, criterion=criterion, optimizer=self.optimizer, optimizer__weight_decay=self.weight_decay,
-            lr=self.lr_, max_epochs=epochs, batch_size=batch_size, train_split=None,
+            lr=self.lr_, max_epochs=epochs, batch_size=batch_size,
+            train_split=None if valid is None else predefined_split(valid),
             callbacks=callbacks, verbose=self.verbose, device=device, augmentations=augmentations, seed=seed,
             precision=_resolve_precision(self.precision, device), compile=self.compile,
             channels_last=device.startswith("cuda") and len(X.shape) == 4,

@@ -4,25 +4,31 @@
 (:mod:`~sklearn_ssl.evaluation.features`).
 
 ``_protocol`` holds the protocol and :class:`SimilaritySearch`; ``_downstream`` and
-``_cross_survey`` (with ``_survey_pair``) the studies; ``_comparison`` the paired rule;
+``_cross_survey`` (with ``_survey_pair``) the studies; ``_comparison`` the paired rule and
+Holm's correction; ``_label_ratio`` the label ratio;
 ``_evaluate`` the ``sklearn-ssl evaluate`` workflow; ``_selection`` the label-selection
-strategies of ``label_efficiency(selection=...)`` (:func:`select_labels`, re-exported by
-:mod:`sklearn_ssl.discovery`, the layer above, where it belongs by job).
+strategies of ``label_efficiency(selection=...)`` (:func:`select_labels`).
 """
 
-from ._comparison import MIN_REPEATS, budget_findings, comparison_sentence, format_mean_se, paired_comparison
+from ._comparison import (
+    ALPHA, MIN_REPEATS, budget_comparisons, budget_findings, comparison_sentence, comparison_table, family_findings,
+    format_mean_se, holm, holm_adjust, paired_comparison,
+)
 from ._cross_survey import (
     CROSS_SURVEY_CONDITIONS, CROSS_SURVEY_QUICK, cross_survey_augmentations, cross_survey_findings, cross_survey_study,
     make_survey_pair, summarize_cross_survey,
 )
 from ._downstream import downstream_study, run_downstream_study
 from ._evaluate import evaluate_embeddings, infer_task
+from ._label_ratio import best_rival, label_ratio, label_ratio_findings, label_ratio_sentences
 from ._selection import SELECTION_STRATEGIES, select_labels
 from ._protocol import SimilaritySearch, asinh_flatten, held_out_split, label_efficiency, summarize_label_efficiency
 from .features import GalaxyFeatures
 
 __all__ = ["label_efficiency", "summarize_label_efficiency", "held_out_split", "asinh_flatten", "evaluate_embeddings",
            "infer_task", "downstream_study", "run_downstream_study", "SimilaritySearch", "MIN_REPEATS",
-           "paired_comparison", "comparison_sentence", "format_mean_se", "budget_findings", "cross_survey_study",
+           "paired_comparison", "comparison_sentence", "format_mean_se", "budget_findings", "ALPHA", "budget_comparisons",
+           "family_findings", "comparison_table", "holm", "holm_adjust", "label_ratio", "label_ratio_sentences",
+           "label_ratio_findings", "best_rival", "cross_survey_study",
            "summarize_cross_survey", "cross_survey_findings", "make_survey_pair", "cross_survey_augmentations",
            "CROSS_SURVEY_CONDITIONS", "CROSS_SURVEY_QUICK", "GalaxyFeatures", "select_labels", "SELECTION_STRATEGIES"]

@@ -24,7 +24,7 @@ from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
-from ._comparison import MIN_REPEATS, comparison_sentence, paired_comparison
+from ._comparison import MIN_REPEATS, comparison_sentence, holm_adjust, paired_comparison
 from ._survey_pair import CROSS_SURVEY_CONDITIONS, _conditions, cross_survey_augmentations, make_survey_pair
 
 __all__ = ["CROSS_SURVEY_CONDITIONS", "CROSS_SURVEY_QUICK", "cross_survey_augmentations", "cross_survey_findings",
@@ -340,15 +340,16 @@ def cross_survey_findings(results: pd.DataFrame, metric: str = "accuracy", *, ss
     trained without the survey augmentations); per SSL row and budget, its drop is compared
     with the smaller drop of the supervised CNNs (a drop says little on its own: a model at chance level has none, so
     read it with the score on A). Every comparison follows
-    :func:`~sklearn_ssl.evaluation.paired_comparison`: paired repeats, a verdict only
-    beyond two standard errors and with at least ``min_repeats`` repeats. The first line
-    counts the verdicts.
+    :func:`~sklearn_ssl.evaluation.paired_comparison` (a two-sided paired t-test over at
+    least ``min_repeats`` repeats), and all of them are corrected together with Holm's method
+    (:func:`~sklearn_ssl.evaluation.holm_adjust`): a verdict only where the adjusted p-value
+    is below 0.05. The first line counts the verdicts.
     """
     wide = _paired_drops(results, metric)
     present = list(dict.fromkeys(wide["estimator"]))
     ssl = [m for m in ssl_rows if m in present]
     others = [m for m in present if m not in ssl_rows]
-    lines, tally = [], {}
+    comparisons = []
     families = (("B", "B-test", True, others), ("B", "B-test vs CNN without survey augmentations", True,
                                                   list(supervised_rows[:1])),
                 ("A", "A-test", True, others), ("drop", "drop A-B", False, list(supervised_rows)))
@@ -365,16 +366,19 @@ def cross_survey_findings(results: pd.DataFrame, metric: str = "accuracy", *, ss
                 best = means.idxmax() if up else means.idxmin()
                 pair = at[[method, best]].dropna()
                 res = paired_comparison(pair[method], pair[best], higher_is_better=up, min_repeats=min_repeats)
-                word = {"better": "wins", "worse": "loses", "not distinguishable": "ties"}.get(res["verdict"],
-                                                                                            "untested")
-                tally.setdefault(label, {}).setdefault(word, 0)
-                tally[label][word] += 1
-                name = method if column != "drop" else f"{method} (drop)"
-                rival = best if column != "drop" else f"{best} (drop)"
-                lines.append(f"{label}, {n} labels: " + comparison_sentence(name, rival, res, digits))
+                comparisons.append(dict(res, label=label, n_labels=int(n), where=f"{label}, {n} labels",
+                                        a=method if column != "drop" else f"{method} (drop)",
+                                        b=best if column != "drop" else f"{best} (drop)"))
+    lines, tally = [], {}
+    for res in holm_adjust(comparisons):  # the study's comparisons are one family
+        word = {"better": "wins", "worse": "loses", "not distinguishable": "ties"}.get(res["verdict"], "untested")
+        tally.setdefault(res["label"], {}).setdefault(word, 0)
+        tally[res["label"]][word] += 1
+        lines.append(f"{res['where']}: " + comparison_sentence(res["a"], res["b"], res, digits))
     counts = "; ".join(f"{label}: " + ", ".join(f"{word} {k}" for word, k in sorted(t.items()))
                        for label, t in tally.items())
     head = (f"SSL rows per budget against the best other row, on B also against the CNN without survey "
-            f"augmentations, and their drop against the supervised CNNs' ({counts}; a smaller drop wins)"
+            f"augmentations, and their drop against the supervised CNNs' ({counts}; a smaller drop wins; "
+            f"paired t-tests, Holm-corrected together at 5 %)"
             if counts else "No SSL row and rival to compare.")
     return [head] + lines

@@ -18,7 +18,8 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._comparison import budget_findings
+from ._comparison import budget_comparisons, comparison_table, family_findings
+from ._label_ratio import best_rival, label_ratio_findings
 
 __all__ = ["downstream_study", "run_downstream_study"]
 
@@ -38,14 +39,16 @@ _CATALOGUE_ROWS = {"morphology": ("photometry + GB", "morphology + GB", "photome
                                 "constant (median redshift)")}
 
 
-def _study_findings(results: dict, min_repeats: int = 5, other_rows=None) -> list[str]:
+def _study_findings(results: dict, min_repeats: int = 5, other_rows=None, return_comparisons: bool = False):
     """Per task and budget: each SSL row against the best catalogue baseline and the supervised CNN.
 
     ``other_rows`` (task -> row names) are further frozen embedders, also compared with the
-    main embedder's frozen row. Every sentence follows :func:`paired_comparison` (a verdict only where the paired
-    difference exceeds two standard errors, with at least ``min_repeats`` repeats).
+    main embedder's frozen row. Every comparison is the paired t-test of :func:`paired_comparison`
+    (at least ``min_repeats`` repeats), and all of them are corrected together with Holm's method
+    (:func:`~sklearn_ssl.evaluation.family_findings`). With ``return_comparisons`` also the table
+    of comparisons (:func:`~sklearn_ssl.evaluation.comparison_table`, ``p_value`` and ``p_adjusted``).
     """
-    lines = []
+    groups = []
     for task, metric, up in (("morphology", "accuracy", True), ("redshift", "sigma_mad", False)):
         res = results[task]
         others = list((other_rows or {}).get(task, ()))
@@ -57,9 +60,28 @@ def _study_findings(results: dict, min_repeats: int = 5, other_rows=None) -> lis
             if method in others:
                 rivals_of.append(((_SSL_ROWS[task][0],), _SSL_ROWS[task][0]))
             for rivals, what in rivals_of:
-                found = budget_findings(res, metric, method, rivals, higher_is_better=up, min_repeats=min_repeats)
-                if found:
-                    lines.append(f"{task} ({metric}), {method} vs {what}: " + " ".join(found))
+                groups.append((f"{task} ({metric}), {method} vs {what}: ",
+                               budget_comparisons(res, metric, method, rivals, higher_is_better=up,
+                                                  min_repeats=min_repeats)))
+    lines, comparisons = family_findings(groups)
+    lines += _ratio_findings(results, min_repeats, other_rows)
+    return (lines, comparison_table(comparisons)) if return_comparisons else lines
+
+
+def _ratio_findings(results: dict, min_repeats: int = 5, other_rows=None) -> list[str]:
+    """The label ratio (:func:`~sklearn_ssl.evaluation.label_ratio`) of each SSL row against the supervised CNN
+    and the best catalogue baseline (by mean over all budgets; not the constant predictor), per task; only with
+    at least ``min_repeats`` repeats, which its bootstrap interval resamples."""
+    lines = []
+    for task, metric, up in (("morphology", "accuracy", True), ("redshift", "sigma_mad", False)):
+        res = results[task]
+        if res.empty or res["repeat"].nunique() < min_repeats:
+            continue
+        catalogue = best_rival(res, metric, [r for r in _CATALOGUE_ROWS[task] if not r.startswith("constant")],
+                               higher_is_better=up)
+        rivals = [r for r in (*_SUPERVISED_ROWS[task], catalogue) if r is not None]
+        methods = (*_SSL_ROWS[task], *(other_rows or {}).get(task, ()))
+        lines += label_ratio_findings(res, metric, methods, rivals, higher_is_better=up, heading=f"{task} ({metric}), ")
     return lines
 
 
@@ -152,8 +174,13 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
 
     ``out["findings"]`` states, per task and budget, whether each SSL row beats the best
     catalogue baseline and the supervised CNN, by the rule of
-    :func:`paired_comparison` (paired repeats, a verdict only beyond two standard errors
-    and with at least 5 repeats).
+    :func:`paired_comparison` (a two-sided paired t-test over at least 5 repeats), all the
+    comparisons corrected together with Holm's method at 5 %; ``out["comparisons"]`` is
+    their table, with ``p_value`` and ``p_adjusted``. With at least 5 repeats the findings
+    also give the label ratio of each SSL row against the supervised CNN and the best
+    catalogue baseline (:func:`~sklearn_ssl.evaluation.label_ratio`: "SSL at n labels
+    matches the rival at r x n labels", with a bootstrap interval over the repeats, and
+    whether that interval includes 1).
 
     Fine-tuned and supervised models train for at least ``finetune_steps`` optimiser steps
     at every budget (``min_steps``; default: ``finetune_epochs`` epochs of the largest
@@ -200,7 +227,8 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
     out : dict
         ``"morphology"`` and ``"redshift"``: tidy results of :func:`label_efficiency`;
         ``"morphology_summary"``, ``"redshift_summary"``: :func:`summarize_label_efficiency`;
-        ``"findings"``: list of sentences (see above);
+        ``"findings"``: list of sentences (see above); ``"comparisons"``: their table
+        (:func:`~sklearn_ssl.evaluation.comparison_table`);
         ``"figures"``: dict of matplotlib Figures; ``"timings"``: seconds per task (and
         ``"features"``, the catalogue measurement).
     """
@@ -286,11 +314,12 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
         "redshift_outlier_fraction": plot_label_efficiency(z_res, "outlier_fraction",
                                                            title="Photo-z outliers |dz| > 0.05"),
     }
+    findings, comparisons = _study_findings(
+        {"morphology": morph_res, "redshift": z_res}, return_comparisons=True,
+        other_rows={"morphology": [f"{n} frozen + logistic" for n in other_embedders or {}],
+                    "redshift": [f"{n} frozen + ridge" for n in other_embedders or {}]})
     return {"morphology": morph_res, "redshift": z_res, "morphology_summary": summarize_label_efficiency(morph_res),
-            "redshift_summary": summarize_label_efficiency(z_res),
-            "findings": _study_findings({"morphology": morph_res, "redshift": z_res},
-                                        other_rows={"morphology": [f"{n} frozen + logistic" for n in other_embedders or {}],
-                                                    "redshift": [f"{n} frozen + ridge" for n in other_embedders or {}]}),
+            "redshift_summary": summarize_label_efficiency(z_res), "findings": findings, "comparisons": comparisons,
             "figures": figures, "timings": timings}
 
 

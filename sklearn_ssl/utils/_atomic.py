@@ -112,18 +112,19 @@ _REPORT_MARKER = ".sklearn-ssl-report"
 
 
 @contextlib.contextmanager
-def atomic_dir(target):
+def atomic_dir(target, what="report"):
     """Yield a temporary folder next to ``target``; it replaces ``target`` on success only.
 
-    An existing ``target`` is replaced only if it is a previous report (it holds the
-    marker file written here); any other existing path raises before work starts.
+    An existing ``target`` is replaced only if sklearn-ssl wrote it (it holds the marker file
+    written here); any other existing path raises before work starts, naming ``what`` the
+    folder should have been (``"report"``, ``"explorer"``).
     """
     target = Path(target)
     parent = _folder(target)
     if not parent.is_dir():
         raise FileNotFoundError(f"{target}: the output folder {parent} does not exist.")
     if target.exists() and not (target / _REPORT_MARKER).exists():
-        raise ValueError(f"{target}: exists and is not a sklearn-ssl report; choose another --out "
+        raise ValueError(f"{target}: exists and is not a sklearn-ssl {what}; choose another --out "
                          "or remove it.")
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))

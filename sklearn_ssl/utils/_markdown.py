@@ -52,6 +52,7 @@ def markdown_to_html(lines, title) -> str:
     def inline(text):
         text = html.escape(text, quote=False)
         text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
+        text = re.sub(r"(?<!!)\[([^\]]+)\]\(([^)\s\"]+)\)", r'<a href="\2">\1</a>', text)  # [text](link)
         return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
 
     body, i = [], 0
