@@ -49,6 +49,8 @@ setup(
         "search": ["faiss-cpu>=1.8"],
         # sklearn-ssl explore / sklearn_ssl.discovery.explore: the page (bokeh) and its UMAP map
         "explore": ["umap-learn>=0.5.12", "bokeh>=3.9"],
+        # label_efficiency(selection=...) and discovery.select_labels: TypiClust, ProbCover, CoreSet, uncertainty
+        "select": ["scikit-activeml>=1.0"],
     },
     entry_points={"console_scripts": ["sklearn-ssl=sklearn_ssl.cli:main"]},
 )

@@ -27,6 +27,11 @@ CNN by :func:`sklearn_ssl.evaluation.paired_comparison` (a two-sided paired t-te
 least 5 repeats), all of them corrected together with Holm's method at 5 %; the table of
 comparisons with ``p_value`` and ``p_adjusted`` is ``real_label_efficiency_comparisons.csv``.
 
+``--selection`` chooses each budget's labels with a query strategy of scikit-activeml
+(``typiclust``, ``probcover``, ``coreset``, ``uncertainty``; default ``random``) applied to the
+pretrained embedder's embeddings of the training split; every row of a repeat is trained on
+the same chosen labels (``benchmarks/label_selection.py`` compares the strategies).
+
 Metrics: ROC AUC (spiral vs not) and balanced accuracy. Outputs in ``--out``: the tidy
 results (``real_label_efficiency.csv``), the mean/std table (``..._summary.csv``), the
 plot (``real_label_efficiency.png``) and the timings (``..._timings.json``).
@@ -61,6 +66,7 @@ from sklearn_ssl.evaluation._downstream import _SemiSupervisedProbe, _training_p
 from sklearn_ssl.nn.encoders import SmallCNN
 from sklearn_ssl.evaluation import (best_rival, budget_comparisons, comparison_table, family_findings,
                                     label_efficiency, label_ratio_findings, summarize_label_efficiency)
+from sklearn_ssl.evaluation import SELECTION_STRATEGIES
 from sklearn_ssl.evaluation.features import _catalogue_baselines
 from sklearn_ssl.estimators._finetune import FineTunedClassifier
 from sklearn_ssl.plotting import plot_label_efficiency
@@ -141,6 +147,8 @@ def parse_args(argv=None):
                    help=".npy file of the GalaxyFeatures table of these images (written if absent)")
     p.add_argument("--n-jobs", type=int, default=None, help="processes measuring GalaxyFeatures")
     p.add_argument("--label-weight", type=float, default=1.0, help="semi-supervised label_weight")
+    p.add_argument("--selection", default="random", choices=list(SELECTION_STRATEGIES),
+                   help="how each budget's labels are chosen (strategies see the SSL embeddings)")
     p.add_argument("--limit", type=int, default=None, help="use a random subset of the images")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     p.add_argument("--seed", type=int, default=0)
@@ -203,7 +211,9 @@ def main(argv=None):
         FrozenEstimator(emb), encoder_lr=args.ft_encoder_lr, max_epochs=3, min_steps=args.ft_steps,
         **{**ft, "lr": args.ft_lr})}
     common = dict(test_size=args.test_size, n_repeats=args.n_repeats, scoring=SCORING, task="classification",
-                  random_state=args.seed, verbose=1)
+                  random_state=args.seed, verbose=1, selection=args.selection)
+    if args.selection != "random":
+        common["selection_features"] = emb.transform(X)
     if not args.no_catalogue:
         t0 = time.perf_counter()
         cached = args.features_cache and os.path.exists(args.features_cache)

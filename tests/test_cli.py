@@ -612,18 +612,20 @@ def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     assert "SSL frozen" in text and "supervised CNN" in text and "report.html" in text
     names = set(files(out))
     assert {"report.md", "report.html", "label_efficiency.csv", "summary.csv", "catalog.csv", "embeddings.csv",
-            "model.joblib", "settings.json", "figures", "rare_objects.csv", "cross_survey.csv"} <= names
+            "model.joblib", "settings.json", "figures", "rare_objects.csv", "cross_survey.csv",
+            "label_selection.csv"} <= names
     figures = set(files(out / "figures"))
     assert figures == {"galaxies.png", "augmentations.png", "training_loss.png", "embedding_map.png",
                        "label_efficiency.png", "photoz.png", "cross_survey.png"}
     md = (out / "report.md").read_text()
+    assert "## Choosing which galaxies to label" in md and "typiclust" in md
     for name in figures:
         assert f"figures/{name}" in md and (out / "figures" / name).stat().st_size > 10_000
     html = (out / "report.html").read_text()
     assert html.count("<img ") == len(figures)
     tables = html_tables(html)
     summary = pd.read_csv(out / "summary.csv")
-    assert len(tables) == 4  # summary, label-efficiency curve, rare-object search, cross-survey study
+    assert len(tables) == 5  # summary, label-efficiency curve, rare-object search, cross-survey study, selection
     assert tables[0][0] == list(summary.columns)  # header row: the column names, one <th> each
     assert len(tables[0]) == 1 + len(summary)  # then one <tr> per method
     assert [row[0] for row in tables[0][1:]] == summary.iloc[:, 0].tolist()

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..utils import markdown_to_html, markdown_table
+from ._selection import selection_section
 
 #: The bands of the demo's survey.
 _BANDS = "ugriz"
@@ -234,7 +235,7 @@ def _explorer_section(explorer) -> list:
 
 
 def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=None, found=None, crossed=None,
-                  explorer=None):
+                  explorer=None, chosen=None):
     from .. import __version__
 
     from ..evaluation import format_mean_se
@@ -272,7 +273,7 @@ def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=No
           "Accuracy: higher is better; sigma_MAD, outlier fraction and |bias|: lower is better.", "",
           "## Findings (computed from the table below)", ""] + [f"- {f}" for f in findings] + [
           "", "## Full label-efficiency table", "", curve, ""] + _beyond_simclr_section(table, cfg, rare, found) \
-        + _cross_survey_section(crossed) + _explorer_section(explorer)
+        + _cross_survey_section(crossed) + _explorer_section(explorer) + selection_section(chosen)
     for name, title, caption in figures:
         md += [f"## {title}", "", f"![{title}](figures/{name})", "", caption, ""]
     md += ["## Reproduce", "", "```bash",
@@ -287,6 +288,7 @@ def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=No
            + (", `rare_objects.csv` (the rare-object search)" if rare is not None else "")
            + (", `cross_survey.csv` (the cross-survey study)" if crossed is not None else "")
            + (", `explorer/` (the explorer: `index.html`, the cutouts in `thumbs/`, `map.csv`)" if explorer else "")
+           + (", `label_selection.csv` (labels chosen by a strategy or at random)" if chosen is not None else "")
            + ".", ""]
     # tables stay DataFrames until here: Markdown for report.md, HTML rows and cells for report.html
     (folder / "report.md").write_text("\n".join(markdown_table(x) if isinstance(x, pd.DataFrame) else x

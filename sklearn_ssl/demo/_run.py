@@ -21,6 +21,7 @@ from ._figures import _demo_figures, _save
 from ._report import (
     _BANDS, _OTHER_FROZEN, _cross_survey_caption, _method_of, _summary, _summary_text, _write_report,
 )
+from ._selection import selection_rows
 from ..utils import epoch_bar, Steps
 
 __all__ = ["DEMO_SETTINGS", "DEMO_WALL_TIME_S", "run_demo"]
@@ -197,7 +198,7 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
     others_wanted = tuple(cfg.get("other_methods", ()))
     rare_fraction = float(cfg.get("rare_fraction", 0.0))
     cross = cfg.get("cross_survey")
-    steps = Steps(5 + bool(others_wanted) + (bool(others_wanted) or rare_fraction > 0) + (cross is not None),
+    steps = Steps(6 + bool(others_wanted) + (bool(others_wanted) or rare_fraction > 0) + (cross is not None),
                    progress)
     if progress:
         print(_expected_time(quick, n_samples is not None or epochs is not None), file=sys.stderr, flush=True)
@@ -262,6 +263,16 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
             timings["beyond_simclr"] = time.perf_counter() - t
             steps.done()
 
+        steps.start("choosing which galaxies to label (TypiClust, ProbCover, CoreSet against random labels)")
+        t = time.perf_counter()
+        chosen = selection_rows(Z, catalog["morphology_class"].to_numpy(), cfg["budgets"],
+                                test_fraction=cfg["test_fraction"], n_repeats=cfg.get("n_repeats", 1),
+                                random_state=random_state)
+        if chosen is not None:
+            chosen.to_csv(tmp / "label_selection.csv", index=False)
+        timings["label_selection"] = time.perf_counter() - t
+        steps.done()
+
         crossed = None
         if cross is not None:
             from ..evaluation import CROSS_SURVEY_QUICK, cross_survey_study
@@ -306,10 +317,10 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
         (tmp / "settings.json").write_text(json.dumps({"settings": settings, "timings_s": timings,
                                                        "retrieval": found}, indent=1))
         _write_report(tmp, cfg, table, summary, figures, timings, out, rare=rare, found=found, crossed=crossed,
-                      explorer=explorer)
+                      explorer=explorer, chosen=chosen)
         steps.done()
     if verbose:
         print(_summary_text(summary, cfg, timings, out))
     return {"label_efficiency": table, "summary": summary, "settings": cfg, "timings": timings, "out": out,
-            "rare_objects": rare, "retrieval": found,
+            "rare_objects": rare, "retrieval": found, "label_selection": chosen,
             "cross_survey": None if crossed is None else {k: crossed[k] for k in ("results", "summary", "findings")}}

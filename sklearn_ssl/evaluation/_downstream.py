@@ -146,8 +146,8 @@ class _SemiSupervisedProbe(BaseEstimator):
 def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300), n_repeats=5, test_size=0.25,
                      finetune_epochs=15, finetune_steps=None, photoz_bins=180, semi_supervised=True,
                      catalogue_baselines=True, other_embedders=None, bands=None, n_jobs=None,
-                     class_column="morphology_class", redshift_column="redshift", random_state=0,
-                     keep_predictions=False, progress=False, verbose=0) -> dict:
+                     class_column="morphology_class", redshift_column="redshift", selection="random",
+                     random_state=0, keep_predictions=False, progress=False, verbose=0) -> dict:
     """Label-efficiency study of a pretrained embedder: morphology and photometric redshift.
 
     Every row is scored by :func:`label_efficiency` on one held-out split:
@@ -216,6 +216,11 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
         Band names for :class:`~sklearn_ssl.evaluation.features.GalaxyFeatures` (e.g. ``"ugriz"``).
     n_jobs : int or None, default=None
         Images measured in parallel by :class:`~sklearn_ssl.evaluation.features.GalaxyFeatures`.
+    selection : {"random", "typiclust", "probcover", "coreset", "uncertainty"}, default="random"
+        How each budget's labels are chosen (:func:`~sklearn_ssl.evaluation.label_efficiency`):
+        the strategies see the embedder's embeddings of the training split, and every row
+        of a repeat is trained on the same chosen labels. ``"uncertainty"`` applies to
+        morphology only; the redshift rows then use random subsets.
 
     Returns
     -------
@@ -289,13 +294,16 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
 
     common = dict(n_labels=list(n_labels), test_size=test_size, n_repeats=n_repeats, random_state=random_state,
                   keep_predictions=keep_predictions, progress=progress, verbose=verbose)
+    if selection != "random":
+        common["selection_features"] = embedder.transform(images)
     t0 = time.perf_counter()
     morph_res = label_efficiency(morph, images, catalogue[class_column].to_numpy(), scoring={"accuracy": "accuracy"},
-                                 task="classification", **common)
+                                 task="classification", selection=selection, **common)
     timings["morphology"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     z_res = label_efficiency(redshift, images, catalogue[redshift_column].to_numpy(), scoring=_PHOTOZ_SCORING,
-                             task="regression", **common)
+                             task="regression", selection="random" if selection == "uncertainty" else selection,
+                             **common)
     errors = z_res["metric"].isin(_PHOTOZ_ERRORS)
     z_res.loc[errors, "score"] = -z_res.loc[errors, "score"]  # the negated scores back to errors, as tabulated
     timings["redshift"] = time.perf_counter() - t0
@@ -318,7 +326,7 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
 def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100, 300), n_repeats=5,
                          test_size=0.25, pretrain_epochs=15, finetune_epochs=15, finetune_steps=None,
                          photoz_bins=180, width=16, batch_size=64, semi_supervised=True, catalogue_baselines=True,
-                         n_jobs=None, random_state=0, verbose=0) -> dict:
+                         n_jobs=None, selection="random", random_state=0, verbose=0) -> dict:
     """The label-efficiency study on :func:`sklearn_ssl.datasets.make_galaxy_survey`.
 
     Simulates ``n_samples`` galaxies, pretrains one :class:`~sklearn_ssl.ContrastiveEmbedder`
@@ -349,6 +357,7 @@ def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100,
     out = downstream_study(X, cat, emb, n_labels=n_labels, n_repeats=n_repeats, test_size=test_size,
                            finetune_epochs=finetune_epochs, finetune_steps=finetune_steps, photoz_bins=photoz_bins,
                            semi_supervised=semi_supervised, catalogue_baselines=catalogue_baselines,
-                           bands="ugriz", n_jobs=n_jobs, random_state=random_state, verbose=verbose)
+                           bands="ugriz", n_jobs=n_jobs, selection=selection, random_state=random_state,
+                           verbose=verbose)
     out["timings"] = {**timings, **out["timings"]}
     return {**out, "n_samples": int(len(X)), "embedder": emb}

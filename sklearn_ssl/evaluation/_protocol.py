@@ -30,6 +30,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 
+from ._selection import SELECTION_STRATEGIES, select_labels
 from .metrics import get_scorer
 
 __all__ = ["label_efficiency", "summarize_label_efficiency", "held_out_split", "asinh_flatten"]
@@ -80,7 +81,8 @@ def held_out_split(y, test_size, classification: bool, rng) -> tuple[np.ndarray,
 
 
 def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3, scoring=None, task="auto",
-                     random_state=None, keep_predictions=False, progress=False, verbose=0):
+                     selection="random", selection_features=None, selection_params=None, random_state=None,
+                     keep_predictions=False, progress=False, verbose=0):
     """Score estimators trained on increasing numbers of labels, on a fixed held-out split.
 
     Parameters
@@ -109,6 +111,21 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
     task : {"auto", "classification", "regression"}, default="auto"
         "auto" is "regression" for continuous targets, else "classification".
         Classification subsets are stratified and contain every class.
+    selection : {"random", "typiclust", "probcover", "coreset", "uncertainty"}, default="random"
+        How each budget's labels are chosen from the training split. ``"random"``: a random
+        subset (stratified for classification), as before this parameter existed: the
+        same subsets for the same ``random_state``. The others ask a query strategy of
+        scikit-activeml (the optional extra ``select``) for the budget's labels, from
+        ``selection_features`` of the training split only (never a test row), starting from
+        one random galaxy per class (classification); see
+        :func:`sklearn_ssl.discovery.select_labels`. The estimators are then trained on exactly
+        those labels; every estimator gets the same subset in a repeat.
+    selection_features : array-like of shape (n_samples, n_features) or None, default=None
+        What the strategy sees, one row per sample of ``X`` (e.g. the embeddings,
+        ``embedder.transform(X)``); None uses ``X`` itself when it is 2-D.
+    selection_params : dict or None, default=None
+        Parameters of the strategy (``strategy_params`` of
+        :func:`~sklearn_ssl.discovery.select_labels`, e.g. ``{"n_classes": 8}`` for ProbCover).
     random_state : int, RandomState instance or None, default=None
         Seeds the held-out split and the subsets: an integer makes both reproducible.
     keep_predictions : bool, default=False
@@ -125,7 +142,9 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
     results : pandas.DataFrame
         Tidy table with columns ``estimator``, ``n_labels``, ``repeat``, ``metric``,
         ``score`` and ``fit_time`` (seconds); one row per estimator, budget, repeat and
-        metric. ``results.attrs["test_index"]`` holds the held-out sample indices.
+        metric. ``results.attrs["test_index"]`` holds the held-out sample indices,
+        ``results.attrs["selection"]`` the selection and ``results.attrs["subsets"]`` a dict
+        ``(n_labels, repeat) -> sample indices`` of the labels each fit saw.
 
     Examples
     --------
@@ -151,6 +170,7 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
     budgets = [int(n) for n in np.atleast_1d(n_labels)]
     if any(n < 1 for n in budgets):
         raise ValueError(f"n_labels must be positive integers, got {list(n_labels)}.")
+    features = _selection_features(selection, selection_features, X)
     rng = check_random_state(random_state)
     train_idx, test_idx = held_out_split(y, test_size, classification, rng)
     too_big = [n for n in budgets if n > len(train_idx)]
@@ -164,13 +184,20 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
     seeds = rng.randint(np.iinfo(np.int32).max, size=(n_repeats, len(budgets)))
     from tqdm.auto import tqdm  # installed with skorch
 
-    rows, predictions = [], {}
+    rows, predictions, subsets = [], {}, {}
     bar = tqdm(total=n_repeats * len(budgets) * len(estimators), desc="label budgets", unit="fit",
                disable=None if progress else True, file=sys.stderr, dynamic_ncols=True,  # None: terminals only
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} fits [{elapsed}]")  # fits differ too much for an ETA
     for r in range(n_repeats):
         for b, n in enumerate(budgets):
-            sub = train_idx[_subset(y[train_idx], n, classification, np.random.RandomState(seeds[r, b]))]
+            sub_rng = np.random.RandomState(seeds[r, b])
+            if selection == "random":
+                sub = train_idx[_subset(y[train_idx], n, classification, sub_rng)]
+            else:
+                sub = train_idx[select_labels(features[train_idx], n, strategy=selection, y=y[train_idx],
+                                              classification=classification, strategy_params=selection_params,
+                                              random_state=sub_rng)]
+            subsets[n, r] = sub
             for name, est in estimators.items():
                 bar.set_postfix_str(f"{name}, {n} labels", refresh=True)
                 model = clone(est)
@@ -191,9 +218,29 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
     out = pd.DataFrame(rows, columns=["estimator", "n_labels", "repeat", "metric", "score", "fit_time"])
     out.attrs["test_index"] = test_idx
     out.attrs["task"] = task
+    out.attrs["selection"] = selection
+    out.attrs["subsets"] = subsets
     if keep_predictions:
         out.attrs["predictions"] = predictions
     return out
+
+
+def _selection_features(selection, selection_features, X):
+    """The 2-D features a query strategy sees (None for ``"random"``), checked against ``X``."""
+    if not isinstance(selection, str) or selection not in SELECTION_STRATEGIES:
+        raise ValueError(f"selection must be one of {list(SELECTION_STRATEGIES)}, got {selection!r}.")
+    if selection == "random":
+        return None
+    if selection_features is None:
+        if getattr(X, "ndim", 2) != 2:
+            raise ValueError(f"selection={selection!r} needs 2-D features, but X has shape {X.shape}; pass "
+                             "selection_features, e.g. embedder.transform(X).")
+        selection_features = X
+    features = np.asarray(selection_features, dtype=np.float64)
+    if features.ndim != 2 or len(features) != len(X):
+        raise ValueError(f"selection_features must have shape (n_samples, n_features) with n_samples={len(X)}, "
+                         f"got {features.shape}.")
+    return features
 
 
 # -- the downstream study on the synthetic survey (used by benchmarks/ and the CLI) ------------

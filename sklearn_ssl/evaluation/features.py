@@ -2,8 +2,10 @@
 
 :class:`GalaxyFeatures` turns image stacks (n, bands, H, W) into the table a survey
 pipeline would give: aperture (Kron) magnitudes and colours, half-light radius,
-concentration and ellipticity measured by photutils (SExtractor-like dual-image mode:
-detection on the sum of the bands, photometry in every band through the same apertures),
+concentration and ellipticity measured as SExtractor (Bertin & Arnouts 1996) would, with
+photutils: sky from the masked stamp, detection on the smoothed inverse-variance weighted sum
+of the bands with deblending, photometry in every band through the detection apertures
+(dual-image mode),
 and the non-parametric morphology of Conselice (2003) and Lotz et al. (2004)
 (concentration, asymmetry, smoothness, Gini, M20) measured by statmorph
 (Rodriguez-Gomez et al. 2019). These are the baselines a self-supervised representation
@@ -11,21 +13,24 @@ has to beat: see :func:`sklearn_ssl.evaluation.downstream_study`.
 
 Nothing here re-implements a measurement: photutils'
 :class:`~photutils.segmentation.SourceCatalog` and statmorph's ``SourceMorphology`` do the
-work; this module only picks the central source, runs them per image (in parallel with
-joblib) and turns a failure on one image into NaN and a flag instead of an exception.
+work (with photutils' ``detect_sources``, ``deblend_sources``, ``make_2dgaussian_kernel`` and
+``Background2D``); this module only chains them, picks the central source, runs them per image
+(in parallel with joblib) and turns a failure on one image into NaN and a flag instead of an
+exception.
 """
 
 from __future__ import annotations
 
 import numbers
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..utils import StrOptions
+from ..utils import Interval, StrOptions
 
 __all__ = ["GalaxyFeatures", "MORPHOLOGY_FEATURES", "PHOTOMETRY_SHAPE_FEATURES"]
 
@@ -67,10 +72,128 @@ def _central_label(segm, shape):
     return int(segm.data[ys[nearest], xs[nearest]])
 
 
-def _measure(image, detect_with, photometry, morphology, zeropoint, nsigma, npixels):
+@dataclass(frozen=True)
+class _Settings:
+    """What :func:`_measure` needs from the estimator's parameters, resolved once in ``transform``."""
+
+    detect_with: int | None
+    morphology_band: int
+    photometry: bool
+    morphology: bool
+    zeropoint: float
+    nsigma: float
+    npixels: int
+    kernel_fwhm: float | None
+    deblend_contrast: float
+    kron_params: tuple
+    background: str
+    background_box: int
+    gain: np.ndarray | None  # per band, image units -> electrons; None: sky noise only
+
+
+_MIN_SKY_PIXELS = 32  # fewer unmasked pixels than this: the mask is not dilated, then not used
+
+
+def _kernel(fwhm, shape):
+    """photutils' normalised Gaussian kernel of FWHM ``fwhm`` px (odd size ~2 FWHM + 1, within the stamp)."""
+    from photutils.segmentation import make_2dgaussian_kernel
+
+    size = 2 * int(np.ceil(fwhm)) + 1
+    size = min(size, min(shape) - (1 - min(shape) % 2))
+    return make_2dgaussian_kernel(fwhm, size=max(size, 1))
+
+
+def _sky_mask(det, segm, s):
+    """Pixels that may hold source light, and the area of the central source's Kron aperture.
+
+    The mask holds the segments dilated by the kernel FWHM and the central source's Kron ellipse
+    scaled by 2 (5 Kron radii); with ``background="masked"``, the widest of these masks that
+    leaves ``_MIN_SKY_PIXELS``. ``(None, 0)`` where nothing was detected.
+    """
+    from photutils.segmentation import SourceCatalog
+    from photutils.utils import circular_footprint
+
+    if segm is None:
+        return None, 0.0
+    radius = max(1, int(np.ceil(s.kernel_fwhm or 2.0)))
+    mask = segm.make_source_mask(footprint=circular_footprint(radius))
+    area = 0.0
+    try:
+        aperture = SourceCatalog(det, segm, kron_params=s.kron_params).select_label(
+            _central_label(segm, det.shape)).kron_aperture
+    except Exception:  # noqa: BLE001 - no Kron aperture: the dilated segments alone
+        aperture = None
+    if aperture is not None:
+        area = float(aperture.area)
+        wide = aperture.copy()
+        wide.a, wide.b = 2 * wide.a, 2 * wide.b
+        wider = mask | wide.to_mask(method="center").to_image(det.shape).astype(bool)
+        if s.background != "masked" or (~wider).sum() >= _MIN_SKY_PIXELS:
+            mask = wider
+    if s.background == "masked":  # the sky must come from this stamp: the widest mask that leaves enough
+        for candidate in (mask, segm.data > 0):
+            if (~candidate).sum() >= _MIN_SKY_PIXELS:
+                return candidate, area
+        return None, area
+    return mask, area
+
+
+def _sky(bands, mask, box):
+    """Each band's sky level (scalar or Background2D map) and noise from the pixels ``mask`` leaves.
+
+    With fewer than ``_MIN_SKY_PIXELS`` left, the statistics use all pixels (clipped).
+    """
+    from astropy.stats import SigmaClip, sigma_clipped_stats
+    from photutils.background import Background2D
+
+    h, w = bands.shape[1:]
+    if mask is not None and (~mask).sum() < _MIN_SKY_PIXELS:
+        mask = None
+    levels, sigmas = [], []
+    for band in bands:
+        if min(h, w) >= 3 * box:  # room for a mesh of boxes: a varying background, as SExtractor's
+            bkg = Background2D(band, box, mask=mask, sigma_clip=SigmaClip(sigma=3.0))
+            levels.append(bkg.background)
+            sigmas.append(float(bkg.background_rms_median))
+        else:
+            _, median, std = sigma_clipped_stats(band, mask=mask, sigma=3.0)
+            levels.append(float(median))
+            sigmas.append(float(std))
+    return levels, np.array(sigmas)
+
+
+def _floor(sigmas, bands):
+    """Noise-free bands get a tiny positive noise so that weights and thresholds stay finite."""
+    scale = np.abs(bands).reshape(len(bands), -1).max(1)
+    floor = np.maximum(1e-6 * scale, np.finfo(float).tiny)
+    return np.where(np.isfinite(sigmas) & (sigmas > 0), sigmas, floor)
+
+
+def _detection_image(bands, sigmas, detect_with):
+    """Inverse-variance weighted mean of the bands (or one band) and its sky noise."""
+    if detect_with is not None:
+        return bands[detect_with], float(sigmas[detect_with])
+    w = 1.0 / sigmas ** 2
+    return np.tensordot(w, bands, axes=1) / w.sum(), float(1.0 / np.sqrt(w.sum()))
+
+
+def _segment(det, det_sigma, s, deblend):
+    """Segmentation of the smoothed detection image (threshold: ``nsigma`` times the unsmoothed noise), or None."""
+    from astropy.convolution import convolve
+    from photutils.segmentation import deblend_sources, detect_sources
+
+    smoothed = det if s.kernel_fwhm is None else convolve(det, _kernel(s.kernel_fwhm, det.shape),
+                                                          normalize_kernel=False)
+    segm = detect_sources(smoothed, s.nsigma * det_sigma, s.npixels)
+    if segm is not None and deblend and s.deblend_contrast < 1:
+        segm = deblend_sources(smoothed, segm, s.npixels, contrast=s.deblend_contrast, progress_bar=False)
+    return segm
+
+
+def _measure(image, s):
     """Features of one image (bands, H, W): photometry block then morphology block (NaN on failure)."""
     from astropy.stats import sigma_clipped_stats
-    from photutils.segmentation import SourceCatalog, detect_sources
+    from photutils.segmentation import SourceCatalog
 
     nb = image.shape[0]
     n_phot = nb + max(nb - 1, 0) + len(PHOTOMETRY_SHAPE_FEATURES)
@@ -84,38 +207,56 @@ def _measure(image, detect_with, photometry, morphology, zeropoint, nsigma, npix
         warnings.simplefilter("ignore")  # photutils/statmorph/astropy warn on poor sources: the flags say it
         try:
             bands = image.astype(np.float64)
-            stats = [sigma_clipped_stats(b, sigma=3.0) for b in bands]
-            bands = bands - np.array([s[1] for s in stats])[:, None, None]  # subtract each band's sky
-            det = bands.sum(0) if detect_with is None else bands[detect_with]
-            _, _, sky_sigma = sigma_clipped_stats(det, sigma=3.0)
-            if not np.isfinite(sky_sigma) or sky_sigma <= 0:  # noise-free image: a tiny floor
-                sky_sigma = max(1e-6 * float(np.abs(det).max()), np.finfo(float).tiny)
-            segm = detect_sources(det, nsigma * sky_sigma, npixels)
+            # 1. a first guess of each band's sky from all pixels finds the sources ...
+            stats = np.array([sigma_clipped_stats(b, sigma=3.0) for b in bands])
+            sig0 = _floor(stats[:, 2], bands)
+            det, det_sigma = _detection_image(bands - stats[:, 1, None, None], sig0, s.detect_with)
+            segm = _segment(det, det_sigma, s, deblend=False)
+            # 2. ... whose dilated segments, and twice the Kron ellipse of the central one, are masked:
+            #    sky level and noise come from the rest
+            mask, area = _sky_mask(det, segm, s)
+            levels, sigmas = _sky(bands, mask, s.background_box)
+            # "auto": a sky level only from at least as many pixels as the Kron aperture holds (the level's error
+            # then adds at most ~1.25x the aperture's own noise), else the image's zero level is kept (flag 2)
+            sky_measured = s.background == "masked" or (
+                s.background == "auto" and mask is not None and (~mask).sum() >= max(_MIN_SKY_PIXELS, area))
+            if not sky_measured:
+                levels = [0.0] * nb
+            sky_measured = sky_measured or s.background == "none"
+            sigmas = _floor(sigmas, bands)
+            bands = bands - np.stack([np.broadcast_to(lv, bands.shape[1:]) for lv in levels])
+            # 3. detection on the noise-weighted, smoothed image, deblended
+            det, det_sigma = _detection_image(bands, sigmas, s.detect_with)
+            segm = _segment(det, det_sigma, s, deblend=True)
         except Exception:  # noqa: BLE001 - any failure on one image becomes NaN + flag
             return phot, morph
         if segm is None:
             return phot, morph
         label = _central_label(segm, det.shape)
-        if photometry:
+        errors = np.broadcast_to(sigmas[:, None, None], bands.shape)
+        if s.gain is not None:  # sky noise and the sources' Poisson noise
+            errors = np.sqrt(errors ** 2 + np.maximum(bands, 0) / s.gain[:, None, None])
+        if s.photometry:
             try:
-                det_cat = SourceCatalog(det, segm)
-                flux = np.array([SourceCatalog(b, segm, detection_catalog=det_cat).select_label(label).kron_flux
-                                 for b in bands], dtype=float).ravel()
+                # shapes and Kron radii from the unsmoothed image: the kernel serves detection only (as SExtractor)
+                det_cat = SourceCatalog(det, segm, kron_params=s.kron_params)
+                flux = np.array([SourceCatalog(b, segm, error=e, detection_catalog=det_cat)
+                                 .select_label(label).kron_flux for b, e in zip(bands, errors)], dtype=float).ravel()
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    mag = np.where(flux > 0, zeropoint - 2.5 * np.log10(np.where(flux > 0, flux, 1.0)), np.nan)
+                    mag = np.where(flux > 0, s.zeropoint - 2.5 * np.log10(np.where(flux > 0, flux, 1.0)), np.nan)
                 src = det_cat.select_label(label)
                 r20, r50, r80 = (float(np.asarray(src.flux_radius(f).value)) for f in (0.2, 0.5, 0.8))
                 ell = float(np.asarray(src.ellipticity.value))
                 with np.errstate(divide="ignore", invalid="ignore"):
                     conc = 5.0 * np.log10(r80 / r20)
-                phot = np.concatenate([mag, mag[:-1] - mag[1:], [r50, conc, ell, 0.0]])
+                phot = np.concatenate([mag, mag[:-1] - mag[1:], [r50, conc, ell, 0.0 if sky_measured else 2.0]])
             except Exception:  # noqa: BLE001
                 pass
-        if morphology:
+        if s.morphology:
             try:
-                weight = np.full(det.shape, sky_sigma)
-                m = _statmorph_class()(det, segm, label, weightmap=weight, skybox_size=max(4, min(det.shape) // 4),
-                                       min_cutout_size=min(det.shape))
+                band = bands[s.morphology_band]
+                m = _statmorph_class()(band, segm, label, weightmap=errors[s.morphology_band],
+                                       skybox_size=max(4, min(band.shape) // 4), min_cutout_size=min(band.shape))
                 flag = int(m.flag)
                 if flag < _FAILED_MORPHOLOGY:
                     morph = np.array([float(getattr(m, q)) for q in _STATMORPH_NAMES] + [flag])
@@ -124,33 +265,50 @@ def _measure(image, detect_with, photometry, morphology, zeropoint, nsigma, npix
     return phot, morph
 
 
-def _measure_chunk(images, *args):
-    return [_measure(img, *args) for img in images]
+def _measure_chunk(images, settings):
+    return [_measure(img, settings) for img in images]
 
 
 class GalaxyFeatures(TransformerMixin, BaseEstimator):
     """Photometry and non-parametric morphology of the central galaxy of each image.
 
-    Per image: each band's sky level (sigma-clipped median) is subtracted; the galaxy is
-    detected on the detection image (sum of the bands, or one band) above
-    ``nsigma`` times its sigma-clipped noise with :func:`photutils.segmentation.detect_sources`,
-    and the segment at (or nearest to) the stamp centre is measured.
+    Per image, as SExtractor would (all steps are photutils calls):
 
-    - ``kind="photometry"`` (photutils :class:`~photutils.segmentation.SourceCatalog`,
-      dual-image mode): ``mag_<band>`` (Kron aperture of the detection image applied to
-      every band; ``zeropoint - 2.5 log10(flux)``, NaN for a non-positive flux), colours
-      ``<b1>-<b2>`` of consecutive bands, ``half_light_radius`` (pixels, radius enclosing
-      half the segment's flux), ``concentration`` (``5 log10(r80 / r20)`` of the same
-      curve), ``ellipticity`` (``1 - b/a`` from the second moments) and
-      ``photometry_flag`` (1 where nothing was measured).
-    - ``kind="morphology"`` (statmorph ``SourceMorphology`` on the detection image, a
-      constant weight map of the sky noise): ``cas_concentration``, ``asymmetry``,
-      ``smoothness``, ``gini``, ``m20`` and ``morphology_flag`` (statmorph's flag: 0 good,
-      1 suspect, 2 bad; 4 where statmorph failed or found no source, values then NaN).
-    - ``kind="all"``: both blocks.
+    1. **Sources for the mask**: each band's sky is first guessed as its sigma-clipped median
+       and noise; sources are detected on the detection image (below).
+    2. **Sky**: the segments, dilated by a disc of radius ``kernel_fwhm``, and the central
+       source's Kron ellipse scaled by 2 (5 Kron radii) are masked; each band's sky level and
+       noise are the 3-sigma-clipped median and standard deviation of the rest
+       (:class:`~photutils.background.Background2D` with boxes of ``background_box`` where
+       the stamp holds 3 boxes per axis). See ``background`` for stamps the galaxy fills.
+    3. **Detection**: on the inverse-variance weighted mean of the sky-subtracted bands (each
+       band weighted by 1 / its sky variance; or one band, ``detection_band``), smoothed with a
+       Gaussian of FWHM ``kernel_fwhm``; pixels above ``nsigma`` times the *unsmoothed*
+       image's sky noise, at least ``npixels`` connected (as SExtractor's ``DETECT_THRESH``
+       on its filtered image); segments deblended by multi-thresholding (32 levels,
+       ``deblend_contrast``, SExtractor's ``DEBLEND_NTHRESH`` / ``DEBLEND_MINCONT``). The
+       segment at (or nearest to) the stamp centre is measured.
+    4. **Photometry** (``kind="photometry"``, :class:`~photutils.segmentation.SourceCatalog`
+       in dual-image mode): the Kron aperture of the unsmoothed detection image
+       (``kron_params``; neighbours' pixels replaced by their mirror image, SExtractor's
+       ``MASK_TYPE=CORRECT``) applied to every band: ``mag_<band>``
+       (``zeropoint - 2.5 log10(flux)``, NaN for a non-positive flux), colours ``<b1>-<b2>``
+       of consecutive bands, ``half_light_radius`` (pixels, radius enclosing half the Kron
+       flux of the detection image), ``concentration`` (``5 log10(r80 / r20)`` of the same
+       curve), ``ellipticity`` (``1 - b/a`` from the second moments) and ``photometry_flag``
+       (0: measured with the stamp's own sky; 2: measured, the stamp held too little sky and
+       the image's zero level was kept; 1: nothing measured). A Kron aperture of 2.5 Kron
+       radii holds ~99 % of a Gaussian's flux, ~96-99 % of an exponential disk's and ~90 % of
+       a de Vaucouleurs bulge's (Graham & Driver 2005; the tests check these).
+    5. **Morphology** (``kind="morphology"``, statmorph ``SourceMorphology``) on one band,
+       ``morphology_band``, with its own error image: the band's sky noise, plus the
+       galaxy's Poisson noise ``max(image, 0) / gain`` where ``gain`` is given:
+       ``cas_concentration``, ``asymmetry``, ``smoothness``, ``gini``, ``m20`` and
+       ``morphology_flag`` (statmorph's flag: 0 good, 1 suspect, 2 bad; 4 where statmorph
+       failed or found no source, values then NaN).
 
-    A failure on one image never stops the catalogue: its features are NaN and its flag
-    says so (tree models such as
+    ``kind="all"`` gives both blocks. A failure on one image never stops the catalogue: its
+    features are NaN and its flag says so (tree models such as
     :class:`~sklearn.ensemble.HistGradientBoostingClassifier` take NaN as it is).
 
     Parameters
@@ -161,14 +319,46 @@ class GalaxyFeatures(TransformerMixin, BaseEstimator):
         Band names, one per channel (e.g. ``"ugriz"``), used in the feature names;
         ``None`` names them ``b0``, ``b1``, ...
     detection_band : int, str or None, default=None
-        Channel (index or name in ``bands``) used for detection, radii and morphology;
-        ``None`` uses the sum of all bands.
+        Channel (index or name in ``bands``) used for detection, Kron apertures and radii;
+        ``None`` uses the inverse-variance weighted mean of all bands.
+    morphology_band : int, str or None, default=None
+        Channel (index or name) statmorph measures; ``None``: the band named ``"r"`` if there
+        is one, else the middle channel (``n_bands // 2``: r for ugriz, gri and grz).
     zeropoint : float, default=22.5
         Magnitude zero point: 22.5 for fluxes in nanomaggies (SDSS, DECaLS).
     nsigma : float, default=2.0
-        Detection threshold in units of the detection image's sky noise.
+        Detection threshold in units of the (unsmoothed) detection image's sky noise.
     npixels : int, default=5
-        Minimum number of connected pixels of a detection.
+        Minimum number of connected pixels of a detection (and of a deblended part).
+    kernel_fwhm : float or None, default=3.0
+        FWHM in pixels of the Gaussian smoothing kernel of detection
+        (:func:`photutils.segmentation.make_2dgaussian_kernel`; about the PSF: SDSS seeing of
+        1.4" is 3.5 px); ``None``: no smoothing.
+    deblend_contrast : float in [0, 1], default=0.005
+        Fraction of the source's flux a peak needs to be deblended as its own source
+        (SExtractor's default ``DEBLEND_MINCONT``); 1 turns deblending off.
+    kron_params : tuple, default=(2.5, 1.4)
+        Kron scale and minimum unscaled Kron radius (pixels) [, minimum circular radius], as
+        :class:`~photutils.segmentation.SourceCatalog` takes them (SExtractor's
+        ``PHOT_AUTOPARAMS`` 2.5).
+    background : {"auto", "masked", "none"}, default="auto"
+        ``"masked"``: subtract each band's sky measured on the masked stamp (step 2; when less
+        than 32 pixels are left, the mask shrinks to the dilated segments, then the segments).
+        ``"none"``: the images are already sky-subtracted (survey cutouts usually are): only
+        the noise is measured. ``"auto"``: ``"masked"`` where the mask leaves at least as many
+        pixels as the Kron aperture holds (the sky level's error then adds at most ~1.25 times
+        the aperture's own noise), else ``"none"`` (``photometry_flag`` 2): on a stamp the
+        galaxy fills, what the mask leaves is the galaxy's own wings, and subtracting them
+        makes it fainter (on 32-px synthetic SDSS stamps the masked "sky" of r was 0.02
+        nmgy/px, 0.7 times the noise, with no sky in the images).
+    background_box : int, default=64
+        Box size in pixels of :class:`~photutils.background.Background2D` (SExtractor's
+        ``BACK_SIZE``), used on stamps at least 3 boxes wide; smaller stamps take one sky
+        level.
+    gain : float, sequence of float or None, default=None
+        Electrons per image unit (e.g. per nanomaggy), one number or one per band, for the
+        Poisson part of the error images (morphology and photutils' flux errors); ``None``:
+        the sky noise alone (right for sky-dominated images such as SDSS's at r > 17).
     image_shape : tuple of 3 ints or None, default=None
         (bands, H, W) of flat input rows; without it a 2-D row of ``d`` values is read as
         a one-band image of one pixel row (such stamps are too small to measure).
@@ -199,21 +389,36 @@ class GalaxyFeatures(TransformerMixin, BaseEstimator):
         "kind": [StrOptions({"all", "photometry", "morphology"})],
         "bands": [str, list, tuple, None],
         "detection_band": [numbers.Integral, str, None],
+        "morphology_band": [numbers.Integral, str, None],
         "zeropoint": [numbers.Real],
-        "nsigma": [numbers.Real],
-        "npixels": [numbers.Integral],
+        "nsigma": [Interval(numbers.Real, 0, None, closed="neither")],
+        "npixels": [Interval(numbers.Integral, 1, None, closed="left")],
+        "kernel_fwhm": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "deblend_contrast": [Interval(numbers.Real, 0, 1, closed="both")],
+        "kron_params": [tuple, list],
+        "background": [StrOptions({"auto", "masked", "none"})],
+        "background_box": [Interval(numbers.Integral, 4, None, closed="left")],
+        "gain": [Interval(numbers.Real, 0, None, closed="neither"), list, tuple, np.ndarray, None],
         "image_shape": [tuple, list, None],
         "n_jobs": [numbers.Integral, None],
     }
 
-    def __init__(self, kind="all", bands=None, detection_band=None, zeropoint=22.5, nsigma=2.0, npixels=5,
-                 image_shape=None, n_jobs=None):
+    def __init__(self, kind="all", bands=None, detection_band=None, morphology_band=None, zeropoint=22.5,
+                 nsigma=2.0, npixels=5, kernel_fwhm=3.0, deblend_contrast=0.005, kron_params=(2.5, 1.4),
+                 background="auto", background_box=64, gain=None, image_shape=None, n_jobs=None):
         self.kind = kind
         self.bands = bands
         self.detection_band = detection_band
+        self.morphology_band = morphology_band
         self.zeropoint = zeropoint
         self.nsigma = nsigma
         self.npixels = npixels
+        self.kernel_fwhm = kernel_fwhm
+        self.deblend_contrast = deblend_contrast
+        self.kron_params = kron_params
+        self.background = background
+        self.background_box = background_box
+        self.gain = gain
         self.image_shape = image_shape
         self.n_jobs = n_jobs
 
@@ -251,17 +456,38 @@ class GalaxyFeatures(TransformerMixin, BaseEstimator):
             raise ValueError(f"bands={self.bands!r} must name each of the {n_bands} channels once.")
         return [str(b) for b in names]
 
-    def _detection_index(self, names):
-        d = self.detection_band
+    def _band_index(self, param, names):
+        """Channel named or numbered by parameter ``param`` (None stays None)."""
+        d = getattr(self, param)
         if d is None:
             return None
         if isinstance(d, str):
             if d not in names:
-                raise ValueError(f"detection_band={d!r} is not one of the bands {names}.")
+                raise ValueError(f"{param}={d!r} is not one of the bands {names}; give a band name or an index.")
             return names.index(d)
         if not 0 <= int(d) < len(names):
-            raise ValueError(f"detection_band={d} is out of range for {len(names)} bands.")
+            raise ValueError(f"{param}={d} is out of range for {len(names)} bands.")
         return int(d)
+
+    def _settings(self, n_bands):
+        """The parameters, checked and resolved for :func:`_measure`."""
+        kron = tuple(float(k) for k in self.kron_params)
+        if len(kron) not in (2, 3) or kron[0] <= 0 or kron[1] <= 0:
+            raise ValueError(f"kron_params={self.kron_params!r} must be (scale, minimum radius[, minimum circular "
+                             "radius]) with positive scale and minimum radius, as photutils' SourceCatalog takes.")
+        gain = None
+        if self.gain is not None:
+            gain = np.broadcast_to(np.asarray(self.gain, dtype=float), (n_bands,)) if np.ndim(self.gain) <= 1 \
+                and np.size(self.gain) in (1, n_bands) else None
+            if gain is None or not np.all(np.isfinite(gain) & (gain > 0)):
+                raise ValueError(f"gain={self.gain!r} must be one positive number or one per band ({n_bands}).")
+        morph = self._morph if self._morph is not None else n_bands // 2
+        return _Settings(detect_with=self._detect, morphology_band=morph,
+                         photometry=self.kind in ("all", "photometry"), morphology=self.kind in ("all", "morphology"),
+                         zeropoint=float(self.zeropoint), nsigma=float(self.nsigma), npixels=int(self.npixels),
+                         kernel_fwhm=None if self.kernel_fwhm is None else float(self.kernel_fwhm),
+                         deblend_contrast=float(self.deblend_contrast), kron_params=kron,
+                         background=self.background, background_box=int(self.background_box), gain=gain)
 
     def fit(self, X, y=None):
         """Check the input and settle the output columns (no parameters are learned).
@@ -279,7 +505,11 @@ class GalaxyFeatures(TransformerMixin, BaseEstimator):
         self._validate_params()
         images = self._images(X, reset=True)
         names = self._band_names(images.shape[1])
-        self._detect = self._detection_index(names)
+        self._detect = self._band_index("detection_band", names)
+        self._morph = self._band_index("morphology_band", names)
+        if self._morph is None and "r" in names:
+            self._morph = names.index("r")
+        self._settings(len(names))  # bad kron_params or gain fail here, not in transform
         self.feature_names_out_ = np.asarray(self._names(names), dtype=object)
         return self
 
@@ -306,11 +536,12 @@ class GalaxyFeatures(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "feature_names_out_")
         images = self._images(X, reset=False)
-        photometry, morphology = self.kind in ("all", "photometry"), self.kind in ("all", "morphology")
-        args = (self._detect, photometry, morphology, float(self.zeropoint), float(self.nsigma), int(self.npixels))
+        settings = self._settings(images.shape[1])
+        photometry, morphology = settings.photometry, settings.morphology
         n_chunks = max(1, min(len(images), 8 * effective_n_jobs(self.n_jobs)))
         chunks = np.array_split(np.arange(len(images)), n_chunks)
-        parts = Parallel(n_jobs=self.n_jobs)(delayed(_measure_chunk)(images[idx], *args) for idx in chunks if len(idx))
+        parts = Parallel(n_jobs=self.n_jobs)(delayed(_measure_chunk)(images[idx], settings)
+                                             for idx in chunks if len(idx))
         rows = [np.concatenate(([p] if photometry else []) + ([m] if morphology else []))
                 for part in parts for p, m in part]
         return np.asarray(rows, dtype=np.float64).reshape(len(images), len(self.feature_names_out_))

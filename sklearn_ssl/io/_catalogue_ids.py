@@ -139,7 +139,8 @@ def match_catalogue(Z, ids, catalogue: pd.DataFrame, *, id_column=None, match_by
         if best is None or n_hits > best[2]:
             best = (column, cat_keys, n_hits)
     column, cat_keys, n_hits = best
-    _refuse_blank(cat_keys.reset_index(drop=True), f"{catalogue_name}: column {column!r}")
+    if n_hits < len(keys):  # embeddings left without a row: rows with a blank id may be theirs
+        _refuse_blank(cat_keys.reset_index(drop=True), f"{catalogue_name}: column {column!r}")
     if n_hits == 0:
         raise ValueError(f"no embedding id of {embeddings_name} is in column {column!r} of {catalogue_name} (e.g. "
                          f"embedding ids {_examples(keys)}; catalogue {_examples(cat_keys.dropna())}); pass "
