@@ -46,7 +46,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_ssl import ContrastiveEmbedder
 from sklearn_ssl.discovery import SELECTION_STRATEGIES
-from sklearn_ssl.evaluation import label_efficiency, paired_comparison, summarize_label_efficiency
+from sklearn_ssl.evaluation import holm_adjust, label_efficiency, paired_comparison, summarize_label_efficiency
 from sklearn_ssl.nn.encoders import SmallCNN
 
 
@@ -128,6 +128,28 @@ def rst_table(summary, comparisons, budgets) -> str:
     return "\n".join([line, fmt(header), line.replace("-", "="), *sum([[fmt(r), line] for r in rows], [])]) + "\n"
 
 
+def write_comparisons(rows, out, budgets, strategies):
+    """Each strategy against random, pair by pair (Student t), one table's comparisons corrected
+    together with Holm's method; writes summary.csv, comparisons.csv and table.rst."""
+    summary = summarize_label_efficiency(rows.assign(estimator=rows["selection"])).rename(
+        columns={"estimator": "selection"})
+    comps = []
+    for sel in strategies:
+        if sel == "random":
+            continue
+        for n in budgets:
+            a = rows.query("selection == @sel and n_labels == @n").sort_values("repeat")["score"]
+            b = rows.query("selection == 'random' and n_labels == @n").sort_values("repeat")["score"]
+            comps.append({"selection": sel, "n_labels": n, **paired_comparison(a, b)})
+    comparisons = pd.DataFrame(holm_adjust(comps))
+    summary.to_csv(os.path.join(out, "summary.csv"), index=False)
+    comparisons.to_csv(os.path.join(out, "comparisons.csv"), index=False)
+    table = rst_table(summary, comparisons, budgets)
+    with open(os.path.join(out, "table.rst"), "w") as f:
+        f.write(table)
+    return table, comparisons
+
+
 def main(argv=None):
     args = parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning, module="sklearn")
@@ -157,21 +179,8 @@ def main(argv=None):
     rows = pd.concat(parts, ignore_index=True)
     summary = summarize_label_efficiency(rows.assign(estimator=rows["selection"])).rename(
         columns={"estimator": "selection"})
-    comps = []
-    for sel in strategies:
-        if sel == "random":
-            continue
-        for n in budgets:
-            a = rows.query("selection == @sel and n_labels == @n").sort_values("repeat")["score"]
-            b = rows.query("selection == 'random' and n_labels == @n").sort_values("repeat")["score"]
-            comps.append({"selection": sel, "n_labels": n, **paired_comparison(a, b)})
-    comparisons = pd.DataFrame(comps)
     rows.to_csv(os.path.join(out, "rows.csv"), index=False)
-    summary.to_csv(os.path.join(out, "summary.csv"), index=False)
-    comparisons.to_csv(os.path.join(out, "comparisons.csv"), index=False)
-    table = rst_table(summary, comparisons, budgets)
-    with open(os.path.join(out, "table.rst"), "w") as f:
-        f.write(table)
+    table, comparisons = write_comparisons(rows, out, budgets, strategies)
     meta = {"command": "python " + " ".join([os.path.relpath(__file__)] + (argv or sys.argv[1:])),
             "commit": _commit(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs, no GPU "
@@ -189,4 +198,11 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--from-rows"]:  # re-derive the comparisons of stored runs: --from-rows DIR [DIR ...]
+        for folder in sys.argv[2:]:
+            stored = pd.read_csv(os.path.join(folder, "rows.csv"))
+            order = list(dict.fromkeys(stored["selection"]))
+            print(folder)
+            print(write_comparisons(stored, folder, sorted(stored["n_labels"].unique()), order)[0])
+    else:
+        main()
