@@ -34,7 +34,7 @@ from ._disk import (
 )
 from ._sklearn_private import Interval, StrOptions
 from ._params import LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT
-from .augment import GalacticReddening, deredden
+from .augment import GalacticReddening, deredden, ebv_from_extinction
 
 
 def _resolve_device(device: str) -> str:
@@ -109,6 +109,9 @@ def check_images(estimator, X, *, reset: bool, min_samples: int = 1, allow_disk:
 def check_ebv(ebv, n_samples: int, augmentations) -> np.ndarray | None:
     """Validate catalogue E(B-V), one per image, for ``augmentations`` (None passes through).
 
+    A 2-D ``ebv`` of shape ``(n_samples, n_bands)`` is per-band extinction A_b (the ``e_bv`` of
+    Hayat et al.'s files) and becomes ``E(B-V) = mean_b(A_b / R_b)`` with the reddening
+    member's coefficients R_b (:func:`~sklearn_ssl.augment.ebv_from_extinction`).
     Catalogue reddening is used by a :class:`~sklearn_ssl.augment.GalacticReddening`
     member (de-redden, then re-redden) and, at prediction, to de-redden the images with
     its extinction coefficients; without such a member it would be silently unused.
@@ -121,8 +124,11 @@ def check_ebv(ebv, n_samples: int, augmentations) -> np.ndarray | None:
             "which is what uses it. Use augmentations with GalacticReddening (e.g. the 'sdss' preset) or drop ebv."
         )
     ebv = np.asarray(ebv, dtype=np.float64)
+    if ebv.ndim == 2 and len(ebv) == n_samples:  # per-band extinction A_b (Hayat et al.'s "e_bv")
+        ebv = ebv_from_extinction(ebv, _reddening(augmentations).coefficients)
     if ebv.ndim != 1 or len(ebv) != n_samples:
-        raise ValueError(f"ebv must be a 1-D array with one E(B-V) per image ({n_samples}); got shape {ebv.shape}.")
+        raise ValueError(f"ebv must be a 1-D array with one E(B-V) per image ({n_samples}), or per-band extinction "
+                         f"A_b of shape ({n_samples}, n_bands); got shape {ebv.shape}.")
     if not np.isfinite(ebv).all():
         raise ValueError("ebv contains NaN or infinite values; give every image a finite catalogue E(B-V).")
     return ebv

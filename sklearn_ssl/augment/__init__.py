@@ -31,7 +31,7 @@ constants, :func:`resolve_augmentations`). Import from ``sklearn_ssl.augment``.
 from . import _photometric, _presets
 from ._compose import Compose
 from ._geometric import CenterCrop, JitterCrop, RandomDihedral, RandomFlip, RandomRotation, RandomShift, SizeScale
-from ._photometric import GalacticReddening, GaussianNoise, PSFBlur, deredden, redden
+from ._photometric import GalacticReddening, GaussianNoise, PSFBlur, deredden, ebv_from_extinction, redden
 from ._presets import resolve_augmentations
 from ._sampling import LogNormal, Uniform
 
@@ -55,5 +55,5 @@ PRESETS = _presets.PRESETS
 __all__ = [
     "Uniform", "LogNormal", "Compose", "RandomRotation", "RandomFlip", "RandomDihedral", "SizeScale",
     "RandomShift", "JitterCrop", "CenterCrop", "GaussianNoise", "PSFBlur", "GalacticReddening",
-    "redden", "deredden", "EXTINCTION", "SDSS_SKY_SIGMA", "PRESETS", "resolve_augmentations",
+    "redden", "deredden", "ebv_from_extinction", "EXTINCTION", "SDSS_SKY_SIGMA", "PRESETS", "resolve_augmentations",
 ]
