@@ -22,7 +22,7 @@ from sklearn_ssl.augment import (
     PRESETS, GalacticReddening, GaussianNoise, JitterCrop, PSFBlur, RandomDihedral, RandomFlip, RandomRotation,
     SizeScale, Uniform,
 )
-from sklearn_ssl.encoders import build_encoder
+from sklearn_ssl.nn.encoders import build_encoder
 
 
 def timeit(fn, device, reps):

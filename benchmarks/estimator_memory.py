@@ -36,7 +36,7 @@ ESTIMATORS = ("ContrastiveEmbedder", "CrossModalEmbedder", "FineTunedClassifier"
 
 def _model(name: str, batch: int):
     import sklearn_ssl
-    from sklearn_ssl.encoders import SmallCNN
+    from sklearn_ssl.nn.encoders import SmallCNN
 
     encoder = SmallCNN(in_channels=SHAPE[0], width=4)
     common = dict(max_epochs=1, batch_size=batch, device="cpu", random_state=0)

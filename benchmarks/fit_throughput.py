@@ -33,10 +33,10 @@ import torch
 
 from _common import EpochClock, clock_of, images, machine, median, now, sync, table
 from sklearn_ssl import ContrastiveEmbedder
-from sklearn_ssl._methods import KEY_GROUP, ProjectionHead
+from sklearn_ssl.engine._methods import KEY_GROUP, ProjectionHead
 from sklearn_ssl.augment import resolve_augmentations
-from sklearn_ssl.encoders import build_encoder, output_dim
-from sklearn_ssl.losses import MoCoLoss, momentum_update, nt_xent
+from sklearn_ssl.nn.encoders import build_encoder, output_dim
+from sklearn_ssl.nn.losses import MoCoLoss, momentum_update, nt_xent
 
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -28,9 +28,9 @@ import torch
 
 from _common import images, machine, median, sync, table
 from fit_throughput import ours_fit
-from sklearn_ssl._methods import ProjectionHead
-from sklearn_ssl.encoders import build_encoder, output_dim
-from sklearn_ssl.losses import nt_xent
+from sklearn_ssl.engine._methods import ProjectionHead
+from sklearn_ssl.nn.encoders import build_encoder, output_dim
+from sklearn_ssl.nn.losses import nt_xent
 
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -124,7 +124,7 @@ class _BatchRows(torch.utils.data.Dataset):
         return len(self.batches)
 
     def __getitem__(self, k):
-        from sklearn_ssl._disk import as_float_tensor, mapped_hdf5, read_rows
+        from sklearn_ssl.engine._disk import as_float_tensor, mapped_hdf5, read_rows
 
         if self.X is None:  # as the package reads it (a contiguous HDF5 dataset: mapped)
             self.X = mapped_hdf5(_open(self.path))
@@ -150,7 +150,9 @@ def _reader(kind: str, path: str, waits: Waits, workers: int):
     """Route the package's disk reads: ``thread`` keeps its background-thread reader (timed);
     ``dataloader`` replaces it, in fit and transform, by a torch DataLoader with ``workers``
     processes reading the same batches (the same shuffled indices in fit), all else unchanged."""
-    from sklearn_ssl import _batches, _estimator, _training
+    from sklearn_ssl.engine import _batches
+    from sklearn_ssl.engine import _estimator
+    from sklearn_ssl.engine import _training
 
     saved = _training.ContrastiveNet.get_iterator, _estimator.read_ahead, _batches.read_ahead
 

@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_ssl.datasets import make_galaxy_survey
-from sklearn_ssl.preprocessing import ArcsinhScaler, ImageReshaper
+from sklearn_ssl.estimators._preprocessing import ArcsinhScaler, ImageReshaper
 
 
 def main():

@@ -55,11 +55,11 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from sklearn_ssl import ContrastiveEmbedder
 from sklearn_ssl import augment as A
-from sklearn_ssl._downstream import _SemiSupervisedProbe, _training_pool
-from sklearn_ssl.encoders import SmallCNN
+from sklearn_ssl.evaluation._downstream import _SemiSupervisedProbe, _training_pool
+from sklearn_ssl.nn.encoders import SmallCNN
 from sklearn_ssl.evaluation import budget_findings, label_efficiency, summarize_label_efficiency
-from sklearn_ssl.features import _catalogue_baselines
-from sklearn_ssl.finetune import FineTunedClassifier
+from sklearn_ssl.evaluation.features import _catalogue_baselines
+from sklearn_ssl.estimators._finetune import FineTunedClassifier
 from sklearn_ssl.plotting import plot_label_efficiency
 
 SCORING = {"roc_auc": "roc_auc", "balanced_accuracy": "balanced_accuracy"}

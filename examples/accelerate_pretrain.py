@@ -38,7 +38,7 @@ args = parser.parse_args()
 
 accelerator = Accelerator(cpu=args.cpu, mixed_precision="no" if args.cpu else "bf16")
 if args.images:
-    from sklearn_ssl.storage import open_images
+    from sklearn_ssl.io.storage import open_images
 
     images, _ = open_images(args.images)
 else:

@@ -25,7 +25,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsRegressor
 
 from sklearn_ssl import CrossModalEmbedder, make_galaxy_survey
-from sklearn_ssl.metrics import sigma_mad
+from sklearn_ssl.evaluation.metrics import sigma_mad
 
 parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
 parser.add_argument("--n-samples", type=int, default=1500)

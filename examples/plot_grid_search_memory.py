@@ -30,7 +30,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_ssl import ContrastiveEmbedder, make_galaxy_survey
-from sklearn_ssl.encoders import SmallCNN
+from sklearn_ssl.nn.encoders import SmallCNN
 
 parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
 parser.add_argument("--n-samples", type=int, default=300)

@@ -7,7 +7,7 @@ Photometric redshifts: fine-tune a pretrained encoder vs train from scratch
 (wrapped in ``FrozenEstimator`` so that cloning keeps its weights) it copies the encoder and
 fine-tunes it with the new head; with ``pretrained=None`` the same architecture is trained
 from scratch (the supervised CNN baseline). Both get the same few labelled galaxies and
-the same number of optimiser steps; :func:`sklearn_ssl.metrics.photoz_report` scores them on held-out
+the same number of optimiser steps; :func:`sklearn_ssl.evaluation.metrics.photoz_report` scores them on held-out
 galaxies (``dz = (z_phot - z_spec) / (1 + z_spec)``: bias, sigma_MAD, outliers with
 ``|dz| > 0.05``).
 
@@ -26,8 +26,8 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
 
 from sklearn_ssl import ContrastiveEmbedder, PhotoZRegressor, make_galaxy_survey
-from sklearn_ssl.encoders import SmallCNN
-from sklearn_ssl.metrics import photoz_report
+from sklearn_ssl.nn.encoders import SmallCNN
+from sklearn_ssl.evaluation.metrics import photoz_report
 
 parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
 parser.add_argument("--n-samples", type=int, default=600)

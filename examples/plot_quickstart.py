@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_ssl import ContrastiveEmbedder
 from sklearn_ssl.datasets import make_galaxy_survey
-from sklearn_ssl.encoders import SmallCNN
+from sklearn_ssl.nn.encoders import SmallCNN
 
 # %%
 # Images (n, 5 bands, 24, 24) in nanomaggies and a catalogue with morphology and redshift.

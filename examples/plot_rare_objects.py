@@ -18,7 +18,7 @@ import functools
 import numpy as np
 
 from sklearn_ssl import ContrastiveEmbedder, SimilaritySearch, make_galaxy_survey
-from sklearn_ssl.encoders import SmallCNN
+from sklearn_ssl.nn.encoders import SmallCNN
 
 parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
 parser.add_argument("--n-samples", type=int, default=3000)

@@ -21,7 +21,7 @@ import tempfile
 import numpy as np
 
 from sklearn_ssl import ContrastiveEmbedder, SimilaritySearch, make_galaxy_survey
-from sklearn_ssl.encoders import SmallCNN
+from sklearn_ssl.nn.encoders import SmallCNN
 from sklearn_ssl.plotting import plot_similarity_search
 
 parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])

@@ -29,7 +29,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_ssl import ContrastiveEmbedder, make_galaxy_survey
-from sklearn_ssl.encoders import ResNet
+from sklearn_ssl.nn.encoders import ResNet
 
 parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
 parser.add_argument("--n-samples", type=int, default=300)

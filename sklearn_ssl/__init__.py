@@ -1,20 +1,26 @@
 """Contrastive self-supervised learning for astronomical images, as scikit-learn estimators.
 
-The public API is what this module exports; the submodules ``augment``, ``encoders``,
-``losses``, ``crossmodal``, ``datasets``, ``features``, ``cutouts``, ``preprocessing``, ``metrics``,
-``evaluation``, ``photoz``, ``plotting``, ``storage`` (collections on disk) and ``distributed``
-(embedding on a Dask cluster) are public too.
+The public API is what this module exports, and the subpackages, one per job, lowest layer first:
+
+- ``utils``: atomic writes, parameter constraints, progress (used by every layer);
+- ``augment``: batched augmentations on the training device; ``nn``: encoders and losses;
+  ``datasets``: the synthetic survey and its physics;
+- ``engine``: the training engine under every torch estimator (private);
+- ``estimators``: the estimators, all exported here too;
+- ``io``: FITS cutouts, collections on disk, conversion, Dask;
+- ``evaluation``: protocol, studies, comparison rule, metrics, catalogue features; ``plotting``;
+- ``demo``: the demo and its report; ``cli``: the command line on top.
+
+Each imports only from its own layer or lower ones (``tests/test_layout.py`` checks it).
 """
 
-from .cutouts import load_cutouts, read_catalogue, save_cutouts
-from .crossmodal import CrossModalEmbedder
 from .datasets import make_galaxy_survey
-from .embedder import ContrastiveEmbedder
-from .evaluation import SimilaritySearch, label_efficiency
-from .features import GalaxyFeatures
-from .finetune import FineTunedClassifier, FineTunedRegressor
-from .photoz import PhotoZRegressor
-from .preprocessing import ArcsinhScaler, ImageReshaper, PixelImputer
+from .estimators import (
+    ArcsinhScaler, ContrastiveEmbedder, CrossModalEmbedder, FineTunedClassifier, FineTunedRegressor, ImageReshaper,
+    PhotoZRegressor, PixelImputer,
+)
+from .evaluation import GalaxyFeatures, SimilaritySearch, label_efficiency
+from .io import load_cutouts, read_catalogue, save_cutouts
 
 __version__ = "0.1.0.dev0"
 

@@ -74,7 +74,7 @@ def _renamed(sub, old: str, new: str, **kwargs) -> None:
 
 
 def _bands(text):
-    from ._io import parse_bands
+    from .io import parse_bands
 
     try:
         return parse_bands(text)
@@ -238,7 +238,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _read_images(args):
-    from ._io import impute_images, load_images
+    from .io import impute_images, load_images
 
     images, ids = load_images(args.images, key=args.key, bands=args.bands, on_error=args.on_error)
     quiet = getattr(args, "quiet", False)
@@ -254,7 +254,7 @@ def _read_images(args):
 
 def cmd_pretrain(args) -> int:
     from . import ContrastiveEmbedder
-    from ._io import MODEL_SUFFIXES, check_output_path, save_model
+    from .io import MODEL_SUFFIXES, check_output_path, save_model
 
     out = check_output_path(args.out, MODEL_SUFFIXES, "model")  # fail before training, not after
     _check_before_training(args)
@@ -279,8 +279,8 @@ def cmd_pretrain(args) -> int:
 
 def _check_before_training(args) -> None:
     """What can fail after hours of training, checked first: the device and the checkpoint folder."""
-    from ._io import check_writable_dir
-    from .embedder import _resolve_device
+    from .io import check_writable_dir
+    from .engine._estimator import _resolve_device
 
     _resolve_device(args.device)
     if args.checkpoint_dir is not None:
@@ -292,15 +292,15 @@ def _check_before_training(args) -> None:
 
 
 def cmd_embed(args) -> int:
-    from ._io import EMBEDDING_SUFFIXES, check_output_path, load_model, save_embeddings
+    from .io import EMBEDDING_SUFFIXES, check_output_path, load_model, save_embeddings
 
     out = check_output_path(args.out, EMBEDDING_SUFFIXES, "embeddings")
     if out.suffix.lower() == ".parquet":
-        from ._io import _parquet_engine
+        from .io import parquet_engine
 
-        _parquet_engine()  # a missing pyarrow is reported before any work
-    from ._published import is_torch_file
-    from .embedder import ContrastiveEmbedder
+        parquet_engine()  # a missing pyarrow is reported before any work
+    from .nn import is_torch_file
+    from .estimators import ContrastiveEmbedder
 
     try:
         model = load_model(args.model, device=args.device)
@@ -310,7 +310,7 @@ def cmd_embed(args) -> int:
         model = None  # a published checkpoint: built for the images' shape once they are read
     if getattr(args, "dask", None):
         if model is None:  # a published checkpoint: its input shape is the collection's
-            from .storage import open_images
+            from .io.storage import open_images
 
             shape = open_images(args.images, key=args.key)[0].shape[1:]
             model = ContrastiveEmbedder.from_checkpoint(args.model, layout=args.layout, input_shape=shape,
@@ -349,7 +349,7 @@ def _dask_client(spec: str):
 
 
 def _embed_on_dask(args, model, out) -> int:
-    from .distributed import embed
+    from .io.distributed import embed
 
     suffix = out.suffix.lower()
     if suffix not in (".npy", ".parquet"):
@@ -392,7 +392,7 @@ def _add_convert_parser(sub) -> None:
 
 
 def cmd_convert(args) -> int:
-    from .storage import convert_images
+    from .io.storage import convert_images
 
     images, ids = convert_images(args.source, args.out, key=args.key, bands=args.bands, layout=args.layout,
                                  on_error=args.on_error, chunk_size=args.chunk_size,
@@ -449,10 +449,10 @@ def _align(Z, ids, catalog, args, path):
 
 
 def cmd_evaluate(args) -> int:
-    from ._atomic import atomic_path
-    from ._io import METRICS_SUFFIXES, check_output_path, load_embeddings
-    from .cutouts import read_catalogue
-    from ._markdown import markdown_table
+    from .utils import atomic_path
+    from .io import METRICS_SUFFIXES, check_output_path, load_embeddings
+    from .io.cutouts import read_catalogue
+    from .utils import markdown_table
     from .evaluation import evaluate_embeddings
 
     out = check_output_path(args.out, METRICS_SUFFIXES, "metrics") if args.out else None
@@ -513,7 +513,7 @@ def _one_line(exc: BaseException) -> str:
 #: Library advice (keyword arguments, classes) -> the command-line option that does the same.
 _CLI_ADVICE = (
     ("pass on_error='skip'", "pass --on-error skip"),
-    ("e.g. with sklearn_ssl.preprocessing.PixelImputer in front of the estimator in a Pipeline",
+    ("e.g. with sklearn_ssl.PixelImputer in front of the estimator in a Pipeline",
      "e.g. with --impute local (or median, mean)"),
     ("pass bands=[...] to fix one order", "pass --bands to fix one order"),
     ("pass bands=[...] (command line: --bands u,g,r,i,z)", "pass --bands (e.g. --bands u,g,r,i,z)"),

@@ -1,4 +1,4 @@
-"""One implementation of atomic writes (sklearn_ssl._atomic), used by save, checkpoints and save_cutouts:
+"""One implementation of atomic writes (sklearn_ssl.utils._atomic), used by save, checkpoints and save_cutouts:
 a failure or Ctrl-C in the middle of a write leaves neither a partial file nor a temporary one."""
 
 import ast
@@ -13,8 +13,8 @@ from astropy.io import fits
 
 import sklearn_ssl
 from sklearn_ssl import ContrastiveEmbedder, save_cutouts
-from sklearn_ssl._atomic import atomic_path, atomic_paths
-from sklearn_ssl._checkpoint import atomic_torch_save
+from sklearn_ssl.utils._atomic import atomic_path, atomic_paths
+from sklearn_ssl.engine._checkpoint import atomic_torch_save
 
 PACKAGE = Path(sklearn_ssl.__file__).parent
 FAILURES = [OSError(28, "No space left on device"), KeyboardInterrupt()]

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from sklearn_ssl import cli
-from sklearn_ssl._io import load_embeddings
+from sklearn_ssl.io._files import load_embeddings
 
 from _verdicts import verdicts
 
@@ -123,7 +123,7 @@ def test_redirected_output_has_no_colour_codes_or_bars(tmp_path, data, capsys, m
     """Logs written to a file get the loss table but no ANSI colours and no carriage-return bars."""
     import io
 
-    from sklearn_ssl import _training
+    from sklearn_ssl.engine import _training
 
     assert run("pretrain", "--images", data / "images.npy", "--out", tmp_path / "m.joblib", "--max-epochs", 1,
                "--batch-size", 16, "--device", "cpu") == 0
@@ -213,7 +213,7 @@ def test_embed_parquet(tmp_path, data, capsys):
 
 
 def test_embed_from_fits_folder(tmp_path, data, capsys):
-    from sklearn_ssl.cutouts import save_cutouts
+    from sklearn_ssl.io.cutouts import save_cutouts
 
     x = np.load(data / "images.npy")
     save_cutouts(x[:10], tmp_path / "fits", "ugriz", ids=np.arange(100, 110))
@@ -226,7 +226,7 @@ def test_embed_from_fits_folder(tmp_path, data, capsys):
 @pytest.mark.parametrize("layout", ["cube", "hdus", "files"])
 def test_fits_folder_round_trip_every_layout(tmp_path, data, layout, capsys):
     """What save_cutouts writes, pretrain and embed read as the same images (5 bands, one row per object)."""
-    from sklearn_ssl.cutouts import save_cutouts
+    from sklearn_ssl.io.cutouts import save_cutouts
 
     x = np.load(data / "images.npy")[:8]
     save_cutouts(x, tmp_path / "fits", "ugriz", ids=np.arange(100, 108), layout=layout)
@@ -256,7 +256,7 @@ def test_bands_option_parses_names(text, bands):
 
 
 def test_bands_option_with_hyphenated_names(tmp_path, data, capsys):
-    from sklearn_ssl.cutouts import save_cutouts
+    from sklearn_ssl.io.cutouts import save_cutouts
 
     x = np.load(data / "images.npy")[:6]
     save_cutouts(x, tmp_path / "hsc", ["HSC-G", "HSC-R", "HSC-I", "HSC-Z", "HSC-Y"], layout="files")
@@ -273,7 +273,7 @@ def test_bands_option_with_hyphenated_names(tmp_path, data, capsys):
 
 def test_cli_advice_names_cli_options(tmp_path, data, capsys):
     """The errors point to options the command line has (--impute, --on-error skip), and they work."""
-    from sklearn_ssl.cutouts import save_cutouts
+    from sklearn_ssl.io.cutouts import save_cutouts
 
     x = np.load(data / "images.npy")[:6].copy()
     x[1, 2, 3, 4] = np.nan
@@ -561,18 +561,18 @@ def html_tables(text):
 
 
 def test_report_html_tables_have_rows_and_cells():
-    from sklearn_ssl._markdown import _markdown_to_html
+    from sklearn_ssl.utils._markdown import markdown_to_html
 
     frame = pd.DataFrame({"method (350 labels)": ["SSL frozen", "a|b <x>"], "accuracy": [0.938, np.nan],
                           "bias": [-0.00123, 0.5]})
-    text = _markdown_to_html(["# Title", "", "some **bold** text", "", frame, "", "- a finding"], "t")
+    text = markdown_to_html(["# Title", "", "some **bold** text", "", frame, "", "- a finding"], "t")
     assert html_tables(text) == [[["method (350 labels)", "accuracy", "bias"], ["SSL frozen", "0.938", "-0.00123"],
                                   ["a|b <x>", "", "0.5"]]]
     assert "<strong>bold</strong>" in text and "<li>a finding</li>" in text
 
 
 def test_report_folder_is_replaced_only_when_complete(tmp_path):
-    from sklearn_ssl._atomic import atomic_dir
+    from sklearn_ssl.utils._atomic import atomic_dir
 
     out = tmp_path / "report"
     with atomic_dir(out) as tmp:
@@ -613,7 +613,7 @@ def test_demo_interrupted_leaves_nothing(tmp_path, tiny_demo, monkeypatch, capsy
 
 
 def test_demo_findings_state_what_the_table_shows():
-    from sklearn_ssl._demo_report import _findings
+    from sklearn_ssl.demo._report import _findings
 
     noise = np.array([0.02, -0.02, 0.03, -0.03, 0.0])  # each method its own permutation: paired spread
     acc = {"SSL frozen": (0.83, 0.86), "supervised CNN": (0.70, 0.92), "photometry + GB": (0.60, 0.62),
@@ -641,7 +641,7 @@ def test_demo_findings_state_what_the_table_shows():
 
 
 def test_terminal_summary_has_blanks_not_nan():
-    from sklearn_ssl._demo_report import _summary_text
+    from sklearn_ssl.demo._report import _summary_text
 
     summary = pd.DataFrame({"method (350 labels)": ["SSL frozen", "SSL fine-tuned"],
                             "morphology accuracy": [0.9, np.nan], "photo-z sigma_MAD": [0.02, 0.018]})

@@ -13,7 +13,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_ssl import CrossModalEmbedder, make_galaxy_survey
 from sklearn_ssl.datasets import SPECTRUM_WAVELENGTHS
-from sklearn_ssl.losses import clip_loss
+from sklearn_ssl.nn.losses import clip_loss
 
 
 def small(**params):

@@ -6,8 +6,8 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from sklearn_ssl import cutouts
-from sklearn_ssl.cutouts import load_cutouts, read_catalogue, save_cutouts
+from sklearn_ssl.io import cutouts
+from sklearn_ssl.io.cutouts import load_cutouts, read_catalogue, save_cutouts
 
 
 @pytest.fixture

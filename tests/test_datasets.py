@@ -97,7 +97,7 @@ def test_arms_and_bars_change_the_pixels_far_above_the_noise_but_not_the_photome
     before the old disk carried the arms and bars (issue 15); 53 and 86 since issue 30, which made
     red-sequence galaxies bulge-dominated (their disks, and the patterns in them, are fainter) and
     compares only galaxies of the same population."""
-    from sklearn_ssl.datasets import _noise_model
+    from sklearn_ssl.datasets._survey import _noise_model
 
     kw = dict(n_samples=200, image_size=32, bands="gri", random_state=0, noise=False)
     smooth, cs = make_galaxy_survey(class_weights=(1, 0, 0, 0), **kw)
@@ -165,7 +165,7 @@ def test_blank_sky_noise_of_each_band(survey, bands):
     """The noise in blank sky of generated images is the survey's: SDSS's from its sky brightness and
     zeropoints, DECaLS's from its point-source depths (r between 0.004 and 0.008 nmgy/px; 0.013 before
     issue 30)."""
-    from sklearn_ssl.datasets import _noise_model
+    from sklearn_ssl.datasets._survey import _noise_model
 
     kw = dict(n_samples=40, image_size=48, bands=bands, survey=survey, random_state=1, magnitude_limit=None)
     X, cat = make_galaxy_survey(**kw)
@@ -186,11 +186,12 @@ def test_blank_sky_noise_of_each_band(survey, bands):
 def test_photon_counts_follow_the_zeropoints(survey):
     """Electrons per nanomaggy make the sky's Poisson noise the survey's sky sigma (one set of
     zeropoints per survey), and the source noise of a bright galaxy is its flux over them."""
-    from sklearn_ssl.augment._presets import _SDSS_SKY_BRIGHTNESS
-    from sklearn_ssl.datasets import _DECAM_SKY, PIXEL_SCALES, _noise_model
+    from sklearn_ssl.augment import SDSS_SKY_BRIGHTNESS
+    from sklearn_ssl.datasets import PIXEL_SCALES
+    from sklearn_ssl.datasets._survey import _DECAM_SKY, _noise_model
 
     model = _noise_model(survey)
-    sky_mag = dict(zip("ugriz", _SDSS_SKY_BRIGHTNESS)) if survey == "sdss" else _DECAM_SKY
+    sky_mag = dict(zip("ugriz", SDSS_SKY_BRIGHTNESS)) if survey == "sdss" else _DECAM_SKY
     for b, (sigma, e_per) in model.items():
         sky_nmgy = 10 ** (-0.4 * (sky_mag[b] - 22.5)) * PIXEL_SCALES[survey] ** 2
         np.testing.assert_allclose(sigma ** 2 * e_per, sky_nmgy, rtol=0.01)  # sky electrons = sigma_e ** 2

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sklearn_ssl._demo_methods import held_out_galaxies, rare_object_search, retrieval
-from sklearn_ssl._downstream import _study_findings
+from sklearn_ssl.demo._methods import held_out_galaxies, rare_object_search, retrieval
+from sklearn_ssl.evaluation._downstream import _study_findings
 from sklearn_ssl.evaluation import label_efficiency
 
 from _verdicts import verdicts

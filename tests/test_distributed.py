@@ -7,7 +7,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from sklearn_ssl.losses import MoCoLoss, nt_xent
+from sklearn_ssl.nn.losses import MoCoLoss, nt_xent
 
 WORLD = 2
 
@@ -42,7 +42,7 @@ def _shuffled_keys(rank):
     """MoCo's key pass on 8 images per process, with a key encoder that records the ids it sees."""
     from types import SimpleNamespace
 
-    from sklearn_ssl._methods import MoCo
+    from sklearn_ssl.engine._methods import MoCo
 
     seen = []
 

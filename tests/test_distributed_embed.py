@@ -11,7 +11,7 @@ h5py = pytest.importorskip("h5py")
 from dask.distributed import Client, LocalCluster  # noqa: E402
 
 from sklearn_ssl import ContrastiveEmbedder, cli  # noqa: E402
-from sklearn_ssl.distributed import embed  # noqa: E402
+from sklearn_ssl.io.distributed import embed  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
 
-import sklearn_ssl.embedder as embedder_module
+import sklearn_ssl.estimators._embedder as embedder_module
 from sklearn_ssl import ContrastiveEmbedder, FineTunedClassifier
 from sklearn_ssl.augment import GalacticReddening, RandomRotation, deredden
 

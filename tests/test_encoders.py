@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from sklearn_ssl.encoders import MLPEncoder, ResNet, SmallCNN, build_encoder, output_dim
+from sklearn_ssl.nn.encoders import MLPEncoder, ResNet, SmallCNN, build_encoder, output_dim
 
 
 @pytest.mark.parametrize("name, dim", [("small", 128), ("resnet18", 512), ("resnet34", 512), ("resnet50", 2048)])

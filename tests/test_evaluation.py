@@ -10,7 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_ssl.evaluation import SimilaritySearch, label_efficiency, summarize_label_efficiency
-from sklearn_ssl.finetune import FineTunedClassifier
+from sklearn_ssl.estimators._finetune import FineTunedClassifier
 from sklearn_ssl.plotting import plot_label_efficiency, plot_similarity_search
 
 matplotlib.use("Agg")
@@ -201,7 +201,7 @@ def test_downstream_study_of_a_given_embedder_without_semi_supervised_rows():
     test = res["redshift"].attrs["test_index"]
     pred = res["redshift"].attrs["predictions"]["SSL frozen + ridge", 40, 0]
     sigma = res["redshift"].query("estimator == 'SSL frozen + ridge' and n_labels == 40 and metric == 'sigma_mad'")
-    from sklearn_ssl.metrics import sigma_mad
+    from sklearn_ssl.evaluation.metrics import sigma_mad
 
     assert sigma_mad(cat["redshift"].to_numpy()[test], pred) == pytest.approx(sigma["score"].item())
 
@@ -229,7 +229,7 @@ def test_evaluate_embeddings_photoz_rows_match_a_hand_computation():
     from sklearn.model_selection import KFold
 
     from sklearn_ssl.evaluation import evaluate_embeddings
-    from sklearn_ssl.metrics import outlier_fraction, photoz_bias, sigma_mad
+    from sklearn_ssl.evaluation.metrics import outlier_fraction, photoz_bias, sigma_mad
 
     rng = np.random.default_rng(0)
     z = rng.uniform(0.02, 0.3, 60)
@@ -264,7 +264,7 @@ def test_semi_supervised_probe_sees_each_labelled_image_once_and_no_test_image()
     from sklearn.base import is_classifier, is_regressor
     from sklearn.linear_model import Ridge
 
-    from sklearn_ssl._downstream import _SemiSupervisedProbe, _training_pool
+    from sklearn_ssl.evaluation._downstream import _SemiSupervisedProbe, _training_pool
 
     rng = np.random.default_rng(0)
     images = rng.normal(size=(40, 2, 4, 4)).astype(np.float32)
@@ -291,9 +291,12 @@ def test_semi_supervised_probe_sees_each_labelled_image_once_and_no_test_image()
 
 def test_moved_names_keep_their_public_import_paths():
     """report.py and evaluation.py were split by job; every public name still imports from its old module."""
-    from sklearn_ssl import _downstream, _evaluate, _survey_pair, demo, evaluation, report
-    from sklearn_ssl._markdown import markdown_table
-    from sklearn_ssl._progress import _EpochBarCallback
+    from sklearn_ssl import demo, evaluation, report
+    from sklearn_ssl.evaluation import _downstream
+    from sklearn_ssl.evaluation import _evaluate
+    from sklearn_ssl.evaluation import _survey_pair
+    from sklearn_ssl.utils._markdown import markdown_table
+    from sklearn_ssl.utils._progress import _EpochBarCallback
 
     assert report.run_demo is demo.run_demo and report.DEMO_SETTINGS is demo.DEMO_SETTINGS
     assert report.evaluate_embeddings is evaluation.evaluate_embeddings is _evaluate.evaluate_embeddings

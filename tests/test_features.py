@@ -103,8 +103,8 @@ def test_survey_morphology_needs_the_image():
     from sklearn.model_selection import train_test_split
 
     from sklearn_ssl.datasets import make_galaxy_survey
-    from sklearn_ssl.encoders import SmallCNN
-    from sklearn_ssl.finetune import FineTunedClassifier
+    from sklearn_ssl.nn.encoders import SmallCNN
+    from sklearn_ssl.estimators._finetune import FineTunedClassifier
 
     X, cat = make_galaxy_survey(700, image_size=32, random_state=0)
     y = cat["morphology_class"].to_numpy()
@@ -125,7 +125,7 @@ def test_catalogue_baselines_read_one_measurement_by_image_content():
     from sklearn.base import clone
 
     from sklearn_ssl.evaluation import label_efficiency
-    from sklearn_ssl.features import _catalogue_baselines
+    from sklearn_ssl.evaluation.features import _catalogue_baselines
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 2, 8, 8)).astype(np.float32)

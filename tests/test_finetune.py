@@ -7,10 +7,10 @@ import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_ssl import ContrastiveEmbedder
-from sklearn_ssl.encoders import SmallCNN
-from sklearn_ssl.finetune import FineTunedClassifier, FineTunedRegressor
-from sklearn_ssl.metrics import photoz_bias, sigma_mad
-from sklearn_ssl.photoz import PhotoZRegressor, redshift_bins
+from sklearn_ssl.nn.encoders import SmallCNN
+from sklearn_ssl.estimators._finetune import FineTunedClassifier, FineTunedRegressor
+from sklearn_ssl.evaluation.metrics import photoz_bias, sigma_mad
+from sklearn_ssl.estimators._photoz import PhotoZRegressor, redshift_bins
 
 _CHECK_KW = dict(max_epochs=2, batch_size=100, lr=3e-2, random_state=0)
 @parametrize_with_checks(
@@ -142,7 +142,7 @@ def test_photoz_targets_out_of_range(bad):
 
 
 def test_photoz_point_estimates_have_known_answers():
-    from sklearn_ssl.photoz import point_estimates
+    from sklearn_ssl.estimators import point_estimates
 
     edges = np.linspace(0.0, 0.4, 5)  # bins of 0.1, centres 0.05 .. 0.35
     pdf = np.array([[0.1, 0.2, 0.6, 0.1],    # mean 0.22, median 0.2 + 0.2/0.6 * 0.1, mode 0.25

@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent("""
     import numpy as np, torch
     torch.set_num_threads(1)
     from sklearn_ssl import ContrastiveEmbedder, FineTunedClassifier, FineTunedRegressor, PhotoZRegressor
-    from sklearn_ssl.encoders import SmallCNN
+    from sklearn_ssl.nn.encoders import SmallCNN
 
     kind, path, limit_mb = sys.argv[1], sys.argv[2], float(sys.argv[3])
     source = sys.argv[4] if len(sys.argv) > 4 else "memmap"

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sklearn_ssl.losses import MoCoLoss, NTXentLoss, info_nce, momentum_update, nt_xent
+from sklearn_ssl.nn.losses import MoCoLoss, NTXentLoss, info_nce, momentum_update, nt_xent
 
 
 def _nt_xent_loop(z1, z2, t):

@@ -7,7 +7,7 @@ from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, cross_val_score
 
-from sklearn_ssl.metrics import (
+from sklearn_ssl.evaluation.metrics import (
     PHOTOZ_SCORERS, get_scorer, outlier_fraction, photoz_bias, photoz_report, photoz_residuals,
     photoz_scorer, sigma_mad,
 )

@@ -10,7 +10,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from sklearn_ssl import ContrastiveEmbedder
-from sklearn_ssl.losses import MoCoLoss
+from sklearn_ssl.nn.losses import MoCoLoss
 
 from test_embedder import fast, rotation_invariant_classes
 

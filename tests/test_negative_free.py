@@ -11,10 +11,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_ssl._methods import METHODS as METHOD_CLASSES
-from sklearn_ssl._methods import PredictionHead, PretrainingMethod, ProjectionHead, SimSiam
+from sklearn_ssl.engine._methods import METHODS as METHOD_CLASSES
+from sklearn_ssl.engine._methods import PredictionHead, PretrainingMethod, ProjectionHead, SimSiam
 from sklearn_ssl import ContrastiveEmbedder
-from sklearn_ssl.losses import byol_loss, cosine_momentum, simsiam_loss
+from sklearn_ssl.nn.losses import byol_loss, cosine_momentum, simsiam_loss
 from test_embedder import expected_failed_checks, rotation_invariant_classes
 
 METHODS = ["byol", "simsiam"]

@@ -6,7 +6,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_ssl.preprocessing import ArcsinhScaler, ImageReshaper, PixelImputer
+from sklearn_ssl.estimators._preprocessing import ArcsinhScaler, ImageReshaper, PixelImputer
 
 
 @parametrize_with_checks([ArcsinhScaler(), PixelImputer(), PixelImputer(strategy="local"), ImageReshaper()])

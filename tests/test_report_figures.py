@@ -8,7 +8,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.container import ErrorbarContainer
 
 from sklearn_ssl.plotting import plot_label_efficiency
-from sklearn_ssl._demo_figures import _plot_label_efficiency, _plot_photoz
+from sklearn_ssl.demo._figures import _plot_label_efficiency, _plot_photoz
 
 
 def drawn(fig):
@@ -92,7 +92,7 @@ def test_error_bars_only_with_repeats():
 
 
 def test_photoz_caption_names_methods_that_level_off():
-    from sklearn_ssl._demo_figures import _levelling_off_note
+    from sklearn_ssl.demo._figures import _levelling_off_note
 
     rng = np.random.default_rng(0)
     z = rng.uniform(0.01, 0.3, 500)

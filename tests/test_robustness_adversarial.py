@@ -28,8 +28,8 @@ from sklearn.exceptions import InconsistentVersionWarning, NotFittedError
 import sklearn_ssl
 from sklearn_ssl import (ContrastiveEmbedder, FineTunedClassifier, PhotoZRegressor, SimilaritySearch, cli,
                          load_cutouts, save_cutouts)
-from sklearn_ssl._checkpoint import CHECKPOINT_FILE, load_checkpoint
-from sklearn_ssl._io import load_images
+from sklearn_ssl.engine._checkpoint import CHECKPOINT_FILE, load_checkpoint
+from sklearn_ssl.io._files import load_images
 
 ROOT = Path(__file__).resolve().parents[1]
 

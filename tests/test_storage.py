@@ -7,9 +7,10 @@ import warnings
 import numpy as np
 import pytest
 
-from sklearn_ssl import ContrastiveEmbedder, _disk, cli, save_cutouts
-from sklearn_ssl._disk import DiskRows, is_disk_backed, mapped_hdf5, read_ahead, read_rows
-from sklearn_ssl.storage import convert_images, ids_path, open_images
+from sklearn_ssl import ContrastiveEmbedder, cli, save_cutouts
+from sklearn_ssl.engine import _disk
+from sklearn_ssl.engine._disk import DiskRows, is_disk_backed, mapped_hdf5, read_ahead, read_rows
+from sklearn_ssl.io.storage import convert_images, ids_path, open_images
 
 h5py = pytest.importorskip("h5py")
 
@@ -86,7 +87,7 @@ def test_normaliser_statistics_of_hdf5_need_about_two_band_samples(tmp_path, mon
     For data on disk the sample is capped at SAMPLE_VALUES_ON_DISK values per band."""
     import tracemalloc
 
-    from sklearn_ssl import _normalizer
+    from sklearn_ssl.engine import _normalizer
 
     rng = np.random.default_rng(1)
     images = rng.lognormal(size=(600, 3, 16, 16)).astype("float32")

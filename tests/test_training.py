@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_ssl._batches import DeviceBatches
+from sklearn_ssl.engine._batches import DeviceBatches
 
 
 def _batches(**kwargs):
@@ -74,7 +74,7 @@ def test_band_statistics_equal_the_direct_formulas(shape):
     """One partitioned copy per band gives exactly np.median, std and the trimmed std of the
     direct computation on the float32 values the model sees, in float64 (odd and even sizes,
     too few values to trim, a dominated band)."""
-    from sklearn_ssl._normalizer import band_statistics
+    from sklearn_ssl.engine._normalizer import band_statistics
 
     rng = np.random.default_rng(0)
     X = rng.lognormal(size=shape) * rng.choice([-1, 1], size=shape)

@@ -49,11 +49,17 @@ EXTINCTION = _photometric.EXTINCTION
 #: left out: small next to the sky's 300-950 electrons per pixel in g, r, i, z (460 in z), not in
 #: u (36), where the value is a lower bound.
 SDSS_SKY_SIGMA = _presets.SDSS_SKY_SIGMA
+#: SDSS photon counts (electrons) per nanomaggy, ugriz, ~(146, 1060, 958, 700, 113): the ``E`` above,
+#: the same zeropoints and exposure as :data:`SDSS_SKY_SIGMA` (the synthetic survey's source noise).
+SDSS_ELECTRONS_PER_NMGY = _presets.SDSS_ELECTRONS_PER_NMGY
+#: SDSS median moon-down sky brightness, mag/arcsec^2, ugriz (source in ``augment/_presets.py``).
+SDSS_SKY_BRIGHTNESS = _presets.SDSS_SKY_BRIGHTNESS
 #: Preset name -> factory of the sample shape ``(C, H, W)``.
 PRESETS = _presets.PRESETS
 
 __all__ = [
     "Uniform", "LogNormal", "Compose", "RandomRotation", "RandomFlip", "RandomDihedral", "SizeScale",
     "RandomShift", "JitterCrop", "CenterCrop", "GaussianNoise", "PSFBlur", "GalacticReddening",
-    "redden", "deredden", "ebv_from_extinction", "EXTINCTION", "SDSS_SKY_SIGMA", "PRESETS", "resolve_augmentations",
+    "redden", "deredden", "ebv_from_extinction", "EXTINCTION", "SDSS_SKY_SIGMA",
+    "SDSS_ELECTRONS_PER_NMGY", "SDSS_SKY_BRIGHTNESS", "PRESETS", "resolve_augmentations",
 ]

@@ -1,0 +1,16 @@
+"""The estimators: the package's public face.
+
+Pretraining (:class:`ContrastiveEmbedder`, :class:`CrossModalEmbedder`), fine-tuning and
+supervised baselines (:class:`FineTunedClassifier`, :class:`FineTunedRegressor`), photometric
+redshifts (:class:`PhotoZRegressor`) and image preprocessing (:class:`ArcsinhScaler`,
+:class:`PixelImputer`, :class:`ImageReshaper`). Each is also exported by :mod:`sklearn_ssl`.
+"""
+
+from ._crossmodal import CrossModalEmbedder
+from ._embedder import ContrastiveEmbedder
+from ._finetune import FineTunedClassifier, FineTunedRegressor
+from ._photoz import PhotoZRegressor, point_estimates, redshift_bins
+from ._preprocessing import ArcsinhScaler, ImageReshaper, PixelImputer
+
+__all__ = ["ContrastiveEmbedder", "CrossModalEmbedder", "FineTunedClassifier", "FineTunedRegressor",
+           "PhotoZRegressor", "point_estimates", "redshift_bins", "ArcsinhScaler", "ImageReshaper", "PixelImputer"]

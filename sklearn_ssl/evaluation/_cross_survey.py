@@ -1,0 +1,380 @@
+"""The cross-survey study: labels from one survey's observing conditions, test images from another's.
+
+Huertas-Company, Sarmiento & Knapen (2023) name two uses where contrastive learning should
+pay in astronomy: removing known instrumental effects through the choice of augmentations,
+and learning from very few labels. :func:`cross_survey_study` tests both at once on the
+synthetic survey: the same galaxies observed under conditions "A" (SDSS-like seeing, depth
+and extinction) and "B" (worse seeing, shallower, more extinction), labels only from A,
+scores on a held-out split of A and on the same held-out galaxies seen by B, and each
+method's *drop* from A to B. The self-supervised encoder is pretrained on the unlabelled
+images of both surveys with augmentations that span the A-B differences (PSF blur, noise,
+reddening); the supervised CNN gets the same augmentations (one row) or only flips and
+rotations (another), and the same number of optimiser steps as the fine-tuned model.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+
+from ._comparison import MIN_REPEATS, comparison_sentence, paired_comparison
+from ._survey_pair import CROSS_SURVEY_CONDITIONS, _conditions, cross_survey_augmentations, make_survey_pair
+
+__all__ = ["CROSS_SURVEY_CONDITIONS", "CROSS_SURVEY_QUICK", "cross_survey_augmentations", "cross_survey_findings",
+           "cross_survey_study", "make_survey_pair", "summarize_cross_survey"]
+
+#: A configuration of :func:`cross_survey_study` small enough for a quick demo (see
+#: ``docs/cross_survey.rst`` for its time): redshift tertiles (the task where the conditions
+#: matter on this survey), 300 galaxies of 24 px, budgets of 10 and 30 labels, 5 repeats,
+#: short pretraining and training, no fine-tuned or catalogue row.
+CROSS_SURVEY_QUICK = dict(target="redshift", n_samples=300, image_size=24, n_labels=(10, 30), n_repeats=5,
+                          pretrain_epochs=5, finetune_steps=30, width=8, catalogue_baselines=False,
+                          methods=("SSL frozen + logistic", "SSL frozen + kNN", "supervised CNN",
+                                   "supervised CNN + survey augmentations", "raw-pixel PCA + logistic"))
+
+#: Rows by role, for the findings.
+SSL_ROWS = ("SSL frozen + logistic", "SSL frozen + kNN", "SSL fine-tuned")
+SUPERVISED_ROWS = ("supervised CNN", "supervised CNN + survey augmentations")
+_CONSTANT = "constant (majority class)"
+#: The scores the study accepts (scikit-learn scorer names; the findings read them as higher-is-better).
+_METRICS = ("accuracy", "balanced_accuracy")
+
+
+def _target(catalogue, target):
+    if target == "morphology":
+        return catalogue["morphology_class"].to_numpy()
+    z = catalogue["redshift"].to_numpy()
+    return np.digitize(z, np.quantile(z, [1 / 3, 2 / 3]))
+
+
+def _split(y, test_size, seed):
+    idx = np.arange(len(y))
+    train, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=y)
+    return np.sort(train), np.sort(test)
+
+
+def _methods(embedder, augmentations, n_bands, *, width, batch_size, finetune_steps, n_pca, n_neighbors,
+             random_state, catalogue):
+    from sklearn.decomposition import PCA
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from ..augment import Compose, RandomFlip, RandomRotation
+    from ..nn.encoders import SmallCNN
+    from ._protocol import asinh_flatten
+    from ..estimators import FineTunedClassifier
+
+    frozen = FrozenEstimator(embedder)
+    # max_epochs=1 and min_steps: every network trains for the same number of optimiser steps
+    ft = dict(max_epochs=1, min_steps=finetune_steps, batch_size=batch_size, device=embedder.device,
+              random_state=random_state)
+    # a builder, not a module instance: each fit draws the initial weights from its own seed
+    # (an instance's weights come from torch's global generator, so results changed between runs)
+    scratch = dict(encoder=functools.partial(SmallCNN, width=width), normalize="asinh", **ft)
+    methods = {
+        "SSL frozen + logistic": make_pipeline(frozen, StandardScaler(), LogisticRegression(max_iter=2000)),
+        "SSL frozen + kNN": make_pipeline(frozen, KNeighborsClassifier(n_neighbors, weights="distance",
+                                                                       metric="cosine")),
+        "SSL fine-tuned": FineTunedClassifier(frozen, augmentations=augmentations, **ft),
+        "supervised CNN": FineTunedClassifier(None, augmentations=Compose([RandomFlip(), RandomRotation()]),
+                                              **scratch),
+        "supervised CNN + survey augmentations": FineTunedClassifier(None, augmentations=augmentations, **scratch),
+        "raw-pixel PCA + logistic": make_pipeline(FunctionTransformer(asinh_flatten), StandardScaler(),
+                                                  PCA(n_components=n_pca, random_state=random_state),
+                                                  LogisticRegression(max_iter=2000)),
+    }
+    methods.update(catalogue)
+    return methods
+
+
+def _n_steps(model) -> float:
+    net = getattr(model, "net_", None)
+    return float(sum(len(epoch["batches"]) for epoch in net.history)) if net is not None else np.nan
+
+
+def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_samples=480, image_size=32,
+                       bands="gri", conditions_a=None, conditions_b=None, embedder=None, augmentations=None,
+                       n_labels=(10, 30, 100), n_repeats=5, test_size=0.25, pretrain_epochs=15,
+                       finetune_steps=100, width=8, batch_size=64, catalogue_baselines=True, methods=None,
+                       metric="accuracy", n_jobs=None, random_state=0, verbose=0) -> dict:
+    """Labels from survey A only, test images from A and from B: who keeps their score?
+
+    Pretrains a SimCLR :class:`~sklearn_ssl.ContrastiveEmbedder`
+    (:class:`~sklearn_ssl.nn.encoders.SmallCNN`, asinh normalisation) on the unlabelled
+    images of both surveys with :func:`cross_survey_augmentations`, then, for every label
+    budget and repeat, draws one stratified subset of A's training split and fits on it:
+
+    - ``SSL frozen + logistic``, ``SSL frozen + kNN`` (cosine, distance-weighted) on the
+      frozen embedding, and ``SSL fine-tuned`` (:class:`~sklearn_ssl.FineTunedClassifier`,
+      survey augmentations);
+    - ``supervised CNN`` (the same SmallCNN from scratch, flips and rotations) and
+      ``supervised CNN + survey augmentations``, both with the fine-tuned model's number of
+      optimiser steps (``finetune_steps``);
+    - ``raw-pixel PCA + logistic`` and, with ``catalogue_baselines``, ``photometry +
+      morphology + GB`` (:class:`~sklearn_ssl.GalaxyFeatures` and gradient boosting) and
+      the constant predictor.
+
+    Each is scored (``metric``) on A's held-out split and on B's; for the generated pair
+    these are the same galaxies, so the drop A - B is due to the conditions alone.
+
+    Parameters
+    ----------
+    survey_a, survey_b : tuple (images, labels) or None, default=None
+        Take the two surveys instead of generating them (then ``augmentations`` or
+        ``embedder`` is required). Both are split with the same seed and ``test_size``:
+        when they hold the same galaxies in the same order with the same labels, the
+        held-out galaxies are the same.
+    target : {"morphology", "redshift"}, default="morphology"
+        Classes of the generated pair: the four morphology classes, or the redshift
+        tertiles (three classes of the spectroscopic redshift: a photometric-redshift
+        classification, where colours, hence extinction, matter). Ignored for given surveys.
+    n_samples, image_size, bands, conditions_a, conditions_b
+        The generated pair (:func:`make_survey_pair`, survey ``"sdss"``).
+    embedder : fitted ContrastiveEmbedder or None, default=None
+        Use it instead of pretraining one.
+    augmentations : augmentation spec or None, default=None
+        Pretraining and fine-tuning augmentations; None derives them from the generated
+        surveys' catalogues (:func:`cross_survey_augmentations`).
+    n_labels : sequence of int, default=(10, 30, 100)
+        Label budgets (each at least the number of classes).
+    n_repeats : int, default=5
+        Label subsets per budget, shared by every method (paired repeats).
+    test_size : float, default=0.25
+    pretrain_epochs, width, batch_size
+        Pretraining epochs, SmallCNN width and batch size (also of the networks fitted on labels).
+    finetune_steps : int, default=100
+        Optimiser steps of every network fitted on labels.
+    catalogue_baselines : bool, default=True
+        Add the catalogue-feature and constant rows (measuring the features takes most
+        of the time on small configurations).
+    methods : sequence of str or None, default=None
+        Fit only these rows (names as above); None fits all.
+    metric : {"accuracy", "balanced_accuracy"}, default="accuracy"
+        Score of the predictions (balanced accuracy, the mean recall per class, for
+        imbalanced classes).
+    n_jobs : int or None
+        Images measured in parallel by :class:`~sklearn_ssl.GalaxyFeatures`.
+    random_state : int, default=0
+    verbose : int, default=0
+        Print one line per fit.
+
+    Returns
+    -------
+    out : dict
+        ``"results"``: tidy DataFrame with columns ``estimator``, ``n_labels``,
+        ``repeat``, ``test`` (``"A"`` or ``"B"``), ``metric``, ``score``, ``fit_time``
+        (seconds) and ``n_steps`` (optimiser steps of network fits, else NaN);
+        ``"summary"``: :func:`summarize_cross_survey`; ``"findings"``: sentences by the
+        rule of :func:`~sklearn_ssl.evaluation.paired_comparison` (where SSL wins, ties or
+        loses on each test set and in its drop); ``"timings"``: seconds per stage;
+        ``"conditions"``: the two surveys' conditions; ``"embedder"``.
+
+    Notes
+    -----
+    The fast configuration :data:`CROSS_SURVEY_QUICK` (``cross_survey_study(**CROSS_SURVEY_QUICK)``)
+    suits a quick demo.
+    """
+    from ..estimators import ContrastiveEmbedder
+    from ..nn.encoders import SmallCNN
+
+    if metric not in _METRICS:
+        raise ValueError(f"metric must be one of {sorted(_METRICS)}, got {metric!r}.")
+    if target not in ("morphology", "redshift"):
+        raise ValueError(f"target must be 'morphology' or 'redshift', got {target!r}.")
+    timings = {}
+    t0 = time.perf_counter()
+    if (survey_a is None) != (survey_b is None):
+        raise ValueError("give both survey_a and survey_b, or neither (to generate them).")
+    if survey_a is None:
+        xa, xb, ca, cb = make_survey_pair(n_samples, image_size, bands, conditions_a=conditions_a,
+                                          conditions_b=conditions_b, random_state=random_state)
+        ya, yb = _target(ca, target), _target(cb, target)
+        conditions = {"A": _conditions("A", conditions_a), "B": _conditions("B", conditions_b)}
+        if augmentations is None:
+            augmentations = cross_survey_augmentations(ca, cb, bands)
+    else:
+        (xa, ya), (xb, yb) = survey_a, survey_b
+        xa, xb, ya, yb = (np.asarray(v) for v in (xa, xb, ya, yb))
+        if xa.ndim != 4 or xa.shape[1:] != xb.shape[1:] or len(xa) != len(ya) or len(xb) != len(yb):
+            raise ValueError(f"survey_a and survey_b must be (images, labels) with images of the same shape "
+                             f"(n, bands, H, W); got images {xa.shape} and {xb.shape}, labels {ya.shape} and "
+                             f"{yb.shape}.")
+        if augmentations is None and embedder is None:
+            raise ValueError("with survey_a and survey_b given, pass augmentations= (what differs between the "
+                             "surveys) or a fitted embedder=.")
+        conditions = {"A": None, "B": None}
+    known = set(SSL_ROWS) | set(SUPERVISED_ROWS) | {"raw-pixel PCA + logistic"}
+    known |= {"photometry + morphology + GB", _CONSTANT} if catalogue_baselines else set()
+    unknown = [m for m in (methods or []) if m not in known]
+    if unknown or (methods is not None and not methods):
+        raise ValueError(f"methods={methods!r}: choose a non-empty list among {sorted(known)}.")
+    budgets = [int(n) for n in np.atleast_1d(n_labels)]
+    n_classes = len(np.unique(ya))
+    if min(budgets) < n_classes:
+        raise ValueError(f"n_labels={budgets}: every budget must hold each of the {n_classes} classes once.")
+    timings["survey"] = time.perf_counter() - t0
+
+    rng = check_random_state(random_state)
+    split_seed = int(rng.randint(np.iinfo(np.int32).max))
+    train_a, test_a = _split(ya, test_size, split_seed)
+    _, test_b = _split(yb, test_size, split_seed)
+    if max(budgets) > len(train_a):
+        raise ValueError(f"n_labels {max(budgets)} exceeds the {len(train_a)} images of A's training split.")
+    t0 = time.perf_counter()
+    if embedder is None:
+        embedder = ContrastiveEmbedder(encoder=functools.partial(SmallCNN, width=width), normalize="asinh",
+                                       augmentations=augmentations, max_epochs=pretrain_epochs,
+                                       batch_size=batch_size, random_state=random_state)
+        embedder.fit(np.concatenate([xa, xb]))
+    timings["pretrain"] = time.perf_counter() - t0
+    if augmentations is None:
+        augmentations = "auto"  # the embedder's own, copied by the fine-tuner
+    catalogue = {}
+    if catalogue_baselines and (methods is None or {"photometry + morphology + GB", _CONSTANT} & set(methods)):
+        from .features import _catalogue_baselines
+
+        t0 = time.perf_counter()
+        measured = np.concatenate([xa, xb[test_b]])
+        base, _ = _catalogue_baselines(measured, "classification", bands=bands if survey_a is None else None,
+                                       random_state=random_state, n_jobs=n_jobs)
+        catalogue = {k: base[k] for k in ("photometry + morphology + GB", _CONSTANT)}
+        timings["features"] = time.perf_counter() - t0
+    everything = _methods(embedder, augmentations, xa.shape[1], width=width, batch_size=batch_size,
+                       finetune_steps=finetune_steps, n_pca=min(16, min(budgets)), n_neighbors=min(5, min(budgets)),
+                       random_state=random_state, catalogue=catalogue)
+    estimators = everything if methods is None else {name: everything[name] for name in methods}
+
+    from ._protocol import _subset
+
+    seeds = rng.randint(np.iinfo(np.int32).max, size=(n_repeats, len(budgets)))
+    tests = {"A": (xa[test_a], ya[test_a]), "B": (xb[test_b], yb[test_b])}
+    rows = []
+    scorer = check_scoring(scoring=metric)
+    t0 = time.perf_counter()
+    for r in range(n_repeats):
+        for b, n in enumerate(budgets):
+            sub = train_a[_subset(ya[train_a], n, True, np.random.RandomState(seeds[r, b]))]
+            for name, est in estimators.items():
+                model = clone(est)
+                t1 = time.perf_counter()
+                model.fit(xa[sub], ya[sub])
+                fit_time = time.perf_counter() - t1
+                for test, (x, y) in tests.items():
+                    rows.append({"estimator": name, "n_labels": n, "repeat": r, "test": test, "metric": metric,
+                                 "score": float(scorer(model, x, y)), "fit_time": fit_time,
+                                 "n_steps": _n_steps(model)})
+                if verbose:
+                    print(f"[cross_survey_study] {name}, {n} labels, repeat {r}: A {rows[-2]['score']:.3f}, "
+                          f"B {rows[-1]['score']:.3f} ({fit_time:.1f} s)", flush=True)
+    timings["fits"] = time.perf_counter() - t0
+    results = pd.DataFrame(rows, columns=["estimator", "n_labels", "repeat", "test", "metric", "score", "fit_time",
+                                          "n_steps"])
+    return {"results": results, "summary": summarize_cross_survey(results, metric),
+            "findings": cross_survey_findings(results, metric), "timings": timings, "conditions": conditions,
+            "embedder": embedder}
+
+
+def _paired_drops(results: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row per estimator, budget and repeat: the scores on A and B and ``drop = A - B``."""
+    sub = results[results["metric"] == metric]
+    wide = sub.pivot_table(index=["estimator", "n_labels", "repeat"], columns="test", values="score",
+                           sort=False).reset_index()
+    missing = {"A", "B"} - set(wide.columns)
+    if missing:
+        raise ValueError(f"results have no scores on test set(s) {sorted(missing)}.")
+    wide["drop"] = wide["A"] - wide["B"]
+    return wide
+
+
+def summarize_cross_survey(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """Mean and standard error over repeats of the scores on A, on B and of the drop A - B.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        ``out["results"]`` of :func:`cross_survey_study` (columns ``estimator``,
+        ``n_labels``, ``repeat``, ``test``, ``metric``, ``score``).
+    metric : str, default="accuracy"
+
+    Returns
+    -------
+    summary : pandas.DataFrame
+        One row per estimator and budget: ``mean_A``, ``se_A``, ``mean_B``, ``se_B``,
+        ``drop`` (mean of the paired differences A - B), ``se_drop`` and ``n_repeats``.
+        Standard errors are ``std(ddof=1) / sqrt(n_repeats)`` (NaN for one repeat).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> res = pd.DataFrame({"estimator": "m", "n_labels": 10, "repeat": [0, 0, 1, 1], "test": list("ABAB"),
+    ...                     "metric": "accuracy", "score": [0.9, 0.6, 0.8, 0.6]})
+    >>> summarize_cross_survey(res)[["mean_A", "mean_B", "drop"]].round(3).values.tolist()
+    [[0.85, 0.6, 0.25]]
+    """
+    wide = _paired_drops(results, metric)
+    g = wide.groupby(["estimator", "n_labels"], sort=False)
+    out = g[["A", "B", "drop"]].mean().rename(columns={"A": "mean_A", "B": "mean_B"})
+    se = g[["A", "B", "drop"]].std(ddof=1).div(np.sqrt(g.size()), axis=0)
+    out["se_A"], out["se_B"], out["se_drop"] = se["A"], se["B"], se["drop"]
+    out["n_repeats"] = g.size()
+    return out.reset_index()[["estimator", "n_labels", "mean_A", "se_A", "mean_B", "se_B", "drop", "se_drop",
+                              "n_repeats"]]
+
+
+def cross_survey_findings(results: pd.DataFrame, metric: str = "accuracy", *, ssl_rows=SSL_ROWS,
+                          supervised_rows=SUPERVISED_ROWS, min_repeats: int = MIN_REPEATS, digits: int = 3) -> list[str]:
+    """Where self-supervision wins, ties or loses: on B's test set, on A's, and in the drop A - B.
+
+    Per test set, SSL row and budget, the SSL row is compared with the best other row (by
+    mean); on B's test set, also with the first of ``supervised_rows`` (the supervised CNN
+    trained without the survey augmentations); per SSL row and budget, its drop is compared
+    with the smaller drop of the supervised CNNs (a drop says little on its own: a model at chance level has none, so
+    read it with the score on A). Every comparison follows
+    :func:`~sklearn_ssl.evaluation.paired_comparison`: paired repeats, a verdict only
+    beyond two standard errors and with at least ``min_repeats`` repeats. The first line
+    counts the verdicts.
+    """
+    wide = _paired_drops(results, metric)
+    present = list(dict.fromkeys(wide["estimator"]))
+    ssl = [m for m in ssl_rows if m in present]
+    others = [m for m in present if m not in ssl_rows]
+    lines, tally = [], {}
+    families = (("B", "B-test", True, others), ("B", "B-test vs CNN without survey augmentations", True,
+                                                  list(supervised_rows[:1])),
+                ("A", "A-test", True, others), ("drop", "drop A-B", False, list(supervised_rows)))
+    for column, label, up, rivals in families:
+        if not ssl or not rivals:
+            continue
+        for method in ssl:
+            for n in sorted(wide["n_labels"].unique()):
+                at = wide[wide["n_labels"] == n].pivot_table(index="repeat", columns="estimator", values=column)
+                here = [m for m in rivals if m in at.columns]
+                if method not in at.columns or not here:
+                    continue
+                means = at[here].mean()
+                best = means.idxmax() if up else means.idxmin()
+                pair = at[[method, best]].dropna()
+                res = paired_comparison(pair[method], pair[best], higher_is_better=up, min_repeats=min_repeats)
+                word = {"better": "wins", "worse": "loses", "not distinguishable": "ties"}.get(res["verdict"],
+                                                                                            "untested")
+                tally.setdefault(label, {}).setdefault(word, 0)
+                tally[label][word] += 1
+                name = method if column != "drop" else f"{method} (drop)"
+                rival = best if column != "drop" else f"{best} (drop)"
+                lines.append(f"{label}, {n} labels: " + comparison_sentence(name, rival, res, digits))
+    counts = "; ".join(f"{label}: " + ", ".join(f"{word} {k}" for word, k in sorted(t.items()))
+                       for label, t in tally.items())
+    head = (f"SSL rows per budget against the best other row, on B also against the CNN without survey "
+            f"augmentations, and their drop against the supervised CNNs' ({counts}; a smaller drop wins)"
+            if counts else "No SSL row and rival to compare.")
+    return [head] + lines
