@@ -178,21 +178,28 @@ def test_photoz_out_of_range_clip_puts_targets_in_the_end_bins():
 
 
 def test_per_band_extinction_is_converted_to_ebv():
-    """Hayat et al.'s e_bv column holds A_ugriz = R * E(B-V): a model given it, or the E(B-V), predicts the same."""
-    from sklearn_ssl.augment import EXTINCTION, ebv_from_extinction
+    """Hayat et al.'s e_bv input holds SDSS DR12's A_ugriz = R_dr12 * E(B-V) (their
+    sdss_dr12_galactic_reddening.py: E(B-V) = mean(A / R_dr12)): a model given it, or the E(B-V),
+    predicts the same."""
+    from sklearn_ssl.augment import CATALOGUE_EXTINCTION, EXTINCTION, ebv_from_extinction
 
     ebv = np.array([0.01, 0.05, 0.3])
-    a = ebv[:, None] * np.array(EXTINCTION["sdss"])[None]
+    a = ebv[:, None] * np.array(CATALOGUE_EXTINCTION["sdss_dr12"])[None]
     np.testing.assert_allclose(ebv_from_extinction(a), ebv)
-    np.testing.assert_allclose(ebv_from_extinction(a[:, :3], coefficients=EXTINCTION["sdss"][:3]), ebv)
+    np.testing.assert_allclose(ebv_from_extinction(a @ np.diag([4.239, 3.303, 2.285, 1.698, 1.263])
+                                                   / np.array(CATALOGUE_EXTINCTION["sdss_dr12"]), "sdss"), ebv)
+    b = ebv[:, None] * np.array(EXTINCTION["decals"])[None]
+    np.testing.assert_allclose(ebv_from_extinction(b, coefficients="decals"), ebv)
     with pytest.raises(ValueError, match=r"shape \(n_objects, 5\)"):
         ebv_from_extinction(a[:, :3])
+    with pytest.raises(ValueError, match="Unknown extinction coefficients"):
+        ebv_from_extinction(a, "sdss_dr7")
     rng = np.random.default_rng(0)
     X, z = rng.uniform(0, 1, size=(12, 5, 8, 8)).astype(np.float32), rng.uniform(0, 0.3, 12)
     e = rng.uniform(0, 0.2, 12)
     model = PhotoZRegressor(max_epochs=1, batch_size=6, augmentations="sdss", normalize=None, random_state=0,
                             device="cpu").fit(X, z, ebv=e)
-    ext = e[:, None] * np.array(EXTINCTION["sdss"])[None]
+    ext = e[:, None] * np.array(CATALOGUE_EXTINCTION["sdss_dr12"])[None]
     np.testing.assert_allclose(model.predict(X, ebv=ext), model.predict(X, ebv=e), rtol=1e-6)
     assert not np.allclose(model.predict(X), model.predict(X, ebv=e))
     with pytest.raises(ValueError, match="per-band extinction"):

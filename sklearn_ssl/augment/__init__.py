@@ -41,6 +41,10 @@ from ._sampling import LogNormal, Uniform
 #: Extinction coefficients R_b = A_b / E(B-V): SDSS ugriz from Schlafly & Finkbeiner (2011,
 #: R_V=3.1, as used by Hayat et al.), DECaLS grz as used by Stein et al. (DR9 values).
 EXTINCTION = _photometric.EXTINCTION
+#: Extinction coefficients with which survey catalogues computed their per-band extinction A_b:
+#: ``"sdss_dr12"`` (u 5.155, g 3.793, r 2.751, i 2.086, z 1.479; SFD98, as in Hayat et al.'s
+#: ``utils/sdss_dr12_galactic_reddening.py``), for :func:`ebv_from_extinction`.
+CATALOGUE_EXTINCTION = _photometric.CATALOGUE_EXTINCTION
 #: SDSS sky noise per pixel (nanomaggies, ugriz), ~(0.041, 0.017, 0.028, 0.044, 0.190): the Poisson
 #: noise of the median moon-down sky, ``sqrt(S * E) / E`` with ``S = 10**(-0.4 (mu - 22.5)) * 0.396**2``
 #: the sky per pixel in nanomaggies (mu its surface brightness) and
@@ -60,6 +64,6 @@ PRESETS = _presets.PRESETS
 __all__ = [
     "Uniform", "LogNormal", "Compose", "RandomRotation", "RandomFlip", "RandomDihedral", "SizeScale",
     "RandomShift", "JitterCrop", "CenterCrop", "GaussianNoise", "PSFBlur", "GalacticReddening",
-    "redden", "deredden", "ebv_from_extinction", "EXTINCTION", "SDSS_SKY_SIGMA",
+    "redden", "deredden", "ebv_from_extinction", "EXTINCTION", "CATALOGUE_EXTINCTION", "SDSS_SKY_SIGMA",
     "SDSS_ELECTRONS_PER_NMGY", "SDSS_SKY_BRIGHTNESS", "PRESETS", "resolve_augmentations",
 ]

@@ -154,25 +154,38 @@ def redden(x: torch.Tensor, ebv, coefficients="sdss") -> torch.Tensor:
     return x * torch.pow(10.0, -0.4 * R * ebv).to(x.dtype)[..., None, None]
 
 
-def ebv_from_extinction(extinction, coefficients="sdss") -> np.ndarray:
+# R_b = A_b / E(B-V) with which SDSS DR12's catalogue ``extinction_ugriz`` (SFD98) was computed, as
+# Hayat et al.'s utils/sdss_dr12_galactic_reddening.py (R_dr12) holds them.
+CATALOGUE_EXTINCTION = {"sdss_dr12": (5.155, 3.793, 2.751, 2.086, 1.479)}
+
+
+def ebv_from_extinction(extinction, coefficients="sdss_dr12") -> np.ndarray:
     """E(B-V) per object from its per-band Galactic extinction: ``mean_b(A_b / R_b)``.
 
-    Hayat et al.'s SDSS files store, under ``e_bv``, the extinction A_ugriz in magnitudes
-    (``utils/sdss_dr12_galactic_reddening.py`` multiplies E(B-V) by R); this turns such a
-    table back into the E(B-V) the package's estimators take.
+    Hayat et al.'s SDSS files hold, as their ``e_bv`` input, SDSS DR12's per-band extinction
+    ``extinction_ugriz`` in magnitudes; their ``utils/sdss_dr12_galactic_reddening.py`` turns
+    it into E(B-V) as ``mean(A / R_dr12)`` with the coefficients DR12 used (SFD98:
+    u 5.155, g 3.793, r 2.751, i 2.086, z 1.479), then reddens with Schlafly & Finkbeiner's
+    (:data:`EXTINCTION`). Dividing DR12's A_b by the latter instead would overestimate
+    E(B-V) by about 19 %.
 
     Parameters
     ----------
     extinction : array-like of shape (n_objects, n_bands)
         A_b in magnitudes, bands in the order of ``coefficients``.
-    coefficients : {"sdss", "decals"} or sequence of float, default="sdss"
-        R_b = A_b / E(B-V) (see :data:`EXTINCTION`).
+    coefficients : {"sdss_dr12", "sdss", "decals"} or sequence of float, default="sdss_dr12"
+        R_b = A_b / E(B-V) with which ``extinction`` was computed: SDSS DR12's catalogue
+        coefficients, or those of :data:`EXTINCTION`, or one value per band.
 
     Returns
     -------
     ebv : ndarray of shape (n_objects,)
     """
-    r = np.asarray(EXTINCTION[coefficients] if isinstance(coefficients, str) else coefficients, dtype=np.float64)
+    table = {**EXTINCTION, **CATALOGUE_EXTINCTION}
+    if isinstance(coefficients, str) and coefficients not in table:
+        raise ValueError(f"Unknown extinction coefficients {coefficients!r}; use one of {sorted(table)} or one R_b "
+                         "per band.")
+    r = np.asarray(table[coefficients] if isinstance(coefficients, str) else coefficients, dtype=np.float64)
     a = np.asarray(extinction, dtype=np.float64)
     if a.ndim != 2 or a.shape[1] != len(r):
         raise ValueError(f"Per-band extinction must have shape (n_objects, {len(r)}) for {len(r)} extinction "

@@ -110,8 +110,10 @@ def check_ebv(ebv, n_samples: int, augmentations) -> np.ndarray | None:
     """Validate catalogue E(B-V), one per image, for ``augmentations`` (None passes through).
 
     A 2-D ``ebv`` of shape ``(n_samples, n_bands)`` is per-band extinction A_b (the ``e_bv`` of
-    Hayat et al.'s files) and becomes ``E(B-V) = mean_b(A_b / R_b)`` with the reddening
-    member's coefficients R_b (:func:`~sklearn_ssl.augment.ebv_from_extinction`).
+    Hayat et al.'s files: SDSS DR12's ``extinction_ugriz``) and becomes
+    ``E(B-V) = mean_b(A_b / R_b)`` (:func:`~sklearn_ssl.augment.ebv_from_extinction`), with
+    SDSS DR12's catalogue coefficients when the reddening member uses ``"sdss"``, else with
+    its own coefficients.
     Catalogue reddening is used by a :class:`~sklearn_ssl.augment.GalacticReddening`
     member (de-redden, then re-redden) and, at prediction, to de-redden the images with
     its extinction coefficients; without such a member it would be silently unused.
@@ -125,7 +127,9 @@ def check_ebv(ebv, n_samples: int, augmentations) -> np.ndarray | None:
         )
     ebv = np.asarray(ebv, dtype=np.float64)
     if ebv.ndim == 2 and len(ebv) == n_samples:  # per-band extinction A_b (Hayat et al.'s "e_bv")
-        ebv = ebv_from_extinction(ebv, _reddening(augmentations).coefficients)
+        coefficients = _reddening(augmentations).coefficients
+        # SDSS catalogues' A_ugriz were computed with DR12's (SFD98) coefficients, not with the reddening's
+        ebv = ebv_from_extinction(ebv, "sdss_dr12" if coefficients == "sdss" else coefficients)
     if ebv.ndim != 1 or len(ebv) != n_samples:
         raise ValueError(f"ebv must be a 1-D array with one E(B-V) per image ({n_samples}), or per-band extinction "
                          f"A_b of shape ({n_samples}, n_bands); got shape {ebv.shape}.")

@@ -2,10 +2,11 @@
 
 Images and a second view of the same objects given as vectors (spectra, catalogue
 photometry) are mapped into one shared space where each image lies next to its own
-vector, as AstroCLIP (Parker et al. 2024) aligned galaxy images with spectra. Both sides
-train together on CLIP's symmetric InfoNCE with a learnable temperature (Radford et al.
-2021, fig. 3); images without a vector (a NaN row) still learn, by SimCLR's loss between
-two augmented views.
+vector, as AstroCLIP (Parker et al. 2024) aligned galaxy images with spectra. By default
+both sides train together on CLIP's symmetric InfoNCE with a learnable temperature (Radford
+et al. 2021, fig. 3); images without a vector (a NaN row) still learn, by SimCLR's loss
+between two augmented views. :data:`ASTROCLIP` holds AstroCLIP's own settings (fixed logit
+scale, per-spectrum normalisation, frozen pretrained image encoder, no image-image loss).
 
 The scikit-learn face follows the two-block convention of
 :class:`sklearn.cross_decomposition.CCA`: ``fit(X, Y)``, ``transform(X)`` and
@@ -144,8 +145,8 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
     ``fit(X, Y)`` trains an image encoder and a vector encoder together so that the
     embedding of each image and that of its own row of ``Y`` are close, and those of
     different objects far apart: CLIP's symmetric InfoNCE (Radford et al. 2021) on
-    L2-normalised embeddings with a learnable temperature, as AstroCLIP (Parker et al.
-    2024) did for galaxy images and spectra. Rows of ``Y`` that are entirely NaN mark
+    L2-normalised embeddings with a learnable temperature (AstroCLIP, Parker et al. 2024,
+    used the same loss for galaxy images and spectra with a fixed one; see below). Rows of ``Y`` that are entirely NaN mark
     images without a second modality: those still train the image side, by NT-Xent
     between two augmented views (weight ``image_weight``, which also applies to the
     paired images).
