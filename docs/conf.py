@@ -16,12 +16,37 @@ version = ".".join(release.split(".")[:2])
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
     "numpydoc",
+    "sphinx_gallery.gen_gallery",
 ]
 
-# No network at build time: no intersphinx. Cross-references to numpy/sklearn stay plain text.
-autosummary_generate = False  # the API page uses automodule; nothing is written into the source tree
+# No network at build time (CI has none): intersphinx reads inventories written from the installed
+# packages by docs/make_inventories.py, and links to each project's online documentation.
+_INV = os.path.join(os.path.dirname(__file__), "_inventories")
+intersphinx_mapping = {
+    "numpy": ("https://numpy.org/doc/stable/", os.path.join(_INV, "numpy.inv")),
+    "sklearn": ("https://scikit-learn.org/stable/", os.path.join(_INV, "sklearn.inv")),
+    "torch": ("https://docs.pytorch.org/docs/stable/", os.path.join(_INV, "torch.inv")),
+    "astropy": ("https://docs.astropy.org/en/stable/", os.path.join(_INV, "astropy.inv")),
+}
+
+# One page per public class and function (API page), written into docs/generated/ (not tracked).
+autosummary_generate = True
+
+# The examples gallery: examples/plot_*.py run at build time (small settings, a few minutes in all);
+# ``-D plot_gallery=0`` builds the pages without running them (the test suite's fast build).
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    # run every plot_ example except the two that regenerate the docs' own figures in docs/_static
+    "filename_pattern": r"/plot_(?!augmentations|synthetic_survey)",
+    "ignore_pattern": r"(accelerate_pretrain|published_model|real_label_efficiency)\.py",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "abort_on_example_error": True,
+}
 autodoc_default_options = {"members": True, "member-order": "bysource"}
 autodoc_typehints = "none"  # the numpydoc "Parameters" sections already give the types
 autodoc_mock_imports = []
@@ -30,7 +55,7 @@ numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 
 templates_path = []
-exclude_patterns = ["_build", "generated"]
+exclude_patterns = ["_build", "_inventories"]
 html_theme = "alabaster"
 html_static_path = ["_static"] if os.path.isdir(os.path.join(os.path.dirname(__file__), "_static")) else []
 html_theme_options = {"description": "Contrastive self-supervised learning for astronomical images",

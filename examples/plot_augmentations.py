@@ -1,4 +1,7 @@
-"""Galaxies and their augmented views under the "sdss" and "decals" presets.
+"""
+Galaxies and their augmented views under the "sdss" and "decals" presets
+========================================================================
+
 
 Saves ``docs/_static/augmentations.png``: synthetic SDSS ugriz galaxies (top,
 "sdss" preset: reddening, continuous rotation, jitter-crop, noise) and DECaLS grz

@@ -1,4 +1,7 @@
-"""Synthetic galaxies by class and redshift, and synthetic vs real SDSS cutouts.
+"""
+Synthetic galaxies by class and redshift, and synthetic vs real SDSS cutouts
+============================================================================
+
 
 Writes docs/_static/synthetic_survey.png and, when the real Galaxy Zoo images are
 present in ../shared/data, docs/_static/synthetic_vs_real.png.

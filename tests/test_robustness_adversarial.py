@@ -29,7 +29,7 @@ import sklearn_ssl
 from sklearn_ssl import (ContrastiveEmbedder, FineTunedClassifier, PhotoZRegressor, SimilaritySearch, cli,
                          load_cutouts, save_cutouts)
 from sklearn_ssl.engine._checkpoint import CHECKPOINT_FILE, load_checkpoint
-from sklearn_ssl.io._files import load_images
+from sklearn_ssl.io import load_images
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -181,7 +181,7 @@ def _cross_survey_section(crossed) -> list:
 
 
 def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=None, found=None, crossed=None):
-    from . import __version__
+    from .. import __version__
 
     from ..evaluation import format_mean_se
 

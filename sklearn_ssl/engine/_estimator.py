@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import os
 import threading
 from typing import Any, Callable, Iterator
 
@@ -33,7 +34,8 @@ from ._disk import (
     read_rows,
 )
 from ..utils import Interval, StrOptions
-from ._params import LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT
+from ._checkpoint import ResumableCheckpoint
+from ._params import LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT, warn_if_set
 from ..augment import GalacticReddening, deredden, ebv_from_extinction
 
 
@@ -226,9 +228,26 @@ _TRAINING_CONSTRAINTS: dict = {
     "lr_schedule": LR_SCHEDULE_CONSTRAINT,
     "device": [str, torch.device],
     "precision": [StrOptions({"auto", "fp32", "bf16", "fp16"})],
+    "compile": ["boolean"],
+    "checkpoint_dir": [str, os.PathLike, None],
+    "checkpoint_every": [Interval(numbers.Integral, 1, None, closed="left")],
     "verbose": ["verbose"],
     "random_state": ["random_state"],
 }
+
+#: The docstring of the training parameters every torch estimator shares.
+ENGINE_PARAMS_DOC = """
+    precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
+        Autocast precision of the network; ``"auto"`` is bf16 on a CUDA device that
+        supports it and fp32 otherwise. fp16 scales the loss (``torch.amp.GradScaler``).
+    compile : bool, default=False
+        Compile the network with :func:`torch.compile` (pays on GPUs for long runs).
+    checkpoint_dir : str or None, default=None
+        Folder for a resumable checkpoint (weights, optimizer, RNG states, history), written
+        atomically every ``checkpoint_every`` epochs and after the last; a fit with the same
+        parameters and data resumes from it and gives the uninterrupted run's model.
+    checkpoint_every : int, default=1
+        Epochs between checkpoints (warns when set without ``checkpoint_dir``)."""
 
 
 def inference_batches(X, step: int, device) -> Iterator[tuple[int, torch.Tensor]]:
@@ -265,6 +284,25 @@ class TorchEstimatorMixin:
         with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             yield
+
+    def _fingerprint(self, X) -> dict:
+        """What identifies a training run, for refusing to resume a foreign checkpoint."""
+        ignored = {"callbacks", "checkpoint_dir", "checkpoint_every", "verbose", "device"}
+        params = {k: repr(v) for k, v in self.get_params(deep=False).items() if k not in ignored}
+        return {"params": params, "n_samples": len(X), "input_shape": tuple(X.shape[1:])}
+
+    def _checkpoint_callbacks(self, X) -> list:
+        """The resumable checkpoint, when ``checkpoint_dir`` is set; append it last (it saves
+        what the other callbacks recorded at the end of an epoch)."""
+        if getattr(self, "checkpoint_dir", None) is None:
+            return []
+        return [("resumable_checkpoint", ResumableCheckpoint(os.fspath(self.checkpoint_dir), self.checkpoint_every,
+                                                             self._fingerprint(X)))]
+
+    def _warn_ignored_engine_params(self) -> None:
+        """The shared training vocabulary: a setting the configuration does not use warns."""
+        if getattr(self, "checkpoint_dir", None) is None and hasattr(self, "checkpoint_every"):
+            warn_if_set(self, "checkpoint_every", "without checkpoint_dir", "set checkpoint_dir to a folder")
 
     def _fit_net(self, build: Callable[[int], Any], X, y=None, *, device: str, ebv=None,
                  prepare: Callable[[Any], None] | None = None):

@@ -44,7 +44,7 @@ class InconsistentVersionWarning(_SklearnVersionWarning):
 
 
 def current_versions() -> dict:
-    from . import __version__
+    from .. import __version__
 
     return {"sklearn-ssl": __version__, "torch": torch.__version__, "scikit-learn": sklearn.__version__}
 

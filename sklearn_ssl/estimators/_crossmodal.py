@@ -211,7 +211,8 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
         Per-band image scaling with training statistics, as in
         :class:`~sklearn_ssl.ContrastiveEmbedder`. ``Y`` is always standardised per
         column with the means and standard deviations of its paired training rows.
-    batch_size, max_epochs, lr, weight_decay, optimizer, lr_schedule, device, precision, verbose, random_state
+    batch_size, max_epochs, lr, weight_decay, optimizer, lr_schedule, device, precision, compile, checkpoint_dir, \
+checkpoint_every, verbose, random_state
         As in :class:`~sklearn_ssl.ContrastiveEmbedder`, with the same defaults (``lr="auto"``
         is 1e-3; the value used is ``lr_``).
 
@@ -268,8 +269,8 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
     def __init__(self, image_encoder="auto", vector_encoder="auto", n_components=32, temperature=0.07,
                  learn_temperature=True, image_weight=1.0, image_temperature=0.1, freeze_image_encoder=False,
                  y_normalize="column", augmentations="auto", normalize="asinh", batch_size=256, max_epochs=50,
-                 lr="auto", weight_decay=1e-4,
-                 optimizer=torch.optim.AdamW, lr_schedule="cosine", device="auto", precision="auto", verbose=0,
+                 lr="auto", weight_decay=1e-4, optimizer=torch.optim.AdamW, lr_schedule="cosine", device="auto",
+                 precision="auto", compile=False, checkpoint_dir=None, checkpoint_every=1, verbose=0,
                  random_state=None):
         self.image_encoder = image_encoder
         self.vector_encoder = vector_encoder
@@ -290,6 +291,9 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
         self.lr_schedule = lr_schedule
         self.device = device
         self.precision = precision
+        self.compile = compile
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.verbose = verbose
         self.random_state = random_state
 
@@ -321,6 +325,7 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
 
     def _warn_ignored_params(self) -> None:
         """A parameter that this configuration does not use warns instead of being dropped silently."""
+        self._warn_ignored_engine_params()
         if self.image_weight == 0:
             warn_if_set(self, "image_temperature", "with image_weight=0 (no image-image loss)", "set image_weight > 0")
         if hasattr(self.image_encoder, "transform"):
@@ -374,6 +379,7 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
         if self.verbose:
             callbacks.append(ProgressBar())
         image_encoder, normalizer = self._image_side(X)
+        callbacks += self._checkpoint_callbacks(X)  # last: it saves what the others recorded
         return _CrossModalNet(
             _FrozenEncoder(image_encoder) if self.freeze_image_encoder else image_encoder,
             criterion=nn.Identity,  # the loss lives in get_loss: it needs the vector encoder
@@ -384,6 +390,7 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
             augmentations=resolve_augmentations(self.augmentations, input_shape),
             normalizer=normalizer,
             precision=_resolve_precision(self.precision, device),
+            compile=self.compile,
             channels_last=device.startswith("cuda") and len(input_shape) == 3,
             seed=seed,
             vector_encoder=vector_encoder, n_components=self.n_components, temperature=self.temperature,

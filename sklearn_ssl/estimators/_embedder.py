@@ -23,7 +23,6 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import ProgressBar
 
 from ..engine._disk import float_dtype, read_rows
-from ..engine._checkpoint import ResumableCheckpoint
 from ..engine._estimator import (
     _TRAINING_CONSTRAINTS, TorchEstimatorMixin, _resolve_device,
     _resolve_precision, check_ebv, deredden_batch, inference_batches,
@@ -243,11 +242,8 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         "queue_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "momentum": [Interval(numbers.Real, 0, 1, closed="both")],
         "label_weight": [Interval(numbers.Real, 0, None, closed="left")],
-        "compile": ["boolean"],
         "accelerator": [None, object],
         "callbacks": [list, None],
-        "checkpoint_dir": [str, os.PathLike, None],
-        "checkpoint_every": [Interval(numbers.Integral, 1, None, closed="left")],
         **_TRAINING_CONSTRAINTS,
     }
 
@@ -340,7 +336,6 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
             device = str(self.accelerator.device)
         else:
             device = _resolve_device(str(self.device))
-        fingerprint = self._fingerprint(X)
 
         def prepare(net):  # continued pretraining starts from the published weights
             self.init_source_ = self.expected_input_ = None
@@ -349,7 +344,7 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
                 self.expected_input_ = published.expected_input()
 
         # trains up to max_epochs in all; a checkpoint in checkpoint_dir is resumed at on_train_begin
-        self._fit_net(lambda seed: self._build_net(X, device, seed, fingerprint, labels, published), X,
+        self._fit_net(lambda seed: self._build_net(X, device, seed, labels, published), X,
                       None if labels is None else labels["y"], device=device, ebv=ebv, prepare=prepare)
         self.label_task_ = None if labels is None else labels["task"]
         self.label_classes_ = None if labels is None else labels.get("classes")
@@ -367,8 +362,7 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
             warn_if_set(self, "device", when, "place it with Accelerator(cpu=True) or accelerate launch")
             warn_if_set(self, "precision", when, "set Accelerator(mixed_precision=...)")
             warn_if_set(self, "compile", when, "set Accelerator(dynamo_backend=...)")
-        if self.checkpoint_dir is None:
-            warn_if_set(self, "checkpoint_every", "without checkpoint_dir", "set checkpoint_dir to a folder")
+        self._warn_ignored_engine_params()
         if self.init is None:
             warn_if_set(self, "init_layout", "without init", "pass init, the published checkpoint to start from")
         used = METHODS[self.method].criterion_params(projection_dim=self.projection_dim, temperature=self.temperature,
@@ -380,12 +374,6 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         if not METHODS[self.method].uses_momentum:
             warn_if_set(self, "momentum", f"with method={self.method!r}, which keeps no moving-average network",
                         "use method='moco' or 'byol'")
-
-    def _fingerprint(self, X: np.ndarray) -> dict:
-        """What identifies a training run, for refusing to resume a foreign checkpoint."""
-        ignored = {"callbacks", "checkpoint_dir", "checkpoint_every", "verbose", "device"}
-        params = {k: repr(v) for k, v in self.get_params(deep=False).items() if k not in ignored}
-        return {"params": params, "n_samples": len(X), "input_shape": tuple(X.shape[1:])}
 
     def _warn_if_collapsed(self, X: np.ndarray) -> None:
         """Warn when the representation barely varies across samples (a collapsed encoder)."""
@@ -438,7 +426,7 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
             projector.eval()
         return float(1.0 - z.mean(dim=0).square().sum())
 
-    def _build_net(self, X, device: str, seed: int, fingerprint: dict, labels: dict | None,
+    def _build_net(self, X, device: str, seed: int, labels: dict | None,
                    published=None) -> ContrastiveNet:
         input_shape = X.shape[1:]
         batch = min(self.batch_size, len(X))
@@ -459,9 +447,7 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         self.lr_ = resolve_lr(self.lr, 1e-3)
         if self.verbose and on_terminal(sys.stderr):  # per-batch bars never go into a redirected log
             callbacks.append(ProgressBar())
-        if self.checkpoint_dir is not None:  # last: it saves what the others recorded at epoch end
-            callbacks.append(("resumable_checkpoint", ResumableCheckpoint(
-                os.fspath(self.checkpoint_dir), self.checkpoint_every, fingerprint)))
+        callbacks += self._checkpoint_callbacks(X)  # last: it saves what the others recorded
         label_criterion = {} if labels is None else {
             "label_criterion": PartialLabelLoss, "label_criterion__in_features": self.projection_dim,
             "label_criterion__n_outputs": labels["n_outputs"], "label_criterion__task": labels["task"],

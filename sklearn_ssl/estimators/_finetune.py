@@ -47,7 +47,10 @@ from ..engine._normalizer import fit_normalizer
 from ..utils import HasMethods, Interval, StrOptions
 from ..engine._training import TrainingNet
 from ..augment import resolve_augmentations
-from ..engine._estimator import TorchEstimatorMixin, _resolve_device, check_ebv, deredden_batch
+from ..engine._estimator import (
+    _TRAINING_CONSTRAINTS, ENGINE_PARAMS_DOC, TorchEstimatorMixin, _resolve_device, _resolve_precision, check_ebv,
+    deredden_batch,
+)
 from ..nn.encoders import build_encoder, output_dim
 
 __all__ = ["FineTunedClassifier", "FineTunedRegressor"]
@@ -107,6 +110,10 @@ _COMMON_CONSTRAINTS = {
     "optimizer_kwargs": [None, dict],
     "lr_schedule": LR_SCHEDULE_CONSTRAINT,
     "device": [str, torch.device],
+    "precision": _TRAINING_CONSTRAINTS["precision"],
+    "compile": _TRAINING_CONSTRAINTS["compile"],
+    "checkpoint_dir": _TRAINING_CONSTRAINTS["checkpoint_dir"],
+    "checkpoint_every": _TRAINING_CONSTRAINTS["checkpoint_every"],
     "callbacks": [list, None],
     "verbose": ["verbose"],
     "random_state": ["random_state"],
@@ -170,9 +177,7 @@ _PARAMS_DOC = """
         Extra optimizer arguments, e.g. ``{"momentum": 0.9}`` for SGD.
     """ + LR_SCHEDULE_DOC + """
     device : str, default="auto"
-        CUDA when available, else CPU; or any torch device. Training is in float32,
-        uncompiled and without checkpoints (``precision``, ``compile`` and ``checkpoint_dir``
-        are :class:`~sklearn_ssl.ContrastiveEmbedder`'s, for long pretraining runs).
+        CUDA when available, else CPU; or any torch device.""" + ENGINE_PARAMS_DOC + """
     callbacks : list of skorch callbacks or None, default=None
         Extra callbacks for the internal skorch net.
     verbose : int, default=0
@@ -207,7 +212,8 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         self, pretrained=None, *, encoder="auto", freeze_encoder=False, encoder_lr="auto", head_hidden=None,
         augmentations="auto", normalize="asinh", batch_size=64, max_epochs=30, min_steps=None, lr="auto",
         weight_decay=1e-4, optimizer=torch.optim.AdamW, optimizer_kwargs=None, lr_schedule="cosine", device="auto",
-        callbacks=None, verbose=0, random_state=None,
+        precision="auto", compile=False, checkpoint_dir=None, checkpoint_every=1, callbacks=None, verbose=0,
+        random_state=None,
     ):
         self.pretrained = pretrained
         self.encoder = encoder
@@ -225,6 +231,10 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         self.optimizer_kwargs = optimizer_kwargs
         self.lr_schedule = lr_schedule
         self.device = device
+        self.precision = precision
+        self.compile = compile
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.callbacks = callbacks
         self.verbose = verbose
         self.random_state = random_state
@@ -272,6 +282,7 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
 
     def _warn_ignored_params(self) -> None:
         """A parameter that this configuration does not use warns instead of being dropped silently."""
+        self._warn_ignored_engine_params()
         if self.pretrained is not None:
             instead = "pass pretrained=None to train from scratch"
             warn_if_set(self, "encoder", "with pretrained, whose encoder is fine-tuned", instead)
@@ -331,10 +342,13 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         callbacks += lr_schedule_callbacks(self.lr_schedule, epochs)
         if self.verbose:
             callbacks.append(ProgressBar())
+        callbacks += self._checkpoint_callbacks(X)  # last: it saves what the others recorded
         return _FineTuneNet(
             model, criterion=criterion, optimizer=self.optimizer, optimizer__weight_decay=self.weight_decay,
             lr=self.lr_, max_epochs=epochs, batch_size=batch_size, train_split=None,
             callbacks=callbacks, verbose=self.verbose, device=device, augmentations=augmentations, seed=seed,
+            precision=_resolve_precision(self.precision, device), compile=self.compile,
+            channels_last=device.startswith("cuda") and len(X.shape) == 4,
             **opt_kwargs,
         )
 

@@ -90,13 +90,15 @@ class PhotoZRegressor(RegressorMixin, _BaseFineTuner):
         encoder="auto", freeze_encoder=False,
         encoder_lr="auto", head_hidden=None, augmentations="auto", normalize="asinh", batch_size=64,
         max_epochs=30, min_steps=None, lr="auto", weight_decay=1e-4, optimizer=torch.optim.AdamW,
-        optimizer_kwargs=None, lr_schedule="cosine", device="auto", callbacks=None, verbose=0, random_state=None,
+        optimizer_kwargs=None, lr_schedule="cosine", device="auto", precision="auto", compile=False,
+        checkpoint_dir=None, checkpoint_every=1, callbacks=None, verbose=0, random_state=None,
     ):
         super().__init__(
             pretrained, encoder=encoder, freeze_encoder=freeze_encoder, encoder_lr=encoder_lr,
             head_hidden=head_hidden, augmentations=augmentations, normalize=normalize, batch_size=batch_size,
             max_epochs=max_epochs, min_steps=min_steps, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
-            optimizer_kwargs=optimizer_kwargs, lr_schedule=lr_schedule, device=device, callbacks=callbacks,
+            optimizer_kwargs=optimizer_kwargs, lr_schedule=lr_schedule, device=device, precision=precision,
+            compile=compile, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, callbacks=callbacks,
             verbose=verbose, random_state=random_state,
         )
         self.n_bins = n_bins
