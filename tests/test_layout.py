@@ -174,3 +174,15 @@ def test_every_public_estimator_is_on_the_api_page():
 def test_top_level_names_are_the_subpackages_objects(name):
     obj = getattr(sklearn_ssl, name)
     assert obj.__module__.split(".")[1] in LAYERS
+
+
+def test_every_import_in_the_package_resolves():
+    """Function-level imports too: a moved module's ``from . import name`` fails only when called."""
+    missing = []
+    for m, path in MODULES.items():
+        for target, names in _imports(path):
+            module = importlib.import_module(target)
+            for name in names:
+                if not hasattr(module, name) and f"{target}.{name}" not in MODULES:
+                    missing.append(f"{m}: from {target} import {name}")
+    assert not missing, missing
