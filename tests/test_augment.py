@@ -178,6 +178,16 @@ def test_noise_quadrature_gives_requested_final_sigma():
     assert torch.equal(y[:, 2], x[:, 2])  # already at the target: nothing added
 
 
+def test_relative_noise_with_known_sigma_mixes_no_units():
+    """relative=True: the target is a fraction of each band's spread, known_sigma in flux units. Images of
+    spread 10 with known noise 3 asked for a final 0.5 x spread (= 5) get sqrt(25 - 9) = 4 added; the old
+    code subtracted 3 from 0.5 before scaling (nothing added)."""
+    x = 10 * torch.randn(256, 2, 16, 16, generator=gen(1))
+    y = GaussianNoise(0.5, relative=True, known_sigma=3.0)(x, generator=gen(2))
+    added = (y - x).std((0, 2, 3))
+    assert torch.allclose(added, torch.tensor([4.0, 4.0]), rtol=0.02), added
+
+
 def test_relative_noise_and_auto_preset_are_scale_free():
     x = torch.rand(8, 3, 16, 16)
     aug = resolve_augmentations("auto", (3, 16, 16))

@@ -90,6 +90,51 @@ def test_temperature_is_learned_and_can_be_frozen(data):
     assert small(max_epochs=3, learn_temperature=False).fit(X, Y).temperature_ == pytest.approx(0.07)
 
 
+def test_spectrum_normalisation_uses_each_rows_own_mean_and_std(data):
+    """AstroCLIP's SpecFormer.preprocess: (row - mean) / std per spectrum; mean and std become two more inputs."""
+    X, Y = data
+    cm = small(y_normalize="spectrum").fit(X, Y)
+    out = cm._check_Y(np.array([[1.0, 2.0, 3.0] + [2.0] * 9]), 1, reset=False)
+    row = np.array([1.0, 2.0, 3.0] + [2.0] * 9)
+    np.testing.assert_allclose(out[0, :12], (row - row.mean()) / row.std(), rtol=1e-6)
+    np.testing.assert_allclose(out[0, 12:], (np.array([row.mean(), row.std()]) - cm.y_mean_[12:]) / cm.y_scale_[12:],
+                               rtol=1e-5)
+    assert cm.n_features_y_ == 12 and cm.y_mean_.shape == (14,)
+    np.testing.assert_array_equal(cm.y_mean_[:12], 0.0)
+    # a brighter copy of each spectrum: the same shape input; only the brightness feature moves
+    a, b = cm._check_Y(Y, len(Y), reset=False), cm._check_Y(10 * Y, len(Y), reset=False)
+    np.testing.assert_allclose(a[:, :12], b[:, :12], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(a[:, 12:], b[:, 12:])
+    with pytest.raises(ValueError, match="Y has 5 features.*fitted with 12"):
+        cm.transform(X, Y[:, :5])
+
+
+def test_astroclip_recipe_fixed_logit_scale_and_frozen_pretrained_image_encoder(data):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.frozen import FrozenEstimator
+
+    from sklearn_ssl import ContrastiveEmbedder
+    from sklearn_ssl.estimators import ASTROCLIP
+
+    X, Y = data
+    emb = ContrastiveEmbedder(encoder="small", max_epochs=1, batch_size=16, random_state=0).fit(X)
+    before = {k: v.clone() for k, v in emb.encoder_.state_dict().items()}
+    cm = small(image_encoder=FrozenEstimator(emb), max_epochs=3, **ASTROCLIP).fit(X, Y)
+    assert cm.temperature_ == pytest.approx(1 / 15.5) and not cm.net_.logit_scale_.value.requires_grad
+    frozen = cm.net_.module_.encoder
+    for k, v in frozen.state_dict().items():  # weights and batch-norm statistics as pretrained
+        torch.testing.assert_close(v.cpu(), before[k])
+    for k, v in emb.encoder_.state_dict().items():  # the embedder itself is untouched
+        torch.testing.assert_close(v, before[k])
+    assert np.isfinite(cm.net_.history[:, "train_loss"]).all()
+    assert cm.net_.history[-1, "train_loss"] < cm.net_.history[0, "train_loss"]  # the projection learns
+    assert cm.transform(X).shape == (len(X), 8)
+    with pytest.raises(NotFittedError, match="FrozenEstimator"):
+        small(image_encoder=clone(emb)).fit(X, Y)
+    with pytest.raises(ValueError, match="shape"):
+        small(image_encoder=emb).fit(X[:, :1], Y)
+
+
 @pytest.mark.parametrize("encoder", ["mlp", "cnn1d"])
 def test_vector_encoders(data, encoder):
     X, Y = data

@@ -141,6 +141,71 @@ def test_photoz_targets_out_of_range(bad):
         PhotoZRegressor(max_epochs=0).fit(X, [0.0, 0.1, 0.2, bad])
 
 
+def test_photoz_point_estimates_have_known_answers():
+    from sklearn_ssl.estimators import point_estimates
+
+    edges = np.linspace(0.0, 0.4, 5)  # bins of 0.1, centres 0.05 .. 0.35
+    pdf = np.array([[0.1, 0.2, 0.6, 0.1],    # mean 0.22, median 0.2 + 0.2/0.6 * 0.1, mode 0.25
+                    [0.5, 0.0, 0.0, 0.5],    # mean 0.2, median 0.1 (end of bin 0), mode 0.05 (first maximum)
+                    [0.0, 0.0, 0.0, 1.0]])   # all in the last bin: 0.35, 0.35, 0.35
+    np.testing.assert_allclose(point_estimates(pdf, edges, "mean"), [0.22, 0.2, 0.35])
+    np.testing.assert_allclose(point_estimates(pdf, edges, "median"), [0.2 + 0.2 / 6, 0.1, 0.35])
+    np.testing.assert_allclose(point_estimates(pdf, edges, "mode"), [0.25, 0.05, 0.35])
+    with pytest.raises(ValueError, match="edges"):
+        point_estimates(pdf, edges[:-1])
+    rng = np.random.default_rng(0)
+    X, z = rng.normal(size=(20, 3)), rng.uniform(0, 0.4, 20)
+    model = PhotoZRegressor(max_epochs=0, point_estimate="median", random_state=0).fit(X, z)
+    head = model.net_.module_.head
+    with torch.no_grad():  # two equal bins, 10 and 30: mean and median 0.4 * 20.5 / 180 ... differ from the mode
+        head.weight.zero_()
+        head.bias.fill_(-1e4)
+        head.bias[10] = head.bias[30] = 1e4
+    np.testing.assert_allclose(model.predict(X), 0.4 * 11 / 180, rtol=1e-6)  # the end of bin 10
+    np.testing.assert_allclose(model.set_params(point_estimate="mean").predict(X), 0.4 * 20.5 / 180, rtol=1e-6)
+    np.testing.assert_allclose(model.set_params(point_estimate="mode").predict(X), 0.4 * 10.5 / 180, rtol=1e-6)
+
+
+def test_photoz_out_of_range_clip_puts_targets_in_the_end_bins():
+    X = np.zeros((4, 3))
+    z = [-0.05, 0.1, 0.4, 0.7]
+    model = PhotoZRegressor(max_epochs=0, n_bins=4, out_of_range="clip", random_state=0).fit(X, z)
+    assert model.bin_centres_.shape == (4,)
+    targets, n_classes, _ = model._prepare_targets(np.array(z))  # the bins the head is trained on
+    assert n_classes == 4 and targets.tolist() == [0, 1, 3, 3]
+    with pytest.raises(ValueError, match="out_of_range='clip'"):
+        PhotoZRegressor(max_epochs=0, n_bins=4).fit(X, [-0.05, 0.1, 0.4, 0.7])
+
+
+def test_per_band_extinction_is_converted_to_ebv():
+    """Hayat et al.'s e_bv input holds SDSS DR12's A_ugriz = R_dr12 * E(B-V) (their
+    sdss_dr12_galactic_reddening.py: E(B-V) = mean(A / R_dr12)): a model given it, or the E(B-V),
+    predicts the same."""
+    from sklearn_ssl.augment import CATALOGUE_EXTINCTION, EXTINCTION, ebv_from_extinction
+
+    ebv = np.array([0.01, 0.05, 0.3])
+    a = ebv[:, None] * np.array(CATALOGUE_EXTINCTION["sdss_dr12"])[None]
+    np.testing.assert_allclose(ebv_from_extinction(a), ebv)
+    np.testing.assert_allclose(ebv_from_extinction(a @ np.diag([4.239, 3.303, 2.285, 1.698, 1.263])
+                                                   / np.array(CATALOGUE_EXTINCTION["sdss_dr12"]), "sdss"), ebv)
+    b = ebv[:, None] * np.array(EXTINCTION["decals"])[None]
+    np.testing.assert_allclose(ebv_from_extinction(b, coefficients="decals"), ebv)
+    with pytest.raises(ValueError, match=r"shape \(n_objects, 5\)"):
+        ebv_from_extinction(a[:, :3])
+    with pytest.raises(ValueError, match="Unknown extinction coefficients"):
+        ebv_from_extinction(a, "sdss_dr7")
+    rng = np.random.default_rng(0)
+    X, z = rng.uniform(0, 1, size=(12, 5, 8, 8)).astype(np.float32), rng.uniform(0, 0.3, 12)
+    e = rng.uniform(0, 0.2, 12)
+    model = PhotoZRegressor(max_epochs=1, batch_size=6, augmentations="sdss", normalize=None, random_state=0,
+                            device="cpu").fit(X, z, ebv=e)
+    ext = e[:, None] * np.array(CATALOGUE_EXTINCTION["sdss_dr12"])[None]
+    np.testing.assert_allclose(model.predict(X, ebv=ext), model.predict(X, ebv=e), rtol=1e-6)
+    assert not np.allclose(model.predict(X), model.predict(X, ebv=e))
+    with pytest.raises(ValueError, match="per-band extinction"):
+        model.predict(X, ebv=ext[:5])
+
+
 def test_photoz_head_recovers_redshift(data, embedder):
     (X, _, z), (Xt, _, zt) = data
     model = PhotoZRegressor(embedder, n_bins=40, max_epochs=15, batch_size=40, lr=1e-2, random_state=0)

@@ -31,7 +31,7 @@ constants, :func:`resolve_augmentations`). Import from ``sklearn_ssl.augment``.
 from . import _photometric, _presets
 from ._compose import Compose
 from ._geometric import CenterCrop, JitterCrop, RandomDihedral, RandomFlip, RandomRotation, RandomShift, SizeScale
-from ._photometric import GalacticReddening, GaussianNoise, PSFBlur, deredden, redden
+from ._photometric import GalacticReddening, GaussianNoise, PSFBlur, deredden, ebv_from_extinction, redden
 from ._presets import resolve_augmentations
 from ._sampling import LogNormal, Uniform
 
@@ -41,6 +41,10 @@ from ._sampling import LogNormal, Uniform
 #: Extinction coefficients R_b = A_b / E(B-V): SDSS ugriz from Schlafly & Finkbeiner (2011,
 #: R_V=3.1, as used by Hayat et al.), DECaLS grz as used by Stein et al. (DR9 values).
 EXTINCTION = _photometric.EXTINCTION
+#: Extinction coefficients with which survey catalogues computed their per-band extinction A_b:
+#: ``"sdss_dr12"`` (u 5.155, g 3.793, r 2.751, i 2.086, z 1.479; SFD98, as in Hayat et al.'s
+#: ``utils/sdss_dr12_galactic_reddening.py``), for :func:`ebv_from_extinction`.
+CATALOGUE_EXTINCTION = _photometric.CATALOGUE_EXTINCTION
 #: SDSS sky noise per pixel (nanomaggies, ugriz), ~(0.041, 0.017, 0.028, 0.044, 0.190): the Poisson
 #: noise of the median moon-down sky, ``sqrt(S * E) / E`` with ``S = 10**(-0.4 (mu - 22.5)) * 0.396**2``
 #: the sky per pixel in nanomaggies (mu its surface brightness) and
@@ -49,11 +53,17 @@ EXTINCTION = _photometric.EXTINCTION
 #: left out: small next to the sky's 300-950 electrons per pixel in g, r, i, z (460 in z), not in
 #: u (36), where the value is a lower bound.
 SDSS_SKY_SIGMA = _presets.SDSS_SKY_SIGMA
+#: SDSS photon counts (electrons) per nanomaggy, ugriz, ~(146, 1060, 958, 700, 113): the ``E`` above,
+#: the same zeropoints and exposure as :data:`SDSS_SKY_SIGMA` (the synthetic survey's source noise).
+SDSS_ELECTRONS_PER_NMGY = _presets.SDSS_ELECTRONS_PER_NMGY
+#: SDSS median moon-down sky brightness, mag/arcsec^2, ugriz (source in ``augment/_presets.py``).
+SDSS_SKY_BRIGHTNESS = _presets.SDSS_SKY_BRIGHTNESS
 #: Preset name -> factory of the sample shape ``(C, H, W)``.
 PRESETS = _presets.PRESETS
 
 __all__ = [
     "Uniform", "LogNormal", "Compose", "RandomRotation", "RandomFlip", "RandomDihedral", "SizeScale",
     "RandomShift", "JitterCrop", "CenterCrop", "GaussianNoise", "PSFBlur", "GalacticReddening",
-    "redden", "deredden", "EXTINCTION", "SDSS_SKY_SIGMA", "PRESETS", "resolve_augmentations",
+    "redden", "deredden", "ebv_from_extinction", "EXTINCTION", "CATALOGUE_EXTINCTION", "SDSS_SKY_SIGMA",
+    "SDSS_ELECTRONS_PER_NMGY", "SDSS_SKY_BRIGHTNESS", "PRESETS", "resolve_augmentations",
 ]

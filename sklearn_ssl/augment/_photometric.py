@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,7 +34,9 @@ class GaussianNoise(nn.Module):
         *final* noise level, and only ``sqrt(max(sigma**2 - known**2, 0))`` is added.
     relative : bool, default=False
         Sigma in units of each band's standard deviation over the batch (scale-free,
-        for data of unknown units) instead of the data's own flux units.
+        for data of unknown units) instead of the data's own flux units. ``known_sigma``
+        stays in flux units: the target is converted to flux before the known noise is
+        subtracted in quadrature.
     known_sigma : None, float, sequence, Uniform or LogNormal, default=None
         Noise already in the images, per band (a distribution when it is only known
         statistically, as in Stein et al.). Inside a :class:`Compose`, what earlier
@@ -53,9 +56,9 @@ class GaussianNoise(nn.Module):
         target = _sample(self.sigma, n, c, x, generator, "GaussianNoise sigma")
         known = None if self.known_sigma is None else _sample(self.known_sigma, n, c, x, generator, "known_sigma")
         present = None if known is None else known * (1.0 if noise_gain is None else noise_gain.sqrt())
+        if self.relative:  # target in units of each band's spread; the known noise is in flux units
+            target = target * x.detach().float().std(dim=[0] + list(range(2, x.ndim)))
         sigma = _quadrature(target, present)
-        if self.relative:
-            sigma = sigma * x.detach().float().std(dim=[0] + list(range(2, x.ndim)))
         noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         out = x + sigma.view((n, c) + (1,) * (x.ndim - 2)).to(x.dtype) * noise
         if noise_gain is None:
@@ -149,6 +152,47 @@ def redden(x: torch.Tensor, ebv, coefficients="sdss") -> torch.Tensor:
                   c, x, "extinction coefficients")
     ebv = torch.as_tensor(ebv, dtype=torch.float32, device=x.device).reshape(-1, 1)
     return x * torch.pow(10.0, -0.4 * R * ebv).to(x.dtype)[..., None, None]
+
+
+# R_b = A_b / E(B-V) with which SDSS DR12's catalogue ``extinction_ugriz`` (SFD98) was computed, as
+# Hayat et al.'s utils/sdss_dr12_galactic_reddening.py (R_dr12) holds them.
+CATALOGUE_EXTINCTION = {"sdss_dr12": (5.155, 3.793, 2.751, 2.086, 1.479)}
+
+
+def ebv_from_extinction(extinction, coefficients="sdss_dr12") -> np.ndarray:
+    """E(B-V) per object from its per-band Galactic extinction: ``mean_b(A_b / R_b)``.
+
+    Hayat et al.'s SDSS files hold, as their ``e_bv`` input, SDSS DR12's per-band extinction
+    ``extinction_ugriz`` in magnitudes; their ``utils/sdss_dr12_galactic_reddening.py`` turns
+    it into E(B-V) as ``mean(A / R_dr12)`` with the coefficients DR12 used (SFD98:
+    u 5.155, g 3.793, r 2.751, i 2.086, z 1.479), then reddens with Schlafly & Finkbeiner's
+    (:data:`EXTINCTION`). Dividing DR12's A_b by the latter instead would overestimate
+    E(B-V) by about 19 %.
+
+    Parameters
+    ----------
+    extinction : array-like of shape (n_objects, n_bands)
+        A_b in magnitudes, bands in the order of ``coefficients``.
+    coefficients : {"sdss_dr12", "sdss", "decals"} or sequence of float, default="sdss_dr12"
+        R_b = A_b / E(B-V) with which ``extinction`` was computed: SDSS DR12's catalogue
+        coefficients, or those of :data:`EXTINCTION`, or one value per band.
+
+    Returns
+    -------
+    ebv : ndarray of shape (n_objects,)
+    """
+    table = {**EXTINCTION, **CATALOGUE_EXTINCTION}
+    if isinstance(coefficients, str) and coefficients not in table:
+        raise ValueError(f"Unknown extinction coefficients {coefficients!r}; use one of {sorted(table)} or one R_b "
+                         "per band.")
+    r = np.asarray(table[coefficients] if isinstance(coefficients, str) else coefficients, dtype=np.float64)
+    a = np.asarray(extinction, dtype=np.float64)
+    if a.ndim != 2 or a.shape[1] != len(r):
+        raise ValueError(f"Per-band extinction must have shape (n_objects, {len(r)}) for {len(r)} extinction "
+                         f"coefficients; got shape {a.shape}. Give A_b in the coefficients' band order.")
+    if not np.isfinite(a).all():
+        raise ValueError("Per-band extinction contains NaN or infinite values; give every object finite A_b.")
+    return (a / r).mean(axis=1)
 
 
 def deredden(x: torch.Tensor, ebv, coefficients="sdss") -> torch.Tensor:

@@ -36,6 +36,10 @@ def _sky_limited_sigma(sky_mag_arcsec2, zeropoint_1e, exposure_s, pixel_arcsec) 
 # documented where it is exported: sklearn_ssl/augment/__init__.py
 SDSS_SKY_SIGMA = tuple(round(_sky_limited_sigma(mu, zp, _SDSS_EXPOSURE_S, _SDSS_PIXEL_ARCSEC), 4)
                        for mu, zp in zip(_SDSS_SKY_BRIGHTNESS, _SDSS_ZEROPOINT_1E))
+# documented where it is exported: sklearn_ssl/augment/__init__.py
+SDSS_ELECTRONS_PER_NMGY = tuple(round(_SDSS_EXPOSURE_S * 10 ** (0.4 * (zp - 22.5)), 1) for zp in _SDSS_ZEROPOINT_1E)
+# documented where it is exported: sklearn_ssl/augment/__init__.py
+SDSS_SKY_BRIGHTNESS = _SDSS_SKY_BRIGHTNESS
 
 
 def _crop(input_shape, size: int, shift: int = 7) -> JitterCrop:

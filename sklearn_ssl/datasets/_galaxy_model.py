@@ -46,11 +46,14 @@ def _template(slope, d4000, uv, lines, curv=0.0):
     return f
 
 
-# old (E/bulge), intermediate (Sbc disk), star forming (HII regions, irregulars)
+# old (E/bulge), intermediate (Sbc disk), star forming (HII regions, irregulars). The intermediate
+# and star-forming templates have a stronger break and a flatter slope than before issue 30 (-0.7, 1.6
+# and -1.5, 1.25): at z = 0 their u - r was 1.42 and 0.54, bluer than any SDSS galaxy type, which put
+# the blue cloud at u - r ~ 1.1 where SDSS has it near 1.8 (Strateva et al. 2001; Baldry et al. 2004).
 _TEMPLATES = np.stack([
     _template(0.3, 2.1, 4.0, [], 1.5),
-    _template(-0.7, 1.6, 2.0, [(3727, 15), (4861, 5), (6563, 25)], 0.8),
-    _template(-1.5, 1.25, 0.8, [(3727, 40), (4861, 15), (5007, 35), (6563, 90)]),
+    _template(-0.5, 1.8, 2.0, [(3727, 15), (4861, 5), (6563, 25)], 0.8),
+    _template(-1.3, 1.5, 0.8, [(3727, 40), (4861, 15), (5007, 35), (6563, 90)]),
 ])
 
 
@@ -78,6 +81,23 @@ def _band_fluxes(survey, bands):
     return out
 
 
+# Red sequence and blue cloud (SDSS Main Galaxy Sample at z ~ 0.1). The colour bimodality of
+# SDSS galaxies (Strateva et al. 2001, AJ 122, 1861: observed u - r separates the two at 2.22) is
+# made by two populations with their own luminosity function, structure and stellar populations:
+# - red galaxies are brighter on average (Baldry et al. 2004, ApJ 600, 681: the red distribution's
+#   M* = -21.5 against the blue one's fainter, steeper function), so the red fraction rises with
+#   luminosity; the Gaussian luminosity functions here have means -21.6 (red) and -20.5 (blue),
+#   sigma 1 mag;
+# - red galaxies are bulge-dominated (bulge-to-total 0.35-0.85) with old stars in bulge and disk
+#   (disk 60-100 % old template, the rest intermediate; the class structure half old, half
+#   intermediate: passive arms and bars); blue ones disk-dominated (0-0.45) with intermediate and
+#   star-forming disks and star-forming class structure;
+# - the red share depends on morphology as observed (early types are red, irregular/interacting
+#   ones blue): P(red) = 0.6 smooth, 0.35 spiral, 0.45 barred, 0.15 disturbed.
+_RED_GIVEN_CLASS = np.array([0.60, 0.35, 0.45, 0.15])
+_MEAN_ABSMAG = {"red": -21.6, "blue": -20.5}
+
+
 def _draw_catalogue(n, rng, class_weights, magnitude_limit):
     """Per-galaxy intrinsic parameters (no band dependence)."""
     w = np.asarray(class_weights, float) / np.sum(class_weights)
@@ -88,24 +108,27 @@ def _draw_catalogue(n, rng, class_weights, magnitude_limit):
     while bad.any():
         z[bad] = _Z0 * rng.gamma(2.0, size=bad.sum()) ** (2 / 3)
         bad = (z < _Z_MIN) | (z >= _Z_MAX)
-    # Bulge-to-total (rest-frame r), the disk's share in the class's structure (star-forming
-    # light) and template mixtures: one distribution for every class, so that colours and
-    # light profiles overlap between classes.
-    bt = rng.uniform(0.0, 0.6, n)
+    # Population (red sequence or blue cloud), then bulge-to-total (rest-frame r), the disk's share
+    # in the class's structure and the template mixtures of each population.
+    red = rng.random(n) < _RED_GIVEN_CLASS[cls]
+    bt = np.where(red, rng.uniform(0.35, 0.85, n), rng.uniform(0.0, 0.45, n))
     sf_frac = rng.uniform(0.3, 0.6, n)
     bulge_old = np.clip(rng.normal(0.9, 0.08, n), 0, 1)  # bulge: mostly old population
-    disk_young = rng.uniform(0.0, 0.6, n)
+    bulge_old = np.where(red, np.clip(bulge_old + 0.05, 0, 1), bulge_old)
+    disk_young = np.where(red, 0.0, rng.uniform(0.0, 0.6, n))
+    disk_old = np.where(red, rng.uniform(0.6, 1.0, n), 0.0)
     frac = np.stack([bt, (1 - bt) * (1 - sf_frac), (1 - bt) * sf_frac], 1)  # bulge, disk, structure
     # mix[g, component, template]
     mix = np.zeros((n, 3, 3))
     mix[:, 0, 0], mix[:, 0, 1] = bulge_old, 1 - bulge_old
-    mix[:, 1, 1], mix[:, 1, 2] = 1 - disk_young, disk_young
-    mix[:, 2, 2] = 1.0
-    # Absolute magnitude: Gaussian luminosity function, truncated at the flux limit.
-    mean_m = np.full(n, -21.0)
+    mix[:, 1, 0], mix[:, 1, 1], mix[:, 1, 2] = disk_old, 1 - disk_old - disk_young, disk_young
+    # structure: half old, half intermediate light (red: passive arms, bars) or star-forming light (blue)
+    mix[:, 2, 0], mix[:, 2, 1], mix[:, 2, 2] = 0.5 * red, 0.5 * red, ~red
+    # Absolute magnitude: Gaussian luminosity function of each population, truncated at the flux limit.
+    mean_m = np.where(red, _MEAN_ABSMAG["red"], _MEAN_ABSMAG["blue"])
     dm = Planck18.distmod(z).to_value(u.mag)
     da_kpc = Planck18.angular_diameter_distance(z).to(u.kpc).value
-    return dict(cls=cls, z=z, frac=frac, mix=mix, mean_m=mean_m, dm=dm, da_kpc=da_kpc,
+    return dict(cls=cls, z=z, red=red, frac=frac, mix=mix, mean_m=mean_m, dm=dm, da_kpc=da_kpc,
                 ebv_draw=np.minimum(stats.lognorm.rvs(0.67306, 0.001146, 0.03338, size=n,
                                                       random_state=rng), 0.5),
                 magnitude_limit=magnitude_limit)

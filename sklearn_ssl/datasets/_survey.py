@@ -39,7 +39,7 @@ from sklearn.utils import check_random_state
 from ._galaxy_model import (_LAM, _TEMPLATES, _band_fluxes, _draw_catalogue, _grid_interp, _mean_fnu,
                             _render_chunk)
 from ._survey_extras import SPECTRUM_WAVELENGTHS, arc_images, draw_lenses, model_spectra
-from ..augment import SDSS_SKY_SIGMA
+from ..augment import SDSS_ELECTRONS_PER_NMGY, SDSS_SKY_SIGMA
 
 __all__ = [
     "BAND_WAVELENGTHS",
@@ -66,14 +66,57 @@ EXTINCTION_COEFFICIENTS = {
 #: Pixel scale in arcsec per pixel.
 PIXEL_SCALES = {"sdss": 0.396, "decals": 0.262}
 
-# Median sky noise per pixel (nanomaggies): SDSS's from its published sky brightness and calibration
-# (augment.SDSS_SKY_SIGMA, derivation there); DECaLS's from point-source 5-sigma depths (AB) at the
-# median seeing.
+# Noise model per survey and band: the median sky noise per pixel (nanomaggies) and the photon
+# counts (electrons) per nanomaggy of the source Poisson noise, from one set of constants each.
+# - SDSS: sky brightness, zeropoints (AB magnitude of 1 e-/s) and the 54.1 s drift-scan exposure of
+#   augment._presets (sources there): sigma = sqrt(sky electrons) / (electrons per nmgy), electrons per
+#   nmgy = 54.1 s * 10**(0.4 * (zp - 22.5)) (u 146, g 1060, r 962, i 700, z 113).
+# - DECaLS: the survey's median 5-sigma point-source depths g/r/z = 24.7/23.9/23.0 (Dey et al. 2019,
+#   AJ 157, 168; NOIRLab Astro Data Lab's DECaLS DR9 page), turned into a per-pixel sigma with the
+#   noise-equivalent area of the simulation's own PSF at the survey's median seeing; the median r-band
+#   FWHM 1.33" is that of Stein et al.'s sweep-catalogue fit (psf_size, 2e6 DR9-south spectroscopic
+#   galaxies: lognormal r loc 1.239 + scale 0.916 px sigma at 0.262"/px). Electrons per nanomaggy are then
+#   the sky per pixel over sigma**2 with DECam's dark-sky brightness g/r/z = 22.04/20.91/18.46
+#   mag/arcsec^2 (legacyzpts, from decstat.pro), i.e. the coadd's effective exposure behind the depth:
+#   with DECam's zeropoints 26.610/26.818/26.484 (AB mag of 1 e-/s, same source) it is 230-250 s in g and
+#   z and about 110 s in r, the 2-3 passes of 50-100 s that DECaLS takes per band.
 _SKY_SIGMA = {"sdss": dict(zip("ugriz", SDSS_SKY_SIGMA))}
-_DEPTHS = {"decals": {"g": 24.0, "r": 23.4, "z": 22.5}}
-_MEDIAN_SEEING = {"sdss": 1.35, "decals": 1.2}  # r-band FWHM, arcsec
-# Electrons per nanomaggy (approximate gain / calibration), for source Poisson noise.
-_E_PER_NMGY = {"u": 150.0, "g": 800.0, "r": 900.0, "i": 650.0, "z": 150.0}
+_SDSS_E_PER_NMGY = dict(zip("ugriz", SDSS_ELECTRONS_PER_NMGY))
+_DEPTHS = {"decals": {"g": 24.7, "r": 23.9, "z": 23.0}}
+_DECAM_SKY = {"g": 22.04, "r": 20.91, "z": 18.46}  # mag / arcsec^2
+_DECAM_ZEROPOINT_1E = {"g": 26.610, "r": 26.818, "z": 26.484}
+_MEDIAN_SEEING = {"sdss": 1.35, "decals": 1.33}  # r-band FWHM, arcsec
+# The PSF: a double Gaussian, 0.9 of the light in a core of sigma s and 0.1 in a wing of 2 s, with
+# s = FWHM / 2.3548 / 1.05; its noise-equivalent area 1 / sum(PSF**2) = 4 pi s**2 / 0.8845.
+_PSF_CORE = 1.05
+_PSF_NEA_FACTOR = 0.9 ** 2 + 2 * 0.9 * 0.1 * 2 / 5 + 0.1 ** 2 / 4
+
+
+def _psf_fwhm(seeing_r, wavelength):
+    """FWHM (arcsec) in a band of effective ``wavelength`` for r-band FWHM ``seeing_r`` (Kolmogorov-like)."""
+    return seeing_r * (np.asarray(wavelength) / 6200.0) ** -0.2
+
+
+def _noise_model(survey: str) -> dict:
+    """Median sky noise per pixel and electrons per nanomaggy of each band of ``survey``.
+
+    Returns ``{band: (sky_sigma_nmgy_per_px, electrons_per_nmgy)}``; see the comment above for
+    the constants and their sources.
+    """
+    out = {}
+    for b, lam in BAND_WAVELENGTHS[survey].items():
+        if survey == "sdss":
+            out[b] = (_SKY_SIGMA["sdss"][b], _SDSS_E_PER_NMGY[b])
+            continue
+        scale = PIXEL_SCALES[survey]
+        core = _psf_fwhm(_MEDIAN_SEEING[survey], lam) / 2.3548 / scale / _PSF_CORE
+        nea = 4 * np.pi * core ** 2 / _PSF_NEA_FACTOR
+        sigma = 10 ** (-0.4 * (_DEPTHS[survey][b] - 22.5)) / 5 / np.sqrt(nea)
+        sky = 10 ** (-0.4 * (_DECAM_SKY[b] - 22.5)) * scale ** 2
+        out[b] = (float(sigma), float(sky / sigma ** 2))
+    return out
+
+
 # SDSS asinh-magnitude softening parameters b (Lupton et al. 1999), as flux / 3631 Jy.
 _ASINH_B = {"u": 1.4e-10, "g": 0.9e-10, "r": 1.2e-10, "i": 1.8e-10, "z": 7.4e-10}
 
@@ -260,13 +303,10 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
     # per-band draws are made for all of the survey's bands, so a band subset gives the same galaxies
     sel = [list(BAND_WAVELENGTHS[survey]).index(b) for b in bands]
     nall = len(BAND_WAVELENGTHS[survey])
-    fwhm = seeing_r[:, None] * (wl / 6200.0) ** -0.2 * np.exp(gen.normal(0, 0.05, (n, nall))[:, sel])
-    p["psf_sigma_px"] = fwhm / 2.3548 / scale / 1.05  # double Gaussian core sigma
-    if survey in _SKY_SIGMA:
-        sky0 = np.array([_SKY_SIGMA[survey][b] for b in bands])
-    else:
-        nea = 4 * np.pi * (_MEDIAN_SEEING[survey] / 2.3548 / scale) ** 2
-        sky0 = 10 ** (-0.4 * (np.array([_DEPTHS[survey][b] for b in bands]) - 22.5)) / (5 * np.sqrt(nea))
+    fwhm = _psf_fwhm(seeing_r[:, None], wl) * np.exp(gen.normal(0, 0.05, (n, nall))[:, sel])
+    p["psf_sigma_px"] = fwhm / 2.3548 / scale / _PSF_CORE  # double Gaussian core sigma
+    noise_per_band = _noise_model(survey)
+    sky0 = np.array([noise_per_band[b][0] for b in bands])
     sky = float(sky_noise_scale) * sky0 * np.exp(gen.normal(0, 0.2, (n, nall))[:, sel])
     # Component fluxes in nanomaggies (n, 4, nb); the dust lane removes part of the disk light.
     f_tot = 10 ** (-0.4 * (absmag + p["dm"] - 22.5))
@@ -281,7 +321,7 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
     fy = sp_fft.fftfreq(image_size)[:, None]
     fx = sp_fft.rfftfreq(image_size)[None, :]
     kfreq = (fy ** 2 + fx ** 2).astype(np.float32)
-    e_per = np.array([_E_PER_NMGY[b] for b in bands], np.float32)[:, None, None]
+    e_per = np.array([noise_per_band[b][1] for b in bands], np.float32)[:, None, None]
     streams = seed_seq.spawn((n + _CHUNK - 1) // _CHUNK)
     lenses = None
     if rare_fraction > 0:  # own stream: the other draws stay as they are
@@ -319,7 +359,7 @@ def make_galaxy_survey(n_samples=1000, image_size=64, bands="ugriz", *, survey="
     cat.update(absmag_r=absmag, half_light_radius_arcsec=re_px * scale,
                half_light_radius_kpc=re_px * scale / u.rad.to(u.arcsec) * p["da_kpc"],
                axis_ratio=p["q_disk"], position_angle=np.rad2deg(p["theta"]) % 180,
-               sersic_n=p["n_bulge"], bulge_to_total=p["frac"][:, 0])
+               sersic_n=p["n_bulge"], bulge_to_total=p["frac"][:, 0], red_sequence=p["red"])
     cat.update({f"seeing_fwhm_{b}": fwhm[:, j] for j, b in enumerate(bands)})
     cat.update({f"sky_sigma_{b}": sky[:, j] for j, b in enumerate(bands)})
     if lenses is not None:

@@ -36,7 +36,7 @@ from ._disk import (
 from ..utils import Interval, StrOptions
 from ._checkpoint import ResumableCheckpoint, data_fingerprint
 from ._params import LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT, warn_if_set
-from ..augment import GalacticReddening, deredden
+from ..augment import GalacticReddening, deredden, ebv_from_extinction
 
 
 def _resolve_device(device: str) -> str:
@@ -113,6 +113,11 @@ def check_images(estimator, X, *, reset: bool, min_samples: int = 1, allow_disk:
 def check_ebv(ebv, n_samples: int, augmentations) -> np.ndarray | None:
     """Validate catalogue E(B-V), one per image, for ``augmentations`` (None passes through).
 
+    A 2-D ``ebv`` of shape ``(n_samples, n_bands)`` is per-band extinction A_b (the ``e_bv`` of
+    Hayat et al.'s files: SDSS DR12's ``extinction_ugriz``) and becomes
+    ``E(B-V) = mean_b(A_b / R_b)`` (:func:`~sklearn_ssl.augment.ebv_from_extinction`), with
+    SDSS DR12's catalogue coefficients when the reddening member uses ``"sdss"``, else with
+    its own coefficients.
     Catalogue reddening is used by a :class:`~sklearn_ssl.augment.GalacticReddening`
     member (de-redden, then re-redden) and, at prediction, to de-redden the images with
     its extinction coefficients; without such a member it would be silently unused.
@@ -125,8 +130,13 @@ def check_ebv(ebv, n_samples: int, augmentations) -> np.ndarray | None:
             "which is what uses it. Use augmentations with GalacticReddening (e.g. the 'sdss' preset) or drop ebv."
         )
     ebv = np.asarray(ebv, dtype=np.float64)
+    if ebv.ndim == 2 and len(ebv) == n_samples:  # per-band extinction A_b (Hayat et al.'s "e_bv")
+        coefficients = _reddening(augmentations).coefficients
+        # SDSS catalogues' A_ugriz were computed with DR12's (SFD98) coefficients, not with the reddening's
+        ebv = ebv_from_extinction(ebv, "sdss_dr12" if coefficients == "sdss" else coefficients)
     if ebv.ndim != 1 or len(ebv) != n_samples:
-        raise ValueError(f"ebv must be a 1-D array with one E(B-V) per image ({n_samples}); got shape {ebv.shape}.")
+        raise ValueError(f"ebv must be a 1-D array with one E(B-V) per image ({n_samples}), or per-band extinction "
+                         f"A_b of shape ({n_samples}, n_bands); got shape {ebv.shape}.")
     if not np.isfinite(ebv).all():
         raise ValueError("ebv contains NaN or infinite values; give every image a finite catalogue E(B-V).")
     return ebv

@@ -6,11 +6,11 @@ redshifts (:class:`PhotoZRegressor`) and image preprocessing (:class:`ArcsinhSca
 :class:`PixelImputer`, :class:`ImageReshaper`). Each is also exported by :mod:`sklearn_ssl`.
 """
 
-from ._crossmodal import CrossModalEmbedder
+from ._crossmodal import ASTROCLIP, CrossModalEmbedder
 from ._embedder import ContrastiveEmbedder
 from ._finetune import FineTunedClassifier, FineTunedRegressor
-from ._photoz import PhotoZRegressor, redshift_bins
+from ._photoz import PhotoZRegressor, point_estimates, redshift_bins
 from ._preprocessing import ArcsinhScaler, ImageReshaper, PixelImputer
 
-__all__ = ["ContrastiveEmbedder", "CrossModalEmbedder", "FineTunedClassifier", "FineTunedRegressor",
-           "PhotoZRegressor", "redshift_bins", "ArcsinhScaler", "ImageReshaper", "PixelImputer"]
+__all__ = ["ASTROCLIP", "ContrastiveEmbedder", "CrossModalEmbedder", "FineTunedClassifier", "FineTunedRegressor",
+           "PhotoZRegressor", "point_estimates", "redshift_bins", "ArcsinhScaler", "ImageReshaper", "PixelImputer"]

@@ -2,10 +2,11 @@
 
 Images and a second view of the same objects given as vectors (spectra, catalogue
 photometry) are mapped into one shared space where each image lies next to its own
-vector, as AstroCLIP (Parker et al. 2024) aligned galaxy images with spectra. Both sides
-train together on CLIP's symmetric InfoNCE with a learnable temperature (Radford et al.
-2021, fig. 3); images without a vector (a NaN row) still learn, by SimCLR's loss between
-two augmented views.
+vector, as AstroCLIP (Parker et al. 2024) aligned galaxy images with spectra. By default
+both sides train together on CLIP's symmetric InfoNCE with a learnable temperature (Radford
+et al. 2021, fig. 3); images without a vector (a NaN row) still learn, by SimCLR's loss
+between two augmented views. :data:`ASTROCLIP` holds AstroCLIP's own settings (fixed logit
+scale, per-spectrum normalisation, frozen pretrained image encoder, no image-image loss).
 
 The scikit-learn face follows the two-block convention of
 :class:`sklearn.cross_decomposition.CCA`: ``fit(X, Y)``, ``transform(X)`` and
@@ -14,18 +15,20 @@ The scikit-learn face follows the two-block convention of
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_array, check_is_fitted
 from skorch.callbacks import ProgressBar
 from torch import nn
 
 from ..engine._normalizer import fit_normalizer
-from ..utils import Interval
+from ..utils import HasMethods, Interval, StrOptions
 from ..engine._params import lr_schedule_callbacks, resolve_lr, warn_if_set
 from ..engine._training import PretrainingNet
 from ..augment import resolve_augmentations
@@ -34,9 +37,38 @@ from ..engine._estimator import _TRAINING_CONSTRAINTS, TorchEstimatorMixin, _res
 from ..nn.encoders import build_encoder, output_dim
 from ..nn.losses import clip_loss, nt_xent
 
-__all__ = ["CrossModalEmbedder"]
+__all__ = ["ASTROCLIP", "CrossModalEmbedder"]
 
 _MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clips the inverse temperature at 100
+
+#: The parameters of :class:`CrossModalEmbedder` that follow AstroCLIP's released training code
+#: (github.com/PolymathicAI/AstroCLIP, ``astroclip/models/astroclip.py`` and ``specformer.py``):
+#: a fixed logit scale of 15.5 (``temperature=1/15.5``, ``learnable_logit_scale=False``), no
+#: image-image loss, each spectrum normalised by its own mean and standard deviation (which join the
+#: input as two extra features, as SpecFormer's first token), and a frozen image encoder under a
+#: trained projection. Give the pretrained encoder as ``image_encoder`` (a fitted
+#: :class:`~sklearn_ssl.ContrastiveEmbedder`, e.g. from ``ContrastiveEmbedder.from_checkpoint``):
+#: ``CrossModalEmbedder(image_encoder=FrozenEstimator(embedder), **ASTROCLIP)``.
+ASTROCLIP = dict(temperature=1 / 15.5, learn_temperature=False, image_weight=0.0, y_normalize="spectrum",
+                 freeze_image_encoder=True)
+_SPECTRUM_STD_FLOOR = 1e-12  # a flat spectrum keeps its mean (AstroCLIP clips the std at 0.2 of its own units)
+
+
+class _FrozenEncoder(nn.Module):
+    """An encoder that never trains: no gradients, and kept in eval mode (batch-norm statistics fixed)."""
+
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder.requires_grad_(False).eval()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.encoder.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.encoder(x)
 
 
 class _LogitScale(nn.Module):
@@ -108,8 +140,8 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
     ``fit(X, Y)`` trains an image encoder and a vector encoder together so that the
     embedding of each image and that of its own row of ``Y`` are close, and those of
     different objects far apart: CLIP's symmetric InfoNCE (Radford et al. 2021) on
-    L2-normalised embeddings with a learnable temperature, as AstroCLIP (Parker et al.
-    2024) did for galaxy images and spectra. Rows of ``Y`` that are entirely NaN mark
+    L2-normalised embeddings with a learnable temperature (AstroCLIP, Parker et al. 2024,
+    used the same loss for galaxy images and spectra with a fixed one; see below). Rows of ``Y`` that are entirely NaN mark
     images without a second modality: those still train the image side, by NT-Xent
     between two augmented views (weight ``image_weight``, which also applies to the
     paired images).
@@ -124,11 +156,25 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
     embedding (CCA's returns both blocks when ``Y`` is given), so the estimator works as
     a step of a :class:`~sklearn.pipeline.Pipeline`.
 
+    The defaults are CLIP's, not AstroCLIP's. AstroCLIP's released code (PolymathicAI/AstroCLIP,
+    ``astroclip/models/astroclip.py``, ``specformer.py``) fixes the logit scale at 15.5,
+    normalises each spectrum by its own mean and standard deviation, trains heads on frozen
+    pretrained encoders and has no image-image loss: :data:`ASTROCLIP` holds those settings
+    (``CrossModalEmbedder(image_encoder=FrozenEstimator(embedder), **ASTROCLIP)``). What still
+    departs from AstroCLIP then: its encoders (an AstroDINO ViT and a SpecFormer transformer, each
+    with a cross-attention head and MLP) against the package's CNNs and a linear projection; its
+    spectrum backbone is frozen too, here the vector encoder trains; its 1024-d space
+    (``n_components``); its optimiser settings (lr 1e-4, weight decay 0.05, cosine to 5e-7 over
+    100 epochs).
+
     Parameters
     ----------
-    image_encoder : str, torch.nn.Module, class or callable, default="auto"
+    image_encoder : str, torch.nn.Module, class, callable or fitted ContrastiveEmbedder, default="auto"
         As ``encoder`` of :class:`~sklearn_ssl.ContrastiveEmbedder`: ``"auto"``,
-        ``"small"``, ``"resnet18"``, ... or any module mapping images to ``(n, d)``.
+        ``"small"``, ``"resnet18"``, ... or any module mapping images to ``(n, d)``; or a
+        fitted :class:`~sklearn_ssl.ContrastiveEmbedder` (also one read with
+        ``from_checkpoint``), or a ``sklearn.frozen.FrozenEstimator`` of one to survive
+        ``clone``: a copy of its encoder and its own normaliser are used.
     vector_encoder : str, torch.nn.Module, class or callable, default="auto"
         ``"auto"`` or ``"mlp"`` (a multi-layer perceptron, for photometry or spectra),
         ``"cnn1d"`` (:class:`~sklearn_ssl.nn.encoders.SpectrumCNN`, for spectra), or any
@@ -145,6 +191,15 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
         image (paired or not); 0 trains the image side on the pairs alone.
     image_temperature : float, default=0.1
         Temperature of that image-image loss (warns that it is ignored with ``image_weight=0``).
+    freeze_image_encoder : bool, default=False
+        Keep the image encoder's weights (and batch-norm statistics) as given; only the
+        projection to the shared space and the vector side train, as AstroCLIP trains heads on
+        frozen pretrained backbones.
+    y_normalize : {"column", "spectrum"}, default="column"
+        ``"column"``: ``Y`` standardised per column with its paired training rows (overall
+        brightness then dominates a spectrum's input). ``"spectrum"``: each row by its own
+        mean and standard deviation, which join the input as two more features
+        (standardised per column), as AstroCLIP's SpecFormer does.
     augmentations : str, nn.Module or list of nn.Module, default="auto"
         Image augmentations, as in :class:`~sklearn_ssl.ContrastiveEmbedder`.
     normalize : {"asinh", "standard"} or None, default="asinh"
@@ -164,8 +219,12 @@ checkpoint_every, verbose, random_state
         Shape of one training image.
     n_features_in_ : int
         Number of bands (images) or features (vectors) of ``X``.
-    y_mean_, y_scale_ : ndarray of shape (n_features_Y,)
-        Standardisation of ``Y``, from the paired training rows.
+    y_mean_, y_scale_ : ndarray of shape (n_features_Y,) or (n_features_Y + 2,)
+        Standardisation of ``Y`` (with ``y_normalize="spectrum"``: of the per-row normalised
+        values, 0 and 1, and of each row's mean and standard deviation), from the paired
+        training rows.
+    n_features_y_ : int
+        Number of columns of ``Y``.
     n_pairs_ : int
         Number of paired training samples.
     temperature_ : float
@@ -190,7 +249,9 @@ checkpoint_every, verbose, random_state
     """
 
     _parameter_constraints: dict = {
-        "image_encoder": [str, torch.nn.Module, callable],
+        "image_encoder": [str, torch.nn.Module, callable, HasMethods(["transform"])],
+        "freeze_image_encoder": ["boolean"],
+        "y_normalize": [StrOptions({"column", "spectrum"})],
         "vector_encoder": [str, torch.nn.Module, callable],
         "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -201,10 +262,11 @@ checkpoint_every, verbose, random_state
     }
 
     def __init__(self, image_encoder="auto", vector_encoder="auto", n_components=32, temperature=0.07,
-                 learn_temperature=True, image_weight=1.0, image_temperature=0.1, augmentations="auto",
-                 normalize="asinh", batch_size=256, max_epochs=50, lr="auto", weight_decay=1e-4,
-                 optimizer=torch.optim.AdamW, lr_schedule="cosine", device="auto", precision="auto", compile=False,
-                 checkpoint_dir=None, checkpoint_every=1, verbose=0, random_state=None):
+                 learn_temperature=True, image_weight=1.0, image_temperature=0.1, freeze_image_encoder=False,
+                 y_normalize="column", augmentations="auto", normalize="asinh", batch_size=256, max_epochs=50,
+                 lr="auto", weight_decay=1e-4, optimizer=torch.optim.AdamW, lr_schedule="cosine", device="auto",
+                 precision="auto", compile=False, checkpoint_dir=None, checkpoint_every=1, verbose=0,
+                 random_state=None):
         self.image_encoder = image_encoder
         self.vector_encoder = vector_encoder
         self.n_components = n_components
@@ -212,6 +274,8 @@ checkpoint_every, verbose, random_state
         self.learn_temperature = learn_temperature
         self.image_weight = image_weight
         self.image_temperature = image_temperature
+        self.freeze_image_encoder = freeze_image_encoder
+        self.y_normalize = y_normalize
         self.augmentations = augmentations
         self.normalize = normalize
         self.batch_size = batch_size
@@ -259,6 +323,9 @@ checkpoint_every, verbose, random_state
         self._warn_ignored_engine_params()
         if self.image_weight == 0:
             warn_if_set(self, "image_temperature", "with image_weight=0 (no image-image loss)", "set image_weight > 0")
+        if hasattr(self.image_encoder, "transform"):
+            warn_if_set(self, "normalize", "with a fitted embedder as image_encoder, whose own normaliser is used",
+                        "pass an encoder name or module to train one here")
 
     def _check_Y(self, Y, n_samples: int, reset: bool) -> np.ndarray:
         """Validate ``Y`` (NaN rows allowed) and standardise it with the training statistics."""
@@ -278,7 +345,14 @@ checkpoint_every, verbose, random_state
                 "without a second modality). Impute the missing entries first, e.g. with sklearn.impute.SimpleImputer."
             )
         paired = ~missing.any(axis=1)
+        if not reset and Y.shape[1] != self.n_features_y_:
+            raise ValueError(f"Y has {Y.shape[1]} features, but {type(self).__name__} was fitted with "
+                             f"{self.n_features_y_}.")
+        if self.y_normalize == "spectrum":  # AstroCLIP (SpecFormer.preprocess): each row by its own mean and std
+            mean, std = Y.mean(axis=1, keepdims=True), Y.std(axis=1, keepdims=True)
+            Y = np.concatenate([(Y - mean) / np.maximum(std, _SPECTRUM_STD_FLOOR), mean, std], axis=1)
         if reset:
+            self.n_features_y_ = Y.shape[1] - 2 * (self.y_normalize == "spectrum")
             if paired.sum() < 2:
                 raise ValueError(f"Y has {int(paired.sum())} paired rows; at least 2 are needed to align the two "
                                  "modalities (NaN rows mark images without a second modality).")
@@ -286,9 +360,8 @@ checkpoint_every, verbose, random_state
             self.y_mean_ = Y[paired].mean(axis=0)
             scale = Y[paired].std(axis=0)
             self.y_scale_ = np.where(scale > 0, scale, 1.0)
-        elif Y.shape[1] != len(self.y_mean_):
-            raise ValueError(f"Y has {Y.shape[1]} features, but {type(self).__name__} was fitted with "
-                             f"{len(self.y_mean_)}.")
+            if self.y_normalize == "spectrum":  # only the two summary features are standardised per column
+                self.y_mean_[:-2], self.y_scale_[:-2] = 0.0, 1.0
         return ((Y - self.y_mean_) / self.y_scale_).astype(np.float32)
 
     def _build_net(self, X: np.ndarray, Y: np.ndarray, device: str, seed: int) -> _CrossModalNet:
@@ -300,16 +373,17 @@ checkpoint_every, verbose, random_state
         self.lr_ = resolve_lr(self.lr, 1e-3)
         if self.verbose:
             callbacks.append(ProgressBar())
+        image_encoder, normalizer = self._image_side(X)
         callbacks += self._checkpoint_callbacks(X)  # last: it saves what the others recorded
         return _CrossModalNet(
-            build_encoder(self.image_encoder, input_shape),
+            _FrozenEncoder(image_encoder) if self.freeze_image_encoder else image_encoder,
             criterion=nn.Identity,  # the loss lives in get_loss: it needs the vector encoder
             optimizer=self.optimizer, optimizer__weight_decay=self.weight_decay, lr=self.lr_,
             max_epochs=self.max_epochs, batch_size=min(self.batch_size, len(X)), train_split=None,
             callbacks=callbacks, verbose=self.verbose, device=device,
             input_shape=input_shape,
             augmentations=resolve_augmentations(self.augmentations, input_shape),
-            normalizer=fit_normalizer(X, self.normalize),
+            normalizer=normalizer,
             precision=_resolve_precision(self.precision, device),
             compile=self.compile,
             channels_last=device.startswith("cuda") and len(input_shape) == 3,
@@ -318,6 +392,23 @@ checkpoint_every, verbose, random_state
             learn_temperature=self.learn_temperature, image_weight=self.image_weight,
             image_temperature=self.image_temperature,
         )
+
+    def _image_side(self, X: np.ndarray) -> tuple[nn.Module, nn.Module]:
+        """The image encoder and normaliser: a copy of a fitted embedder's (``image_encoder`` an
+        embedder, or a FrozenEstimator of one), or built and fitted here."""
+        if not hasattr(self.image_encoder, "transform"):
+            return build_encoder(self.image_encoder, X.shape[1:]), fit_normalizer(X, self.normalize)
+        emb = getattr(self.image_encoder, "estimator", self.image_encoder)
+        if not hasattr(emb, "encoder_"):
+            raise NotFittedError(
+                "image_encoder must be a fitted ContrastiveEmbedder when an estimator is given. scikit-learn's clone "
+                "(cross-validation, GridSearchCV) returns an unfitted copy: pass "
+                "image_encoder=sklearn.frozen.FrozenEstimator(embedder) to keep the fitted one.")
+        if tuple(emb.input_shape_) != tuple(X.shape[1:]):
+            raise ValueError(f"X has samples of shape {X.shape[1:]}, but the image_encoder embedder was fitted on "
+                             f"samples of shape {tuple(emb.input_shape_)}. Use images with the same bands and size.")
+        net = getattr(emb, "net_", None)
+        return copy.deepcopy(emb.encoder_).cpu(), copy.deepcopy(getattr(net, "normalizer_", nn.Identity())).cpu()
 
     def transform(self, X, Y=None):
         """Embed images (and, if given, their second modality) in the shared space.
