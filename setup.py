@@ -35,12 +35,12 @@ setup(
     ],
     extras_require={
         # accelerate: the multi-process training tests; dask: the distributed model-selection test;
-        # sphinx/numpydoc: the test that builds the docs with -W; bokeh/selenium: the explorer's page in
+        # sphinx/numpydoc/sphinx-gallery: the test that builds the docs with -W; scikit-activeml: label selection; bokeh/selenium: the explorer's page in
         # headless Chromium (the browser and its driver come from apt: see .ci/run)
         "test": ["pytest>=7", "hypothesis>=6", "accelerate>=1.0", "dask[distributed]>=2024.1",
                  "sphinx>=7", "numpydoc>=1.6", "h5py>=3.8", "pyarrow>=14", "bokeh>=3.9", "selenium>=4.51",
-                 "faiss-cpu>=1.8"],
-        "docs": ["sphinx>=7", "numpydoc>=1.6"],
+                 "faiss-cpu>=1.8", "scikit-activeml>=1.0", "sphinx-gallery>=0.17"],
+        "docs": ["sphinx>=7", "numpydoc>=1.6", "sphinx-gallery>=0.17"],
         "distributed": ["accelerate>=1.0", "dask[distributed]>=2024.1"],
         "parquet": ["pyarrow>=14"],
         # HDF5 image collections read on demand (storage.open_images, fit/transform on h5py datasets)
