@@ -21,8 +21,11 @@ FAILURES = [OSError(28, "No space left on device"), KeyboardInterrupt()]
 
 
 def half_written(path, exc):
-    """A writer that leaves half a file at ``path`` and then fails with ``exc``."""
-    Path(path).write_bytes(b"half a file")
+    """A writer that leaves half a file at ``path`` (a path or an open file) and then fails with ``exc``."""
+    if hasattr(path, "write"):
+        path.write(b"half a file")
+    else:
+        Path(path).write_bytes(b"half a file")
     raise exc
 
 

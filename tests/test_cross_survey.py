@@ -248,7 +248,7 @@ def test_plot_cross_survey_draws_a_and_b_side_by_side():
     fig = plot_cross_survey(res)
     axes = fig.get_axes()
     assert len(axes) == 2 and axes[0].get_title().startswith("A-test") and axes[1].get_title().startswith("B-test")
-    assert [t.get_text() for t in axes[1].get_legend().get_texts()] == ["SSL", "CNN"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["SSL", "CNN"]  # one legend below both panels
     assert axes[0].get_ylim() == axes[1].get_ylim()  # one y scale for both surveys
     with pytest.raises(ValueError, match="'test' column"):
         plot_cross_survey(res.drop(columns="test"))

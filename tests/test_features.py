@@ -59,7 +59,9 @@ def test_magnitudes_colour_and_ellipticity(measured):
     np.testing.assert_allclose(ok["g-r"], -2.5 * np.log10(4.0), atol=0.03)  # same aperture in both bands
     assert measured.loc[2, "ellipticity"] == pytest.approx(0.5, abs=0.03)
     assert measured.loc[0, "ellipticity"] < 0.05
-    np.testing.assert_array_equal(ok[["photometry_flag", "morphology_flag"]], 0)
+    # 0, or 2 where the 3-Kron-radius aperture (doubled as a mask) leaves too little of the 41-px stamp
+    # to measure a sky: the zero level is kept (these stamps have none)
+    assert ok["photometry_flag"].isin([0, 2]).all() and (ok["morphology_flag"] == 0).all()
     assert ok.notna().all().all()
 
 

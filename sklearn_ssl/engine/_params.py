@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import os
+import sys
 import warnings
 
 from skorch.callbacks import LRScheduler
@@ -46,7 +48,17 @@ def lr_schedule_callbacks(schedule: str | None, epochs: int) -> list:
 def warn_ignored(name: str, value, when: str, advice: str) -> None:
     """Warn that ``name=value`` has no effect ``when``...; ``advice`` says what to do instead
     (called by ``warn_if_set`` from an estimator's ``fit``, whose caller the warning points at)."""
-    warnings.warn(f"{name}={value!r} is ignored {when}; {advice}.", UserWarning, stacklevel=5)  # the fit call
+    warnings.warn(f"{name}={value!r} is ignored {when}; {advice}.", UserWarning, stacklevel=_caller_level())
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside this package: the user's call, however deep
+    the package's own calls are (Python 3.11 has no ``skip_file_prefixes``)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def warn_if_set(estimator, name: str, when: str, instead: str) -> None:
