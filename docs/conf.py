@@ -32,8 +32,12 @@ intersphinx_mapping = {
     "astropy": ("https://docs.astropy.org/en/stable/", os.path.join(_INV, "astropy.inv")),
 }
 
-# One page per public class and function (API page), written into docs/generated/ (not tracked).
+# One page per public class and function (API page), written into docs/generated/ (not tracked);
+# emptied first, since autosummary never removes the page of a name that moved or was removed.
 autosummary_generate = True
+import shutil  # noqa: E402
+
+shutil.rmtree(os.path.join(os.path.dirname(os.path.abspath(__file__)), "generated"), ignore_errors=True)
 
 # The examples gallery: examples/plot_*.py run at build time (small settings, a few minutes in all);
 # ``-D plot_gallery=0`` builds the pages without running them (the test suite's fast build).
