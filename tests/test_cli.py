@@ -591,25 +591,32 @@ def test_subprocess_help_and_version(tmp_path):
 
 # -- demo -----------------------------------------------------------------------------------
 @pytest.fixture
-def tiny_demo(monkeypatch):
-    """The --quick settings shrunk further so that the whole demo runs in seconds."""
+def tiny_demo(monkeypatch, tmp_path_factory):
+    """The --quick settings shrunk further so that the whole demo runs in seconds (in this process,
+    with the catalogue-feature cache in a temporary folder: the fixture's value)."""
     from sklearn_ssl import demo
 
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
     tiny = dict(demo.DEMO_SETTINGS["quick"], image_size=16, width=4, batch_size=32, budgets=(12,),
                 finetune_epochs=1, finetune_steps=1, photoz_bins=20, semi_supervised=True,
-                catalogue_baselines=True, n_repeats=1,
+                catalogue_baselines=True, n_repeats=1, n_jobs=None,
                 cross_survey=dict(target="redshift", n_samples=60, image_size=16, n_labels=(6,), n_repeats=2,
                                   pretrain_epochs=1, finetune_steps=2, width=4, batch_size=32,
                                   catalogue_baselines=False, methods=("SSL frozen + logistic", "supervised CNN")))
     monkeypatch.setitem(demo.DEMO_SETTINGS, "quick", tiny)
+    return cache
 
 
 def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
     out = tmp_path / "report"
     assert run("demo", "--quick", "--n-samples", 60, "--max-epochs", 1, "--device", "cpu", "--out", out,
                "--quiet") == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text, err = captured.out, captured.err
     assert "SSL frozen" in text and "supervised CNN" in text and "report.html" in text
+    # --quiet: no step, epoch, feature or fit lines (test_demo_log_shows_what_it_is_doing has them)
+    assert "[1/" not in err and "fits 1/" not in err and "epoch 1/" not in err and "catalogue features" not in err
     names = set(files(out))
     assert {"report.md", "report.html", "label_efficiency.csv", "summary.csv", "catalog.csv", "embeddings.csv",
             "model.joblib", "settings.json", "figures", "rare_objects.csv", "cross_survey.csv",
@@ -801,8 +808,36 @@ def test_demo_says_up_front_how_long_it_takes():
     from sklearn_ssl.demo import DEMO_WALL_TIME_S
     from sklearn_ssl.demo._run import _expected_time
 
-    text = _expected_time(quick=False, changed=False)
+    text = _expected_time("default", changed=False)
     assert f"about {round(DEMO_WALL_TIME_S['default'] / 60)} minutes on an idle 2-core CPU" in text
     assert f"first look in about {DEMO_WALL_TIME_S['quick']} s: sklearn-ssl demo --quick" in text
-    assert "--quick" not in _expected_time(quick=True, changed=False).split(":", 1)[1]
-    assert "in proportion" in _expected_time(quick=True, changed=True)
+    assert f"full study in about {round(DEMO_WALL_TIME_S['full'] / 60)} minutes: sklearn-ssl demo --full" in text
+    assert "--quick" not in _expected_time("quick", changed=False).split(":", 1)[1]
+    assert "in proportion" in _expected_time("quick", changed=True)
+    assert DEMO_WALL_TIME_S["quick"] < 60 and DEMO_WALL_TIME_S["default"] <= 300  # the measured times promised
+
+
+def test_demo_log_shows_what_it_is_doing(tmp_path, tiny_demo, monkeypatch, capsys):
+    """A redirected demo log (stderr not a terminal, as under nohup or CI) gets a line per step, per
+    pretraining epoch, per chunk of catalogue features and per fit, with the time left."""
+    import re
+
+    from sklearn_ssl import demo
+
+    monkeypatch.setitem(demo.DEMO_SETTINGS["quick"], "n_jobs", 2)  # the parallel fits report too
+    assert run("demo", "--quick", "--n-samples", 60, "--max-epochs", 2, "--device", "cpu",
+               "--out", tmp_path / "r") == 0
+    err = capsys.readouterr().err
+    assert "[1/9] simulating 60 galaxies" in err and "[9/9] writing the report" in err
+    assert re.search(r"pretraining: epoch 1/2, loss \d+\.\d+ \(\d+ s\)", err)
+    assert re.search(r"catalogue features 60/60: images \d+-60 \(\d+\.\d s; \d+ s elapsed, done\)", err)
+    fits = re.findall(r"(morphology|redshift) fits (\d+)/(\d+): (.+?), (\d+) labels, repeat 1/1 "
+                      r"\((\d+\.\d) s; \d+ s elapsed, (about \d+ s left|done)\)", err)
+    morphology = [f for f in fits if f[0] == "morphology"]
+    assert len(morphology) == int(morphology[0][2]) >= 10  # every fit has its line
+    assert {f[3] for f in morphology} >= {"supervised CNN", "SSL frozen + logistic", "photometry + GB"}
+    assert {f[3] for f in fits if f[0] == "redshift"} >= {"SSL fine-tuned photo-z head"}
+    assert any((tiny_demo / "sklearn-ssl").rglob("output.pkl"))  # the features are cached for the next run
+
+
+

@@ -256,18 +256,23 @@ def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=No
              f"p < 0.05 after Holm's correction over all the findings of this report (`comparisons.csv`: "
              f"`p_value`, `p_adjusted`). "
              f"The supervised and fine-tuned CNNs train for at least {cfg['finetune_steps']} optimiser steps "
-             f"at every budget{'' if cfg['finetune_steps'] >= 300 else ', a short budget that favours the pretrained embeddings (the default demo uses 300)'}."
+             f"at every budget{'' if cfg['finetune_steps'] >= 300 else ', a short budget that favours the pretrained embeddings (`--full` uses 300)'}."
              + ("" if cfg["finetune_steps"] >= 1000 else
                 " On this survey that is too few for a CNN trained from scratch to fit several hundred labels "
                 "(training loss about 0.74 after 600 steps at 500 labels; 1,000 steps reach 0.72-0.78 accuracy "
                 "there, docs/synthetic_survey.rst): read the supervised CNN's rows at the larger budgets as a "
                 "lower bound, and a finding that SSL beats it there as not established."))
+    from ._run import DEMO_SCOPE
+
+    mode = cfg.get("mode", "quick" if cfg.get("quick") else "default")
+    scope = DEMO_SCOPE[mode].format(n_test=int(np.ceil(cfg["n_samples"] * cfg["test_fraction"])))
     first, second = _verdict(table)
     md = ["# sklearn-ssl demo report", "", first, "", second, "",
           f"Contrastive self-supervised pretraining (SimCLR, as in Hayat et al. 2021) on a synthetic galaxy survey, "
           f"compared with a supervised CNN, a raw-pixel baseline and the catalogue features an "
           f"astronomer would use (photometry and morphology + gradient boosting) at several label budgets. "
           f"sklearn-ssl {__version__}; {timings['total']:.0f} s in all.", "",
+          "## What this run can tell", "", scope, "",
           "## Setup", "", setup, "",
           "## Summary at the largest label budget", "", summary, "",
           "Accuracy: higher is better; sigma_MAD, outlier fraction and |bias|: lower is better.", "",
@@ -277,7 +282,7 @@ def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=No
     for name, title, caption in figures:
         md += [f"## {title}", "", f"![{title}](figures/{name})", "", caption, ""]
     md += ["## Reproduce", "", "```bash",
-           f"sklearn-ssl demo{' --quick' if cfg['quick'] else ''} --n-samples {cfg['n_samples']} "
+           f"sklearn-ssl demo{'' if mode == 'default' else ' --' + mode} --n-samples {cfg['n_samples']} "
            f"--max-epochs {cfg['epochs']} --seed {cfg['random_state']} --out {out}",
            f"sklearn-ssl evaluate --embeddings {out}/embeddings.csv --catalogue {out}/catalog.csv --target morphology",
            "```", "",

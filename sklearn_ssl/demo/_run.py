@@ -26,50 +26,79 @@ from ..utils import epoch_bar, Steps
 
 __all__ = ["DEMO_SETTINGS", "DEMO_WALL_TIME_S", "run_demo"]
 
-#: Settings of ``sklearn-ssl demo`` (``"default"``) and ``sklearn-ssl demo --quick``.
-#: ``budgets`` are numbers of labelled galaxies (the whole training split is always added);
-#: ``epochs`` pretraining epochs. The study is :func:`sklearn_ssl.evaluation.downstream_study`:
-#: supervised and fine-tuned CNNs train for at least ``finetune_steps`` optimiser steps at
-#: every budget, so small budgets are not under-trained; ``semi_supervised`` adds its rows
-#: (one pretraining per budget, repeat and task); ``catalogue_baselines`` the rows of
-#: :class:`~sklearn_ssl.GalaxyFeatures` + gradient boosting and the constant predictor;
-#: ``n_repeats`` label subsets are drawn per budget (findings need at least 5);
-#: ``other_methods`` are pretrained with the same settings and probed frozen next to SimCLR
-#: (``"byol"``, ``"simsiam"``, ``"crossmodal"``: images aligned with the training galaxies'
-#: spectra); ``rare_fraction`` of the galaxies are strong lenses, searched for without labels;
-#: ``cross_survey`` holds the arguments of :func:`sklearn_ssl.evaluation.cross_survey_study`
-#: (labels from survey A, tests on A and on B, observed in worse conditions; None: skipped).
+#: Settings of ``sklearn-ssl demo`` (``"default"``), ``--quick`` and ``--full``.
+#: ``budgets`` are numbers of labelled galaxies (with ``all_labels``, the whole training split
+#: is added); ``epochs`` pretraining epochs. The study is
+#: :func:`sklearn_ssl.evaluation.downstream_study`: supervised and fine-tuned CNNs train for at
+#: least ``finetune_steps`` optimiser steps at every budget, so small budgets are not
+#: under-trained; ``semi_supervised`` adds its rows (one pretraining per budget, repeat and
+#: task); ``catalogue_baselines`` the rows of :class:`~sklearn_ssl.GalaxyFeatures` + gradient
+#: boosting and the constant predictor; ``n_repeats`` label subsets are drawn per budget
+#: (findings need at least 5); ``other_methods`` are pretrained with the same settings and
+#: probed frozen next to SimCLR (``"byol"``, ``"simsiam"``, ``"crossmodal"``: images aligned
+#: with the training galaxies' spectra); ``rare_fraction`` of the galaxies are strong lenses,
+#: searched for without labels; ``cross_survey`` holds the arguments of
+#: :func:`sklearn_ssl.evaluation.cross_survey_study` (labels from survey A, tests on A and on
+#: B, observed in worse conditions; ``"quick"``: its quick settings; None: skipped);
+#: ``n_jobs`` processes run the study's fits and measure the catalogue features (-1: every core).
 DEMO_SETTINGS = {
-    "default": dict(n_samples=1500, image_size=32, width=8, epochs=12, batch_size=128, test_fraction=0.3,
-                    budgets=(40, 120, 350), finetune_epochs=10, finetune_steps=300, photoz_bins=60,
-                    semi_supervised=False, catalogue_baselines=True, n_repeats=5,
-                    other_methods=("byol", "simsiam", "crossmodal"), rare_fraction=0.02,
-                    cross_survey=dict(target="redshift", catalogue_baselines=False)),
     "quick": dict(n_samples=500, image_size=24, width=8, epochs=6, batch_size=100, test_fraction=0.3,
-                  budgets=(30, 100), finetune_epochs=5, finetune_steps=150, photoz_bins=60, semi_supervised=False,
-                  catalogue_baselines=False, n_repeats=1, other_methods=("byol", "simsiam", "crossmodal"),
-                  rare_fraction=0.02, cross_survey="quick"),
+                  budgets=(30, 100), all_labels=True, finetune_epochs=5, finetune_steps=100, photoz_bins=60,
+                  semi_supervised=False, catalogue_baselines=False, n_repeats=1,
+                  other_methods=("byol", "simsiam", "crossmodal"), rare_fraction=0.02, cross_survey="quick",
+                  n_jobs=-1),
+    "default": dict(n_samples=600, image_size=32, width=8, epochs=10, batch_size=128, test_fraction=0.3,
+                    budgets=(40, 160), all_labels=False, finetune_epochs=5, finetune_steps=100, photoz_bins=60,
+                    semi_supervised=False, catalogue_baselines=True, n_repeats=5,
+                    other_methods=("byol", "simsiam", "crossmodal"), rare_fraction=0.02, cross_survey="quick",
+                    n_jobs=-1),
+    "full": dict(n_samples=1500, image_size=32, width=8, epochs=12, batch_size=128, test_fraction=0.3,
+                 budgets=(40, 120, 350), all_labels=True, finetune_epochs=10, finetune_steps=300, photoz_bins=60,
+                 semi_supervised=False, catalogue_baselines=True, n_repeats=5,
+                 other_methods=("byol", "simsiam", "crossmodal"), rare_fraction=0.02,
+                 cross_survey=dict(target="redshift", catalogue_baselines=False), n_jobs=-1),
 }
 
-#: Wall time in seconds of ``sklearn-ssl demo`` and ``sklearn-ssl demo --quick`` on an idle
-#: 2-core CPU without GPU (the development machine), measured 2026-12-02 with every section of the demo (README,
-#: docs/benchmarks.rst). The demo prints it before it starts.
-DEMO_WALL_TIME_S = {"default": 710, "quick": 37}  # wall seconds, idle 2-core CPU, measured 2026-12-02 (README, docs/benchmarks.rst)
+#: Wall time in seconds of ``sklearn-ssl demo`` in each mode on an idle 2-core CPU without
+#: GPU, measured with ``/usr/bin/time`` (README, docs/benchmarks.rst give the date and machine).
+#: The demo prints it before it starts.
+DEMO_WALL_TIME_S = {"quick": 60, "default": 300, "full": 2400}
+
+#: What a report of each mode can and cannot conclude (its "What this run can tell" section).
+DEMO_SCOPE = {
+    "quick": "A first look: every step of the method runs end to end, but on one label subset per budget, "
+             "so no comparison is tested (the paired t-test needs 5 repeats) and the numbers can move by "
+             "several points between seeds. Networks train for a few epochs only. Nothing here supports a claim "
+             "that one method beats another; run `sklearn-ssl demo` for that.",
+    "default": "Five label subsets at two budgets (40 and 160 labels), so each comparison below is a paired t-test "
+               "with Holm's correction over the report, on {n_test} test galaxies. It cannot tell how the methods "
+               "compare with the whole training split labelled, and its label ratios reach at most 4x (160/40). "
+               "The supervised and fine-tuned CNNs train for 100 optimiser steps, too few for a CNN from scratch "
+               "to fit 160 labels on this survey: a finding that SSL beats the supervised CNN is therefore not "
+               "established here. `sklearn-ssl demo --full` trains them 3x longer, at four budgets up to the whole "
+               "training split, on 1,500 galaxies.",
+    "full": "Five label subsets at four budgets up to the whole training split, with 300 optimiser steps per "
+            "CNN: the paired t-tests with Holm's correction below are this survey's full study. It is still one "
+            "simulated survey, one pretraining and one test split: the repeats vary the labelled subset only.",
+}
 
 
-def _expected_time(quick, changed) -> str:
-    """The line printed before the demo: how long it takes, and how to get the quick one."""
+def _flag(mode: str) -> str:
+    return "" if mode == "default" else f" --{mode}"
+
+
+def _expected_time(mode, changed) -> str:
+    """The line printed before the demo: how long it takes, and the other modes."""
     def fmt(seconds):
         return f"about {seconds} s" if seconds < 90 else f"about {round(seconds / 60)} minutes"
 
-    name = "quick" if quick else "default"
-    text = (f"sklearn-ssl demo{' --quick' if quick else ''}: {fmt(DEMO_WALL_TIME_S[name])} on an idle 2-core CPU "
+    text = (f"sklearn-ssl demo{_flag(mode)}: {fmt(DEMO_WALL_TIME_S[mode])} on an idle 2-core CPU "
             "(faster with more cores or a GPU)")
     if changed:
         text += "; --n-samples and --max-epochs change this roughly in proportion"
-    if not quick:
-        text += f". For a first look in {fmt(DEMO_WALL_TIME_S['quick'])}: sklearn-ssl demo --quick"
-    return text + "."
+    others = [f"{what} in {fmt(DEMO_WALL_TIME_S[m])}: sklearn-ssl demo{_flag(m)}"
+              for m, what in (("quick", "a first look"), ("full", "the full study")) if m != mode]
+    return text + ". " + "; ".join(others)[0].upper() + "; ".join(others)[1:] + "."
 
 
 def _label_efficiency_runs(cfg, images, catalog, emb, n_test, progress, others=None):
@@ -81,13 +110,13 @@ def _label_efficiency_runs(cfg, images, catalog, emb, n_test, progress, others=N
     from ..evaluation import downstream_study
 
     n_train = len(images) - n_test
-    budgets = sorted({b for b in cfg["budgets"] if b < n_train} | {n_train})
+    budgets = sorted({b for b in cfg["budgets"] if b < n_train} | ({n_train} if cfg["all_labels"] else set()))
     res = downstream_study(images, catalog, emb, n_labels=budgets, n_repeats=cfg.get("n_repeats", 1),
                            test_size=cfg["test_fraction"], finetune_epochs=cfg["finetune_epochs"],
                            finetune_steps=cfg["finetune_steps"], photoz_bins=cfg["photoz_bins"],
                            semi_supervised=cfg["semi_supervised"],
                            catalogue_baselines=cfg.get("catalogue_baselines", False), other_embedders=others,
-                           bands=_BANDS,
+                           bands=_BANDS, n_jobs=cfg.get("n_jobs"), memory=cfg.get("cache"),
                            random_state=cfg["random_state"], keep_predictions=True, progress=progress)
     frames = [res[task].assign(task=task) for task in ("morphology", "redshift")]
     for frame in frames:
@@ -114,14 +143,24 @@ def _demo_explorer(folder, Z, images, catalog, random_state):
     return json.loads((folder / "explorer.json").read_text())
 
 
+def _cache_folder(cache):
+    """The catalogue-feature cache of :func:`run_demo` (a folder name or None)."""
+    if cache != "auto":
+        return None if cache is None else str(cache)
+    import os
+
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "sklearn-ssl")
+
+
 def _small_cnn(in_channels, width):
     from ..nn.encoders import SmallCNN
 
     return SmallCNN(in_channels=in_channels, width=width)
 
 
-def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=None, device="auto",
-             random_state=0, progress=True, verbose=True):
+def run_demo(out="sklearn-ssl-report", *, mode="default", n_samples=None, epochs=None, device="auto",
+             cache="auto", random_state=0, progress=True, verbose=True):
     """Run the method end to end on the synthetic survey and write a report folder.
 
     Simulates a survey (:func:`sklearn_ssl.datasets.make_galaxy_survey`), pretrains a
@@ -152,12 +191,19 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
     out : str or path, default="sklearn-ssl-report"
         Report folder. Written atomically: built in a temporary folder and moved into
         place at the end. An existing folder is replaced only if it is a previous report.
-    quick : bool, default=False
-        Small settings (:data:`DEMO_SETTINGS` ``["quick"]``), under a minute on 2 cores.
+    mode : {"default", "quick", "full"}, default="default"
+        The settings (:data:`DEMO_SETTINGS`): ``"quick"`` a first look in under a minute on 2
+        cores; ``"default"`` the method with tested findings at two label budgets in about
+        5 minutes; ``"full"`` the whole multi-budget study (:data:`DEMO_WALL_TIME_S`). The
+        report says what each can and cannot conclude (:data:`DEMO_SCOPE`).
     n_samples, epochs : int or None
         Override the number of galaxies and of pretraining epochs.
     device : str, default="auto"
         Torch device for every network.
+    cache : str, path, None or "auto", default="auto"
+        Folder caching the catalogue features (joblib), so that a second run of the same
+        survey skips measuring them; ``"auto"``: ``$XDG_CACHE_HOME/sklearn-ssl`` (else
+        ``~/.cache/sklearn-ssl``); None: no cache.
     random_state : int, default=0
         Seed of the survey, the split and every model.
     progress : bool, default=True
@@ -184,7 +230,10 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
     from ..engine._estimator import _resolve_device
     from ..estimators import ContrastiveEmbedder
 
-    cfg = dict(DEMO_SETTINGS["quick" if quick else "default"])
+    if mode not in DEMO_SETTINGS:
+        raise ValueError(f"mode must be one of {sorted(DEMO_SETTINGS)}, got {mode!r}.")
+    quick = mode == "quick"
+    cfg = dict(DEMO_SETTINGS[mode])
     if n_samples is not None:
         cfg["n_samples"] = int(n_samples)
     if epochs is not None:
@@ -192,7 +241,8 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
     if cfg["n_samples"] < 40:
         raise ValueError(f"n_samples={cfg['n_samples']} is too small for a demo; use at least 40.")
     device = _resolve_device(str(device))
-    cfg.update(device=device, random_state=int(random_state), quick=bool(quick))
+    cfg.update(device=device, random_state=int(random_state), quick=quick, mode=mode,
+               cache=_cache_folder(cache) if cfg["catalogue_baselines"] else None)
     out = Path(out)
     timings = {}
     others_wanted = tuple(cfg.get("other_methods", ()))
@@ -201,7 +251,7 @@ def run_demo(out="sklearn-ssl-report", *, quick=False, n_samples=None, epochs=No
     steps = Steps(6 + bool(others_wanted) + (bool(others_wanted) or rare_fraction > 0) + (cross is not None),
                    progress)
     if progress:
-        print(_expected_time(quick, n_samples is not None or epochs is not None), file=sys.stderr, flush=True)
+        print(_expected_time(mode, n_samples is not None or epochs is not None), file=sys.stderr, flush=True)
     t_start = time.perf_counter()
     with atomic_dir(out) as tmp:
         fig_dir = tmp / "figures"

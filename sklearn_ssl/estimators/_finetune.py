@@ -394,7 +394,7 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         batch_size = min(self.batch_size, len(X))
         epochs = self.max_epochs
         if self.min_steps is not None:
-            epochs = max(epochs, math.ceil(self.min_steps / max(1, len(X) // batch_size)))
+            epochs = max(epochs, math.ceil(self.min_steps / math.ceil(len(X) / batch_size)))  # last batch kept
         self.n_epochs_ = epochs
         callbacks += lr_schedule_callbacks(self.lr_schedule, epochs)
         if valid is not None:

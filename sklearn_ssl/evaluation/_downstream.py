@@ -146,7 +146,7 @@ class _SemiSupervisedProbe(BaseEstimator):
 def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300), n_repeats=5, test_size=0.25,
                      finetune_epochs=15, finetune_steps=None, photoz_bins=180, semi_supervised=True,
                      catalogue_baselines=True, other_embedders=None, bands=None, n_jobs=None,
-                     class_column="morphology_class", redshift_column="redshift", selection="random",
+                     memory=None, class_column="morphology_class", redshift_column="redshift", selection="random",
                      random_state=0, keep_predictions=False, progress=False, verbose=0) -> dict:
     """Label-efficiency study of a pretrained embedder: morphology and photometric redshift.
 
@@ -215,7 +215,11 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
     bands : str or None, default=None
         Band names for :class:`~sklearn_ssl.evaluation.features.GalaxyFeatures` (e.g. ``"ugriz"``).
     n_jobs : int or None, default=None
-        Images measured in parallel by :class:`~sklearn_ssl.evaluation.features.GalaxyFeatures`.
+        Processes for the catalogue features (images measured in parallel) and for the fits
+        (:func:`label_efficiency`'s ``n_jobs``: each worker's torch then uses one thread).
+    memory : str, joblib.Memory or None, default=None
+        Cache of the catalogue features (:func:`~sklearn_ssl.evaluation.features.feature_table`):
+        a second study of the same images reads them back instead of measuring them again.
     selection : {"random", "typiclust", "probcover", "coreset", "uncertainty"}, default="random"
         How each budget's labels are chosen (:func:`~sklearn_ssl.evaluation.label_efficiency`):
         the strategies see the embedder's embeddings of the training split, and every row
@@ -281,11 +285,12 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
 
     timings = {}
     if catalogue_baselines:
-        from .features import _catalogue_baselines
+        from .features import _catalogue_baselines, feature_table
 
         t0 = time.perf_counter()
-        base_morph, table = _catalogue_baselines(images, "classification", bands=bands, random_state=random_state,
-                                                 n_jobs=n_jobs)
+        table = feature_table(images, bands=bands, n_jobs=n_jobs, memory=memory, progress=bool(progress))
+        base_morph, _ = _catalogue_baselines(images, "classification", bands=bands, random_state=random_state,
+                                             features=table)
         base_z, _ = _catalogue_baselines(images, "regression", bands=bands, random_state=random_state,
                                          features=table)
         timings["features"] = time.perf_counter() - t0
@@ -293,17 +298,18 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
         redshift.update(base_z)
 
     common = dict(n_labels=list(n_labels), test_size=test_size, n_repeats=n_repeats, random_state=random_state,
-                  keep_predictions=keep_predictions, progress=progress, verbose=verbose)
+                  keep_predictions=keep_predictions, n_jobs=n_jobs, verbose=verbose)
     if selection != "random":
         common["selection_features"] = embedder.transform(images)
     t0 = time.perf_counter()
     morph_res = label_efficiency(morph, images, catalogue[class_column].to_numpy(), scoring={"accuracy": "accuracy"},
-                                 task="classification", selection=selection, **common)
+                                 task="classification", selection=selection,
+                                 **dict(common, progress=progress and "morphology fits"))
     timings["morphology"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     z_res = label_efficiency(redshift, images, catalogue[redshift_column].to_numpy(), scoring=_PHOTOZ_SCORING,
                              task="regression", selection="random" if selection == "uncertainty" else selection,
-                             **common)
+                             **dict(common, progress=progress and "redshift fits"))
     errors = z_res["metric"].isin(_PHOTOZ_ERRORS)
     z_res.loc[errors, "score"] = -z_res.loc[errors, "score"]  # the negated scores back to errors, as tabulated
     timings["redshift"] = time.perf_counter() - t0

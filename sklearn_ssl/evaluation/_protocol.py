@@ -19,11 +19,11 @@ embedder itself and its ``fit`` does nothing::
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import clone
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
@@ -31,6 +31,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 
 from ._selection import SELECTION_STRATEGIES, select_labels
+from ..utils import WorkProgress
 from .metrics import get_scorer
 
 __all__ = ["label_efficiency", "summarize_label_efficiency", "held_out_split", "asinh_flatten"]
@@ -82,7 +83,7 @@ def held_out_split(y, test_size, classification: bool, rng) -> tuple[np.ndarray,
 
 def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3, scoring=None, task="auto",
                      selection="random", selection_features=None, selection_params=None, random_state=None,
-                     keep_predictions=False, progress=False, verbose=0):
+                     keep_predictions=False, n_jobs=None, progress=False, verbose=0):
     """Score estimators trained on increasing numbers of labels, on a fixed held-out split.
 
     Parameters
@@ -132,8 +133,15 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
         Also keep each fitted model's ``predict`` on the held-out split, in
         ``results.attrs["predictions"]``: a dict ``(estimator, n_labels, repeat) -> array``
         (for plots such as z_phot against z_spec).
-    progress : bool, default=False
-        Show a progress bar over the fits (tqdm, on stderr).
+    n_jobs : int or None, default=None
+        Fits run in parallel (joblib processes; -1: every core). Each worker's torch then
+        uses one thread, so that the scores do not depend on the number of workers (they
+        may differ in the last digits from ``n_jobs=None``, where torch uses every core).
+        The rows come out in the same order either way.
+    progress : bool or str, default=False
+        Show progress over the fits on stderr: a tqdm bar on a terminal, otherwise (a
+        redirected log) one line per fit with its time and the estimated time left
+        (:class:`~sklearn_ssl.utils.WorkProgress`). A string names the run in both.
     verbose : int, default=0
         Print one line per fit.
 
@@ -182,12 +190,7 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
     scorers = {name: {m: check_scoring(est, scoring=spec) for m, spec in scoring.items()}  # bad names fail here
                for name, est in estimators.items()}
     seeds = rng.randint(np.iinfo(np.int32).max, size=(n_repeats, len(budgets)))
-    from tqdm.auto import tqdm  # installed with skorch
-
-    rows, predictions, subsets = [], {}, {}
-    bar = tqdm(total=n_repeats * len(budgets) * len(estimators), desc="label budgets", unit="fit",
-               disable=None if progress else True, file=sys.stderr, dynamic_ncols=True,  # None: terminals only
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} fits [{elapsed}]")  # fits differ too much for an ETA
+    rows, predictions, subsets, tasks = [], {}, {}, []
     for r in range(n_repeats):
         for b, n in enumerate(budgets):
             sub_rng = np.random.RandomState(seeds[r, b])
@@ -198,22 +201,21 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
                                               classification=classification, strategy_params=selection_params,
                                               random_state=sub_rng)]
             subsets[n, r] = sub
-            for name, est in estimators.items():
-                bar.set_postfix_str(f"{name}, {n} labels", refresh=True)
-                model = clone(est)
-                t0 = time.perf_counter()
-                model.fit(take(X, sub), y[sub])
-                fit_time = time.perf_counter() - t0
-                for metric, scorer in scorers[name].items():
-                    value = scorer(model, X_test, y_test)
-                    rows.append({"estimator": name, "n_labels": n, "repeat": r, "metric": metric,
-                                 "score": float(value), "fit_time": fit_time})
-                if keep_predictions:
-                    predictions[name, n, r] = np.asarray(model.predict(X_test))
-                bar.update(1)
-                if verbose:
-                    print(f"[label_efficiency] {name} n_labels={n} repeat={r}: "
-                          + ", ".join(f"{m}={row['score']:.4g}" for m, row in zip(scoring, rows[-len(scoring):])))
+            tasks += [(name, n, r, sub) for name in estimators]
+    bar = WorkProgress(len(tasks), progress if isinstance(progress, str) else "label budgets", enabled=bool(progress))
+    fits = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(_fit_and_score)(estimators[name], take(X, sub), y[sub], X_test, y_test, scorers[name],
+                                keep_predictions, one_thread=effective_n_jobs(n_jobs) > 1)
+        for name, n, r, sub in tasks)
+    for (name, n, r, _), (scores, fit_time, prediction) in zip(tasks, fits):
+        rows += [{"estimator": name, "n_labels": n, "repeat": r, "metric": metric, "score": value,
+                  "fit_time": fit_time} for metric, value in scores.items()]
+        if keep_predictions:
+            predictions[name, n, r] = prediction
+        bar.update(f"{name}, {n} labels, repeat {r + 1}/{n_repeats}", fit_time)
+        if verbose:
+            print(f"[label_efficiency] {name} n_labels={n} repeat={r}: "
+                  + ", ".join(f"{m}={v:.4g}" for m, v in scores.items()))
     bar.close()
     out = pd.DataFrame(rows, columns=["estimator", "n_labels", "repeat", "metric", "score", "fit_time"])
     out.attrs["test_index"] = test_idx
@@ -223,6 +225,29 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
     if keep_predictions:
         out.attrs["predictions"] = predictions
     return out
+
+
+def _fit_and_score(estimator, X_train, y_train, X_test, y_test, scorers, keep_predictions, one_thread=False):
+    """Fit a clone on one subset; its scores on the held-out split, fit time and predictions.
+
+    ``one_thread``: torch uses one thread (a worker of a parallel study), so that every fit
+    computes the same whatever the number of workers.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    if one_thread:
+        torch.set_num_threads(1)
+    try:
+        model = clone(estimator)
+        t0 = time.perf_counter()
+        model.fit(X_train, y_train)
+        fit_time = time.perf_counter() - t0
+        scores = {metric: float(scorer(model, X_test, y_test)) for metric, scorer in scorers.items()}
+        prediction = np.asarray(model.predict(X_test)) if keep_predictions else None
+    finally:
+        torch.set_num_threads(threads)
+    return scores, fit_time, prediction
 
 
 def _selection_features(selection, selection_features, X):

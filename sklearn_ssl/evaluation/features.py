@@ -22,6 +22,7 @@ exception.
 from __future__ import annotations
 
 import numbers
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -30,9 +31,9 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..utils import Interval, StrOptions
+from ..utils import Interval, StrOptions, WorkProgress
 
-__all__ = ["GalaxyFeatures", "MORPHOLOGY_FEATURES", "PHOTOMETRY_SHAPE_FEATURES"]
+__all__ = ["GalaxyFeatures", "MORPHOLOGY_FEATURES", "PHOTOMETRY_SHAPE_FEATURES", "feature_table"]
 
 #: Shape features of the photometry block, after the magnitudes and colours.
 PHOTOMETRY_SHAPE_FEATURES = ("half_light_radius", "concentration", "ellipticity", "photometry_flag")
@@ -596,6 +597,55 @@ class _FeatureLookup(TransformerMixin, BaseEstimator):
             raise ValueError("an image was not among those whose features were measured; measure it with "
                              "GalaxyFeatures first.") from None
         return self.table_[rows]
+
+
+def _measure_table(images, params, version, n_jobs=None, progress=False):
+    """:class:`GalaxyFeatures` (``params``) of every image, a chunk at a time with a progress line each.
+
+    ``version`` (the package's) is only part of the cache key of :func:`feature_table`;
+    ``n_jobs`` and ``progress`` are not (the values do not depend on them).
+    """
+    gf = GalaxyFeatures(**params, n_jobs=n_jobs).fit(images)
+    n_chunks = max(1, min(20, len(images) // 50))
+    bar = WorkProgress(len(images), "catalogue features", enabled=progress, unit="image")
+    parts = []
+    for idx in np.array_split(np.arange(len(images)), n_chunks):
+        t0 = time.perf_counter()
+        parts.append(gf.transform(images[idx]))
+        bar.update(f"images {idx[0] + 1}-{idx[-1] + 1}", time.perf_counter() - t0, n=len(idx))
+    bar.close()
+    return np.concatenate(parts)
+
+
+def feature_table(images, *, bands=None, n_jobs=None, memory=None, progress=False) -> np.ndarray:
+    """All the :class:`GalaxyFeatures` (``kind="all"``) of ``images``, optionally cached with joblib.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n_samples, n_bands, height, width)
+    bands : str or None, default=None
+        Band names, as in :class:`GalaxyFeatures`.
+    n_jobs : int or None, default=None
+        Images measured in parallel (joblib; -1: every core).
+    memory : str, joblib.Memory or None, default=None
+        Where the table is cached (as ``Pipeline(memory=...)``): the same images measured
+        with the same settings by the same package version are read back. None: no cache.
+    progress : bool, default=False
+        Progress on stderr: a line per chunk of images in a log, a bar on a terminal.
+
+    Returns
+    -------
+    table : ndarray of shape (n_samples, n_features)
+        The columns of ``GalaxyFeatures(kind="all", bands=bands).get_feature_names_out()``.
+    """
+    from sklearn.utils.validation import check_memory
+
+    from .. import __version__
+
+    params = GalaxyFeatures(kind="all", bands=bands).get_params()
+    del params["n_jobs"]
+    measure = check_memory(memory).cache(_measure_table, ignore=["n_jobs", "progress"])
+    return measure(np.ascontiguousarray(images), params, __version__, n_jobs=n_jobs, progress=progress)
 
 
 def _catalogue_baselines(images, task, *, bands=None, random_state=0, n_jobs=None, class_weight=None,

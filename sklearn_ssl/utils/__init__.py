@@ -4,8 +4,8 @@ the rest of the package."""
 
 from ._atomic import atomic_dir, atomic_path, atomic_paths, file_suffix
 from ._markdown import markdown_table, markdown_to_html
-from ._progress import EpochBar, Steps, epoch_bar
+from ._progress import EpochBar, Steps, WorkProgress, epoch_bar
 from ._sklearn_private import HasMethods, Interval, StrOptions
 
 __all__ = ["atomic_dir", "atomic_path", "atomic_paths", "file_suffix", "markdown_table", "markdown_to_html",
-           "EpochBar", "Steps", "epoch_bar", "HasMethods", "Interval", "StrOptions"]
+           "EpochBar", "Steps", "WorkProgress", "epoch_bar", "HasMethods", "Interval", "StrOptions"]
