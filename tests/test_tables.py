@@ -56,3 +56,26 @@ def test_results_need_their_command_commit_date_and_machine(tables, tmp_path, mo
     meta = tables.write_meta(tmp_path, ["benchmarks/x.py", "--quick"])
     assert meta["command"] == "python benchmarks/x.py --quick" and meta["commit"] and meta["machine"]
     assert tables.read_meta(tmp_path)["date"] == meta["date"]
+
+
+def test_similarity_index_tables_show_the_columns_a_run_recorded(tables, tmp_path, monkeypatch):
+    import json
+
+    import pandas as pd
+
+    monkeypatch.setattr(tables, "ROOT", tmp_path.parent)  # only for the relative paths of the source line
+    row = {"algorithm": "ivfpq", "setting": "nprobe=8", "n": 1000, "dim": 128, "build_s": 12.34,
+           "build_peak_mb": 20.4, "index_bytes": 88_700, "recall_at_10": 0.9434, "queries_per_s": 265.1,
+           "speedup_vs_exact": 28.28}
+    pd.DataFrame([row]).to_csv(tmp_path / "rows_n1000.csv", index=False)
+    with pytest.raises(ValueError, match="meta_n1000.json is missing"):
+        tables.similarity_index_table(tmp_path, 1000)
+    meta = {"command": "python benchmarks/similarity_index.py --n 1000", "git_commit": "0123456789abcdef",
+            "date_utc": "2026-12-03T21:26:00+00:00", "machine": "x86_64"}
+    (tmp_path / "meta_n1000.json").write_text(json.dumps(meta))
+    text = tables.similarity_index_table(tmp_path, 1000)
+    assert "build CPU (s)" not in text
+    assert text.split("\n")[3].split() == ["ivfpq", "nprobe=8", "12.3", "20", "88.7", "0.943", "265.1", "28.3"]
+    assert "run 2026-12-03 21:26 UTC, commit 0123456789" in text
+    pd.DataFrame([{**row, "build_cpu_s": 11.0}]).to_csv(tmp_path / "rows_n1000.csv", index=False)
+    assert "build CPU (s)" in tables.similarity_index_table(tmp_path, 1000)
