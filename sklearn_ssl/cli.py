@@ -572,7 +572,16 @@ def cmd_demo(args) -> int:
     run_demo(out=args.out, mode=mode, n_samples=args.n_samples, epochs=args.max_epochs,
              cache=None if args.cache.lower() == "none" else args.cache,
              device=args.device, random_state=args.seed, progress=not args.quiet)
+    _stop_workers()
     return 0
+
+
+def _stop_workers() -> None:
+    """Stop joblib's worker processes now (the demo ran its fits in them): left to the interpreter's
+    exit, their shutdown adds seconds after the last line."""
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True, kill_workers=True)
 
 
 def _add_search_parsers(sub) -> None:

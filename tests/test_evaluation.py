@@ -207,7 +207,7 @@ def test_downstream_study_of_a_given_embedder_without_semi_supervised_rows():
     assert sigma_mad(cat["redshift"].to_numpy()[test], pred) == pytest.approx(sigma["score"].item())
 
 
-def test_label_efficiency_progress_bar_counts_every_fit(capsys, monkeypatch):
+def test_label_efficiency_progress_bar_or_lines_count_every_fit(capsys, monkeypatch):
     import io
     import sys
 
@@ -218,7 +218,12 @@ def test_label_efficiency_progress_bar_counts_every_fit(capsys, monkeypatch):
     X, y = make_classification(80, random_state=0)
     estimators = {"a": LogisticRegression(), "b": LogisticRegression(C=0.1)}
     label_efficiency(estimators, X, y, [10, 30], n_repeats=2, random_state=0, progress=True)
-    assert capsys.readouterr().err == ""  # stderr redirected (not a terminal): no bar in the log
+    lines = capsys.readouterr().err.splitlines()  # stderr redirected (not a terminal): a line per fit, no bar
+    assert len(lines) == 8 and "\r" not in "".join(lines)
+    assert lines[0].strip().startswith("label budgets 1/8: a, 10 labels, repeat 1/2 (")
+    assert "about" in lines[0] and "left)" in lines[0] and lines[-1].endswith("elapsed, done)")
+    label_efficiency(estimators, X, y, [10], n_repeats=1, random_state=0, progress=False)
+    assert capsys.readouterr().err == ""
     monkeypatch.setattr(sys, "stderr", Terminal())
     label_efficiency(estimators, X, y, [10, 30], n_repeats=2, random_state=0, progress=True)
     err = sys.stderr.getvalue()
@@ -305,3 +310,34 @@ def test_the_evaluation_package_exports_each_study_from_its_module():
         assert hasattr(evaluation, name), name
     with pytest.raises(ImportError):  # the report shim is gone (see the changelog)
         from sklearn_ssl import report  # noqa: F401
+
+
+def test_label_efficiency_in_parallel_gives_the_rows_of_a_one_thread_run(monkeypatch):
+    """n_jobs=2: fits in two processes, each with one torch thread, give exactly the scores (and row
+    order) of the sequential study run with one torch thread."""
+    import pandas as pd
+    import torch
+    from sklearn.preprocessing import FunctionTransformer
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(48, 2, 8, 8)).astype(np.float32)
+    y = (X[:, 0].mean(axis=(1, 2)) > 0).astype(int)
+    X[y == 1, 1] += 0.5
+    estimators = {"cnn": FineTunedClassifier(None, encoder="small", max_epochs=2, batch_size=8, random_state=0),
+                  "logistic": make_pipeline(FunctionTransformer(_flat),
+                                            LogisticRegression())}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        sequential = label_efficiency(estimators, X, y, [8, 16], n_repeats=2, random_state=0)
+    finally:
+        torch.set_num_threads(threads)
+    parallel = label_efficiency(estimators, X, y, [8, 16], n_repeats=2, random_state=0, n_jobs=2)
+    assert torch.get_num_threads() == threads  # the caller's setting is left alone
+    cols = ["estimator", "n_labels", "repeat", "metric", "score"]
+    pd.testing.assert_frame_equal(parallel[cols], sequential[cols])
+    assert parallel["estimator"].tolist()[:2] == ["cnn", "logistic"]
+
+
+def _flat(X):
+    return X.reshape(len(X), -1)

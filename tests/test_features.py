@@ -302,3 +302,26 @@ def test_survey_magnitudes_and_colours_agree_with_the_catalogue():
     dgr = np.median(F["g-r"] - (cat.mag_g - cat.mag_r))
     print(f"median r - true r {dr:+.3f} mag, g-r - true g-r {dgr:+.3f} mag")
     assert abs(dr) < 0.06 and abs(dgr) < 0.03
+
+
+def test_feature_table_is_cached_and_independent_of_n_jobs(tmp_path, monkeypatch):
+    """The demo's catalogue features: measured once, read back from the joblib cache (whatever n_jobs),
+    the same values as GalaxyFeatures itself."""
+    from sklearn_ssl.datasets import make_galaxy_survey
+    from sklearn_ssl.evaluation import features
+    from sklearn_ssl.evaluation.features import feature_table
+
+    images, _ = make_galaxy_survey(12, image_size=24, bands="gri", random_state=0)
+    calls = []
+    transform = GalaxyFeatures.transform
+    monkeypatch.setattr(GalaxyFeatures, "transform", lambda self, X: calls.append(len(X)) or transform(self, X))
+    first = feature_table(images, bands="gri", memory=tmp_path)
+    assert sum(calls) == 12
+    np.testing.assert_array_equal(first, GalaxyFeatures(bands="gri").fit_transform(images), strict=True)
+    calls.clear()
+    again = feature_table(images, bands="gri", n_jobs=2, memory=str(tmp_path))
+    assert calls == []  # read back: n_jobs is not part of the key
+    np.testing.assert_array_equal(again, first)
+    other = feature_table(images[:6], bands="gri", memory=tmp_path)  # other images: measured
+    assert sum(calls) == 6 and np.array_equal(other, first[:6], equal_nan=True)
+    assert features.feature_table is feature_table

@@ -43,7 +43,7 @@ __all__ = ["DEMO_SETTINGS", "DEMO_WALL_TIME_S", "run_demo"]
 #: ``n_jobs`` processes run the study's fits and measure the catalogue features (-1: every core).
 DEMO_SETTINGS = {
     "quick": dict(n_samples=500, image_size=24, width=8, epochs=6, batch_size=100, test_fraction=0.3,
-                  budgets=(30, 100), all_labels=True, finetune_epochs=5, finetune_steps=100, photoz_bins=60,
+                  budgets=(30, 100), all_labels=False, finetune_epochs=5, finetune_steps=100, photoz_bins=60,
                   semi_supervised=False, catalogue_baselines=False, n_repeats=1,
                   other_methods=("byol", "simsiam", "crossmodal"), rare_fraction=0.02, cross_survey="quick",
                   n_jobs=-1),
@@ -332,7 +332,8 @@ def run_demo(out="sklearn-ssl-report", *, mode="default", n_samples=None, epochs
                         f"tests on A and on B (worse seeing, 3x the sky noise, more extinction), "
                         f"{kwargs.get('n_repeats', 5)} repeats")
             t = time.perf_counter()
-            crossed = cross_survey_study(**kwargs, random_state=random_state)
+            crossed = cross_survey_study(**{"n_jobs": cfg.get("n_jobs"), **kwargs}, random_state=random_state,
+                                         progress=progress)
             crossed["settings"], crossed["quick"] = kwargs, cross == "quick"
             crossed["results"].to_csv(tmp / "cross_survey.csv", index=False)
             timings["cross_survey"] = time.perf_counter() - t

@@ -106,7 +106,7 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
                        bands="gri", conditions_a=None, conditions_b=None, embedder=None, augmentations=None,
                        n_labels=(10, 30, 100), n_repeats=5, test_size=0.25, pretrain_epochs=15,
                        finetune_steps=100, width=8, batch_size=64, catalogue_baselines=True, methods=None,
-                       metric="accuracy", n_jobs=None, random_state=0, verbose=0) -> dict:
+                       metric="accuracy", n_jobs=None, random_state=0, progress=False, verbose=0) -> dict:
     """Labels from survey A only, test images from A and from B: who keeps their score?
 
     Pretrains a SimCLR :class:`~sklearn_ssl.ContrastiveEmbedder`
@@ -163,8 +163,12 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
         Score of the predictions (balanced accuracy, the mean recall per class, for
         imbalanced classes).
     n_jobs : int or None
-        Images measured in parallel by :class:`~sklearn_ssl.GalaxyFeatures`.
+        Processes measuring the images' :class:`~sklearn_ssl.GalaxyFeatures` and running the
+        fits (as in :func:`~sklearn_ssl.evaluation.label_efficiency`: each worker's torch
+        then uses one thread).
     random_state : int, default=0
+    progress : bool, default=False
+        Progress over the fits on stderr: a bar on a terminal, a line per fit in a log.
     verbose : int, default=0
         Print one line per fit.
 
@@ -254,28 +258,31 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
                        random_state=random_state, catalogue=catalogue)
     estimators = everything if methods is None else {name: everything[name] for name in methods}
 
-    from ._protocol import _subset
+    from ._protocol import _subset, fit_in_parallel
+    from ..utils import WorkProgress
 
     seeds = rng.randint(np.iinfo(np.int32).max, size=(n_repeats, len(budgets)))
     tests = {"A": (xa[test_a], ya[test_a]), "B": (xb[test_b], yb[test_b])}
-    rows = []
-    scorer = check_scoring(scoring=metric)
-    t0 = time.perf_counter()
+    scorers = {metric: check_scoring(scoring=metric)}
+    tasks = []
     for r in range(n_repeats):
         for b, n in enumerate(budgets):
             sub = train_a[_subset(ya[train_a], n, True, np.random.RandomState(seeds[r, b]))]
-            for name, est in estimators.items():
-                model = clone(est)
-                t1 = time.perf_counter()
-                model.fit(xa[sub], ya[sub])
-                fit_time = time.perf_counter() - t1
-                for test, (x, y) in tests.items():
-                    rows.append({"estimator": name, "n_labels": n, "repeat": r, "test": test, "metric": metric,
-                                 "score": float(scorer(model, x, y)), "fit_time": fit_time,
-                                 "n_steps": _n_steps(model)})
-                if verbose:
-                    print(f"[cross_survey_study] {name}, {n} labels, repeat {r}: A {rows[-2]['score']:.3f}, "
-                          f"B {rows[-1]['score']:.3f} ({fit_time:.1f} s)", flush=True)
+            tasks += [(name, n, r, sub) for name in estimators]
+    bar = WorkProgress(len(tasks), "cross-survey fits", enabled=bool(progress))
+    t0 = time.perf_counter()
+    fits = fit_in_parallel(((estimators[name], xa[sub], ya[sub], tests, scorers, False, _n_steps)
+                            for name, n, r, sub in tasks), n_jobs)
+    rows = []
+    for (name, n, r, _), (scores, fit_time, _, n_steps) in zip(tasks, fits):
+        for test in tests:
+            rows.append({"estimator": name, "n_labels": n, "repeat": r, "test": test, "metric": metric,
+                         "score": scores[test][metric], "fit_time": fit_time, "n_steps": n_steps})
+        bar.update(f"{name}, {n} labels, repeat {r + 1}/{n_repeats}", fit_time)
+        if verbose:
+            print(f"[cross_survey_study] {name}, {n} labels, repeat {r}: A {rows[-2]['score']:.3f}, "
+                  f"B {rows[-1]['score']:.3f} ({fit_time:.1f} s)", flush=True)
+    bar.close()
     timings["fits"] = time.perf_counter() - t0
     results = pd.DataFrame(rows, columns=["estimator", "n_labels", "repeat", "test", "metric", "score", "fit_time",
                                           "n_steps"])

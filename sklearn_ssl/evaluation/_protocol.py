@@ -203,11 +203,10 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
             subsets[n, r] = sub
             tasks += [(name, n, r, sub) for name in estimators]
     bar = WorkProgress(len(tasks), progress if isinstance(progress, str) else "label budgets", enabled=bool(progress))
-    fits = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_fit_and_score)(estimators[name], take(X, sub), y[sub], X_test, y_test, scorers[name],
-                                keep_predictions, one_thread=effective_n_jobs(n_jobs) > 1)
-        for name, n, r, sub in tasks)
-    for (name, n, r, _), (scores, fit_time, prediction) in zip(tasks, fits):
+    fits = fit_in_parallel(((estimators[name], take(X, sub), y[sub], {"test": (X_test, y_test)}, scorers[name],
+                             keep_predictions) for name, n, r, sub in tasks), n_jobs)
+    for (name, n, r, _), (scores, fit_time, prediction, _) in zip(tasks, fits):
+        scores = scores["test"]
         rows += [{"estimator": name, "n_labels": n, "repeat": r, "metric": metric, "score": value,
                   "fit_time": fit_time} for metric, value in scores.items()]
         if keep_predictions:
@@ -227,11 +226,14 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
     return out
 
 
-def _fit_and_score(estimator, X_train, y_train, X_test, y_test, scorers, keep_predictions, one_thread=False):
-    """Fit a clone on one subset; its scores on the held-out split, fit time and predictions.
+def _fit_and_score(estimator, X_train, y_train, tests, scorers, keep_predictions=False, describe=None,
+                   one_thread=False):
+    """Fit a clone on one subset and score it on each test set.
 
-    ``one_thread``: torch uses one thread (a worker of a parallel study), so that every fit
-    computes the same whatever the number of workers.
+    ``tests`` maps a name to ``(X, y)``; returns ``({test: {metric: score}}, fit time, the
+    predictions on the first test set or None, describe(model) or None)``. ``one_thread``:
+    torch uses one thread (a worker of a parallel study), so that every fit computes the
+    same whatever the number of workers.
     """
     import torch
 
@@ -243,11 +245,20 @@ def _fit_and_score(estimator, X_train, y_train, X_test, y_test, scorers, keep_pr
         t0 = time.perf_counter()
         model.fit(X_train, y_train)
         fit_time = time.perf_counter() - t0
-        scores = {metric: float(scorer(model, X_test, y_test)) for metric, scorer in scorers.items()}
-        prediction = np.asarray(model.predict(X_test)) if keep_predictions else None
+        scores = {test: {metric: float(scorer(model, X, y)) for metric, scorer in scorers.items()}
+                  for test, (X, y) in tests.items()}
+        prediction = np.asarray(model.predict(next(iter(tests.values()))[0])) if keep_predictions else None
+        info = describe(model) if describe is not None else None
     finally:
         torch.set_num_threads(threads)
-    return scores, fit_time, prediction
+    return scores, fit_time, prediction, info
+
+
+def fit_in_parallel(tasks, n_jobs):
+    """``_fit_and_score(*task)`` for each task, in joblib processes with ``n_jobs`` (in order, lazily)."""
+    one_thread = effective_n_jobs(n_jobs) > 1
+    return Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(_fit_and_score)(*task, one_thread=one_thread) for task in tasks)
 
 
 def _selection_features(selection, selection_features, X):

@@ -627,7 +627,7 @@ def feature_table(images, *, bands=None, n_jobs=None, memory=None, progress=Fals
         Band names, as in :class:`GalaxyFeatures`.
     n_jobs : int or None, default=None
         Images measured in parallel (joblib; -1: every core).
-    memory : str, joblib.Memory or None, default=None
+    memory : str, path, joblib.Memory or None, default=None
         Where the table is cached (as ``Pipeline(memory=...)``): the same images measured
         with the same settings by the same package version are read back. None: no cache.
     progress : bool, default=False
@@ -644,6 +644,10 @@ def feature_table(images, *, bands=None, n_jobs=None, memory=None, progress=Fals
 
     params = GalaxyFeatures(kind="all", bands=bands).get_params()
     del params["n_jobs"]
+    import os
+
+    if isinstance(memory, os.PathLike):
+        memory = os.fspath(memory)
     measure = check_memory(memory).cache(_measure_table, ignore=["n_jobs", "progress"])
     return measure(np.ascontiguousarray(images), params, __version__, n_jobs=n_jobs, progress=progress)
 
