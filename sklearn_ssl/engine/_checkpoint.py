@@ -173,7 +173,13 @@ def _plain(obj):
 
 
 def _modules(net):
-    return {name: getattr(net, name + "_") for name in net._modules + net._criteria}
+    """The net's modules and criteria, unwrapped from DDP (an accelerator's several processes),
+    so that a checkpoint's keys do not depend on how many processes wrote or read it."""
+    out = {}
+    for name in net._modules + net._criteria:
+        module = getattr(net, name + "_")
+        out[name] = module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
+    return out
 
 
 def _generator_state(gen):
@@ -297,7 +303,8 @@ def restore(net, state: dict) -> None:
         modules[name].load_state_dict(sd)
     net.optimizer_.load_state_dict(state["optimizer"])
     net.history_ = History(state["history"])
-    device = torch.device(net.device)
+    # with an accelerator, net.device is None while training: the accelerator's device is the net's
+    device = net._process()[2] if hasattr(net, "_process") else torch.device(net.device)
     if state["shuffle_generator"] is not None:
         net.shuffle_generator_ = torch.Generator()
         net.shuffle_generator_.set_state(state["shuffle_generator"])

@@ -34,8 +34,9 @@ from ._disk import (
     read_rows,
 )
 from ..utils import Interval, StrOptions
-from ._checkpoint import ResumableCheckpoint, data_fingerprint
+from ._checkpoint import RESUME_MODES, ResumableCheckpoint, data_fingerprint
 from ._params import LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT, warn_if_set
+from ._training import accelerated, silent
 from ..augment import GalacticReddening, deredden, ebv_from_extinction
 
 
@@ -253,8 +254,10 @@ _TRAINING_CONSTRAINTS: dict = {
     "device": [str, torch.device],
     "precision": [StrOptions({"auto", "fp32", "bf16", "fp16"})],
     "compile": ["boolean"],
+    "accelerator": [None, object],  # an accelerate.Accelerator (accelerate is an optional extra)
     "checkpoint_dir": [str, os.PathLike, None],
     "checkpoint_every": [Interval(numbers.Integral, 1, None, closed="left")],
+    "resume": [StrOptions(set(RESUME_MODES))],
     "verbose": ["verbose"],
     "random_state": ["random_state"],
 }
@@ -265,16 +268,30 @@ ENGINE_PARAMS_DOC = """
         Autocast precision of the network; ``"auto"`` is bf16 on a CUDA device that
         supports it and fp32 otherwise. fp16 scales the loss (``torch.amp.GradScaler``).
     compile : bool, default=False
-        Compile the network with :func:`torch.compile` (pays on GPUs for long runs).
+        Compile the network with :func:`torch.compile` (pays on GPUs for long runs; the
+        first epoch is slower while it compiles). Not with ``accelerator``.
+    accelerator : accelerate.Accelerator or None, default=None
+        Train through skorch's ``AccelerateMixin`` (``pip install accelerate``; several GPUs
+        or nodes with ``accelerate launch``: each process trains on its share of every
+        epoch, and contrastive losses gather their negatives across processes). The accelerator then places the model and sets the precision: ``device``,
+        ``precision`` and ``compile`` other than their defaults warn that they are ignored
+        (set them on the ``Accelerator``). ``Accelerator(cpu=True)`` in one process gives the
+        same model as training without one.
     checkpoint_dir : str or None, default=None
         Folder for a resumable checkpoint (weights, optimizer, RNG states, history), written
         atomically every ``checkpoint_every`` epochs and after the last; a fit with the same
         parameters and data resumes from it and gives the uninterrupted run's model. The
         checkpoint's fingerprint (parameters, sample count and shape, a hash of sampled rows,
-        normaliser statistics) must match: another run's checkpoint is replaced with a warning
-        (``ContrastiveEmbedder(resume="strict")`` refuses it instead).
+        normaliser statistics) says which run wrote it; see ``resume``.
     checkpoint_every : int, default=1
-        Epochs between checkpoints (warns when set without ``checkpoint_dir``)."""
+        Epochs between checkpoints (warns when set without ``checkpoint_dir``).
+    resume : {"auto", "strict", "never"}, default="auto"
+        What a checkpoint already in ``checkpoint_dir`` is used for. ``"auto"``: resume it
+        when it was made by this run (same fingerprint); a checkpoint of another run (other
+        data or parameters) is not resumed: training starts afresh with a warning saying
+        what differs, and replaces it at the first saved epoch. ``"strict"``: resume this
+        run's checkpoint; another run's raises a ValueError and is kept. ``"never"``: start
+        afresh whatever the folder holds. Warns when set without ``checkpoint_dir``."""
 
 
 def inference_batches(X, step: int, device) -> Iterator[tuple[int, torch.Tensor]]:
@@ -314,7 +331,9 @@ class TorchEstimatorMixin:
 
     def _fingerprint(self, X) -> dict:
         """What identifies a training run, for refusing to resume a foreign checkpoint."""
-        ignored = {"callbacks", "checkpoint_dir", "checkpoint_every", "resume", "verbose", "device"}
+        # where and how the run is watched or placed, not what it computes (an accelerator's repr
+        # is its address, which a restarted process cannot repeat)
+        ignored = {"callbacks", "checkpoint_dir", "checkpoint_every", "resume", "verbose", "device", "accelerator"}
         params = {k: repr(v) for k, v in self.get_params(deep=False).items() if k not in ignored}
         return {"params": params, **data_fingerprint(X)}  # n, shape and a hash of sampled rows
 
@@ -328,10 +347,35 @@ class TorchEstimatorMixin:
 
     def _warn_ignored_engine_params(self) -> None:
         """The shared training vocabulary: a setting the configuration does not use warns."""
+        if getattr(self, "accelerator", None) is not None:
+            when = "with an accelerator, which places the model and sets the precision"
+            warn_if_set(self, "device", when, "place it with Accelerator(cpu=True) or accelerate launch")
+            warn_if_set(self, "precision", when, "set Accelerator(mixed_precision=...)")
+            warn_if_set(self, "compile", when, "set Accelerator(dynamo_backend=...)")
         if getattr(self, "checkpoint_dir", None) is None and hasattr(self, "checkpoint_every"):
             warn_if_set(self, "checkpoint_every", "without checkpoint_dir", "set checkpoint_dir to a folder")
         if getattr(self, "checkpoint_dir", None) is None and hasattr(self, "resume"):
             warn_if_set(self, "resume", "without checkpoint_dir", "set checkpoint_dir to a folder")
+
+    def _training_device(self) -> str:
+        """The device training runs on: the accelerator's, or ``device`` resolved."""
+        if getattr(self, "accelerator", None) is not None:
+            return str(self.accelerator.device)
+        return _resolve_device(str(self.device))
+
+    def _make_net(self, net_cls: type, *args, device: str, **kwargs):
+        """The estimator's skorch net, a ``net_cls`` (a ``TrainingNet`` subclass), trained as the
+        shared vocabulary says: on ``device`` with ``precision`` and ``compile``, or, with an
+        ``accelerator``, as :func:`~sklearn_ssl.engine._training.accelerated` ``(net_cls)``,
+        placed by the accelerator (``device=None``), in its mixed precision, uncompiled, its
+        epoch table printed by ``accelerator.print`` (once, by the main process)."""
+        accelerator = getattr(self, "accelerator", None)
+        if accelerator is None:
+            return net_cls(*args, device=device, precision=_resolve_precision(self.precision, device),
+                           compile=self.compile, **kwargs)
+        return accelerated(net_cls)(
+            *args, accelerator=accelerator, device=None, precision="fp32", compile=False,
+            callbacks__print_log__sink=accelerator.print if self.verbose else silent, **kwargs)
 
     def _fit_net(self, build: Callable[[int], Any], X, y=None, *, device: str, ebv=None,
                  prepare: Callable[[Any], None] | None = None):

@@ -63,7 +63,7 @@ _EXACT = {
     "torch.torch_version": {"TorchVersion"},
     "skorch.setter": {"optimizer_setter"},
     "skorch.history": {"History"},
-    "sklearn_ssl.engine._training": {"silent"},
+    "sklearn_ssl.engine._training": {"silent", "_new_accelerated"},
 }
 #: Globals that build an object of a class named next: the expected class is looked for after them.
 _HELPERS = {("copyreg", "_reconstructor"), ("copyreg", "__newobj__"), ("copyreg", "__newobj_ex__")}

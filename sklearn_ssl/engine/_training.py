@@ -95,8 +95,8 @@ class MixedPrecision:
     already been initialized and cannot be changed``, accelerate 1.15), which a
     scikit-learn estimator cannot accept (``GridSearchCV`` over ``precision``, two
     embedders in one session), and accelerate is an optional extra. When an
-    ``Accelerator`` is given, :class:`AcceleratedContrastiveNet` puts ``AccelerateMixin``
-    first and its mixed precision replaces this one (``precision`` is then "fp32").
+    ``Accelerator`` is given, :func:`accelerated` puts ``AccelerateMixin`` first and its
+    mixed precision replaces this one (``precision`` is then "fp32").
     """
 
     def _autocast(self, device: torch.device):
@@ -349,11 +349,16 @@ class ContrastiveNet(PretrainingNet):
         return loss
 
 
-class AcceleratedContrastiveNet(AccelerateMixin, ContrastiveNet):
-    """:class:`ContrastiveNet` trained through Hugging Face accelerate (multi-GPU, multi-node).
+class AcceleratedTraining(AccelerateMixin):
+    """Mixin that trains any :class:`TrainingNet` through Hugging Face accelerate (one device,
+    several GPUs or nodes); :func:`accelerated` puts it in front of a net class.
 
     ``AccelerateMixin`` comes first so that its autocast, backward and optimizer steps
-    replace the net's own precision handling.
+    replace the net's own precision handling (:class:`MixedPrecision`; ``precision`` is then
+    "fp32" and the ``Accelerator``'s ``mixed_precision`` decides). Batches, shuffles and
+    augmentation draws follow the accelerator's process (rank) and device. After training,
+    modules and optimizers are unwrapped and ``device`` is the accelerator's, so that the
+    fitted net predicts, moves and pickles like one trained without an accelerator.
     """
 
     def _process(self) -> tuple[int, int, torch.device]:
@@ -366,6 +371,7 @@ class AcceleratedContrastiveNet(AccelerateMixin, ContrastiveNet):
         if self._wrapped_with_accelerator:
             return self
         device = self.accelerator.device
+        prepared = self.__dict__.setdefault("_prepared", [])  # outside skorch's attribute handling
         for kind, names in (("criterion", self._criteria), ("module", self._modules)):
             with self._current_init_context(kind):
                 for name in names:
@@ -373,16 +379,18 @@ class AcceleratedContrastiveNet(AccelerateMixin, ContrastiveNet):
                     if not isinstance(module, nn.Module):
                         continue
                     trainable = any(p.requires_grad for p in module.parameters())
-                    setattr(self, name + "_", self.accelerator.prepare(module) if trainable else module.to(device))
+                    if trainable:
+                        prepared += [module, self.accelerator.prepare(module)]
+                    setattr(self, name + "_", prepared[-1] if trainable else module.to(device))
         with self._current_init_context("optimizer"):
             for name in self._optimizers:
-                setattr(self, name + "_", self.accelerator.prepare(getattr(self, name + "_")))
+                prepared += [getattr(self, name + "_"), self.accelerator.prepare(getattr(self, name + "_"))]
+                setattr(self, name + "_", prepared[-1])
         for _, callback in self.callbacks_:
             if isinstance(callback, LRScheduler):
                 callback.policy_ = self.accelerator.prepare(callback.policy_)
         self._wrapped_with_accelerator = True
         return self
-
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         # DDP keeps weights equal but batch-norm statistics are per process: take rank 0's
@@ -391,7 +399,63 @@ class AcceleratedContrastiveNet(AccelerateMixin, ContrastiveNet):
                 module = getattr(self, name + "_")
                 for buffer in module.buffers() if isinstance(module, nn.Module) else ():
                     torch.distributed.broadcast(buffer, src=0)
-        return super().on_train_end(net, X=X, y=y, **kwargs)
+        result = super().on_train_end(net, X=X, y=y, **kwargs)
+        # accelerate's optimizer wrapper does not pickle once a learning-rate scheduler has patched
+        # its step: the net and its schedulers keep the torch optimizer inside it
+        for name in self._optimizers:
+            wrapper = getattr(self, name + "_")
+            inner = getattr(wrapper, "optimizer", wrapper)
+            setattr(self, name + "_", inner)
+            for _, callback in self.callbacks_:
+                scheduler = getattr(callback, "lr_scheduler_", None)
+                if scheduler is not None and getattr(scheduler, "optimizer", None) is wrapper:
+                    scheduler.optimizer = inner
+        self.device = str(self.accelerator.device)  # prediction and pickles use the device that trained
+        self._release_from_accelerator()
+        return result
+
+    def _release_from_accelerator(self) -> None:
+        """Take this net's modules and optimizers out of the accelerator's lists of prepared
+        objects: the accelerator would otherwise keep every fit's model alive (a grid search
+        holds them all) and could no longer be pickled with the estimator. Only the objects
+        this net prepared are removed; the user's stay."""
+        ours = {id(obj) for obj in self.__dict__.pop("_prepared", [])}
+        for attr in ("_models", "_optimizers", "_schedulers", "_dataloaders"):
+            kept = getattr(self.accelerator, attr, None)
+            if isinstance(kept, list):
+                kept[:] = [obj for obj in kept if id(obj) not in ours]
+
+    def __reduce__(self):
+        # the class is made at run time (accelerated(NetClass)): pickle the plain class it extends
+        return _new_accelerated, (self._plain_class,), self.__getstate__()
+
+
+_ACCELERATED: dict[type, type] = {}
+
+
+def accelerated(net_cls: type) -> type:
+    """``net_cls`` (a :class:`TrainingNet` subclass) trained through accelerate: the same net
+    with :class:`AcceleratedTraining` in front, made once per class. Its constructor takes
+    skorch's ``accelerator=`` (and ``device=None``: the accelerator places the model)."""
+    if issubclass(net_cls, AcceleratedTraining):
+        return net_cls
+    if net_cls not in _ACCELERATED:
+        name = "Accelerated" + net_cls.__name__.lstrip("_")
+        _ACCELERATED[net_cls] = type(name, (AcceleratedTraining, net_cls), {
+            "__module__": net_cls.__module__, "__qualname__": name, "_plain_class": net_cls,
+            "__doc__": f":class:`{net_cls.__name__}` trained through accelerate (:class:`AcceleratedTraining`).",
+        })
+    return _ACCELERATED[net_cls]
+
+
+def _new_accelerated(net_cls: type):
+    """An empty instance of ``accelerated(net_cls)``, for unpickling (its state is set next)."""
+    cls = accelerated(net_cls)
+    return cls.__new__(cls)
+
+
+#: The accelerated contrastive net, under the name that models pickled before :func:`accelerated` refer to.
+AcceleratedContrastiveNet = accelerated(ContrastiveNet)
 
 
 def silent(*args, **kwargs) -> None:

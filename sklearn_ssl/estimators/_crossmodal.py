@@ -33,7 +33,7 @@ from ..engine._params import lr_schedule_callbacks, resolve_lr, warn_if_set
 from ..engine._training import PretrainingNet
 from ..augment import resolve_augmentations
 from ..engine._disk import float_dtype
-from ..engine._estimator import _TRAINING_CONSTRAINTS, TorchEstimatorMixin, _resolve_device, _resolve_precision
+from ..engine._estimator import _TRAINING_CONSTRAINTS, ENGINE_PARAMS_DOC, TorchEstimatorMixin
 from ..nn.encoders import build_encoder, output_dim
 from ..nn.losses import clip_loss, nt_xent
 
@@ -135,7 +135,7 @@ class _CrossModalNet(PretrainingNet):
 
 
 class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
-    """Align images with a second modality (spectra, photometry) in a shared embedding space.
+    __doc__ = ("""Align images with a second modality (spectra, photometry) in a shared embedding space.
 
     ``fit(X, Y)`` trains an image encoder and a vector encoder together so that the
     embedding of each image and that of its own row of ``Y`` are close, and those of
@@ -206,10 +206,11 @@ class CrossModalEmbedder(TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, T
         Per-band image scaling with training statistics, as in
         :class:`~sklearn_ssl.ContrastiveEmbedder`. ``Y`` is always standardised per
         column with the means and standard deviations of its paired training rows.
-    batch_size, max_epochs, lr, weight_decay, optimizer, lr_schedule, device, precision, compile, checkpoint_dir, \
-checkpoint_every, verbose, random_state
+    batch_size, max_epochs, lr, weight_decay, optimizer, lr_schedule, device
         As in :class:`~sklearn_ssl.ContrastiveEmbedder`, with the same defaults (``lr="auto"``
-        is 1e-3; the value used is ``lr_``).
+        is 1e-3; the value used is ``lr_``).""" + ENGINE_PARAMS_DOC + """
+    verbose, random_state
+        As in :class:`~sklearn_ssl.ContrastiveEmbedder`.
 
     Attributes
     ----------
@@ -246,7 +247,7 @@ checkpoint_every, verbose, random_state
     (32, 32)
     >>> [Z.shape for Z in cm.transform(X, Y)]
     [(32, 32), (32, 32)]
-    """
+""")
 
     _parameter_constraints: dict = {
         "image_encoder": [str, torch.nn.Module, callable, HasMethods(["transform"])],
@@ -265,8 +266,8 @@ checkpoint_every, verbose, random_state
                  learn_temperature=True, image_weight=1.0, image_temperature=0.1, freeze_image_encoder=False,
                  y_normalize="column", augmentations="auto", normalize="asinh", batch_size=256, max_epochs=50,
                  lr="auto", weight_decay=1e-4, optimizer=torch.optim.AdamW, lr_schedule="cosine", device="auto",
-                 precision="auto", compile=False, checkpoint_dir=None, checkpoint_every=1, verbose=0,
-                 random_state=None):
+                 precision="auto", compile=False, accelerator=None, checkpoint_dir=None, checkpoint_every=1,
+                 resume="auto", verbose=0, random_state=None):
         self.image_encoder = image_encoder
         self.vector_encoder = vector_encoder
         self.n_components = n_components
@@ -287,8 +288,10 @@ checkpoint_every, verbose, random_state
         self.device = device
         self.precision = precision
         self.compile = compile
+        self.accelerator = accelerator
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
+        self.resume = resume
         self.verbose = verbose
         self.random_state = random_state
 
@@ -311,7 +314,7 @@ checkpoint_every, verbose, random_state
         self._warn_ignored_params()
         X = self._check_images(X, reset=True, min_samples=2)
         Y = self._check_Y(Y, len(X), reset=True)
-        device = _resolve_device(str(self.device))
+        device = self._training_device()
         self._fit_net(lambda seed: self._build_net(X, Y, device, seed), X, torch.as_tensor(Y, dtype=torch.float32),
                       device=device)
         self.temperature_ = float(1.0 / self.net_.logit_scale_().detach().exp())
@@ -375,7 +378,8 @@ checkpoint_every, verbose, random_state
             callbacks.append(ProgressBar())
         image_encoder, normalizer = self._image_side(X)
         callbacks += self._checkpoint_callbacks(X)  # last: it saves what the others recorded
-        return _CrossModalNet(
+        return self._make_net(
+            _CrossModalNet,
             _FrozenEncoder(image_encoder) if self.freeze_image_encoder else image_encoder,
             criterion=nn.Identity,  # the loss lives in get_loss: it needs the vector encoder
             optimizer=self.optimizer, optimizer__weight_decay=self.weight_decay, lr=self.lr_,
@@ -384,8 +388,6 @@ checkpoint_every, verbose, random_state
             input_shape=input_shape,
             augmentations=resolve_augmentations(self.augmentations, input_shape),
             normalizer=normalizer,
-            precision=_resolve_precision(self.precision, device),
-            compile=self.compile,
             channels_last=device.startswith("cuda") and len(input_shape) == 3,
             seed=seed,
             vector_encoder=vector_encoder, n_components=self.n_components, temperature=self.temperature,

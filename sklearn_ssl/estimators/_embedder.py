@@ -27,11 +27,10 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import ProgressBar
 
-from ..engine._checkpoint import RESUME_MODES
 from ..engine._disk import float_dtype, read_rows
 from ..engine._estimator import (
-    _TRAINING_CONSTRAINTS, TorchEstimatorMixin, _resolve_device,
-    _resolve_precision, check_ebv, deredden_batch, inference_batches,
+    _TRAINING_CONSTRAINTS, ENGINE_PARAMS_DOC, TorchEstimatorMixin, _resolve_device, check_ebv, deredden_batch,
+    inference_batches,
 )
 from ..utils import atomic_path
 from ..engine._params import lr_schedule_callbacks, resolve_lr, warn_if_set
@@ -41,7 +40,7 @@ from ..nn import load_into_net, read_published
 from ..engine._methods import METHODS
 from ..engine._normalizer import fit_normalizer
 from ..utils import Interval, StrOptions
-from ..engine._training import AcceleratedContrastiveNet, ContrastiveNet, on_terminal, silent
+from ..engine._training import ContrastiveNet, on_terminal
 from ..augment import resolve_augmentations
 from ..nn.encoders import build_encoder, output_dim
 from ..nn.losses import PartialLabelLoss
@@ -96,7 +95,7 @@ def _partial_labels(y, n_samples: int) -> dict | None:
 
 class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                           BaseEstimator):
-    """Learn image representations by contrastive self-supervised pretraining.
+    __doc__ = ("""Learn image representations by contrastive self-supervised pretraining.
 
     ``fit`` pretrains an encoder so that two augmented views of the same galaxy map to
     nearby points and views of different galaxies to distant ones (SimCLR or MoCo v2,
@@ -176,37 +175,10 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         at 60% and 90% of ``max_epochs`` (Pasquet et al.'s epochs 60 and 90 of 100); None
         keeps it constant.
     device : str, default="auto"
-        ``"auto"`` trains on CUDA when available, else on the CPU; or any torch device.
-    precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
-        Autocast precision for the encoder; ``"auto"`` is bf16 on a CUDA device that
-        supports it and fp32 elsewhere. fp16 uses dynamic loss scaling.
-    compile : bool, default=False
-        Compile the encoder with :func:`torch.compile` (pays on GPUs for long runs;
-        the first epoch is slower while it compiles). Not with ``accelerator``.
-    accelerator : accelerate.Accelerator or None, default=None
-        Train through skorch's ``AccelerateMixin`` (multi-GPU with ``accelerate launch``;
-        negatives are gathered across processes). The accelerator then places the model
-        and sets the precision: ``device``, ``precision`` and ``compile`` other than their
-        defaults warn that they are ignored (set them on the ``Accelerator``).
+        ``"auto"`` trains on CUDA when available, else on the CPU; or any torch device.""" + ENGINE_PARAMS_DOC + """
     callbacks : list of skorch callbacks or None, default=None
         Extra skorch callbacks (e.g. ``Checkpoint``, ``EarlyStopping``), passed to the
         internal net. Classes are preferred to instances (instances are copied).
-    checkpoint_dir : str or None, default=None
-        Folder for a resumable checkpoint (weights, optimizer, MoCo queue, RNG states,
-        history), written atomically every ``checkpoint_every`` epochs and after the last
-        one. Fitting again with the same folder, parameters and data resumes where the
-        last run stopped; on the CPU the result is identical to an uninterrupted run.
-        The checkpoint records a fingerprint of the run: the parameters, the number and
-        shape of the samples, a hash of a sample of rows and the normaliser's statistics.
-    checkpoint_every : int, default=1
-        Epochs between checkpoints (warns when set without ``checkpoint_dir``).
-    resume : {"auto", "strict", "never"}, default="auto"
-        What a checkpoint already in ``checkpoint_dir`` is used for. ``"auto"``: resume it
-        when it was made by this run (same fingerprint); a checkpoint of another run (other
-        data or parameters) is not resumed: training starts afresh with a warning saying
-        what differs, and replaces it at the first saved epoch. ``"strict"``: resume this
-        run's checkpoint; another run's raises a ValueError and is kept. ``"never"``: start
-        afresh whatever the folder holds. Warns when set without ``checkpoint_dir``.
     verbose : int, default=0
         0 is silent; 1 prints a progress bar and a table of the loss per epoch.
     random_state : int, RandomState instance or None, default=None
@@ -251,7 +223,7 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
     >>> emb = ContrastiveEmbedder(max_epochs=1, batch_size=16, random_state=0).fit(X)
     >>> emb.transform(X).shape
     (32, 128)
-    """
+""")
 
     _parameter_constraints: dict = {
         "encoder": [str, torch.nn.Module, callable],
@@ -263,8 +235,6 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         "queue_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "momentum": [Interval(numbers.Real, 0, 1, closed="both")],
         "label_weight": [Interval(numbers.Real, 0, None, closed="left")],
-        "accelerator": [None, object],
-        "resume": [StrOptions(set(RESUME_MODES))],
         "callbacks": [list, None],
         **_TRAINING_CONSTRAINTS,
     }
@@ -356,10 +326,7 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         if published is not None:
             published.check_bands(X.shape[1])
         labels = _partial_labels(y, len(X)) if self.label_weight > 0 and y is not None else None
-        if self.accelerator is not None:
-            device = str(self.accelerator.device)
-        else:
-            device = _resolve_device(str(self.device))
+        device = self._training_device()
 
         def prepare(net):  # continued pretraining starts from the published weights
             self.init_source_ = self.expected_input_ = None
@@ -381,11 +348,6 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
 
     def _warn_ignored_params(self) -> None:
         """A parameter that this configuration does not use warns instead of being dropped silently."""
-        if self.accelerator is not None:
-            when = "with an accelerator, which places the model and sets the precision"
-            warn_if_set(self, "device", when, "place it with Accelerator(cpu=True) or accelerate launch")
-            warn_if_set(self, "precision", when, "set Accelerator(mixed_precision=...)")
-            warn_if_set(self, "compile", when, "set Accelerator(dynamo_backend=...)")
         self._warn_ignored_engine_params()
         if self.init is None:
             warn_if_set(self, "init_layout", "without init", "pass init, the published checkpoint to start from")
@@ -477,17 +439,10 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
             "label_criterion__n_outputs": labels["n_outputs"], "label_criterion__task": labels["task"],
             "label_criterion__weight": self.label_weight,
         }
-        if self.accelerator is not None:
-            net_cls, placement = AcceleratedContrastiveNet, {
-                "accelerator": self.accelerator, "device": None,
-                "callbacks__print_log__sink": self.accelerator.print if self.verbose else silent,
-            }
-            precision = "fp32"  # the accelerator's mixed_precision decides
-        else:
-            net_cls, placement = ContrastiveNet, {"device": device}
-            precision = _resolve_precision(self.precision, device)
-        return net_cls(
+        return self._make_net(
+            ContrastiveNet,
             encoder,
+            device=device,
             criterion=method.criterion,
             **{f"criterion__{k}": v for k, v in criterion_params.items()},
             optimizer=self.optimizer,
@@ -498,7 +453,6 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
             train_split=None,
             callbacks=callbacks,
             verbose=self.verbose,
-            **placement,
             input_shape=input_shape,
             augmentations=augmentations,
             normalizer=fit_normalizer(X, self.normalize),
@@ -506,8 +460,6 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
             method__projection_dim=self.projection_dim,
             method__momentum=self.momentum,
             **label_criterion,
-            precision=precision,
-            compile=self.compile and self.accelerator is None,
             channels_last=device.startswith("cuda") and len(input_shape) == 3,
             seed=seed,
         )

@@ -50,8 +50,7 @@ from ..utils import HasMethods, Interval, StrOptions
 from ..engine._training import TrainingNet
 from ..augment import resolve_augmentations
 from ..engine._estimator import (
-    _TRAINING_CONSTRAINTS, ENGINE_PARAMS_DOC, TorchEstimatorMixin, _place_data, _resolve_device, _resolve_precision,
-    check_ebv, deredden_batch,
+    _TRAINING_CONSTRAINTS, ENGINE_PARAMS_DOC, TorchEstimatorMixin, _place_data, check_ebv, deredden_batch,
 )
 from ..nn.encoders import build_encoder, output_dim
 
@@ -134,8 +133,10 @@ _COMMON_CONSTRAINTS = {
     "device": [str, torch.device],
     "precision": _TRAINING_CONSTRAINTS["precision"],
     "compile": _TRAINING_CONSTRAINTS["compile"],
+    "accelerator": _TRAINING_CONSTRAINTS["accelerator"],
     "checkpoint_dir": _TRAINING_CONSTRAINTS["checkpoint_dir"],
     "checkpoint_every": _TRAINING_CONSTRAINTS["checkpoint_every"],
+    "resume": _TRAINING_CONSTRAINTS["resume"],
     "callbacks": [list, None],
     "verbose": ["verbose"],
     "random_state": ["random_state"],
@@ -246,8 +247,8 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         augmentations="auto", normalize="asinh", batch_size=64, max_epochs=30, min_steps=None,
         early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, lr="auto",
         weight_decay=1e-4, optimizer=torch.optim.AdamW, optimizer_kwargs=None, lr_schedule="cosine", device="auto",
-        precision="auto", compile=False, checkpoint_dir=None, checkpoint_every=1, callbacks=None, verbose=0,
-        random_state=None,
+        precision="auto", compile=False, accelerator=None, checkpoint_dir=None, checkpoint_every=1, resume="auto",
+        callbacks=None, verbose=0, random_state=None,
     ):
         self.pretrained = pretrained
         self.encoder = encoder
@@ -270,8 +271,10 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         self.device = device
         self.precision = precision
         self.compile = compile
+        self.accelerator = accelerator
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
+        self.resume = resume
         self.callbacks = callbacks
         self.verbose = verbose
         self.random_state = random_state
@@ -309,7 +312,7 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         # dataset are read and converted to float32 a batch at a time, as ContrastiveEmbedder does
         X = self._check_images(X, reset=True, min_samples=2)
         check_consistent_length(X, y)
-        device = _resolve_device(str(self.device))
+        device = self._training_device()
         target, n_outputs, criterion = self._prepare_targets(y)
         X, target, valid, ebv = self._validation_split(X, target, ebv, device)
         # training draws only from the net's own generators (shuffle, augmentations)
@@ -403,12 +406,11 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         if self.verbose:
             callbacks.append(ProgressBar())
         callbacks += self._checkpoint_callbacks(X)  # last: it saves what the others recorded
-        return _FineTuneNet(
-            model, criterion=criterion, optimizer=self.optimizer, optimizer__weight_decay=self.weight_decay,
+        return self._make_net(
+            _FineTuneNet, model, criterion=criterion, optimizer=self.optimizer, optimizer__weight_decay=self.weight_decay,
             lr=self.lr_, max_epochs=epochs, batch_size=batch_size,
             train_split=None if valid is None else predefined_split(valid),
             callbacks=callbacks, verbose=self.verbose, device=device, augmentations=augmentations, seed=seed,
-            precision=_resolve_precision(self.precision, device), compile=self.compile,
             channels_last=device.startswith("cuda") and len(X.shape) == 4,
             **opt_kwargs,
         )

@@ -91,8 +91,8 @@ class PhotoZRegressor(RegressorMixin, _BaseFineTuner):
         encoder_lr="auto", head_hidden=None, augmentations="auto", normalize="asinh", batch_size=64,
         max_epochs=30, min_steps=None, early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, lr="auto",
         weight_decay=1e-4, optimizer=torch.optim.AdamW, optimizer_kwargs=None, lr_schedule="cosine", device="auto",
-        precision="auto", compile=False, checkpoint_dir=None, checkpoint_every=1, callbacks=None, verbose=0,
-        random_state=None,
+        precision="auto", compile=False, accelerator=None, checkpoint_dir=None, checkpoint_every=1, resume="auto",
+        callbacks=None, verbose=0, random_state=None,
     ):
         super().__init__(
             pretrained, encoder=encoder, freeze_encoder=freeze_encoder, encoder_lr=encoder_lr,
@@ -100,8 +100,8 @@ class PhotoZRegressor(RegressorMixin, _BaseFineTuner):
             max_epochs=max_epochs, min_steps=min_steps, early_stopping=early_stopping,
             validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change, lr=lr, weight_decay=weight_decay,
             optimizer=optimizer, optimizer_kwargs=optimizer_kwargs, lr_schedule=lr_schedule, device=device,
-            precision=precision, compile=compile, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
-            callbacks=callbacks,
+            precision=precision, compile=compile, accelerator=accelerator, checkpoint_dir=checkpoint_dir,
+            checkpoint_every=checkpoint_every, resume=resume, callbacks=callbacks,
             verbose=verbose, random_state=random_state,
         )
         self.n_bins = n_bins
