@@ -598,7 +598,7 @@ def tiny_demo(monkeypatch, tmp_path_factory):
 
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
-    tiny = dict(demo.DEMO_SETTINGS["quick"], image_size=16, width=4, batch_size=32, budgets=(12,),
+    tiny = dict(demo.DEMO_SETTINGS["quick"], image_size=16, width=4, batch_size=32, budgets=(12,), all_labels=True,
                 finetune_epochs=1, finetune_steps=1, photoz_bins=20, semi_supervised=True,
                 catalogue_baselines=True, n_repeats=1, n_jobs=None,
                 cross_survey=dict(target="redshift", n_samples=60, image_size=16, n_labels=(6,), n_repeats=2,

@@ -6,7 +6,6 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "demo_quick"
 
 
 def _script():
@@ -16,14 +15,21 @@ def _script():
     return module
 
 
-@pytest.mark.skipif(not (RESULTS / "label_efficiency.csv").exists(), reason="no stored quick-demo results")
-def test_docs_findings_are_those_of_the_stored_results():
-    generated = _script().findings_rst(RESULTS)
-    assert (RESULTS / "findings.rst").read_text() == generated, (
-        "benchmarks/results/demo_quick/findings.rst differs from what its stored files give: run "
+RUNS = sorted(p for p in (ROOT / "benchmarks" / "results").glob("demo_*") if (p / "label_efficiency.csv").exists())
+
+
+@pytest.mark.parametrize("folder", RUNS, ids=[p.name for p in RUNS])
+def test_docs_findings_are_those_of_the_stored_results(folder):
+    generated = _script().findings_rst(folder)
+    assert (folder / "findings.rst").read_text() == generated, (
+        f"benchmarks/results/{folder.name}/findings.rst differs from what its stored files give: run "
         "python benchmarks/demo_findings.py")
-    assert ".. include:: ../benchmarks/results/demo_quick/findings.rst" in (ROOT / "docs" / "benchmarks.rst").read_text()
+    assert f".. include:: ../benchmarks/results/{folder.name}/findings.rst" in (ROOT / "docs" / "benchmarks.rst").read_text()
     assert "Verdict" in generated
+
+
+def test_the_stored_runs_are_those_of_every_demo_mode():
+    assert [p.name for p in RUNS] == ["demo_default", "demo_full", "demo_quick"]
 
 
 def test_no_hand_typed_demo_findings_left_in_the_docs():

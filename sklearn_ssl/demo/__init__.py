@@ -3,6 +3,6 @@
 ``_run`` runs it, ``_methods`` the extra pretraining rows, ``_figures`` and ``_report`` write the report.
 """
 
-from ._run import DEMO_SETTINGS, DEMO_WALL_TIME_S, run_demo
+from ._run import DEMO_SCOPE, DEMO_SETTINGS, DEMO_WALL_TIME_S, run_demo
 
-__all__ = ["DEMO_SETTINGS", "DEMO_WALL_TIME_S", "run_demo"]
+__all__ = ["DEMO_SCOPE", "DEMO_SETTINGS", "DEMO_WALL_TIME_S", "run_demo"]

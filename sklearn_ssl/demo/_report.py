@@ -32,6 +32,25 @@ _OTHER_FROZEN = ("BYOL frozen", "SimSiam frozen", "CLIP frozen")
 _CATALOGUE_METHODS = ("photometry + GB", "morphology + GB", "photometry + morphology + GB", "constant")
 
 
+#: What a report of each mode can and cannot conclude (its "What this run can tell" section).
+DEMO_SCOPE = {
+    "quick": "A first look: every step of the method runs end to end, but on one label subset per budget, "
+             "so no comparison is tested (the paired t-test needs 5 repeats) and the numbers can move by "
+             "several points between seeds. Networks train for a few epochs only. Nothing here supports a claim "
+             "that one method beats another; run `sklearn-ssl demo` for that.",
+    "default": "Five label subsets at two budgets (40 and 160 labels), so each comparison below is a paired t-test "
+               "with Holm's correction over the report, on {n_test} test galaxies. It cannot tell how the methods "
+               "compare with the whole training split labelled, and its label ratios reach at most 4x (160/40). "
+               "The supervised and fine-tuned CNNs train for 100 optimiser steps, too few for a CNN from scratch "
+               "to fit 160 labels on this survey: a finding that SSL beats the supervised CNN is therefore not "
+               "established here. `sklearn-ssl demo --full` trains them 3x longer, at four budgets up to the whole "
+               "training split, on 1,500 galaxies.",
+    "full": "Five label subsets at four budgets up to the whole training split, with 300 optimiser steps per "
+            "CNN: the paired t-tests with Holm's correction below are this survey's full study. It is still one "
+            "simulated survey, one pretraining and one test split: the repeats vary the labelled subset only.",
+}
+
+
 def _method_of(estimator: str) -> str:
     """The short method name of a study row (``"BYOL frozen + logistic"`` -> ``"BYOL frozen"``)."""
     return _METHOD_OF.get(estimator, estimator.rsplit(" + ", 1)[0])
@@ -262,8 +281,6 @@ def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=No
                 "(training loss about 0.74 after 600 steps at 500 labels; 1,000 steps reach 0.72-0.78 accuracy "
                 "there, docs/synthetic_survey.rst): read the supervised CNN's rows at the larger budgets as a "
                 "lower bound, and a finding that SSL beats it there as not established."))
-    from ._run import DEMO_SCOPE
-
     mode = cfg.get("mode", "quick" if cfg.get("quick") else "default")
     scope = DEMO_SCOPE[mode].format(n_test=int(np.ceil(cfg["n_samples"] * cfg["test_fraction"])))
     first, second = _verdict(table)

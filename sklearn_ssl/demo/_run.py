@@ -19,12 +19,12 @@ import pandas as pd
 
 from ._figures import _demo_figures, _save
 from ._report import (
-    _BANDS, _OTHER_FROZEN, _cross_survey_caption, _method_of, _summary, _summary_text, _write_report,
+    DEMO_SCOPE, _BANDS, _OTHER_FROZEN, _cross_survey_caption, _method_of, _summary, _summary_text, _write_report,
 )
 from ._selection import selection_rows
 from ..utils import epoch_bar, Steps
 
-__all__ = ["DEMO_SETTINGS", "DEMO_WALL_TIME_S", "run_demo"]
+__all__ = ["DEMO_SCOPE", "DEMO_SETTINGS", "DEMO_WALL_TIME_S", "run_demo"]
 
 #: Settings of ``sklearn-ssl demo`` (``"default"``), ``--quick`` and ``--full``.
 #: ``budgets`` are numbers of labelled galaxies (with ``all_labels``, the whole training split
@@ -42,8 +42,8 @@ __all__ = ["DEMO_SETTINGS", "DEMO_WALL_TIME_S", "run_demo"]
 #: B, observed in worse conditions; ``"quick"``: its quick settings; None: skipped);
 #: ``n_jobs`` processes run the study's fits and measure the catalogue features (-1: every core).
 DEMO_SETTINGS = {
-    "quick": dict(n_samples=500, image_size=24, width=8, epochs=6, batch_size=100, test_fraction=0.3,
-                  budgets=(30, 100), all_labels=False, finetune_epochs=5, finetune_steps=100, photoz_bins=60,
+    "quick": dict(n_samples=400, image_size=24, width=8, epochs=6, batch_size=100, test_fraction=0.3,
+                  budgets=(30, 100), all_labels=False, finetune_epochs=5, finetune_steps=60, photoz_bins=60,
                   semi_supervised=False, catalogue_baselines=False, n_repeats=1,
                   other_methods=("byol", "simsiam", "crossmodal"), rare_fraction=0.02, cross_survey="quick",
                   n_jobs=-1),
@@ -62,26 +62,7 @@ DEMO_SETTINGS = {
 #: Wall time in seconds of ``sklearn-ssl demo`` in each mode on an idle 2-core CPU without
 #: GPU, measured with ``/usr/bin/time`` (README, docs/benchmarks.rst give the date and machine).
 #: The demo prints it before it starts.
-DEMO_WALL_TIME_S = {"quick": 60, "default": 300, "full": 2400}
-
-#: What a report of each mode can and cannot conclude (its "What this run can tell" section).
-DEMO_SCOPE = {
-    "quick": "A first look: every step of the method runs end to end, but on one label subset per budget, "
-             "so no comparison is tested (the paired t-test needs 5 repeats) and the numbers can move by "
-             "several points between seeds. Networks train for a few epochs only. Nothing here supports a claim "
-             "that one method beats another; run `sklearn-ssl demo` for that.",
-    "default": "Five label subsets at two budgets (40 and 160 labels), so each comparison below is a paired t-test "
-               "with Holm's correction over the report, on {n_test} test galaxies. It cannot tell how the methods "
-               "compare with the whole training split labelled, and its label ratios reach at most 4x (160/40). "
-               "The supervised and fine-tuned CNNs train for 100 optimiser steps, too few for a CNN from scratch "
-               "to fit 160 labels on this survey: a finding that SSL beats the supervised CNN is therefore not "
-               "established here. `sklearn-ssl demo --full` trains them 3x longer, at four budgets up to the whole "
-               "training split, on 1,500 galaxies.",
-    "full": "Five label subsets at four budgets up to the whole training split, with 300 optimiser steps per "
-            "CNN: the paired t-tests with Holm's correction below are this survey's full study. It is still one "
-            "simulated survey, one pretraining and one test split: the repeats vary the labelled subset only.",
-}
-
+DEMO_WALL_TIME_S = {"quick": 48, "default": 202, "full": 2400}
 
 def _flag(mode: str) -> str:
     return "" if mode == "default" else f" --{mode}"
