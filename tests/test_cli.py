@@ -608,15 +608,30 @@ def tiny_demo(monkeypatch, tmp_path_factory):
     return cache
 
 
-def test_demo_writes_a_complete_report(tmp_path, tiny_demo, capsys):
+def test_demo_writes_a_complete_report_and_a_log(tmp_path, tiny_demo, monkeypatch, capsys):
+    import re
+
+    from sklearn_ssl import demo
+
+    monkeypatch.setitem(demo.DEMO_SETTINGS["quick"], "n_jobs", 2)  # the fits in two processes
     out = tmp_path / "report"
-    assert run("demo", "--quick", "--n-samples", 60, "--max-epochs", 1, "--device", "cpu", "--out", out,
-               "--quiet") == 0
+    assert run("demo", "--quick", "--n-samples", 60, "--max-epochs", 2, "--device", "cpu", "--out", out) == 0
     captured = capsys.readouterr()
     text, err = captured.out, captured.err
     assert "SSL frozen" in text and "supervised CNN" in text and "report.html" in text
-    # --quiet: no step, epoch, feature or fit lines (test_demo_log_shows_what_it_is_doing has them)
-    assert "[1/" not in err and "fits 1/" not in err and "epoch 1/" not in err and "catalogue features" not in err
+    # a redirected log (stderr is not a terminal here, as under nohup or CI) gets a line per step, per
+    # pretraining epoch, per chunk of catalogue features and per fit, with the time left
+    assert "[1/9] simulating 60 galaxies" in err and "[9/9] writing the report" in err
+    assert re.search(r"pretraining: epoch 1/2, loss \d+\.\d+ \(\d+ s\)", err)
+    assert re.search(r"catalogue features 60/60: images \d+-60 \(\d+\.\d s; \d+ s elapsed, done\)", err)
+    fits = re.findall(r"(morphology|redshift|cross-survey) fits (\d+)/(\d+): (.+?), (\d+) labels, repeat \d/\d "
+                      r"\((\d+\.\d) s; \d+ s elapsed, (about \d+ s left|done)\)", err)
+    morphology = [f for f in fits if f[0] == "morphology"]
+    assert len(morphology) == int(morphology[0][2]) >= 10  # every fit has its line
+    assert {f[3] for f in morphology} >= {"supervised CNN", "SSL frozen + logistic", "photometry + GB"}
+    assert {f[3] for f in fits if f[0] == "redshift"} >= {"SSL fine-tuned photo-z head"}
+    assert {f[3] for f in fits if f[0] == "cross-survey"} == {"SSL frozen + logistic", "supervised CNN"}
+    assert any((tiny_demo / "sklearn-ssl").rglob("output.pkl"))  # the features are cached for the next run
     names = set(files(out))
     assert {"report.md", "report.html", "label_efficiency.csv", "summary.csv", "catalog.csv", "embeddings.csv",
             "model.joblib", "settings.json", "figures", "rare_objects.csv", "cross_survey.csv",
@@ -745,7 +760,7 @@ def test_demo_interrupted_leaves_nothing(tmp_path, tiny_demo, monkeypatch, capsy
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(demo, "_demo_figures", interrupted)
+    monkeypatch.setattr(demo, "_label_efficiency_runs", interrupted)  # after pretraining wrote the model
     assert run("demo", "--quick", "--n-samples", 60, "--max-epochs", 1, "--device", "cpu",
                "--out", tmp_path / "report", "--quiet") == 130
     assert files(tmp_path) == []
@@ -817,27 +832,21 @@ def test_demo_says_up_front_how_long_it_takes():
     assert DEMO_WALL_TIME_S["quick"] < 60 and DEMO_WALL_TIME_S["default"] <= 300  # the measured times promised
 
 
-def test_demo_log_shows_what_it_is_doing(tmp_path, tiny_demo, monkeypatch, capsys):
-    """A redirected demo log (stderr not a terminal, as under nohup or CI) gets a line per step, per
-    pretraining epoch, per chunk of catalogue features and per fit, with the time left."""
-    import re
-
+@pytest.mark.parametrize("flags, mode, progress", [([], "default", True), (["--quick", "--quiet"], "quick", False),
+                                                    (["--full"], "full", True)])
+def test_demo_flags_reach_run_demo(flags, mode, progress, monkeypatch, tmp_path):
     from sklearn_ssl import demo
 
-    monkeypatch.setitem(demo.DEMO_SETTINGS["quick"], "n_jobs", 2)  # the parallel fits report too
-    assert run("demo", "--quick", "--n-samples", 60, "--max-epochs", 2, "--device", "cpu",
-               "--out", tmp_path / "r") == 0
-    err = capsys.readouterr().err
-    assert "[1/9] simulating 60 galaxies" in err and "[9/9] writing the report" in err
-    assert re.search(r"pretraining: epoch 1/2, loss \d+\.\d+ \(\d+ s\)", err)
-    assert re.search(r"catalogue features 60/60: images \d+-60 \(\d+\.\d s; \d+ s elapsed, done\)", err)
-    fits = re.findall(r"(morphology|redshift) fits (\d+)/(\d+): (.+?), (\d+) labels, repeat 1/1 "
-                      r"\((\d+\.\d) s; \d+ s elapsed, (about \d+ s left|done)\)", err)
-    morphology = [f for f in fits if f[0] == "morphology"]
-    assert len(morphology) == int(morphology[0][2]) >= 10  # every fit has its line
-    assert {f[3] for f in morphology} >= {"supervised CNN", "SSL frozen + logistic", "photometry + GB"}
-    assert {f[3] for f in fits if f[0] == "redshift"} >= {"SSL fine-tuned photo-z head"}
-    assert any((tiny_demo / "sklearn-ssl").rglob("output.pkl"))  # the features are cached for the next run
+    seen = {}
+    monkeypatch.setattr(demo, "run_demo", lambda **kwargs: seen.update(kwargs))
+    assert run("demo", *flags, "--out", tmp_path / "r", "--cache", "none") == 0
+    assert seen["mode"] == mode and seen["progress"] is progress and seen["cache"] is None
+
+
+def test_demo_modes_are_exclusive(capsys):
+    with pytest.raises(SystemExit):
+        run("demo", "--quick", "--full")
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 
