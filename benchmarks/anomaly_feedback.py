@@ -1,6 +1,6 @@
 """Anomaly ranking with feedback on the demo survey's strong lenses (issue 29, item 3).
 
-For each seed: simulates the demo survey (:data:`sklearn_ssl.demo.DEMO_SETTINGS`: 1,500
+For each seed: simulates the demo survey (:data:`sklearn_ssl.demo.DEMO_SETTINGS` ``["full"]``: 1,500
 galaxies, 32x32 px, ugriz, 2 % strong lenses), pretrains the demo's SimCLR embedder on all
 images without labels, ranks every galaxy by :meth:`SimilaritySearch.score_samples
 <sklearn_ssl.SimilaritySearch.score_samples>` (10 neighbours, lower = more abnormal), then
@@ -81,7 +81,7 @@ def main(argv=None):
     p.add_argument("--out", default="benchmarks/results/anomaly_feedback")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    cfg = dict(DEMO_SETTINGS["default"])
+    cfg = dict(DEMO_SETTINGS["full"])  # the survey of its stored runs: 1,500 galaxies (the former default)
     n, epochs = args.n_samples or cfg["n_samples"], args.epochs or cfg["epochs"]
     os.makedirs(args.out, exist_ok=True)
     rows, timings = [], {}

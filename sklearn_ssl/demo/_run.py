@@ -159,7 +159,7 @@ def run_demo(out="sklearn-ssl-report", *, mode="default", n_samples=None, epochs
       (photutils photometry, statmorph morphology) + gradient boosting, and the constant
       predictor; 5 label subsets per budget, so that the findings can apply the paired
       t-test of :func:`sklearn_ssl.evaluation.paired_comparison` (Holm-corrected over the report)
-      (semi-supervised rows: ``DEMO_SETTINGS["default"]["semi_supervised"] = True``; one
+      (semi-supervised rows: ``DEMO_SETTINGS[mode]["semi_supervised"] = True``; one
       pretraining per budget, repeat and task, so off by default);
     - beyond SimCLR: BYOL, SimSiam and a CLIP-style :class:`~sklearn_ssl.CrossModalEmbedder`
       (images aligned with the spectra of the training galaxies) pretrained with the same
