@@ -4,6 +4,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.abspath(".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _gallery_settings
 
 import sklearn_ssl  # noqa: E402
 
@@ -50,6 +51,7 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "abort_on_example_error": True,
+    "reset_argv": "_gallery_settings.gallery_argv",  # smaller settings than the examples' defaults
 }
 autodoc_default_options = {"members": True, "member-order": "bysource"}
 autodoc_typehints = "none"  # the numpydoc "Parameters" sections already give the types
