@@ -27,6 +27,20 @@ CNN by :func:`sklearn_ssl.evaluation.paired_comparison` (a two-sided paired t-te
 least 5 repeats), all of them corrected together with Holm's method at 5 %; the table of
 comparisons with ``p_value`` and ``p_adjusted`` is ``real_label_efficiency_comparisons.csv``.
 
+``--catalogue-only`` measures only the catalogue rows (with the constant predictor, and the
+raw-pixel PCA row as a check that the split and the label subsets are those of the stored run:
+no pretraining, no CNN). With ``--paired-with`` (the results folders of stored full runs with
+the same ``--seed``, ``--test-size``, ``--budgets`` and ``--n-repeats``) it also writes, per
+stored run, the study's comparisons with the stored catalogue rows replaced by the new ones
+(``<run>/real_label_efficiency_comparisons.csv`` and ``..._findings.txt``), the new catalogue
+rows against the stored ones (``catalogue_old_vs_new.csv``) and the check of the PCA row
+(``pairing_check.json``). Re-measuring the catalogue rows of ``docs/real_sdss.rst``::
+
+    python benchmarks/real_label_efficiency.py --data ../shared/data/gz_kaggle_spiral_64.npz \
+        --catalogue-only --n-jobs 2 --features-memory /tmp/gz_features_cache \
+        --paired-with benchmarks/results/real_sdss_corrected/moco benchmarks/results/real_sdss_corrected/simclr \
+        --out benchmarks/results/real_sdss_catalogue_2026-12-03
+
 ``--selection`` chooses each budget's labels with a query strategy of scikit-activeml
 (``typiclust``, ``probcover``, ``coreset``, ``uncertainty``; default ``random``) applied to the
 pretrained embedder's embeddings of the training split; every row of a repeat is trained on
@@ -67,7 +81,8 @@ from sklearn_ssl.nn.encoders import SmallCNN
 from sklearn_ssl.evaluation import (best_rival, budget_comparisons, comparison_table, family_findings,
                                     label_efficiency, label_ratio_findings, summarize_label_efficiency)
 from sklearn_ssl.evaluation import SELECTION_STRATEGIES
-from sklearn_ssl.evaluation.features import _catalogue_baselines
+from sklearn_ssl.evaluation import paired_comparison
+from sklearn_ssl.evaluation.features import _catalogue_baselines, feature_table
 from sklearn_ssl.estimators._finetune import FineTunedClassifier
 from sklearn_ssl.plotting import plot_label_efficiency
 
@@ -145,7 +160,15 @@ def parse_args(argv=None):
     p.add_argument("--no-catalogue", action="store_true", help="skip the catalogue-feature baselines")
     p.add_argument("--features-cache", default=None,
                    help=".npy file of the GalaxyFeatures table of these images (written if absent)")
+    p.add_argument("--features-memory", default=None,
+                   help="joblib cache folder of the GalaxyFeatures table (feature_table's memory)")
     p.add_argument("--n-jobs", type=int, default=None, help="processes measuring GalaxyFeatures")
+    p.add_argument("--catalogue-only", action="store_true",
+                   help="only the catalogue rows, the constant and (a check of the pairing) the raw-pixel PCA row")
+    p.add_argument("--paired-with", nargs="*", default=[],
+                   help="with --catalogue-only: results folders of stored full runs of the same split, budgets "
+                        "and repeats; their catalogue rows are compared with the new ones and replaced by them "
+                        "in their comparisons")
     p.add_argument("--label-weight", type=float, default=1.0, help="semi-supervised label_weight")
     p.add_argument("--selection", default="random", choices=list(SELECTION_STRATEGIES),
                    help="how each budget's labels are chosen (strategies see the SSL embeddings)")
@@ -159,6 +182,15 @@ def parse_args(argv=None):
         args.limit, args.image_size, args.epochs, args.width = args.limit or 400, 16, 1, 8
         args.n_repeats, args.test_size, args.sup_steps, args.ft_steps = 1, 100, 4, 4
         args.budgets, args.semi_budgets, args.ssl_batch_size = "20,50", "20", 128
+    if args.no_catalogue and args.catalogue_only:
+        p.error("--catalogue-only and --no-catalogue exclude each other.")
+    if args.catalogue_only and args.selection != "random":
+        p.error("--catalogue-only has no embeddings to select labels with: use --selection random.")
+    if args.paired_with and not args.catalogue_only:
+        p.error("--paired-with needs --catalogue-only.")
+    for folder in args.paired_with:
+        if not os.path.isfile(os.path.join(folder, "real_label_efficiency.csv")):
+            p.error(f"--paired-with {folder}: no real_label_efficiency.csv there; give the folder of a stored run.")
     return args
 
 
@@ -183,6 +215,8 @@ def main(argv=None):
     ft_budgets = _budgets(args.ft_budgets, n_train) or budgets
     semi_budgets = _budgets(args.semi_budgets, n_train) or []
     print(f"{len(y)} images {X.shape[1:]}, {int(y.sum())} spiral; test {args.test_size}, budgets {budgets}")
+    if args.catalogue_only:
+        return catalogue_only(X, y, budgets, args, timings)
 
     encoder = functools.partial(SmallCNN, width=args.width)
     augs = make_augmentations(args.augmentations, args.image_size)
@@ -215,16 +249,7 @@ def main(argv=None):
     if args.selection != "random":
         common["selection_features"] = emb.transform(X)
     if not args.no_catalogue:
-        t0 = time.perf_counter()
-        cached = args.features_cache and os.path.exists(args.features_cache)
-        table = np.load(args.features_cache) if cached else None
-        baselines, table = _catalogue_baselines(X, "classification", bands="gri", random_state=args.seed,
-                                                n_jobs=args.n_jobs, class_weight="balanced", features=table)
-        if args.features_cache and not cached:
-            np.save(args.features_cache, table)
-        timings["catalogue_features_s"] = time.perf_counter() - t0
-        print(f"catalogue features: {timings['catalogue_features_s']:.0f} s", flush=True)
-        estimators.update(baselines)
+        estimators.update(catalogue_estimators(X, args, timings))
     parts = []
     t0 = time.perf_counter()
     parts.append(label_efficiency(estimators, X, y, budgets, **common))
@@ -261,6 +286,119 @@ def main(argv=None):
     save_plot(results, os.path.join(args.out, "real_label_efficiency.png"), args)
     print("timings (s):", {k: round(v, 1) for k, v in timings.items()})
     return results, summary
+
+
+def catalogue_estimators(X, args, timings):
+    """The catalogue baselines of ``_catalogue_baselines`` on the :class:`GalaxyFeatures` of ``X``.
+
+    The table is read from ``--features-cache`` (.npy) when that file exists, else measured by
+    :func:`~sklearn_ssl.evaluation.features.feature_table` (``--n-jobs`` processes, a progress
+    line per chunk, cached in ``--features-memory``) and saved there.
+    """
+    t0 = time.perf_counter()
+    cached = args.features_cache and os.path.exists(args.features_cache)
+    if cached:
+        table = np.load(args.features_cache)
+    else:
+        table = feature_table(X, bands="gri", n_jobs=args.n_jobs, memory=args.features_memory, progress=True)
+        if args.features_cache:
+            np.save(args.features_cache, table)
+    baselines, _ = _catalogue_baselines(X, "classification", bands="gri", random_state=args.seed,
+                                        class_weight="balanced", features=table)
+    timings["catalogue_features_s"] = time.perf_counter() - t0
+    print(f"catalogue features: {timings['catalogue_features_s']:.0f} s", flush=True)
+    return baselines
+
+
+#: The row re-fitted by --catalogue-only to check that its split and subsets are the stored run's.
+PAIRING_CHECK = "raw-pixel PCA + logistic"
+
+
+def catalogue_only(X, y, budgets, args, timings):
+    """``--catalogue-only``: the catalogue rows (and the PCA row as a pairing check) on the study's split.
+
+    The held-out split and the label subsets depend only on ``--seed``, ``--test-size``,
+    ``--budgets`` and ``--n-repeats`` (``label_efficiency``), so these rows are paired with
+    those of a stored full run made with the same values; the PCA row, deterministic, is
+    refitted to show it (``pairing_check.json``: its largest score difference from each stored run).
+    """
+    estimators = catalogue_estimators(X, args, timings)
+    t0 = time.perf_counter()
+    pca = make_pipeline(FunctionTransformer(_flatten), StandardScaler(),
+                        PCA(n_components=64, random_state=args.seed)).fit(X)
+    timings["pca_fit_s"] = time.perf_counter() - t0
+    estimators[PAIRING_CHECK] = make_pipeline(FrozenEstimator(pca), StandardScaler(), _logistic(args.seed))
+    t0 = time.perf_counter()
+    results = label_efficiency(estimators, X, y, budgets, test_size=args.test_size, n_repeats=args.n_repeats,
+                               scoring=SCORING, task="classification", random_state=args.seed, verbose=1,
+                               progress="catalogue rows")
+    results.attrs = {}
+    timings["catalogue_rows_s"] = time.perf_counter() - t0
+    timings["total_s"] = sum(timings.values())
+    summary = summarize_label_efficiency(results)
+    results.to_csv(os.path.join(args.out, "real_label_efficiency.csv"), index=False)
+    summary.to_csv(os.path.join(args.out, "real_label_efficiency_summary.csv"), index=False)
+    print_table(summary)
+    checks = {}
+    old_new = []
+    for folder in args.paired_with:
+        stored = pd.read_csv(os.path.join(folder, "real_label_efficiency.csv"))
+        name = os.path.basename(os.path.normpath(folder))
+        checks[name] = pairing_check(stored, results)
+        print(f"pairing check against {folder}: {checks[name]}")
+        old_new.append(catalogue_old_vs_new(stored, results).assign(paired_with=name))
+        combined = pd.concat([stored[~stored["estimator"].isin(CATALOGUE)],
+                              results[results["estimator"].isin(CATALOGUE)]], ignore_index=True)
+        findings, comparisons = study_findings(combined, return_comparisons=True)
+        os.makedirs(os.path.join(args.out, name), exist_ok=True)
+        with open(os.path.join(args.out, name, "real_label_efficiency_findings.txt"), "w") as f:
+            f.write("\n".join(findings) + "\n")
+        comparisons.to_csv(os.path.join(args.out, name, "real_label_efficiency_comparisons.csv"), index=False)
+        print(f"\n{name}, with the new catalogue rows:\n" + "\n".join(findings))
+    if old_new:
+        old_new = pd.concat(old_new, ignore_index=True)
+        old_new.to_csv(os.path.join(args.out, "catalogue_old_vs_new.csv"), index=False)
+        print(old_new[old_new["paired_with"] == old_new["paired_with"].iloc[0]].to_string(index=False))
+        with open(os.path.join(args.out, "pairing_check.json"), "w") as f:
+            json.dump(checks, f, indent=1)
+    with open(os.path.join(args.out, "real_label_efficiency_timings.json"), "w") as f:
+        json.dump({"args": vars(args), "timings": timings, "n_images": int(len(y))}, f, indent=1)
+    write_meta(args.out, args=vars(args), timings=timings, n_images=int(len(y)), pairing_check=checks,
+               paired_with=[os.path.normpath(f) for f in args.paired_with])
+    print("timings (s):", {k: round(v, 1) for k, v in timings.items()})
+    return results, summary
+
+
+def pairing_check(stored, new, row=PAIRING_CHECK):
+    """Largest absolute score difference of ``row`` between a stored run and the new one, per metric."""
+    keys = ["n_labels", "repeat", "metric"]
+    a = stored[stored["estimator"] == row].set_index(keys)["score"]
+    b = new[new["estimator"] == row].set_index(keys)["score"]
+    if a.empty or b.empty or set(a.index) != set(b.index):
+        raise ValueError(f"the stored run has no {row!r} rows for the same budgets and repeats: not the same "
+                         "protocol (give the --budgets and --n-repeats of the stored run).")
+    diff = (a - b.reindex(a.index)).abs()
+    return {m: float(diff.xs(m, level="metric").max()) for m in sorted(set(a.index.get_level_values("metric")))}
+
+
+def catalogue_old_vs_new(stored, new):
+    """Per catalogue row, metric and budget: the stored and the new mean ± standard error and their paired difference.
+
+    ``diff`` is the mean of new - old over the repeats (the same label subsets), ``se_diff``
+    its standard error and ``p_value`` the paired t-test of :func:`paired_comparison` on its
+    own (NaN where every repeat is the same fit), not corrected for multiplicity.
+    """
+    rows = []
+    for (est, metric, n), grp in new[new["estimator"].isin(CATALOGUE[:-1])].groupby(
+            ["estimator", "metric", "n_labels"], sort=False):
+        old = stored[(stored["estimator"] == est) & (stored["metric"] == metric) & (stored["n_labels"] == n)]
+        pair = grp.set_index("repeat")["score"].to_frame("new").join(old.set_index("repeat")["score"].rename("old"),
+                                                                     how="inner")
+        res = paired_comparison(pair["new"], pair["old"], min_repeats=2)
+        rows.append(dict(estimator=est, metric=metric, n_labels=int(n), n_repeats=len(pair),
+                         old_mean=res["mean_b"], old_se=res["se_b"], new_mean=res["mean_a"], new_se=res["se_a"],
+                         diff=res["diff"], se_diff=res["se_diff"], p_value=res["p_value"]))
+    return pd.DataFrame(rows)
 
 
 CATALOGUE = ("photometry + GB", "morphology + GB", "photometry + morphology + GB", "constant (majority class)")

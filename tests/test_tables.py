@@ -31,7 +31,7 @@ def test_a_number_edited_by_hand_is_drift(tables):
     page = ROOT / "docs" / "real_sdss.rst"
     text = page.read_text()
     assert tables.regenerate(text, False, [], "real_sdss.rst") == text
-    start = text.index(".. tables:begin: real_sdss_corrected/roc_auc")
+    start = text.index(".. tables:begin: real_sdss_catalogue/roc_auc")
     cell = text.index("0.", start)
     edited = text[:cell] + "0.999" + text[cell + 5:]
     problems = []
