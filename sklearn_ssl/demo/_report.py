@@ -32,25 +32,38 @@ _OTHER_FROZEN = ("BYOL frozen", "SimSiam frozen", "CLIP frozen")
 _CATALOGUE_METHODS = ("photometry + GB", "morphology + GB", "photometry + morphology + GB", "constant")
 
 
-#: What a report of each mode can and cannot conclude (its "What this run can tell" section).
+#: What a report of each mode can and cannot conclude (its "What this run can tell" section),
+#: filled in from the run's settings by :func:`scope_text`.
 DEMO_SCOPE = {
     "quick": "A first look: every step of the method runs end to end, but on one label subset per budget, "
              "so no comparison is tested (the paired t-test needs 5 repeats) and the numbers can move by "
              "several points between seeds. Networks train for a few epochs only. Nothing here supports a claim "
              "that one method beats another; run `sklearn-ssl demo` for that.",
-    "default": "Five label subsets at two budgets (40 and 160 labels), so each comparison below is a paired t-test "
-               "with Holm's correction over the report, on {n_test} test galaxies. It cannot tell how the methods "
-               "compare with the whole training split labelled, and its label ratios reach at most 4x (160/40). "
-               "The supervised and fine-tuned CNNs train for 100 optimiser steps, too few for a CNN from scratch "
-               "to fit 160 labels on this survey: a finding that SSL beats the supervised CNN is therefore not "
-               "established here. `sklearn-ssl demo --full` trains them 3x longer, at four budgets up to the whole "
-               "training split, on 1,500 galaxies.",
-    "full": "Five label subsets at four budgets up to the whole training split, with 300 optimiser steps per "
-            "CNN: the paired t-tests with Holm's correction below are this survey's full study. 300 steps are "
-            "still too few for the supervised CNN to fit several hundred labels, so its rows at the larger "
+    "default": "{n_repeats} label subsets at {n_budgets} budgets ({budgets} labels), so each comparison below is a "
+               "paired t-test with Holm's correction over the report, on {n_test} test galaxies. It cannot tell how "
+               "the methods compare with the whole training split labelled, and its label ratios reach at most "
+               "{ratio:g}x. The supervised and fine-tuned CNNs train for {steps} optimiser steps, too few for a CNN "
+               "from scratch to fit {largest} labels on this survey: a finding that SSL beats the supervised CNN is "
+               "therefore not established here. `sklearn-ssl demo --full` trains them longer, at more budgets up to "
+               "the whole training split, on more galaxies.",
+    "full": "{n_repeats} label subsets at {n_budgets} budgets up to the whole training split, with {steps} optimiser "
+            "steps per CNN: the paired t-tests with Holm's correction below are this survey's full study. {steps} "
+            "steps are still too few for the supervised CNN to fit several hundred labels, so its rows at the larger "
             "budgets are a lower bound. It is one simulated survey, one pretraining and one test split: the "
             "repeats vary the labelled subset only.",
 }
+
+
+def scope_text(cfg: dict) -> str:
+    """The "What this run can tell" paragraph of a run with settings ``cfg`` (its mode's :data:`DEMO_SCOPE`)."""
+    mode = cfg.get("mode") or ("quick" if cfg.get("quick") else "default")
+    n = int(cfg["n_samples"])
+    n_test = int(np.ceil(n * cfg["test_fraction"]))
+    budgets = sorted(b for b in cfg["budgets"] if b < n - n_test)
+    return DEMO_SCOPE[mode].format(
+        n_test=n_test, n_repeats=int(cfg.get("n_repeats", 1)), steps=cfg["finetune_steps"], largest=budgets[-1],
+        n_budgets=len(budgets) + bool(cfg.get("all_labels")), budgets=" and ".join(map(str, budgets)),
+        ratio=budgets[-1] / budgets[0])
 
 
 def _method_of(estimator: str) -> str:
@@ -284,7 +297,7 @@ def _write_report(folder, cfg, table, summary, figures, timings, out, *, rare=No
                 "there, docs/synthetic_survey.rst): read the supervised CNN's rows at the larger budgets as a "
                 "lower bound, and a finding that SSL beats it there as not established."))
     mode = cfg.get("mode", "quick" if cfg.get("quick") else "default")
-    scope = DEMO_SCOPE[mode].format(n_test=int(np.ceil(cfg["n_samples"] * cfg["test_fraction"])))
+    scope = scope_text(cfg)
     first, second = _verdict(table)
     md = ["# sklearn-ssl demo report", "", first, "", second, "",
           f"Contrastive self-supervised pretraining (SimCLR, as in Hayat et al. 2021) on a synthetic galaxy survey, "

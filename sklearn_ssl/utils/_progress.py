@@ -54,7 +54,7 @@ class Steps:
 class WorkProgress:
     """Progress over ``total`` units of work (fits, chunks of images).
 
-    On a terminal: a tqdm bar showing the current unit. Otherwise one line per unit,
+    On a terminal: a tqdm bar. Otherwise one line per unit,
     ``"<desc> 7/60: <what> (3.2 s; 1.4 min elapsed, about 10 min left)"``; the estimate is
     the mean time per unit so far times the units left.
 
@@ -79,11 +79,6 @@ class WorkProgress:
 
             self.bar = tqdm(total=self.total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
                             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} " + unit + "s [{elapsed}<{remaining}]")
-
-    def now(self, what: str) -> None:
-        """Say which unit runs now (on the bar only: a log gets its line when it ends)."""
-        if self.bar is not None:
-            self.bar.set_postfix_str(what, refresh=True)
 
     def update(self, what: str, seconds: float, n: int = 1) -> None:
         """``n`` units done: ``what`` they were and the ``seconds`` they took."""
