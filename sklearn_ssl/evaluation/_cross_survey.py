@@ -19,7 +19,6 @@ import time
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
