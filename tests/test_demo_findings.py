@@ -56,3 +56,21 @@ def test_findings_are_generated_from_the_stored_files(tmp_path):
     assert "seed 0, 500 galaxies, 6 epochs, 5 repeat(s) per budget, 81 s" in text
     assert "* **Verdict. SSL wins** 1 of 2" in text
     assert "SSL frozen vs the supervised CNN" in text and "top-1 5.0% (chance 1.67%)" in text
+
+
+def _seconds(text: str, field: str) -> float:
+    value = next(line.split(": ", 1)[1] for line in text.splitlines() if field in line).strip()
+    parts = [float(p) for p in value.split(":")]
+    return sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
+
+
+@pytest.mark.parametrize("mode", ["quick", "default", "full"])
+def test_demo_times_stated_are_the_stored_measurements(mode):
+    """DEMO_WALL_TIME_S (the start-up line, README) and docs/benchmarks.rst give the stored /usr/bin/time run."""
+    from sklearn_ssl.demo import DEMO_WALL_TIME_S
+
+    stored = (ROOT / "benchmarks" / "results" / f"demo_{mode}" / "time.txt").read_text()
+    wall, user = (int(_seconds(stored, field) + 0.5) for field in ("Elapsed (wall clock)", "User time"))  # half up
+    assert DEMO_WALL_TIME_S[mode] == wall
+    page = (ROOT / "docs" / "benchmarks.rst").read_text()
+    assert f"     - {wall:,}\n     - {user:,}\n" in page
