@@ -20,8 +20,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._comparison import budget_comparisons, comparison_table, family_findings
 from ._label_ratio import best_rival, label_ratio_findings
+from ._tuning import tuned
+from .metrics import photoz_scorer
 
-__all__ = ["downstream_study", "run_downstream_study"]
+__all__ = ["downstream_study", "run_downstream_study", "STUDY_GRIDS", "study_grid"]
 
 
 #: The redshift metrics of :func:`downstream_study` (photo-z scorers, greater is better) and those that are
@@ -37,6 +39,41 @@ _CATALOGUE_ROWS = {"morphology": ("photometry + GB", "morphology + GB", "photome
                                   "constant (majority class)"),
                    "redshift": ("photometry + GB", "morphology + GB", "photometry + morphology + GB",
                                 "constant (median redshift)")}
+
+
+#: The grid of each kind of row of :func:`downstream_study` with ``tune=True``: three settings each, so that
+#: every row gets the same search (:func:`study_grid`). Networks search the learning rate around their
+#: default (1e-3 from scratch, 1e-2 for a head on a pretrained encoder); linear probes the regularisation;
+#: gradient boosting its learning rate. The constant predictors have nothing to tune.
+STUDY_GRIDS = {
+    "logistic": {"logisticregression__C": [0.1, 1.0, 10.0]},
+    "ridge": {"ridge__alpha": [0.1, 1.0, 10.0]},
+    "network from scratch": {"lr": [3e-4, 1e-3, 3e-3]},
+    "network on a pretrained encoder": {"lr": [3e-3, 1e-2, 3e-2]},
+    "gradient boosting (classes)": {"histgradientboostingclassifier__learning_rate": [0.03, 0.1, 0.3]},
+    "gradient boosting (redshift)": {"histgradientboostingregressor__learning_rate": [0.03, 0.1, 0.3]},
+}
+
+
+def study_grid(estimator) -> dict | None:
+    """The :data:`STUDY_GRIDS` entry of a row of :func:`downstream_study` (None: nothing to tune)."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(estimator, (list, tuple)):
+        estimator = estimator[0]
+    if isinstance(estimator, _SemiSupervisedProbe):
+        return None  # tuned inside, on the embeddings of its labels (see _tuned_semi_supervised)
+    params = estimator.get_params()
+    if isinstance(estimator, Pipeline):
+        steps = dict(estimator.steps)
+        for kind, grid in STUDY_GRIDS.items():
+            if next(iter(grid)).split("__")[0] in steps:
+                return grid
+        return None
+    if "lr" in params and "pretrained" in params:
+        return STUDY_GRIDS["network on a pretrained encoder" if params["pretrained"] is not None
+                           else "network from scratch"]
+    return None
 
 
 def _study_findings(results: dict, min_repeats: int = 5, other_rows=None, return_comparisons: bool = False):
@@ -90,12 +127,15 @@ def _digests(images) -> list[bytes]:
     return [hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=16).digest() for x in images]
 
 
-def _training_pool(images, y, test_size, classification: bool, random_state):
+def _training_pool(images, y, test_size, classification: bool, random_state, test_index=None):
     """The images of :func:`~sklearn_ssl.evaluation.label_efficiency`'s training split for ``random_state``
-    (an integer), never its test images: the unlabelled pool of a :class:`_SemiSupervisedProbe`."""
-    from ._protocol import held_out_split
+    (an integer) or ``test_index``, never its test images: the unlabelled pool of a :class:`_SemiSupervisedProbe`."""
+    from ._protocol import _given_split, held_out_split
 
-    train, _ = held_out_split(np.asarray(y), test_size, classification, check_random_state(random_state))
+    if test_index is not None:
+        train, _ = _given_split(test_index, len(y))
+    else:
+        train, _ = held_out_split(np.asarray(y), test_size, classification, check_random_state(random_state))
     return images[train]
 
 
@@ -134,6 +174,8 @@ class _SemiSupervisedProbe(BaseEstimator):
         self.estimator_ = clone(self.estimator).fit(self.embedder_.transform(X), y)
         if hasattr(self.estimator_, "classes_"):
             self.classes_ = self.estimator_.classes_
+        if hasattr(self.estimator_, "best_params_"):  # a search on the embeddings: its choice, as a search's
+            self.best_params_, self.cv_results_ = self.estimator_.best_params_, self.estimator_.cv_results_
         return self
 
     def predict(self, X):
@@ -147,6 +189,7 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
                      finetune_epochs=15, finetune_steps=None, photoz_bins=180, semi_supervised=True,
                      catalogue_baselines=True, other_embedders=None, bands=None, n_jobs=None,
                      memory=None, class_column="morphology_class", redshift_column="redshift", selection="random",
+                     tune=True, inner_cv=3, seed_per_repeat=True, test_bootstrap=200, test_index=None,
                      random_state=0, keep_predictions=False, progress=False, verbose=0) -> dict:
     """Label-efficiency study of a pretrained embedder: morphology and photometric redshift.
 
@@ -172,6 +215,14 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
       :class:`~sklearn_ssl.CrossModalEmbedder`), the same frozen probes as the embedder's:
       rows ``"<name> frozen + logistic"`` and ``"<name> frozen + ridge"``.
 
+    With ``tune=True`` (the default) every row but the constant predictors is a
+    :class:`~sklearn.model_selection.GridSearchCV` over its three settings of
+    :data:`STUDY_GRIDS` (learning rate of the networks, regularisation of the linear probes,
+    learning rate of gradient boosting), cross-validated inside each budget's own labels
+    (:func:`~sklearn_ssl.evaluation.tuned`); the semi-supervised rows search their probe's
+    regularisation on the embeddings of their labels. The test split scores the refitted
+    model once; the chosen settings are in the results' ``params`` column.
+
     ``out["findings"]`` states, per task and budget, whether each SSL row beats the best
     catalogue baseline and the supervised CNN, by the rule of
     :func:`paired_comparison` (a two-sided paired t-test over at least 5 repeats), all the
@@ -194,8 +245,11 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
     catalogue : pandas.DataFrame
         One row per image with integer classes in ``class_column`` and redshifts in
         ``redshift_column``.
-    embedder : ContrastiveEmbedder
-        Fitted on ``images`` (without labels); never refitted.
+    embedder : ContrastiveEmbedder or list of ContrastiveEmbedder
+        Fitted on ``images`` (without labels); never refitted. A list holds pretrainings of
+        the same settings with different seeds: repeat ``r`` of every row built on the
+        embedder uses the ``r % len(embedder)``-th, so that the repeats also vary the
+        pretraining (the first gives the supervised rows their architecture).
     n_labels : sequence of int
         Label budgets, each at most the training split.
     n_repeats, test_size, random_state, keep_predictions, progress, verbose
@@ -247,32 +301,52 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
     from ..estimators import PhotoZRegressor
     from ..plotting import plot_label_efficiency
 
-    check_is_fitted(embedder, "net_")
+    pretrainings = list(embedder) if isinstance(embedder, (list, tuple)) else [embedder]
+    if not pretrainings:
+        raise ValueError("embedder must be a fitted embedder or a non-empty list of them.")
+    for emb in pretrainings:
+        check_is_fitted(emb, "net_")
+    embedder = pretrainings[0]
+
+    def each(build):
+        """One row per pretraining (a list where there are several)."""
+        rows = [build(emb) for emb in pretrainings]
+        return rows if len(rows) > 1 else rows[0]
+
     steps = finetune_steps or finetune_epochs * max(1, max(n_labels) // embedder.batch_size)
     ft = dict(max_epochs=finetune_epochs, min_steps=steps, batch_size=embedder.batch_size,
               device=embedder.device, random_state=random_state)
     scratch = dict(encoder=embedder.encoder, normalize=embedder.normalize, augmentations=embedder.augmentations)
-    n_pca = min(16, min(n_labels))
+    # the PCA rows fit on the smallest budget, or on half of it in the folds of the inner search
+    n_pca = min(16, max(1, min(n_labels) // 2) if tune else min(n_labels))
 
     def pixel_pca(model):
         return make_pipeline(FunctionTransformer(asinh_flatten), StandardScaler(),
                              PCA(n_components=n_pca, random_state=random_state), model)
 
-    morph = {"SSL frozen + logistic": make_pipeline(FrozenEstimator(embedder), StandardScaler(),
-                                                    LogisticRegression(max_iter=2000))}
-    redshift = {"SSL frozen + ridge": make_pipeline(FrozenEstimator(embedder), StandardScaler(), Ridge(alpha=1.0)),
-                "SSL fine-tuned photo-z head": PhotoZRegressor(FrozenEstimator(embedder), n_bins=photoz_bins, **ft)}
+    morph = {"SSL frozen + logistic": each(lambda e: make_pipeline(FrozenEstimator(e), StandardScaler(),
+                                                                   LogisticRegression(max_iter=2000)))}
+    redshift = {"SSL frozen + ridge": each(lambda e: make_pipeline(FrozenEstimator(e), StandardScaler(),
+                                                                 Ridge(alpha=1.0))),
+                "SSL fine-tuned photo-z head": each(lambda e: PhotoZRegressor(FrozenEstimator(e), n_bins=photoz_bins,
+                                                                              **ft))}
     if semi_supervised:
         if not isinstance(random_state, numbers.Integral):  # the pools below must know label_efficiency's split
             random_state = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
         semi = clone(embedder).set_params(label_weight=1.0)  # same settings, labels of each budget visible
         y_class, y_z = catalogue[class_column].to_numpy(), catalogue[redshift_column].to_numpy()
+
+        def probe(model, grid, scoring):
+            return tuned(model, grid, scoring=scoring, cv=inner_cv, random_state=random_state) if tune else model
+
         morph["semi-supervised SSL + logistic"] = _SemiSupervisedProbe(
-            semi, make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
-            unlabelled=_training_pool(images, y_class, test_size, True, random_state))
+            semi, probe(make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), STUDY_GRIDS["logistic"],
+                        "accuracy"),
+            unlabelled=_training_pool(images, y_class, test_size, True, random_state, test_index))
         redshift["semi-supervised SSL + ridge"] = _SemiSupervisedProbe(
-            semi, make_pipeline(StandardScaler(), Ridge(alpha=1.0)),
-            unlabelled=_training_pool(images, y_z, test_size, False, random_state))
+            semi, probe(make_pipeline(StandardScaler(), Ridge(alpha=1.0)), STUDY_GRIDS["ridge"],
+                        photoz_scorer("neg_sigma_mad")),
+            unlabelled=_training_pool(images, y_z, test_size, False, random_state, test_index))
     for name, other in (other_embedders or {}).items():
         check_is_fitted(other)
         morph[f"{name} frozen + logistic"] = make_pipeline(FrozenEstimator(other), StandardScaler(),
@@ -298,17 +372,23 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
         redshift.update(base_z)
 
     common = dict(n_labels=list(n_labels), test_size=test_size, n_repeats=n_repeats, random_state=random_state,
-                  keep_predictions=keep_predictions, n_jobs=n_jobs, verbose=verbose)
+                  keep_predictions=keep_predictions, n_jobs=n_jobs, verbose=verbose, inner_cv=inner_cv,
+                  seed_per_repeat=seed_per_repeat, test_bootstrap=test_bootstrap, test_index=test_index)
     if selection != "random":
         common["selection_features"] = embedder.transform(images)
+
+    def grids(rows):
+        return {name: grid for name, est in rows.items() if (grid := study_grid(est)) is not None} if tune else None
+
     t0 = time.perf_counter()
     morph_res = label_efficiency(morph, images, catalogue[class_column].to_numpy(), scoring={"accuracy": "accuracy"},
-                                 task="classification", selection=selection,
+                                 task="classification", selection=selection, param_grids=grids(morph),
                                  **dict(common, progress=progress and "morphology fits"))
     timings["morphology"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     z_res = label_efficiency(redshift, images, catalogue[redshift_column].to_numpy(), scoring=_PHOTOZ_SCORING,
                              task="regression", selection="random" if selection == "uncertainty" else selection,
+                             param_grids=grids(redshift),
                              **dict(common, progress=progress and "redshift fits"))
     errors = z_res["metric"].isin(_PHOTOZ_ERRORS)
     z_res.loc[errors, "score"] = -z_res.loc[errors, "score"]  # the negated scores back to errors, as tabulated
@@ -332,13 +412,15 @@ def downstream_study(images, catalogue, embedder, *, n_labels=(20, 50, 100, 300)
 def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100, 300), n_repeats=5,
                          test_size=0.25, pretrain_epochs=15, finetune_epochs=15, finetune_steps=None,
                          photoz_bins=180, width=16, batch_size=64, semi_supervised=True, catalogue_baselines=True,
-                         n_jobs=None, selection="random", random_state=0, verbose=0) -> dict:
+                         n_pretrainings=1, tune=True, n_jobs=None, selection="random", random_state=0,
+                         verbose=0) -> dict:
     """The label-efficiency study on :func:`sklearn_ssl.datasets.make_galaxy_survey`.
 
     Simulates ``n_samples`` galaxies, pretrains one :class:`~sklearn_ssl.ContrastiveEmbedder`
     (SimCLR, :class:`~sklearn_ssl.nn.encoders.SmallCNN` of ``width``, asinh normalisation) on
-    all of them without labels, then runs :func:`downstream_study` (the other parameters
-    are its own).
+    all of them without labels, ``n_pretrainings`` times with seeds ``random_state``,
+    ``random_state + 1``, ... (the repeats cycle through them), then runs
+    :func:`downstream_study` (the other parameters are its own).
 
     Returns
     -------
@@ -357,10 +439,12 @@ def run_downstream_study(n_samples=600, image_size=32, *, n_labels=(20, 50, 100,
     keep = (cat["redshift"].to_numpy() >= 0) & (cat["redshift"].to_numpy() < 0.4)  # the photo-z head's range
     X, cat = X[keep], cat[keep].reset_index(drop=True)
     t0 = time.perf_counter()
-    emb = ContrastiveEmbedder(encoder=SmallCNN(in_channels=X.shape[1], width=width), normalize="asinh",
-                              max_epochs=pretrain_epochs, batch_size=batch_size, random_state=random_state).fit(X)
+    embs = [ContrastiveEmbedder(encoder=SmallCNN(in_channels=X.shape[1], width=width), normalize="asinh",
+                                max_epochs=pretrain_epochs, batch_size=batch_size, random_state=random_state + i).fit(X)
+            for i in range(n_pretrainings)]
+    emb = embs if n_pretrainings > 1 else embs[0]
     timings["pretrain"] = time.perf_counter() - t0
-    out = downstream_study(X, cat, emb, n_labels=n_labels, n_repeats=n_repeats, test_size=test_size,
+    out = downstream_study(X, cat, emb, n_labels=n_labels, tune=tune, n_repeats=n_repeats, test_size=test_size,
                            finetune_epochs=finetune_epochs, finetune_steps=finetune_steps, photoz_bins=photoz_bins,
                            semi_supervised=semi_supervised, catalogue_baselines=catalogue_baselines,
                            bands="ugriz", n_jobs=n_jobs, selection=selection, random_state=random_state,

@@ -19,6 +19,8 @@ embedder itself and its ``fit`` does nothing::
 
 from __future__ import annotations
 
+import json
+import numbers
 import time
 
 import numpy as np
@@ -31,10 +33,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 
 from ._selection import SELECTION_STRATEGIES, select_labels
+from ._tuning import bootstrap_scores, tuned
 from ..utils import WorkProgress
 from .metrics import get_scorer
 
-__all__ = ["label_efficiency", "summarize_label_efficiency", "held_out_split", "asinh_flatten"]
+__all__ = ["label_efficiency", "summarize_label_efficiency", "held_out_split", "asinh_flatten", "with_seed"]
 
 
 def _scoring(scoring) -> dict:
@@ -82,16 +85,19 @@ def held_out_split(y, test_size, classification: bool, rng) -> tuple[np.ndarray,
 
 
 def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3, scoring=None, task="auto",
-                     selection="random", selection_features=None, selection_params=None, random_state=None,
+                     selection="random", selection_features=None, selection_params=None, param_grids=None,
+                     inner_cv=3, seed_per_repeat=False, test_index=None, test_bootstrap=0, random_state=None,
                      keep_predictions=False, n_jobs=None, progress=False, verbose=0):
     """Score estimators trained on increasing numbers of labels, on a fixed held-out split.
 
     Parameters
     ----------
-    estimators : dict of str -> estimator
+    estimators : dict of str -> estimator or list of estimators
         Estimators or Pipelines, cloned before every fit. Use
         ``make_pipeline(FrozenEstimator(fitted_embedder), model)`` to pretrain once on all
-        images and only fit ``model`` at each budget.
+        images and only fit ``model`` at each budget. A list (e.g. probes on embedders
+        pretrained with different seeds) gives repeat ``r`` its ``r % len(list)``-th entry,
+        so that the repeats also vary the pretraining.
     X : array-like of shape (n_samples, ...)
         Images (n, C, H, W) or features.
     y : array-like of shape (n_samples,)
@@ -127,8 +133,35 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
     selection_params : dict or None, default=None
         Parameters of the strategy (``strategy_params`` of
         :func:`~sklearn_ssl.discovery.select_labels`, e.g. ``{"n_classes": 8}`` for ProbCover).
+    param_grids : dict of str -> dict or list of dicts, or None, default=None
+        Tune these rows: each named row becomes a :class:`~sklearn.model_selection.GridSearchCV`
+        over its grid (:func:`~sklearn_ssl.evaluation.tuned`), cross-validated inside the
+        budget's own labels (:class:`~sklearn_ssl.evaluation.BudgetCV`, at most ``inner_cv``
+        folds) on the first metric of ``scoring`` and refitted on all of them; the held-out
+        split is used once, to score the refitted model. The chosen setting of every fit is
+        in the ``params`` column. Give every row grids of the same size for a fair comparison
+        (the ``n_candidates`` column counts them).
+    inner_cv : int, default=3
+        Folds of the inner cross-validation of ``param_grids`` (fewer where the rarest class
+        of a budget has fewer labels; at least 2).
+    seed_per_repeat : bool, default=False
+        Give every ``random_state`` parameter of each estimator (nested ones included, except
+        inside a :class:`~sklearn.frozen.FrozenEstimator`) a seed drawn per repeat and
+        budget, the same for every estimator of that repeat: repeats then vary the network
+        initialisation and training order as well as the label subset. False keeps each
+        estimator's own seeds.
+    test_index : array-like of int or None, default=None
+        The held-out split's sample indices; None draws it (``test_size``, stratified for
+        classification). Fixing it lets a study of the same objects be re-run with other
+        test labels and nothing else changed.
+    test_bootstrap : int, default=0
+        With a positive number, the standard error of each score due to the test set's own
+        sampling: the standard deviation of the score over that many bootstrap resamples of
+        the test objects (:func:`~sklearn_ssl.evaluation.bootstrap_scores`), in the
+        ``se_test`` column.
     random_state : int, RandomState instance or None, default=None
-        Seeds the held-out split and the subsets: an integer makes both reproducible.
+        Seeds the held-out split, the subsets, the per-repeat seeds and the inner folds: an
+        integer makes all reproducible.
     keep_predictions : bool, default=False
         Also keep each fitted model's ``predict`` on the held-out split, in
         ``results.attrs["predictions"]``: a dict ``(estimator, n_labels, repeat) -> array``
@@ -150,7 +183,8 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
     results : pandas.DataFrame
         Tidy table with columns ``estimator``, ``n_labels``, ``repeat``, ``metric``,
         ``score`` and ``fit_time`` (seconds); one row per estimator, budget, repeat and
-        metric. ``results.attrs["test_index"]`` holds the held-out sample indices,
+        metric. With ``param_grids`` also ``params`` (the chosen setting, as JSON; empty for
+        untuned rows) and ``n_candidates``; with ``test_bootstrap`` also ``se_test``. ``results.attrs["test_index"]`` holds the held-out sample indices,
         ``results.attrs["selection"]`` the selection and ``results.attrs["subsets"]`` a dict
         ``(n_labels, repeat) -> sample indices`` of the labels each fit saw.
 
@@ -166,8 +200,17 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
     """
     if not isinstance(estimators, dict) or not estimators:
         raise TypeError("estimators must be a non-empty dict mapping names to estimators.")
+    estimators = {name: list(est) if isinstance(est, (list, tuple)) else [est] for name, est in estimators.items()}
+    if any(not est for est in estimators.values()):
+        raise ValueError("a list of estimators must not be empty.")
     if task not in ("auto", "classification", "regression"):
         raise ValueError(f"task must be 'auto', 'classification' or 'regression', got {task!r}.")
+    param_grids = dict(param_grids or {})
+    unknown = sorted(set(param_grids) - set(estimators))
+    if unknown:
+        raise ValueError(f"param_grids names rows that are not among the estimators: {unknown}.")
+    if not (isinstance(test_bootstrap, numbers.Integral) and test_bootstrap >= 0):
+        raise ValueError(f"test_bootstrap must be a non-negative integer, got {test_bootstrap!r}.")
     X = np.asarray(X) if not hasattr(X, "iloc") else X
     y = np.asarray(y)
     if len(X) != len(y):
@@ -180,17 +223,22 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
         raise ValueError(f"n_labels must be positive integers, got {list(n_labels)}.")
     features = _selection_features(selection, selection_features, X)
     rng = check_random_state(random_state)
-    train_idx, test_idx = held_out_split(y, test_size, classification, rng)
+    if test_index is None:
+        train_idx, test_idx = held_out_split(y, test_size, classification, rng)
+    else:
+        train_idx, test_idx = _given_split(test_index, len(y))
     too_big = [n for n in budgets if n > len(train_idx)]
     if too_big:
         raise ValueError(f"n_labels {too_big} exceed the {len(train_idx)} samples of the training split.")
     take = (lambda a, i: a.iloc[i]) if hasattr(X, "iloc") else (lambda a, i: a[i])
     X_test, y_test = take(X, test_idx), y[test_idx]
     scoring = _scoring(scoring)
-    scorers = {name: {m: check_scoring(est, scoring=spec) for m, spec in scoring.items()}  # bad names fail here
+    first = next(iter(scoring))
+    scorers = {name: {m: check_scoring(est[0], scoring=spec) for m, spec in scoring.items()}  # bad names fail here
                for name, est in estimators.items()}
     seeds = rng.randint(np.iinfo(np.int32).max, size=(n_repeats, len(budgets)))
-    rows, predictions, subsets, tasks = [], {}, {}, []
+    fit_seeds = rng.randint(np.iinfo(np.int32).max, size=(n_repeats, len(budgets)))
+    rows, predictions, subsets, tasks, chosen = [], {}, {}, [], {}
     for r in range(n_repeats):
         for b, n in enumerate(budgets):
             sub_rng = np.random.RandomState(seeds[r, b])
@@ -201,39 +249,103 @@ def label_efficiency(estimators, X, y, n_labels, *, test_size=0.25, n_repeats=3,
                                               classification=classification, strategy_params=selection_params,
                                               random_state=sub_rng)]
             subsets[n, r] = sub
-            tasks += [(name, n, r, sub) for name in estimators]
+            for name, versions in estimators.items():
+                est = versions[r % len(versions)]
+                if seed_per_repeat:
+                    est = with_seed(est, int(fit_seeds[r, b]))
+                if name in param_grids:
+                    est = tuned(est, param_grids[name], scoring=scorers[name][first], cv=inner_cv,
+                                random_state=int(fit_seeds[r, b]))
+                tasks.append((name, n, r, sub, est))
     bar = WorkProgress(len(tasks), progress if isinstance(progress, str) else "label budgets", enabled=bool(progress))
-    fits = fit_in_parallel(((estimators[name], take(X, sub), y[sub], {"test": (X_test, y_test)}, scorers[name],
-                             keep_predictions) for name, n, r, sub in tasks), n_jobs)
-    for (name, n, r, _), (scores, fit_time, prediction, _) in zip(tasks, fits):
+    boot = [(test_bootstrap, int(s)) for s in rng.randint(np.iinfo(np.int32).max, size=len(tasks))]
+    fits = fit_in_parallel(((est, take(X, sub), y[sub], {"test": (X_test, y_test)}, scorers[name],
+                             keep_predictions, _search_result, False, boot[i]) for i, (name, n, r, sub, est)
+                            in enumerate(tasks)), n_jobs)
+    for (name, n, r, _, _), (scores, fit_time, prediction, info) in zip(tasks, fits):
+        se = info.pop("se_test", {}).get("test", {})
         scores = scores["test"]
+        extra = {}
+        if param_grids:
+            extra = {"params": json.dumps(info["params"], sort_keys=True, default=str) if info["params"] else "",
+                     "n_candidates": info["n_candidates"]}
+            chosen[name, n, r] = info["params"]
         rows += [{"estimator": name, "n_labels": n, "repeat": r, "metric": metric, "score": value,
-                  "fit_time": fit_time} for metric, value in scores.items()]
+                  "fit_time": fit_time, **extra, **({"se_test": se[metric]} if test_bootstrap else {})}
+                 for metric, value in scores.items()]
         if keep_predictions:
             predictions[name, n, r] = prediction
         bar.update(f"{name}, {n} labels, repeat {r + 1}/{n_repeats}", fit_time)
         if verbose:
             print(f"[label_efficiency] {name} n_labels={n} repeat={r}: "
-                  + ", ".join(f"{m}={v:.4g}" for m, v in scores.items()))
+                  + ", ".join(f"{m}={v:.4g}" for m, v in scores.items())
+                  + (f" ({extra['params']})" if extra.get("params") else ""))
     bar.close()
-    out = pd.DataFrame(rows, columns=["estimator", "n_labels", "repeat", "metric", "score", "fit_time"])
+    columns = ["estimator", "n_labels", "repeat", "metric", "score", "fit_time"]
+    columns += ["params", "n_candidates"] if param_grids else []
+    columns += ["se_test"] if test_bootstrap else []
+    out = pd.DataFrame(rows, columns=columns)
     out.attrs["test_index"] = test_idx
     out.attrs["task"] = task
     out.attrs["selection"] = selection
     out.attrs["subsets"] = subsets
+    if param_grids:
+        out.attrs["best_params"] = chosen
     if keep_predictions:
         out.attrs["predictions"] = predictions
     return out
 
 
+def _given_split(test_index, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (train, test) indices from the held-out indices a caller gives."""
+    test = np.unique(np.asarray(test_index))
+    if test.size == 0 or test.dtype.kind not in "iu" or test.min() < 0 or test.max() >= n:
+        raise ValueError(f"test_index must hold sample indices in [0, {n}), got {np.asarray(test_index)[:5]}...")
+    if test.size == n:
+        raise ValueError("test_index holds every sample, which leaves none to train on.")
+    return np.setdiff1d(np.arange(n), test), test
+
+
+def with_seed(estimator, seed: int):
+    """A clone of ``estimator`` with every ``random_state`` parameter set to ``seed``.
+
+    Nested parameters (``step__random_state``) are set too, except inside a
+    :class:`~sklearn.frozen.FrozenEstimator` (whose fitted model is kept as it is).
+    """
+    from sklearn.frozen import FrozenEstimator
+
+    est = clone(estimator)
+    if isinstance(est, FrozenEstimator):
+        return est
+    params = est.get_params(deep=True)
+    new = {}
+    for key in params:
+        if key != "random_state" and not key.endswith("__random_state"):
+            continue
+        parts = key.split("__")[:-1]
+        frozen = any(isinstance(params.get("__".join(parts[:i + 1])), FrozenEstimator) for i in range(len(parts)))
+        if not frozen:
+            new[key] = seed
+    return est.set_params(**new) if new else est
+
+
+def _search_result(model) -> dict:
+    """The chosen setting and the number of candidates of a search (empty for an untuned model)."""
+    if hasattr(model, "best_params_"):
+        return {"params": dict(model.best_params_), "n_candidates": len(model.cv_results_["params"])}
+    return {"params": {}, "n_candidates": 1}
+
+
 def _fit_and_score(estimator, X_train, y_train, tests, scorers, keep_predictions=False, describe=None,
-                   one_thread=False):
+                   one_thread=False, bootstrap=(0, None)):
     """Fit a clone on one subset and score it on each test set.
 
     ``tests`` maps a name to ``(X, y)``; returns ``({test: {metric: score}}, fit time, the
     predictions on the first test set or None, describe(model) or None)``. ``one_thread``:
     torch uses one thread (a worker of a parallel study), so that every fit computes the
-    same whatever the number of workers.
+    same whatever the number of workers. ``bootstrap`` is ``(n_resamples, seed)``: with
+    ``n_resamples > 0`` the info (a dict) also holds ``"se_test"``, ``{test: {metric: standard
+    error over bootstrap resamples of its objects}}``.
     """
     import torch
 
@@ -249,16 +361,24 @@ def _fit_and_score(estimator, X_train, y_train, tests, scorers, keep_predictions
                   for test, (X, y) in tests.items()}
         prediction = np.asarray(model.predict(next(iter(tests.values()))[0])) if keep_predictions else None
         info = describe(model) if describe is not None else None
+        if bootstrap[0]:
+            info = dict(info or {}, se_test={test: bootstrap_scores(model, X, y, scorers, bootstrap[0], bootstrap[1])
+                                             for test, (X, y) in tests.items()})
     finally:
         torch.set_num_threads(threads)
     return scores, fit_time, prediction, info
 
 
 def fit_in_parallel(tasks, n_jobs):
-    """``_fit_and_score(*task)`` for each task, in joblib processes with ``n_jobs`` (in order, lazily)."""
+    """``_fit_and_score(*task)`` for each task, in joblib processes with ``n_jobs`` (in order, lazily).
+
+    A task is ``(estimator, X_train, y_train, tests, scorers[, keep_predictions[, describe[,
+    one_thread[, bootstrap]]]])``; ``one_thread`` is set here (True with more than one worker).
+    """
     one_thread = effective_n_jobs(n_jobs) > 1
     return Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_fit_and_score)(*task, one_thread=one_thread) for task in tasks)
+        delayed(_fit_and_score)(*task[:7], one_thread=one_thread, **({"bootstrap": task[8]} if len(task) > 8 else {}))
+        for task in tasks)
 
 
 def _selection_features(selection, selection_features, X):
@@ -288,9 +408,15 @@ def summarize_label_efficiency(results) -> pd.DataFrame:
     """Mean, standard deviation and standard error of the mean over repeats.
 
     One row per metric, estimator and budget: ``mean``, ``std`` (ddof=1), ``sem``
-    (``std / sqrt(n_repeats)``) and ``n_repeats``.
+    (``std / sqrt(n_repeats)``: the spread of the repeats) and ``n_repeats``; where the
+    results have ``se_test`` (``label_efficiency(test_bootstrap=...)``) also ``se_test``, its
+    mean over the repeats: the standard error that the test set's own sampling adds to a
+    score (every repeat is scored on the same test objects, so it does not shrink with them).
     """
     out = (results.groupby(["metric", "estimator", "n_labels"], sort=False)["score"]
            .agg(mean="mean", std="std", n_repeats="count").reset_index())
     out.insert(out.columns.get_loc("std") + 1, "sem", out["std"] / np.sqrt(out["n_repeats"]))
+    if "se_test" in results:  # the test set's sampling error of one score, the same test set in every repeat
+        se_test = results.groupby(["metric", "estimator", "n_labels"], sort=False)["se_test"].mean().to_numpy()
+        out.insert(out.columns.get_loc("sem") + 1, "se_test", se_test)
     return out
