@@ -155,7 +155,7 @@ def test_downstream_study_has_every_row_and_budget():
     from sklearn_ssl.evaluation import run_downstream_study
 
     res = run_downstream_study(120, 16, n_labels=(10, 30), n_repeats=1, pretrain_epochs=1, finetune_epochs=1,
-                               finetune_steps=2, photoz_bins=20, width=4, batch_size=32)
+                               finetune_steps=2, photoz_bins=20, width=4, batch_size=32, tune=False)
     morph, z = res["morphology"], res["redshift"]
     catalogue = {"photometry + GB", "morphology + GB", "photometry + morphology + GB"}
     assert set(morph["estimator"]) == {"SSL frozen + logistic", "semi-supervised SSL + logistic",
@@ -205,6 +205,35 @@ def test_downstream_study_of_a_given_embedder_without_semi_supervised_rows():
     from sklearn_ssl.evaluation.metrics import sigma_mad
 
     assert sigma_mad(cat["redshift"].to_numpy()[test], pred) == pytest.approx(sigma["score"].item())
+    # every row but the constants was a search over three settings, on the budget's labels only
+    for table in (res["morphology"], res["redshift"]):
+        searched = table[~table["estimator"].str.startswith("constant")]
+        assert (searched["n_candidates"] == 3).all() and (searched["params"] != "").all()
+        assert (table["se_test"] > 0).all()
+
+
+def test_downstream_study_choices_do_not_see_the_test_labels():
+    """Issue 27: replacing the test labels by random ones leaves every chosen setting unchanged."""
+    from sklearn_ssl import ContrastiveEmbedder
+    from sklearn_ssl.datasets import make_galaxy_survey
+    from sklearn_ssl.evaluation import downstream_study
+
+    X, cat = make_galaxy_survey(90, image_size=12, random_state=1)
+    cat = cat.assign(redshift=cat["redshift"].clip(0, 0.39))
+    embs = [ContrastiveEmbedder(encoder="small", max_epochs=1, batch_size=32, random_state=0).fit(X)]
+    test = np.arange(0, 90, 3)
+    kw = dict(n_labels=(16,), n_repeats=1, finetune_epochs=1, finetune_steps=2, photoz_bins=10, semi_supervised=False,
+              catalogue_baselines=False, test_index=test, test_bootstrap=0, random_state=0)
+    res = downstream_study(X, cat, embs, **kw)
+    rng = np.random.default_rng(0)
+    noisy = cat.copy()
+    noisy.loc[test, "morphology_class"] = rng.permutation(noisy.loc[test, "morphology_class"].to_numpy())[::-1]
+    noisy.loc[test, "redshift"] = rng.uniform(0, 0.39, test.size)
+    res_noisy = downstream_study(X, noisy, embs, **kw)
+    for task in ("morphology", "redshift"):
+        assert res[task]["params"].tolist() == res_noisy[task]["params"].tolist()
+        assert not np.allclose(res[task]["score"], res_noisy[task]["score"])
+        assert np.array_equal(res[task].attrs["test_index"], test)
 
 
 def test_label_efficiency_progress_bar_or_lines_count_every_fit(capsys, monkeypatch):
