@@ -2,11 +2,13 @@
 
 The same galaxies are observed under conditions A (SDSS-like seeing, depth and extinction)
 and B (worse seeing, shallower, more extinction); a SimCLR encoder is pretrained on the
-unlabelled images of both with augmentations spanning the differences, and every method is
-fitted on label budgets drawn from A and scored on A's and B's held-out images (the same
-galaxies). Prints a table of mean ± standard error (scores on A and B, and the drop A - B)
-and the findings (the paired two-standard-error rule of
-:func:`sklearn_ssl.evaluation.paired_comparison`); writes ``results.csv``,
+unlabelled images of both, once with augmentations spanning the differences ("survey aug.")
+and once with generic ones ("generic aug."), and every method is fitted on label budgets
+drawn from A and scored on A's and B's held-out images (the same galaxies). The supervised
+CNNs get what needs no labels too: their normaliser is fitted on A's and B's images, and one
+of them adapts its batch-norm statistics to B (AdaBN). Prints a table of mean ± standard
+error (scores on A and B, and the drop A - B) and the findings (the paired two-standard-error
+rule of :func:`sklearn_ssl.evaluation.paired_comparison`); writes ``results.csv``,
 ``summary.csv``, ``findings.txt``, ``table.rst``, ``meta.json`` and ``cross_survey.png``.
 
 The work is done by :func:`sklearn_ssl.evaluation.cross_survey_study`.
@@ -93,10 +95,10 @@ def main(argv=None):
         res_config = dict(config, **real_surveys(args))
         run("real", res_config, args, args.out, None)
         return
-    embedder = None
+    embedders = None  # pretrained for the first target, reused for the others
     for target in args.target:
         out = os.path.join(args.out, target) if len(args.target) > 1 else args.out
-        embedder = run(target, dict(config, target=target), args, out, embedder)
+        embedders = run(target, dict(config, target=target), args, out, embedders)
 
 
 def real_surveys(args) -> dict:
@@ -122,10 +124,10 @@ def real_surveys(args) -> dict:
                 metric="balanced_accuracy", catalogue_baselines=False)
 
 
-def run(target, config, args, out, embedder):
+def run(target, config, args, out, embedders):
     load_before = os.getloadavg()
     t0, c0 = time.perf_counter(), time.process_time()
-    res = cross_survey_study(bands=args.bands, embedder=embedder, random_state=args.random_state,
+    res = cross_survey_study(bands=args.bands, embedder=embedders, random_state=args.random_state,
                              verbose=args.verbose, **config)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     os.makedirs(out, exist_ok=True)
@@ -134,7 +136,7 @@ def run(target, config, args, out, embedder):
     plot_cross_survey(res["results"]).savefig(os.path.join(out, "cross_survey.png"), dpi=110)
     meta = {"target": target, "args": vars(args),
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()
-                       if k not in ("survey_a", "survey_b", "augmentations")},
+                       if k not in ("survey_a", "survey_b", "augmentations", "generic_augmentations")},
             "conditions": res["conditions"], "timings_s": res["timings"], "wall_s": wall, "process_cpu_s": cpu,
             "load_average_before": load_before, "load_average_after": os.getloadavg(),
             "machine": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
@@ -150,7 +152,7 @@ def run(target, config, args, out, embedder):
     print(table)
     print("\n".join(res["findings"]))
     print(json.dumps(meta, indent=1), flush=True)
-    return res["embedder"]
+    return res["embedders"]
 
 
 if __name__ == "__main__":

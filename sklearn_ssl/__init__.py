@@ -23,8 +23,9 @@ import importlib
 # the command line handles Ctrl-C while torch and astropy load (exit 130, no traceback).
 _EXPORTS = {
     "make_galaxy_survey": "datasets",
-    **dict.fromkeys(["ArcsinhScaler", "ContrastiveEmbedder", "CrossModalEmbedder", "FineTunedClassifier",
-                     "FineTunedRegressor", "ImageReshaper", "PhotoZRegressor", "PixelImputer"], "estimators"),
+    **dict.fromkeys(["ArcsinhScaler", "BatchNormAdapter", "ContrastiveEmbedder", "CrossModalEmbedder",
+                     "FineTunedClassifier", "FineTunedRegressor", "ImageReshaper", "PhotoZRegressor",
+                     "PixelImputer"], "estimators"),
     **dict.fromkeys(["GalaxyFeatures", "label_efficiency"], "evaluation"),
     "SimilaritySearch": "discovery",
     **dict.fromkeys(["load_cutouts", "read_catalogue", "save_cutouts"], "io"),
@@ -57,6 +58,7 @@ __all__ = [
     "FineTunedClassifier",
     "FineTunedRegressor",
     "PhotoZRegressor",
+    "BatchNormAdapter",
     "GalaxyFeatures",
     "label_efficiency",
     "SimilaritySearch",

@@ -603,7 +603,8 @@ def tiny_demo(monkeypatch, tmp_path_factory):
                 catalogue_baselines=True, n_repeats=1, n_jobs=None,
                 cross_survey=dict(target="redshift", n_samples=60, image_size=16, n_labels=(6,), n_repeats=2,
                                   pretrain_epochs=1, finetune_steps=2, width=4, batch_size=32,
-                                  catalogue_baselines=False, methods=("SSL frozen + logistic", "supervised CNN")))
+                                  catalogue_baselines=False,
+                                  methods=("SSL frozen + logistic (survey aug.)", "supervised CNN")))
     monkeypatch.setitem(demo.DEMO_SETTINGS, "quick", tiny)
     return cache
 
@@ -630,7 +631,7 @@ def test_demo_writes_a_complete_report_and_a_log(tmp_path, tiny_demo, monkeypatc
     assert len(morphology) == int(morphology[0][2]) >= 10  # every fit has its line
     assert {f[3] for f in morphology} >= {"supervised CNN", "SSL frozen + logistic", "photometry + GB"}
     assert {f[3] for f in fits if f[0] == "redshift"} >= {"SSL fine-tuned photo-z head"}
-    assert {f[3] for f in fits if f[0] == "cross-survey"} == {"SSL frozen + logistic", "supervised CNN"}
+    assert {f[3] for f in fits if f[0] == "cross-survey"} == {"SSL frozen + logistic (survey aug.)", "supervised CNN"}
     assert any((tiny_demo / "sklearn-ssl").rglob("output.pkl"))  # the features are cached for the next run
     names = set(files(out))
     assert {"report.md", "report.html", "label_efficiency.csv", "summary.csv", "catalog.csv", "embeddings.csv",
@@ -670,7 +671,8 @@ def test_demo_writes_a_complete_report_and_a_log(tmp_path, tiny_demo, monkeypatc
     assert found["n"] > 0 and 0 <= found["top1"] <= found["top5"] <= 1
     assert "Beyond SimCLR" in md and "held out of pretraining" in md
     crossed = pd.read_csv(out / "cross_survey.csv")
-    assert set(crossed.test) == {"A", "B"} and set(crossed.estimator) == {"SSL frozen + logistic", "supervised CNN"}
+    assert set(crossed.test) == {"A", "B"} and set(crossed.estimator) == {"SSL frozen + logistic (survey aug.)",
+                                                                          "supervised CNN"}
     assert "## Cross-survey study" in md and "Survey A: seeing 1.35" in md and "drop A - B" in md
     assert files(tmp_path) == ["report"]  # no temporary folder left
     if importlib.util.find_spec("bokeh"):  # the explorer of the demo survey, linked from the report

@@ -126,8 +126,11 @@ def test_augmentations_span_the_differences_between_the_surveys():
     assert list(red.coefficients) == [EXTINCTION_COEFFICIENTS["sdss"][b] for b in "gri"]
 
 
-METHODS = ["SSL frozen + logistic", "SSL frozen + kNN", "SSL fine-tuned", "supervised CNN",
-           "supervised CNN + survey augmentations", "raw-pixel PCA + logistic"]
+METHODS = ["SSL frozen + logistic (generic aug.)", "SSL frozen + logistic (survey aug.)",
+           "SSL frozen + kNN (generic aug.)", "SSL frozen + kNN (survey aug.)", "SSL fine-tuned (generic aug.)",
+           "SSL fine-tuned (survey aug.)", "supervised CNN", "supervised CNN + AdaBN", "supervised CNN (generic aug.)",
+           "supervised CNN (survey aug.)", "raw-pixel PCA + logistic"]
+NETWORKS = [m for m in METHODS if "fine-tuned" in m or "CNN" in m]
 TINY = dict(image_size=16, pretrain_epochs=1, finetune_steps=2, width=4, batch_size=16, random_state=0)
 
 
@@ -138,9 +141,14 @@ def test_study_tiny_configuration_output():
     assert list(dict.fromkeys(res["estimator"])) == METHODS
     assert len(res) == len(METHODS) * 2 * 2 * 2  # budgets x repeats x test sets
     assert set(res["test"]) == {"A", "B"} and res["score"].between(0, 1).all()
-    networks = res[res["estimator"].isin(["SSL fine-tuned", "supervised CNN", "supervised CNN + survey augmentations"])]
+    networks = res[res["estimator"].isin(NETWORKS)]
     assert networks.groupby(["n_labels", "repeat"])["n_steps"].nunique().eq(1).all()  # same optimiser steps
-    assert (networks["n_steps"] >= 2).all() and res.loc[res["estimator"] == "SSL frozen + kNN", "n_steps"].isna().all()
+    assert (networks["n_steps"] >= 2).all()
+    assert res.loc[res["estimator"].str.startswith("SSL frozen + kNN"), "n_steps"].isna().all()
+    # AdaBN re-estimates the statistics of the supervised CNN's very fit: its scores on A are that CNN's
+    on_a = res[res["test"] == "A"].pivot_table(index=["n_labels", "repeat"], columns="estimator", values="score")
+    assert on_a["supervised CNN + AdaBN"].equals(on_a["supervised CNN"])
+    assert set(out["embedders"]) == {"generic", "survey"}
     summary = out["summary"]
     assert list(summary.columns) == ["estimator", "n_labels", "mean_A", "se_A", "mean_B", "se_B", "drop", "se_drop",
                                      "n_repeats"]
@@ -154,7 +162,7 @@ def test_study_is_reproducible_whatever_the_global_torch_generator():
     import torch
 
     kw = dict(n_samples=40, n_labels=(6,), n_repeats=1, catalogue_baselines=False,
-              methods=("SSL frozen + logistic", "supervised CNN"), **TINY)
+              methods=("SSL frozen + logistic (survey aug.)", "supervised CNN + AdaBN"), **TINY)
     torch.manual_seed(1)
     first = cross_survey_study(**kw)["results"]
     torch.manual_seed(2)  # another state of the global generator: module instances would differ
@@ -163,11 +171,11 @@ def test_study_is_reproducible_whatever_the_global_torch_generator():
 
 
 def test_study_catalogue_rows_score_both_surveys():
-    out = cross_survey_study(n_samples=32, n_labels=(4,), n_repeats=1, target="redshift", **TINY)
+    rows = ["supervised CNN", "photometry + morphology + GB", "constant (majority class)"]
+    out = cross_survey_study(n_samples=32, n_labels=(4,), n_repeats=1, target="redshift", methods=rows, **TINY)
     res = out["results"]
-    assert list(dict.fromkeys(res["estimator"])) == METHODS + ["photometry + morphology + GB",
-                                                               "constant (majority class)"]
-    assert len(res) == (len(METHODS) + 2) * 2 and "features" in out["timings"]
+    assert list(dict.fromkeys(res["estimator"])) == rows
+    assert len(res) == len(rows) * 2 and "features" in out["timings"]
     assert res["n_labels"].eq(4).all() and res["score"].between(0, 1).all()
 
 
@@ -176,11 +184,13 @@ def test_study_takes_given_surveys_and_balanced_accuracy():
     y = ca["morphology_class"].to_numpy()
     aug = cross_survey_augmentations(ca, cb, "gri")
     out = cross_survey_study((xa, y), (xb, y), augmentations=aug, n_labels=(4,), n_repeats=1,
-                             methods=["SSL frozen + logistic", "supervised CNN"], metric="balanced_accuracy",
-                             catalogue_baselines=False, **{k: v for k, v in TINY.items() if k != "image_size"})
+                             methods=["SSL frozen + logistic (survey aug.)", "supervised CNN"],
+                             metric="balanced_accuracy", catalogue_baselines=False,
+                             **{k: v for k, v in TINY.items() if k != "image_size"})
     res = out["results"]
     assert set(res["metric"]) == {"balanced_accuracy"} and list(dict.fromkeys(res["estimator"])) == [
-        "SSL frozen + logistic", "supervised CNN"]
+        "SSL frozen + logistic (survey aug.)", "supervised CNN"]
+    assert out["augmentations"]["survey"] is aug and set(out["embedders"]) == {"survey"}
     assert out["conditions"] == {"A": None, "B": None} and out["summary"]["n_repeats"].eq(1).all()
 
 
@@ -225,15 +235,15 @@ def test_findings_follow_the_paired_rule():
     rng = np.random.default_rng(0)
     base = rng.uniform(0.5, 0.6, 5)
     res = pd.concat([
-        _results(base + 0.20, base + 0.19, "SSL frozen + logistic"),  # keeps its score on B
+        _results(base + 0.20, base + 0.19, "SSL frozen + logistic (survey aug.)"),  # keeps its score on B
         _results(base + 0.25, base + 0.05 + 0.01 * rng.standard_normal(5), "supervised CNN"),  # loses 0.2
-        _results(base + 0.25, base + 0.06 + 0.01 * rng.standard_normal(5), "supervised CNN + survey augmentations"),
+        _results(base + 0.25, base + 0.06 + 0.01 * rng.standard_normal(5), "supervised CNN (survey aug.)"),
     ])
     lines = cross_survey_findings(res)
     b_line = next(line for line in lines if line.startswith("B-test"))
     a_line = next(line for line in lines if line.startswith("A-test"))
     d_line = next(line for line in lines if line.startswith("drop"))
-    assert "SSL frozen + logistic (0.7" in b_line and " beats " in b_line
+    assert "SSL frozen + logistic (survey aug.) (0.7" in b_line and " beats " in b_line
     assert " is behind " in a_line
     assert " beats " in d_line and "(drop)" in d_line
     assert "B-test: wins 1" in lines[0] and "A-test: loses 1" in lines[0] and "drop A-B: wins 1" in lines[0]

@@ -215,9 +215,12 @@ def _cross_survey_caption(crossed) -> str:
         "the four morphology classes"
     return (f"Labels from survey A only; test images from A (left) and from B (right), the same held-out galaxies "
             f"observed in worse conditions. Task: {what}. Mean and standard deviation over the label subsets. "
-            "Frozen SSL: SimCLR pretrained on the unlabelled images of both surveys with augmentations spanning "
-            "their differences (PSF blur, noise, reddening); supervised CNN: the same architecture from scratch, "
-            "with and without those augmentations, for the same number of optimiser steps."
+            "Frozen SSL: SimCLR pretrained on the unlabelled images of both surveys, with generic augmentations "
+            "(generic aug.) or with augmentations spanning their known differences in PSF blur, noise and "
+            "reddening (survey aug.); supervised CNN: the same architecture from scratch, normalised with the "
+            "statistics of both surveys' images, with flips and rotations only, with each augmentation set, or "
+            "adapted to B by re-estimating its batch-norm statistics on B's images (AdaBN), all for the same "
+            "number of optimiser steps."
             + (" Dotted line: chance, 1/3 for three equal tertiles." if target == "redshift" else ""))
 
 

@@ -42,7 +42,8 @@ from skorch.helper import predefined_split
 from torch import nn
 
 from ..engine._params import (
-    LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT, LR_SCHEDULE_DOC, lr_schedule_callbacks, resolve_lr, warn_if_set,
+    LR_CONSTRAINT, LR_SCHEDULE_CONSTRAINT, LR_SCHEDULE_DOC, lr_schedule_callbacks, resolve_lr, warn_ignored,
+    warn_if_set,
 )
 from ..engine._persistence import VersionedState
 from ..engine._normalizer import fit_normalizer
@@ -119,6 +120,7 @@ _COMMON_CONSTRAINTS = {
     "head_hidden": [None, Interval(numbers.Integral, 1, None, closed="left")],
     "augmentations": [None, str, nn.Module, list, tuple],
     "normalize": [StrOptions({"standard", "asinh"}), None],
+    "normalize_on": [None, "array-like"],
     "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
     "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
     "min_steps": [None, Interval(numbers.Integral, 1, None, closed="left")],
@@ -175,6 +177,13 @@ _PARAMS_DOC = """
         the default warns that it is ignored). On flux images the
         from-scratch CNN trains far better with ``"asinh"`` (synthetic survey, 1,050
         labels: test accuracy 0.94 against 0.75 with ``"standard"``).
+    normalize_on : array-like of shape (n_images, n_bands, height, width) or None, default=None
+        Unlabelled images on which the ``normalize`` statistics are fitted instead of the
+        training images, e.g. those of every survey the model will be applied to (what a
+        pretrained embedder's normaliser saw; no label is needed). Read as the training
+        images are (a strided sample, one band at a time: a memory map or HDF5 dataset is
+        never loaded whole); kept as a parameter, so it is copied by ``clone`` and pickled
+        with the model. Ignored, with a warning, with ``pretrained`` or ``normalize=None``.
     batch_size : int, default=64
         Images per training and prediction batch (capped at the number of samples). Smaller
         than ``ContrastiveEmbedder``'s 256, which needs many negatives per batch: labelled
@@ -244,7 +253,7 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
 
     def __init__(
         self, pretrained=None, *, encoder="auto", freeze_encoder=False, encoder_lr="auto", head_hidden=None,
-        augmentations="auto", normalize="asinh", batch_size=64, max_epochs=30, min_steps=None,
+        augmentations="auto", normalize="asinh", normalize_on=None, batch_size=64, max_epochs=30, min_steps=None,
         early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, lr="auto",
         weight_decay=1e-4, optimizer=torch.optim.AdamW, optimizer_kwargs=None, lr_schedule="cosine", device="auto",
         precision="auto", compile=False, accelerator=None, checkpoint_dir=None, checkpoint_every=1, resume="auto",
@@ -257,6 +266,7 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
         self.head_hidden = head_hidden
         self.augmentations = augmentations
         self.normalize = normalize
+        self.normalize_on = normalize_on
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.min_steps = min_steps
@@ -347,6 +357,11 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
             instead = "pass pretrained=None to train from scratch"
             warn_if_set(self, "encoder", "with pretrained, whose encoder is fine-tuned", instead)
             warn_if_set(self, "normalize", "with pretrained, whose own normaliser is used", instead)
+        if self.normalize_on is not None and (self.pretrained is not None or self.normalize is None):
+            shape = f"images of shape {tuple(getattr(self.normalize_on, 'shape', np.shape(self.normalize_on)))}"
+            when = "with pretrained, whose own normaliser is used" if self.pretrained is not None else \
+                "with normalize=None (nothing is fitted)"
+            warn_ignored("normalize_on", shape, when, "leave normalize_on=None")
         if self.freeze_encoder and self.encoder_lr is not None:
             warn_if_set(self, "encoder_lr", "with freeze_encoder=True (the encoder does not learn)",
                         "set freeze_encoder=False")
@@ -376,8 +391,21 @@ class _BaseFineTuner(TorchEstimatorMixin, VersionedState, BaseEstimator):
             return encoder, normalizer, augmentations
         encoder = build_encoder(self.encoder, input_shape)
         augmentations = copy.deepcopy(resolve_augmentations(self.augmentations, input_shape))
-        normalizer = fit_normalizer(X, self.normalize)  # a strided sample of <= ~4k images, as the embedder
+        # a strided sample of <= ~4k images, as the embedder
+        normalizer = fit_normalizer(self._normalizer_images(X), self.normalize)
         return encoder, normalizer, augmentations
+
+    def _normalizer_images(self, X):
+        """The images the normaliser is fitted on: ``normalize_on`` (checked against ``X``'s bands) or ``X``."""
+        if self.normalize_on is None or self.normalize is None:
+            return X
+        images = self.normalize_on
+        if not hasattr(images, "shape") or not hasattr(images, "__getitem__"):
+            images = np.asarray(images, dtype=np.float32)
+        if len(images.shape) != len(X.shape) or images.shape[1] != X.shape[1] or images.shape[0] < 1:
+            raise ValueError(f"normalize_on must hold images with the training images' {X.shape[1]} bands, of "
+                             f"shape (n, {', '.join(map(str, X.shape[1:]))}); got shape {tuple(images.shape)}.")
+        return images
 
     def _build_net(self, X, n_outputs, criterion, device, seed, valid=None) -> _FineTuneNet:
         encoder, normalizer, augmentations = self._components(X)

@@ -88,16 +88,17 @@ class PhotoZRegressor(RegressorMixin, _BaseFineTuner):
     def __init__(
         self, pretrained=None, *, n_bins=180, z_min=0.0, z_max=0.4, point_estimate="mean", out_of_range="error",
         encoder="auto", freeze_encoder=False,
-        encoder_lr="auto", head_hidden=None, augmentations="auto", normalize="asinh", batch_size=64,
-        max_epochs=30, min_steps=None, early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, lr="auto",
+        encoder_lr="auto", head_hidden=None, augmentations="auto", normalize="asinh", normalize_on=None,
+        batch_size=64, max_epochs=30, min_steps=None, early_stopping=False, validation_fraction=0.1,
+        n_iter_no_change=10, lr="auto",
         weight_decay=1e-4, optimizer=torch.optim.AdamW, optimizer_kwargs=None, lr_schedule="cosine", device="auto",
         precision="auto", compile=False, accelerator=None, checkpoint_dir=None, checkpoint_every=1, resume="auto",
         callbacks=None, verbose=0, random_state=None,
     ):
         super().__init__(
             pretrained, encoder=encoder, freeze_encoder=freeze_encoder, encoder_lr=encoder_lr,
-            head_hidden=head_hidden, augmentations=augmentations, normalize=normalize, batch_size=batch_size,
-            max_epochs=max_epochs, min_steps=min_steps, early_stopping=early_stopping,
+            head_hidden=head_hidden, augmentations=augmentations, normalize=normalize, normalize_on=normalize_on,
+            batch_size=batch_size, max_epochs=max_epochs, min_steps=min_steps, early_stopping=early_stopping,
             validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change, lr=lr, weight_decay=weight_decay,
             optimizer=optimizer, optimizer_kwargs=optimizer_kwargs, lr_schedule=lr_schedule, device=device,
             precision=precision, compile=compile, accelerator=accelerator, checkpoint_dir=checkpoint_dir,

@@ -17,8 +17,8 @@ from ._comparison import (
     format_mean_se, holm, holm_adjust, paired_comparison,
 )
 from ._cross_survey import (
-    CROSS_SURVEY_CONDITIONS, CROSS_SURVEY_QUICK, cross_survey_augmentations, cross_survey_findings, cross_survey_study,
-    make_survey_pair, summarize_cross_survey,
+    AUGMENTATION_SETS, CROSS_SURVEY_CONDITIONS, CROSS_SURVEY_QUICK, cross_survey_augmentations, cross_survey_findings,
+    cross_survey_study, generic_augmentations, make_survey_pair, summarize_cross_survey,
 )
 from ._downstream import downstream_study, run_downstream_study
 from ._evaluate import evaluate_embeddings, infer_task
@@ -34,5 +34,6 @@ __all__ = ["label_efficiency", "summarize_label_efficiency", "held_out_split", "
            "family_findings", "comparison_table", "holm", "holm_adjust", "label_ratio", "label_ratio_sentences",
            "label_ratio_findings", "best_rival", "cross_survey_study",
            "summarize_cross_survey", "cross_survey_findings", "make_survey_pair", "cross_survey_augmentations",
-           "CROSS_SURVEY_CONDITIONS", "CROSS_SURVEY_QUICK", "GalaxyFeatures", "select_labels", "SELECTION_STRATEGIES",
-           "BudgetCV", "tuned", "n_candidates", "bootstrap_scores", "with_seed"]
+           "generic_augmentations", "AUGMENTATION_SETS", "CROSS_SURVEY_CONDITIONS", "CROSS_SURVEY_QUICK",
+           "GalaxyFeatures", "select_labels", "SELECTION_STRATEGIES", "BudgetCV", "tuned", "n_candidates",
+           "bootstrap_scores", "with_seed"]

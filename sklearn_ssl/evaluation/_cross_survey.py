@@ -6,15 +6,22 @@ and learning from very few labels. :func:`cross_survey_study` tests both at once
 synthetic survey: the same galaxies observed under conditions "A" (SDSS-like seeing, depth
 and extinction) and "B" (worse seeing, shallower, more extinction), labels only from A,
 scores on a held-out split of A and on the same held-out galaxies seen by B, and each
-method's *drop* from A to B. The self-supervised encoder is pretrained on the unlabelled
-images of both surveys with augmentations that span the A-B differences (PSF blur, noise,
-reddening); the supervised CNN gets the same augmentations (one row) or only flips and
-rotations (another), and the same number of optimiser steps as the fine-tuned model.
+method's *drop* from A to B.
+
+The comparison is kept fair in what needs no labels. The self-supervised encoder is
+pretrained on the unlabelled images of both surveys (B's test images included), so every
+supervised CNN gets its input normaliser fitted on the same images, and one of them adapts
+to B through its batch-norm statistics (AdaBN, :class:`~sklearn_ssl.estimators.BatchNormAdapter`).
+Two augmentation sets are run: ``survey`` (:func:`cross_survey_augmentations`, built from
+the known A-B difference: an oracle) and ``generic`` (:func:`generic_augmentations`, the
+package's default ranges); the pretraining and the supervised CNN are run with each, and
+their rows carry the set's name.
 """
 
 from __future__ import annotations
 
 import functools
+import operator
 import time
 
 import numpy as np
@@ -24,23 +31,44 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
 from ._comparison import MIN_REPEATS, comparison_sentence, holm_adjust, paired_comparison
-from ._survey_pair import CROSS_SURVEY_CONDITIONS, _conditions, cross_survey_augmentations, make_survey_pair
+from ._survey_pair import (
+    CROSS_SURVEY_CONDITIONS, _conditions, cross_survey_augmentations, generic_augmentations, make_survey_pair,
+)
 
-__all__ = ["CROSS_SURVEY_CONDITIONS", "CROSS_SURVEY_QUICK", "cross_survey_augmentations", "cross_survey_findings",
-           "cross_survey_study", "make_survey_pair", "summarize_cross_survey"]
+_generic_set = generic_augmentations  # the study's parameter of that name shadows the function
+
+__all__ = ["AUGMENTATION_SETS", "CROSS_SURVEY_CONDITIONS", "CROSS_SURVEY_QUICK", "cross_survey_augmentations",
+           "cross_survey_findings", "cross_survey_study", "generic_augmentations", "make_survey_pair",
+           "summarize_cross_survey"]
+
+#: The augmentation sets of :func:`cross_survey_study` and the suffix of their rows:
+#: ``"generic"`` (:func:`generic_augmentations`, not built from the conditions) and
+#: ``"survey"`` (:func:`cross_survey_augmentations`, built from the known A-B difference).
+AUGMENTATION_SETS = {"generic": "generic aug.", "survey": "survey aug."}
+
+
+def _row(method: str, augmentation_set: str) -> str:
+    return f"{method} ({AUGMENTATION_SETS[augmentation_set]})"
+
+
+_SSL_METHODS = ("SSL frozen + logistic", "SSL frozen + kNN", "SSL fine-tuned")
+_CNN, _ADABN = "supervised CNN", "supervised CNN + AdaBN"
 
 #: A configuration of :func:`cross_survey_study` small enough for a quick demo (see
 #: ``docs/cross_survey.rst`` for its time): redshift tertiles (the task where the conditions
 #: matter on this survey), 300 galaxies of 24 px, budgets of 10 and 30 labels, 5 repeats,
-#: short pretraining and training, no fine-tuned or catalogue row.
+#: short pretraining and training, both augmentation sets, no fine-tuned or catalogue row.
 CROSS_SURVEY_QUICK = dict(target="redshift", n_samples=300, image_size=24, n_labels=(10, 30), n_repeats=5,
                           pretrain_epochs=5, finetune_steps=30, width=8, catalogue_baselines=False,
-                          methods=("SSL frozen + logistic", "SSL frozen + kNN", "supervised CNN",
-                                   "supervised CNN + survey augmentations", "raw-pixel PCA + logistic"))
+                          methods=("SSL frozen + logistic (generic aug.)", "SSL frozen + logistic (survey aug.)",
+                                   "SSL frozen + kNN (generic aug.)", "SSL frozen + kNN (survey aug.)",
+                                   "supervised CNN", "supervised CNN + AdaBN", "supervised CNN (generic aug.)",
+                                   "supervised CNN (survey aug.)", "raw-pixel PCA + logistic"))
 
-#: Rows by role, for the findings.
-SSL_ROWS = ("SSL frozen + logistic", "SSL frozen + kNN", "SSL fine-tuned")
-SUPERVISED_ROWS = ("supervised CNN", "supervised CNN + survey augmentations")
+#: Rows by role, for the findings: each self-supervised method with each augmentation set;
+#: the supervised CNNs (flips and rotations first: the CNN without the survey augmentations).
+SSL_ROWS = tuple(_row(m, s) for m in _SSL_METHODS for s in AUGMENTATION_SETS)
+SUPERVISED_ROWS = (_CNN, _ADABN, *(_row(_CNN, s) for s in AUGMENTATION_SETS))
 _CONSTANT = "constant (majority class)"
 #: The scores the study accepts (scikit-learn scorer names; the findings read them as higher-is-better).
 _METRICS = ("accuracy", "balanced_accuracy")
@@ -59,8 +87,10 @@ def _split(y, test_size, seed):
     return np.sort(train), np.sort(test)
 
 
-def _methods(embedder, augmentations, n_bands, *, width, batch_size, finetune_steps, n_pca, n_neighbors,
-             random_state, catalogue):
+def _methods(wanted, embedders, augmentations, *, normalize_on, target_images, width, batch_size, finetune_steps,
+             n_pca, n_neighbors, random_state, catalogue):
+    """The estimators of the rows in ``wanted``; ``embedders`` and ``augmentations`` map an
+    augmentation set to its pretrained embedder and its augmentations."""
     from sklearn.decomposition import PCA
     from sklearn.frozen import FrozenEstimator
     from sklearn.linear_model import LogisticRegression
@@ -69,62 +99,91 @@ def _methods(embedder, augmentations, n_bands, *, width, batch_size, finetune_st
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
     from ..augment import Compose, RandomFlip, RandomRotation
+    from ..estimators import BatchNormAdapter, FineTunedClassifier
     from ..nn.encoders import SmallCNN
     from ._protocol import asinh_flatten
-    from ..estimators import FineTunedClassifier
 
-    frozen = FrozenEstimator(embedder)
     # max_epochs=1 and min_steps: every network trains for the same number of optimiser steps
-    ft = dict(max_epochs=1, min_steps=finetune_steps, batch_size=batch_size, device=embedder.device,
-              random_state=random_state)
+    device = next(iter(embedders.values())).device if embedders else "auto"
+    ft = dict(max_epochs=1, min_steps=finetune_steps, batch_size=batch_size, device=device, random_state=random_state)
     # a builder, not a module instance: each fit draws the initial weights from its own seed
-    # (an instance's weights come from torch's global generator, so results changed between runs)
-    scratch = dict(encoder=functools.partial(SmallCNN, width=width), normalize="asinh", **ft)
-    methods = {
-        "SSL frozen + logistic": make_pipeline(frozen, StandardScaler(), LogisticRegression(max_iter=2000)),
-        "SSL frozen + kNN": make_pipeline(frozen, KNeighborsClassifier(n_neighbors, weights="distance",
-                                                                       metric="cosine")),
-        "SSL fine-tuned": FineTunedClassifier(frozen, augmentations=augmentations, **ft),
-        "supervised CNN": FineTunedClassifier(None, augmentations=Compose([RandomFlip(), RandomRotation()]),
-                                              **scratch),
-        "supervised CNN + survey augmentations": FineTunedClassifier(None, augmentations=augmentations, **scratch),
-        "raw-pixel PCA + logistic": make_pipeline(FunctionTransformer(asinh_flatten), StandardScaler(),
-                                                  PCA(n_components=n_pca, random_state=random_state),
-                                                  LogisticRegression(max_iter=2000)),
-    }
-    methods.update(catalogue)
-    return methods
+    # (an instance's weights come from torch's global generator, so results changed between runs);
+    # the normaliser is fitted on the unlabelled images of both surveys, as the SSL encoder's
+    scratch = dict(encoder=functools.partial(SmallCNN, width=width), normalize="asinh", normalize_on=normalize_on,
+                   **ft)
+
+    flips = Compose([RandomFlip(), RandomRotation()])
+
+    def make(name):
+        key = _set_of(name)
+        if name == _CNN:
+            return FineTunedClassifier(None, augmentations=flips, **scratch)
+        if name == _ADABN:  # fitted as the row above, then its batch-norm statistics re-estimated on B
+            return BatchNormAdapter(FineTunedClassifier(None, augmentations=flips, **scratch),
+                                    target_images=target_images)
+        if name == "raw-pixel PCA + logistic":
+            return make_pipeline(FunctionTransformer(asinh_flatten), StandardScaler(),
+                                 PCA(n_components=n_pca, random_state=random_state), LogisticRegression(max_iter=2000))
+        if name in catalogue:
+            return catalogue[name]
+        if name == _row(_CNN, key):
+            return FineTunedClassifier(None, augmentations=augmentations[key], **scratch)
+        frozen = FrozenEstimator(embedders[key])
+        if name == _row("SSL frozen + logistic", key):
+            return make_pipeline(frozen, StandardScaler(), LogisticRegression(max_iter=2000))
+        if name == _row("SSL frozen + kNN", key):
+            return make_pipeline(frozen, KNeighborsClassifier(n_neighbors, weights="distance", metric="cosine"))
+        return FineTunedClassifier(frozen, augmentations=augmentations[key], **ft)
+
+    return {name: make(name) for name in wanted}
+
+
+def _set_of(row: str):
+    """The augmentation set of a row (None for the rows without one)."""
+    return next((key for key, suffix in AUGMENTATION_SETS.items() if row.endswith(f"({suffix})")), None)
 
 
 def _n_steps(model) -> float:
-    net = getattr(model, "net_", None)
+    net = getattr(getattr(model, "estimator_", model), "net_", None)  # a BatchNormAdapter's fitted network
     return float(sum(len(epoch["batches"]) for epoch in net.history)) if net is not None else np.nan
 
 
 def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_samples=480, image_size=32,
                        bands="gri", conditions_a=None, conditions_b=None, embedder=None, augmentations=None,
-                       n_labels=(10, 30, 100), n_repeats=5, test_size=0.25, pretrain_epochs=15,
-                       finetune_steps=100, width=8, batch_size=64, catalogue_baselines=True, methods=None,
-                       metric="accuracy", n_jobs=None, random_state=0, progress=False, verbose=0) -> dict:
+                       generic_augmentations=None, n_labels=(10, 30, 100), n_repeats=5, test_size=0.25,
+                       pretrain_epochs=15, finetune_steps=100, width=8, batch_size=64, catalogue_baselines=True,
+                       methods=None, metric="accuracy", n_jobs=None, random_state=0, progress=False,
+                       verbose=0) -> dict:
     """Labels from survey A only, test images from A and from B: who keeps their score?
 
-    Pretrains a SimCLR :class:`~sklearn_ssl.ContrastiveEmbedder`
-    (:class:`~sklearn_ssl.nn.encoders.SmallCNN`, asinh normalisation) on the unlabelled
-    images of both surveys with :func:`cross_survey_augmentations`, then, for every label
-    budget and repeat, draws one stratified subset of A's training split and fits on it:
+    Two augmentation sets (:data:`AUGMENTATION_SETS`) are compared: ``survey``, spanning the
+    known A-B difference (:func:`cross_survey_augmentations`, an oracle), and ``generic``,
+    built without it (:func:`generic_augmentations`). For each set needed by the chosen
+    rows, a SimCLR :class:`~sklearn_ssl.ContrastiveEmbedder`
+    (:class:`~sklearn_ssl.nn.encoders.SmallCNN`, asinh normalisation) is pretrained on the
+    unlabelled images of both surveys with that set. Then, for every label budget and
+    repeat, one stratified subset of A's training split is drawn and every row is fitted on it:
 
     - ``SSL frozen + logistic``, ``SSL frozen + kNN`` (cosine, distance-weighted) on the
-      frozen embedding, and ``SSL fine-tuned`` (:class:`~sklearn_ssl.FineTunedClassifier`,
-      survey augmentations);
-    - ``supervised CNN`` (the same SmallCNN from scratch, flips and rotations) and
-      ``supervised CNN + survey augmentations``, both with the fine-tuned model's number of
-      optimiser steps (``finetune_steps``);
+      frozen embedding, and ``SSL fine-tuned`` (:class:`~sklearn_ssl.FineTunedClassifier`
+      with the set's augmentations), each once per set: ``SSL frozen + logistic (generic
+      aug.)``, ``SSL frozen + logistic (survey aug.)``, ...;
+    - the same SmallCNN trained from scratch, its asinh normaliser fitted on the unlabelled
+      images of A and B (``normalize_on``, as the embedder's): ``supervised CNN`` (flips and
+      rotations), ``supervised CNN + AdaBN`` (the same fit, then its batch-norm statistics
+      re-estimated on B's unlabelled images by
+      :class:`~sklearn_ssl.estimators.BatchNormAdapter`: scored on A with the statistics
+      learned on A, on B with B's), ``supervised CNN (generic aug.)`` and ``supervised CNN
+      (survey aug.)``; all with the fine-tuned model's number of optimiser steps
+      (``finetune_steps``);
     - ``raw-pixel PCA + logistic`` and, with ``catalogue_baselines``, ``photometry +
       morphology + GB`` (:class:`~sklearn_ssl.GalaxyFeatures` and gradient boosting) and
       the constant predictor.
 
     Each is scored (``metric``) on A's held-out split and on B's; for the generated pair
-    these are the same galaxies, so the drop A - B is due to the conditions alone.
+    these are the same galaxies, so the drop A - B is due to the conditions alone. What
+    needs no labels is given to every network alike: B's unlabelled images (its test
+    images included) enter the pretraining, the supervised CNNs' normaliser and AdaBN.
 
     Parameters
     ----------
@@ -138,12 +197,18 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
         tertiles (three classes of the spectroscopic redshift: a photometric-redshift
         classification, where colours, hence extinction, matter). Ignored for given surveys.
     n_samples, image_size, bands, conditions_a, conditions_b
-        The generated pair (:func:`make_survey_pair`, survey ``"sdss"``).
-    embedder : fitted ContrastiveEmbedder or None, default=None
-        Use it instead of pretraining one.
+        The generated pair (:func:`make_survey_pair`, survey ``"sdss"``); ``bands`` also
+        gives the extinction coefficients of the generic augmentations.
+    embedder : fitted ContrastiveEmbedder, dict or None, default=None
+        Pretrained embedders by augmentation set (``{"generic": ..., "survey": ...}``; a
+        single embedder is the ``"survey"`` one), used instead of pretraining; a set
+        without one is pretrained when a chosen row needs it.
     augmentations : augmentation spec or None, default=None
-        Pretraining and fine-tuning augmentations; None derives them from the generated
-        surveys' catalogues (:func:`cross_survey_augmentations`).
+        The ``survey`` set (pretraining, fine-tuning and ``supervised CNN (survey aug.)``);
+        None derives it from the generated surveys' catalogues
+        (:func:`cross_survey_augmentations`).
+    generic_augmentations : augmentation spec or None, default=None
+        The ``generic`` set; None is :func:`generic_augmentations` of ``bands``.
     n_labels : sequence of int, default=(10, 30, 100)
         Label budgets (each at least the number of classes).
     n_repeats : int, default=5
@@ -157,7 +222,8 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
         Add the catalogue-feature and constant rows (measuring the features takes most
         of the time on small configurations).
     methods : sequence of str or None, default=None
-        Fit only these rows (names as above); None fits all.
+        Fit only these rows (names as above), in this order; None fits all. Only the
+        embedders of the chosen SSL rows are pretrained.
     metric : {"accuracy", "balanced_accuracy"}, default="accuracy"
         Score of the predictions (balanced accuracy, the mean recall per class, for
         imbalanced classes).
@@ -180,7 +246,9 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
         ``"summary"``: :func:`summarize_cross_survey`; ``"findings"``: sentences by the
         rule of :func:`~sklearn_ssl.evaluation.paired_comparison` (where SSL wins, ties or
         loses on each test set and in its drop); ``"timings"``: seconds per stage;
-        ``"conditions"``: the two surveys' conditions; ``"embedder"``.
+        ``"conditions"``: the two surveys' conditions; ``"augmentations"``: the two sets
+        by name; ``"embedders"``: the pretrained embedders by set; ``"estimators"``: the
+        (unfitted) estimator of each row, as cloned for every fit.
 
     Notes
     -----
@@ -198,6 +266,9 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
     t0 = time.perf_counter()
     if (survey_a is None) != (survey_b is None):
         raise ValueError("give both survey_a and survey_b, or neither (to generate them).")
+    embedders = dict(embedder) if isinstance(embedder, dict) else ({} if embedder is None else {"survey": embedder})
+    if set(embedders) - set(AUGMENTATION_SETS):
+        raise ValueError(f"embedder: a dict's keys must be among {sorted(AUGMENTATION_SETS)}, got {sorted(embedders)}.")
     if survey_a is None:
         xa, xb, ca, cb = make_survey_pair(n_samples, image_size, bands, conditions_a=conditions_a,
                                           conditions_b=conditions_b, random_state=random_state)
@@ -212,15 +283,18 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
             raise ValueError(f"survey_a and survey_b must be (images, labels) with images of the same shape "
                              f"(n, bands, H, W); got images {xa.shape} and {xb.shape}, labels {ya.shape} and "
                              f"{yb.shape}.")
-        if augmentations is None and embedder is None:
+        if augmentations is None and "survey" not in embedders:
             raise ValueError("with survey_a and survey_b given, pass augmentations= (what differs between the "
                              "surveys) or a fitted embedder=.")
         conditions = {"A": None, "B": None}
-    known = set(SSL_ROWS) | set(SUPERVISED_ROWS) | {"raw-pixel PCA + logistic"}
-    known |= {"photometry + morphology + GB", _CONSTANT} if catalogue_baselines else set()
-    unknown = [m for m in (methods or []) if m not in known]
+    sets = {"generic": _generic_set(bands) if generic_augmentations is None else generic_augmentations,
+            "survey": augmentations}
+    rows = [*SSL_ROWS, *SUPERVISED_ROWS, "raw-pixel PCA + logistic"]
+    rows += ["photometry + morphology + GB", _CONSTANT] if catalogue_baselines else []
+    unknown = [m for m in (methods or []) if m not in rows]
     if unknown or (methods is not None and not methods):
-        raise ValueError(f"methods={methods!r}: choose a non-empty list among {sorted(known)}.")
+        raise ValueError(f"methods={methods!r}: choose a non-empty list among {rows}.")
+    wanted = list(dict.fromkeys(methods)) if methods is not None else rows
     budgets = [int(n) for n in np.atleast_1d(n_labels)]
     n_classes = len(np.unique(ya))
     if min(budgets) < n_classes:
@@ -233,17 +307,18 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
     _, test_b = _split(yb, test_size, split_seed)
     if max(budgets) > len(train_a):
         raise ValueError(f"n_labels {max(budgets)} exceeds the {len(train_a)} images of A's training split.")
+    unlabelled = np.concatenate([xa, xb])  # what needs no labels: pretraining and the CNNs' normaliser
     t0 = time.perf_counter()
-    if embedder is None:
-        embedder = ContrastiveEmbedder(encoder=functools.partial(SmallCNN, width=width), normalize="asinh",
-                                       augmentations=augmentations, max_epochs=pretrain_epochs,
-                                       batch_size=batch_size, random_state=random_state)
-        embedder.fit(np.concatenate([xa, xb]))
+    for key in AUGMENTATION_SETS:  # only the embedders that a chosen SSL row needs
+        if key not in embedders and any(row in SSL_ROWS and _set_of(row) == key for row in wanted):
+            embedders[key] = ContrastiveEmbedder(
+                encoder=functools.partial(SmallCNN, width=width), normalize="asinh", augmentations=sets[key],
+                max_epochs=pretrain_epochs, batch_size=batch_size, random_state=random_state).fit(unlabelled)
     timings["pretrain"] = time.perf_counter() - t0
-    if augmentations is None:
-        augmentations = "auto"  # the embedder's own, copied by the fine-tuner
+    if sets["survey"] is None:
+        sets["survey"] = "auto"  # the embedder's own, copied by the fine-tuner
     catalogue = {}
-    if catalogue_baselines and (methods is None or {"photometry + morphology + GB", _CONSTANT} & set(methods)):
+    if catalogue_baselines and {"photometry + morphology + GB", _CONSTANT} & set(wanted):
         from .features import _catalogue_baselines
 
         t0 = time.perf_counter()
@@ -252,16 +327,17 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
                                        random_state=random_state, n_jobs=n_jobs)
         catalogue = {k: base[k] for k in ("photometry + morphology + GB", _CONSTANT)}
         timings["features"] = time.perf_counter() - t0
-    everything = _methods(embedder, augmentations, xa.shape[1], width=width, batch_size=batch_size,
-                       finetune_steps=finetune_steps, n_pca=min(16, min(budgets)), n_neighbors=min(5, min(budgets)),
-                       random_state=random_state, catalogue=catalogue)
-    estimators = everything if methods is None else {name: everything[name] for name in methods}
+    estimators = _methods(wanted, embedders, sets, normalize_on=unlabelled, target_images=xb, width=width,
+                          batch_size=batch_size, finetune_steps=finetune_steps, n_pca=min(16, min(budgets)),
+                          n_neighbors=min(5, min(budgets)), random_state=random_state, catalogue=catalogue)
 
     from ._protocol import _subset, fit_in_parallel
     from ..utils import WorkProgress
 
     seeds = rng.randint(np.iinfo(np.int32).max, size=(n_repeats, len(budgets)))
     tests = {"A": (xa[test_a], ya[test_a]), "B": (xb[test_b], yb[test_b])}
+    # AdaBN: A's test images through the network as fitted on A, B's through its copy with B's statistics
+    adapted = {"A": (*tests["A"], operator.attrgetter("estimator_")), "B": tests["B"]}
     scorers = {metric: check_scoring(scoring=metric)}
     tasks = []
     for r in range(n_repeats):
@@ -270,24 +346,24 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
             tasks += [(name, n, r, sub) for name in estimators]
     bar = WorkProgress(len(tasks), "cross-survey fits", enabled=bool(progress))
     t0 = time.perf_counter()
-    fits = fit_in_parallel(((estimators[name], xa[sub], ya[sub], tests, scorers, False, _n_steps)
-                            for name, n, r, sub in tasks), n_jobs)
-    rows = []
+    fits = fit_in_parallel(((estimators[name], xa[sub], ya[sub], adapted if name == _ADABN else tests, scorers,
+                             False, _n_steps) for name, n, r, sub in tasks), n_jobs)
+    records = []
     for (name, n, r, _), (scores, fit_time, _, n_steps) in zip(tasks, fits):
         for test in tests:
-            rows.append({"estimator": name, "n_labels": n, "repeat": r, "test": test, "metric": metric,
-                         "score": scores[test][metric], "fit_time": fit_time, "n_steps": n_steps})
+            records.append({"estimator": name, "n_labels": n, "repeat": r, "test": test, "metric": metric,
+                            "score": scores[test][metric], "fit_time": fit_time, "n_steps": n_steps})
         bar.update(f"{name}, {n} labels, repeat {r + 1}/{n_repeats}", fit_time)
         if verbose:
-            print(f"[cross_survey_study] {name}, {n} labels, repeat {r}: A {rows[-2]['score']:.3f}, "
-                  f"B {rows[-1]['score']:.3f} ({fit_time:.1f} s)", flush=True)
+            print(f"[cross_survey_study] {name}, {n} labels, repeat {r}: A {records[-2]['score']:.3f}, "
+                  f"B {records[-1]['score']:.3f} ({fit_time:.1f} s)", flush=True)
     bar.close()
     timings["fits"] = time.perf_counter() - t0
-    results = pd.DataFrame(rows, columns=["estimator", "n_labels", "repeat", "test", "metric", "score", "fit_time",
-                                          "n_steps"])
+    results = pd.DataFrame(records, columns=["estimator", "n_labels", "repeat", "test", "metric", "score", "fit_time",
+                                             "n_steps"])
     return {"results": results, "summary": summarize_cross_survey(results, metric),
             "findings": cross_survey_findings(results, metric), "timings": timings, "conditions": conditions,
-            "embedder": embedder}
+            "augmentations": sets, "embedders": embedders, "estimators": estimators}
 
 
 def _paired_drops(results: pd.DataFrame, metric: str) -> pd.DataFrame:

@@ -340,8 +340,10 @@ def _fit_and_score(estimator, X_train, y_train, tests, scorers, keep_predictions
                    one_thread=False, bootstrap=(0, None)):
     """Fit a clone on one subset and score it on each test set.
 
-    ``tests`` maps a name to ``(X, y)``; returns ``({test: {metric: score}}, fit time, the
-    predictions on the first test set or None, describe(model) or None)``. ``one_thread``:
+    ``tests`` maps a name to ``(X, y)``, or to ``(X, y, pick)`` where ``pick(model)`` is the
+    model scored on that set (e.g. the unadapted source model of a
+    :class:`~sklearn_ssl.estimators.BatchNormAdapter`); returns ``({test: {metric: score}}, fit
+    time, the predictions on the first test set or None, describe(model) or None)``. ``one_thread``:
     torch uses one thread (a worker of a parallel study), so that every fit computes the
     same whatever the number of workers. ``bootstrap`` is ``(n_resamples, seed)``: with
     ``n_resamples > 0`` the info (a dict) also holds ``"se_test"``, ``{test: {metric: standard
@@ -357,13 +359,16 @@ def _fit_and_score(estimator, X_train, y_train, tests, scorers, keep_predictions
         t0 = time.perf_counter()
         model.fit(X_train, y_train)
         fit_time = time.perf_counter() - t0
-        scores = {test: {metric: float(scorer(model, X, y)) for metric, scorer in scorers.items()}
-                  for test, (X, y) in tests.items()}
+        scores = {}
+        for test, (X, y, *pick) in tests.items():
+            scored = pick[0](model) if pick else model
+            scores[test] = {metric: float(scorer(scored, X, y)) for metric, scorer in scorers.items()}
         prediction = np.asarray(model.predict(next(iter(tests.values()))[0])) if keep_predictions else None
         info = describe(model) if describe is not None else None
         if bootstrap[0]:
-            info = dict(info or {}, se_test={test: bootstrap_scores(model, X, y, scorers, bootstrap[0], bootstrap[1])
-                                             for test, (X, y) in tests.items()})
+            info = dict(info or {}, se_test={
+                test: bootstrap_scores(pick[0](model) if pick else model, X, y, scorers, bootstrap[0], bootstrap[1])
+                for test, (X, y, *pick) in tests.items()})
     finally:
         torch.set_num_threads(threads)
     return scores, fit_time, prediction, info

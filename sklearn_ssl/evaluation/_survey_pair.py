@@ -1,8 +1,9 @@
 """The two surveys of the cross-survey study: the same galaxies observed under conditions A and B.
 
 :func:`make_survey_pair` simulates them, :func:`cross_survey_augmentations` spans their
-differences (PSF blur, noise, reddening) for pretraining. Both, and
-:data:`CROSS_SURVEY_CONDITIONS`, are re-exported by :mod:`sklearn_ssl.evaluation`.
+differences (PSF blur, noise, reddening) for pretraining, and :func:`generic_augmentations`
+is the control built without knowing them. All three, and :data:`CROSS_SURVEY_CONDITIONS`,
+are re-exported by :mod:`sklearn_ssl.evaluation`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import check_random_state
 
-__all__ = ["CROSS_SURVEY_CONDITIONS", "cross_survey_augmentations", "make_survey_pair"]
+__all__ = ["CROSS_SURVEY_CONDITIONS", "cross_survey_augmentations", "generic_augmentations", "make_survey_pair"]
 
 #: Observing conditions of the two surveys of :func:`cross_survey_study`: median r-band
 #: seeing FWHM (arcsec), factor on the sky noise per pixel, and E(B-V) drawn uniformly in a
@@ -120,3 +121,36 @@ def cross_survey_augmentations(catalogue_a, catalogue_b, bands, *, pixel_scale=0
                     PSFBlur(Uniform(0.0, tuple(blur.tolist()))),
                     GalacticReddening(coefficients, Uniform(0.0, span), difference=True),
                     GaussianNoise(Uniform(0.0, tuple(noise.tolist())))])
+
+
+def generic_augmentations(bands="gri", *, survey="sdss"):
+    """Augmentations of generic ranges, not built from any survey's conditions.
+
+    The control of :func:`cross_survey_augmentations`, which is built from the known
+    difference between the two surveys (an oracle a real study rarely has): flips and
+    rotations, then each photometric augmentation at its default range in
+    :mod:`sklearn_ssl.augment` -- a Gaussian PSF blur of sigma 0 to 1 px
+    (:class:`~sklearn_ssl.augment.PSFBlur`), a change of E(B-V) by the difference of two
+    draws from 0 to 0.5 (:class:`~sklearn_ssl.augment.GalacticReddening`), and Gaussian
+    noise of 0 to 0.1 of each band's spread (:class:`~sklearn_ssl.augment.GaussianNoise`,
+    ``relative=True``, as in the ``"auto"`` preset). Only the bands (for the extinction
+    coefficients) are needed: the same augmentations whatever the conditions.
+
+    Parameters
+    ----------
+    bands : str, default="gri"
+        Band letters, in channel order.
+    survey : str, default="sdss"
+        Key of :data:`sklearn_ssl.datasets.EXTINCTION_COEFFICIENTS`.
+
+    Returns
+    -------
+    augmentations : sklearn_ssl.augment.Compose
+    """
+    from ..augment import Compose, GalacticReddening, GaussianNoise, PSFBlur, RandomFlip, RandomRotation, Uniform
+    from ..datasets import EXTINCTION_COEFFICIENTS
+
+    coefficients = [EXTINCTION_COEFFICIENTS[survey][b] for b in bands]
+    return Compose([RandomFlip(), RandomRotation(), PSFBlur(Uniform(0.0, 1.0)),
+                    GalacticReddening(coefficients, Uniform(0.0, 0.5), difference=True),
+                    GaussianNoise(Uniform(0.0, 0.1), relative=True)])
