@@ -40,17 +40,18 @@ DEMO_SCOPE = {
              "several points between seeds. Networks train for a few epochs only. Nothing here supports a claim "
              "that one method beats another; run `sklearn-ssl demo` for that.",
     "default": "{n_repeats} label subsets at {n_budgets} budgets ({budgets} labels), so each comparison below is a "
-               "paired t-test with Holm's correction over the report, on {n_test} test galaxies. It cannot tell how "
+               "paired t-test with Holm's correction over the report, on {n_test} test galaxies. {tuning}It cannot "
+               "tell how "
                "the methods compare with the whole training split labelled, and its label ratios reach at most "
                "{ratio:g}x. The supervised and fine-tuned CNNs train for {steps} optimiser steps, too few for a CNN "
                "from scratch to fit {largest} labels on this survey: a finding that SSL beats the supervised CNN is "
                "therefore not established here. `sklearn-ssl demo --full` trains them longer, at more budgets up to "
                "the whole training split, on more galaxies.",
     "full": "{n_repeats} label subsets at {n_budgets} budgets up to the whole training split, with {steps} optimiser "
-            "steps per CNN: the paired t-tests with Holm's correction below are this survey's full study. {steps} "
+            "steps per CNN: the paired t-tests with Holm's correction below are this survey's full study. {tuning}{steps} "
             "steps are still too few for the supervised CNN to fit several hundred labels, so its rows at the larger "
             "budgets are a lower bound. It is one simulated survey, one pretraining and one test split: the "
-            "repeats vary the labelled subset only.",
+            "repeats vary the labelled subset and the networks' seeds, not the pretraining.",
 }
 
 
@@ -63,7 +64,16 @@ def scope_text(cfg: dict) -> str:
     return DEMO_SCOPE[mode].format(
         n_test=n_test, n_repeats=int(cfg.get("n_repeats", 1)), steps=cfg["finetune_steps"], largest=budgets[-1],
         n_budgets=len(budgets) + bool(cfg.get("all_labels")), budgets=" and ".join(map(str, budgets)),
-        ratio=budgets[-1] / budgets[0])
+        ratio=budgets[-1] / budgets[0], tuning=_tuning_text(cfg))
+
+
+def _tuning_text(cfg: dict) -> str:
+    """How the run chose each row's settings, and what its repeats vary (a sentence, or empty)."""
+    if not cfg.get("tune"):
+        return "Every row keeps its default settings (no search). "
+    return ("Every row but the constant predictors chose one of three settings (learning rate, regularisation) "
+            "by a grid search cross-validated inside each budget's own labels, so the test galaxies scored each "
+            "model once; the repeats also vary the networks' seeds. ")
 
 
 def _method_of(estimator: str) -> str:

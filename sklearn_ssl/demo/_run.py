@@ -40,23 +40,27 @@ __all__ = ["DEMO_SCOPE", "DEMO_SETTINGS", "DEMO_WALL_TIME_S", "run_demo"]
 #: searched for without labels; ``cross_survey`` holds the arguments of
 #: :func:`sklearn_ssl.evaluation.cross_survey_study` (labels from survey A, tests on A and on
 #: B, observed in worse conditions; ``"quick"``: its quick settings; None: skipped);
-#: ``n_jobs`` processes run the study's fits and measure the catalogue features (-1: every core).
+#: ``n_jobs`` processes run the study's fits and measure the catalogue features (-1: every core);
+#: ``tune``: every row is a grid search over three settings inside each budget's labels
+#: (``downstream_study(tune=True)``; off in the quick mode, whose one repeat supports no comparison);
+#: ``test_bootstrap``: resamples of the test galaxies for each score's ``se_test``.
 DEMO_SETTINGS = {
     "quick": dict(n_samples=400, image_size=24, width=8, epochs=6, batch_size=100, test_fraction=0.3,
                   budgets=(30, 100), all_labels=False, finetune_epochs=5, finetune_steps=60, photoz_bins=60,
                   semi_supervised=False, catalogue_baselines=False, n_repeats=1,
                   other_methods=("byol", "simsiam", "crossmodal"), rare_fraction=0.02, cross_survey="quick",
-                  n_jobs=-1),
+                  n_jobs=-1, tune=False, test_bootstrap=200),
     "default": dict(n_samples=600, image_size=32, width=8, epochs=10, batch_size=128, test_fraction=0.3,
                     budgets=(40, 160), all_labels=False, finetune_epochs=5, finetune_steps=100, photoz_bins=60,
                     semi_supervised=False, catalogue_baselines=True, n_repeats=5,
                     other_methods=("byol", "simsiam", "crossmodal"), rare_fraction=0.02, cross_survey="quick",
-                    n_jobs=-1),
+                    n_jobs=-1, tune=True, test_bootstrap=200),
     "full": dict(n_samples=1500, image_size=32, width=8, epochs=12, batch_size=128, test_fraction=0.3,
                  budgets=(40, 120, 350), all_labels=True, finetune_epochs=10, finetune_steps=300, photoz_bins=60,
                  semi_supervised=False, catalogue_baselines=True, n_repeats=5,
                  other_methods=("byol", "simsiam", "crossmodal"), rare_fraction=0.02,
-                 cross_survey=dict(target="redshift", catalogue_baselines=False), n_jobs=-1),
+                 cross_survey=dict(target="redshift", catalogue_baselines=False), n_jobs=-1, tune=True,
+                 test_bootstrap=200),
 }
 
 #: Wall time in seconds of ``sklearn-ssl demo`` in each mode on an idle 2-core CPU without
@@ -98,13 +102,15 @@ def _label_efficiency_runs(cfg, images, catalog, emb, n_test, progress, others=N
                            semi_supervised=cfg["semi_supervised"],
                            catalogue_baselines=cfg.get("catalogue_baselines", False), other_embedders=others,
                            bands=_BANDS, n_jobs=cfg.get("n_jobs"), memory=cfg.get("cache"),
+                           tune=cfg.get("tune", False), test_bootstrap=cfg.get("test_bootstrap", 0),
                            random_state=cfg["random_state"], keep_predictions=True, progress=progress)
     frames = [res[task].assign(task=task) for task in ("morphology", "redshift")]
     for frame in frames:
         frame.attrs = {}  # arrays in attrs break pd.concat
     table = pd.concat(frames, ignore_index=True)
     table["estimator"] = table["estimator"].map(_method_of)
-    table = table[["task", "estimator", "n_labels", "repeat", "metric", "score", "fit_time"]]
+    table = table[["task", "estimator", "n_labels", "repeat", "metric", "score", "fit_time",
+                   *[c for c in ("se_test", "params", "n_candidates") if c in table]]]
     preds = {_method_of(name): pred for (name, n, r), pred in res["redshift"].attrs["predictions"].items()
              if n == budgets[-1] and r == 0 and _method_of(name) not in _OTHER_FROZEN}
     return table, preds, res["redshift"].attrs["test_index"]
