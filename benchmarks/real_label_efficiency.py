@@ -70,13 +70,14 @@ import pandas as pd
 import torch
 from sklearn.decomposition import PCA
 from sklearn.frozen import FrozenEstimator
-from sklearn.linear_model import LogisticRegressionCV
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from sklearn_ssl import ContrastiveEmbedder
 from sklearn_ssl import augment as A
-from sklearn_ssl.evaluation._downstream import _SemiSupervisedProbe, _training_pool
+from sklearn_ssl.evaluation._downstream import STUDY_GRIDS, _SemiSupervisedProbe, _training_pool, study_grid
+from sklearn_ssl.evaluation import tuned
 from sklearn_ssl.nn.encoders import SmallCNN
 from sklearn_ssl.evaluation import (best_rival, budget_comparisons, comparison_table, family_findings,
                                     label_efficiency, label_ratio_findings, summarize_label_efficiency)
@@ -126,7 +127,11 @@ def make_augmentations(name: str, size: int):
 
 
 # -- estimators -----------------------------------------------------------------------------
-def _logistic(seed):
+def _logistic(seed, tune=False):
+    """The probe of the frozen rows: with ``tune`` a plain logistic regression whose C the study's grid search
+    chooses (the same three candidates as every other row), else C by its own inner cross-validation."""
+    if tune:
+        return LogisticRegression(max_iter=3000, class_weight="balanced", random_state=seed)
     return LogisticRegressionCV(Cs=np.logspace(-3, 1, 6), cv=3, scoring="roc_auc", max_iter=3000, class_weight="balanced",
                                 random_state=seed)
 
@@ -175,6 +180,13 @@ def parse_args(argv=None):
     p.add_argument("--limit", type=int, default=None, help="use a random subset of the images")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-tune", dest="tune", action="store_false",
+                   help="fit every row with fixed settings (the runs before issue 27) instead of a grid search over "
+                        "three settings per row inside each budget's labels (STUDY_GRIDS)")
+    p.add_argument("--pretrainings", type=int, default=3,
+                   help="SSL pretrainings with seeds seed, seed+1, ...; repeat r uses pretraining r %% K")
+    p.add_argument("--test-bootstrap", type=int, default=200, help="bootstrap resamples of the test set (se_test)")
+    p.add_argument("--fit-jobs", type=int, default=None, help="processes running the fits (label_efficiency's n_jobs)")
     p.add_argument("--out", default="real_label_efficiency_out")
     p.add_argument("--quick", action="store_true", help="tiny smoke run (subset, 1 epoch, small budgets)")
     args = p.parse_args(argv)
@@ -182,6 +194,7 @@ def parse_args(argv=None):
         args.limit, args.image_size, args.epochs, args.width = args.limit or 400, 16, 1, 8
         args.n_repeats, args.test_size, args.sup_steps, args.ft_steps = 1, 100, 4, 4
         args.budgets, args.semi_budgets, args.ssl_batch_size = "20,50", "20", 128
+        args.pretrainings, args.test_bootstrap = min(args.pretrainings, 2), 20
     if args.no_catalogue and args.catalogue_only:
         p.error("--catalogue-only and --no-catalogue exclude each other.")
     if args.catalogue_only and args.selection != "random":
@@ -224,10 +237,11 @@ def main(argv=None):
                normalize="standard", batch_size=args.ssl_batch_size, max_epochs=args.epochs, lr=args.ssl_lr,
                device="cpu", random_state=args.seed)
     t0 = time.perf_counter()
-    emb = ContrastiveEmbedder(**ssl).fit(X)
+    embs = [ContrastiveEmbedder(**{**ssl, "random_state": args.seed + i}).fit(X) for i in range(args.pretrainings)]
+    emb = embs[0]
     timings["ssl_pretrain_s"] = time.perf_counter() - t0
-    print(f"SSL pretraining: {args.epochs} epochs in {timings['ssl_pretrain_s']:.0f} s "
-          f"(final loss {emb.net_.history[-1, 'train_loss']:.3f})", flush=True)
+    print(f"SSL pretraining: {args.pretrainings} x {args.epochs} epochs in {timings['ssl_pretrain_s']:.0f} s "
+          f"(final losses {', '.join('%.3f' % e.net_.history[-1, 'train_loss'] for e in embs)})", flush=True)
     t0 = time.perf_counter()
     pca = make_pipeline(FunctionTransformer(_flatten), StandardScaler(),
                         PCA(n_components=64, random_state=args.seed)).fit(X)
@@ -235,33 +249,40 @@ def main(argv=None):
 
     ft = dict(batch_size=64, lr=1e-3, device="cpu", random_state=args.seed)
     estimators = {
-        "SSL frozen + logistic": make_pipeline(FrozenEstimator(emb), StandardScaler(), _logistic(args.seed)),
+        "SSL frozen + logistic": [make_pipeline(FrozenEstimator(e), StandardScaler(), _logistic(args.seed, args.tune))
+                                  for e in embs],
         # min_steps: as many optimiser steps at 50 labels as at 4,500 (50 labels = 300 epochs)
         "supervised CNN": FineTunedClassifier(None, encoder=encoder, augmentations=augs, normalize="standard",
                                               max_epochs=3, min_steps=args.sup_steps, **ft),
-        "raw-pixel PCA + logistic": make_pipeline(FrozenEstimator(pca), StandardScaler(), _logistic(args.seed)),
+        "raw-pixel PCA + logistic": make_pipeline(FrozenEstimator(pca), StandardScaler(),
+                                                  _logistic(args.seed, args.tune)),
     }
-    fine_tuned = {"SSL fine-tuned": FineTunedClassifier(
-        FrozenEstimator(emb), encoder_lr=args.ft_encoder_lr, max_epochs=3, min_steps=args.ft_steps,
-        **{**ft, "lr": args.ft_lr})}
+    # tuned: the grid searches the head's rate and the encoder follows at a tenth of it ("auto")
+    fine_tuned = {"SSL fine-tuned": [FineTunedClassifier(
+        FrozenEstimator(e), encoder_lr="auto" if args.tune else args.ft_encoder_lr, max_epochs=3,
+        min_steps=args.ft_steps, **{**ft, "lr": args.ft_lr}) for e in embs]}
     common = dict(test_size=args.test_size, n_repeats=args.n_repeats, scoring=SCORING, task="classification",
-                  random_state=args.seed, verbose=1, selection=args.selection)
+                  random_state=args.seed, verbose=1, selection=args.selection, seed_per_repeat=args.tune,
+                  test_bootstrap=args.test_bootstrap, n_jobs=args.fit_jobs)
     if args.selection != "random":
         common["selection_features"] = emb.transform(X)
     if not args.no_catalogue:
         estimators.update(catalogue_estimators(X, args, timings))
     parts = []
     t0 = time.perf_counter()
-    parts.append(label_efficiency(estimators, X, y, budgets, **common))
+    parts.append(label_efficiency(estimators, X, y, budgets, param_grids=_grids(estimators, args), **common))
     timings["frozen_supervised_pca_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    parts.append(label_efficiency(fine_tuned, X, y, ft_budgets, **common))
+    parts.append(label_efficiency(fine_tuned, X, y, ft_budgets, param_grids=_grids(fine_tuned, args), **common))
     timings["fine_tune_s"] = time.perf_counter() - t0
     if semi_budgets:
         # the training split only (as label_efficiency draws it for this seed), each labelled image once
         pool = _training_pool(X, y, args.test_size, True, args.seed)
+        probe = _logistic(args.seed, args.tune)
+        if args.tune:  # searched on the embeddings of the budget's labels, as in downstream_study
+            probe = tuned(make_pipeline(probe), STUDY_GRIDS["logistic"], scoring="roc_auc", random_state=args.seed)
         semi = {"semi-supervised": _SemiSupervisedProbe(
-            ContrastiveEmbedder(**ssl, label_weight=args.label_weight), _logistic(args.seed), unlabelled=pool)}
+            ContrastiveEmbedder(**ssl, label_weight=args.label_weight), probe, unlabelled=pool)}
         t0 = time.perf_counter()
         parts.append(label_efficiency(semi, X, y, semi_budgets, **{**common, "n_repeats": 1}))
         timings["semi_supervised_s"] = time.perf_counter() - t0
@@ -286,6 +307,13 @@ def main(argv=None):
     save_plot(results, os.path.join(args.out, "real_label_efficiency.png"), args)
     print("timings (s):", {k: round(v, 1) for k, v in timings.items()})
     return results, summary
+
+
+def _grids(estimators, args):
+    """The grid of each row (``STUDY_GRIDS``, three settings each) with ``--tune``, else None."""
+    if not args.tune:
+        return None
+    return {name: grid for name, est in estimators.items() if (grid := study_grid(est)) is not None}
 
 
 def catalogue_estimators(X, args, timings):
