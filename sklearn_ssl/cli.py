@@ -166,6 +166,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--max-epochs", type=_positive_int,
                       help=f"pretraining epochs (default: {dflt['epochs']}; {quick['epochs']} with --quick, "
                            f"{full['epochs']} with --full)")
+    demo.add_argument("--tune", action="store_true",
+                      help="choose every row's settings by a grid search over three candidates inside each label "
+                           "budget's labels (the study protocol of docs/downstream.rst); the networks then train "
+                           "about 10 times as long")
     demo.add_argument("--cache", default="auto",
                       help="folder caching the catalogue features, so that a second run skips measuring them "
                            "('auto': $XDG_CACHE_HOME/sklearn-ssl or ~/.cache/sklearn-ssl; 'none': no cache)")
@@ -571,7 +575,7 @@ def cmd_demo(args) -> int:
     mode = "quick" if args.quick else "full" if args.full else "default"
     run_demo(out=args.out, mode=mode, n_samples=args.n_samples, epochs=args.max_epochs,
              cache=None if args.cache.lower() == "none" else args.cache,
-             device=args.device, random_state=args.seed, progress=not args.quiet)
+             device=args.device, random_state=args.seed, progress=not args.quiet, tune=args.tune or None)
     _stop_workers()
     return 0
 

@@ -834,15 +834,17 @@ def test_demo_says_up_front_how_long_it_takes():
     assert DEMO_WALL_TIME_S["quick"] < 60 and DEMO_WALL_TIME_S["default"] <= 300  # the measured times promised
 
 
-@pytest.mark.parametrize("flags, mode, progress", [([], "default", True), (["--quick", "--quiet"], "quick", False),
-                                                    (["--full"], "full", True)])
-def test_demo_flags_reach_run_demo(flags, mode, progress, monkeypatch, tmp_path):
+@pytest.mark.parametrize("flags, mode, progress, tune", [([], "default", True, None),
+                                                          (["--quick", "--quiet"], "quick", False, None),
+                                                          (["--full", "--tune"], "full", True, True)])
+def test_demo_flags_reach_run_demo(flags, mode, progress, tune, monkeypatch, tmp_path):
     from sklearn_ssl import demo
 
     seen = {}
     monkeypatch.setattr(demo, "run_demo", lambda **kwargs: seen.update(kwargs))
     assert run("demo", *flags, "--out", tmp_path / "r", "--cache", "none") == 0
     assert seen["mode"] == mode and seen["progress"] is progress and seen["cache"] is None
+    assert seen["tune"] is tune
 
 
 def test_demo_modes_are_exclusive(capsys):

@@ -70,7 +70,8 @@ def scope_text(cfg: dict) -> str:
 def _tuning_text(cfg: dict) -> str:
     """How the run chose each row's settings, and what its repeats vary (a sentence, or empty)."""
     if not cfg.get("tune"):
-        return "Every row keeps its default settings (no search). "
+        return ("Every row keeps its default settings (no search; `sklearn-ssl demo --tune` chooses them inside each "
+                "budget's labels, as the study protocol does). ")
     return ("Every row but the constant predictors chose one of three settings (learning rate, regularisation) "
             "by a grid search cross-validated inside each budget's own labels, so the test galaxies scored each "
             "model once; the repeats also vary the networks' seeds. ")

@@ -42,7 +42,8 @@ __all__ = ["DEMO_SCOPE", "DEMO_SETTINGS", "DEMO_WALL_TIME_S", "run_demo"]
 #: B, observed in worse conditions; ``"quick"``: its quick settings; None: skipped);
 #: ``n_jobs`` processes run the study's fits and measure the catalogue features (-1: every core);
 #: ``tune``: every row is a grid search over three settings inside each budget's labels
-#: (``downstream_study(tune=True)``; off in the quick mode, whose one repeat supports no comparison);
+#: (``downstream_study(tune=True)``, about 10 times the networks' training time: off in every mode,
+#: on with ``run_demo(tune=True)``, ``sklearn-ssl demo --tune``);
 #: ``test_bootstrap``: resamples of the test galaxies for each score's ``se_test``.
 DEMO_SETTINGS = {
     "quick": dict(n_samples=400, image_size=24, width=8, epochs=6, batch_size=100, test_fraction=0.3,
@@ -54,12 +55,12 @@ DEMO_SETTINGS = {
                     budgets=(40, 160), all_labels=False, finetune_epochs=5, finetune_steps=100, photoz_bins=60,
                     semi_supervised=False, catalogue_baselines=True, n_repeats=5,
                     other_methods=("byol", "simsiam", "crossmodal"), rare_fraction=0.02, cross_survey="quick",
-                    n_jobs=-1, tune=True, test_bootstrap=200),
+                    n_jobs=-1, tune=False, test_bootstrap=200),
     "full": dict(n_samples=1500, image_size=32, width=8, epochs=12, batch_size=128, test_fraction=0.3,
                  budgets=(40, 120, 350), all_labels=True, finetune_epochs=10, finetune_steps=300, photoz_bins=60,
                  semi_supervised=False, catalogue_baselines=True, n_repeats=5,
                  other_methods=("byol", "simsiam", "crossmodal"), rare_fraction=0.02,
-                 cross_survey=dict(target="redshift", catalogue_baselines=False), n_jobs=-1, tune=True,
+                 cross_survey=dict(target="redshift", catalogue_baselines=False), n_jobs=-1, tune=False,
                  test_bootstrap=200),
 }
 
@@ -147,7 +148,7 @@ def _small_cnn(in_channels, width):
 
 
 def run_demo(out="sklearn-ssl-report", *, mode="default", n_samples=None, epochs=None, device="auto",
-             cache="auto", random_state=0, progress=True, verbose=True):
+             cache="auto", tune=None, random_state=0, progress=True, verbose=True):
     """Run the method end to end on the synthetic survey and write a report folder.
 
     Simulates a survey (:func:`sklearn_ssl.datasets.make_galaxy_survey`), pretrains a
@@ -185,6 +186,10 @@ def run_demo(out="sklearn-ssl-report", *, mode="default", n_samples=None, epochs
         report says what each can and cannot conclude (:data:`DEMO_SCOPE`).
     n_samples, epochs : int or None
         Override the number of galaxies and of pretraining epochs.
+    tune : bool or None, default=None
+        Tune every row of the study by a grid search over three settings inside each
+        budget's labels (:func:`~sklearn_ssl.evaluation.downstream_study`'s ``tune``; the
+        networks then train about 10 times as long); None keeps the mode's setting (off).
     device : str, default="auto"
         Torch device for every network.
     cache : str, path, None or "auto", default="auto"
@@ -225,6 +230,8 @@ def run_demo(out="sklearn-ssl-report", *, mode="default", n_samples=None, epochs
         cfg["n_samples"] = int(n_samples)
     if epochs is not None:
         cfg["epochs"] = int(epochs)
+    if tune is not None:
+        cfg["tune"] = bool(tune)
     if cfg["n_samples"] < 40:
         raise ValueError(f"n_samples={cfg['n_samples']} is too small for a demo; use at least 40.")
     device = _resolve_device(str(device))
@@ -238,7 +245,8 @@ def run_demo(out="sklearn-ssl-report", *, mode="default", n_samples=None, epochs
     steps = Steps(6 + bool(others_wanted) + (bool(others_wanted) or rare_fraction > 0) + (cross is not None),
                    progress)
     if progress:
-        print(_expected_time(mode, n_samples is not None or epochs is not None), file=sys.stderr, flush=True)
+        print(_expected_time(mode, n_samples is not None or epochs is not None or bool(tune)), file=sys.stderr,
+              flush=True)
     t_start = time.perf_counter()
     with atomic_dir(out) as tmp:
         fig_dir = tmp / "figures"
