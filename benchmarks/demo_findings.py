@@ -9,6 +9,8 @@ from the stored files and compares, so the docs cannot drift from them.
 
     sklearn-ssl demo --quick --out /tmp/demo_quick
     python benchmarks/demo_findings.py --report /tmp/demo_quick    # -> results/demo_quick/
+    sklearn-ssl demo --tune --out /tmp/demo_tuned
+    python benchmarks/demo_findings.py --report /tmp/demo_tuned    # -> results/demo_default_tuned/
     python benchmarks/demo_findings.py                             # regenerate every stored findings.rst
 """
 
@@ -51,7 +53,7 @@ def findings_rst(folder=RESULTS) -> str:
     stored = json.loads((folder / "settings.json").read_text())
     cfg = stored["settings"]
     mode = _mode(cfg)
-    flag = "" if mode == "default" else f" --{mode}"
+    flag = ("" if mode == "default" else f" --{mode}") + (" --tune" if cfg.get("tune") else "")
     lines = [f"From the stored run in ``benchmarks/results/{folder.name}/`` (``sklearn-ssl demo{flag}``, seed "
              f"{cfg['random_state']}, {cfg['n_samples']} galaxies, {cfg['epochs']} epochs, "
              f"{int(table.repeat.nunique())} repeat(s) per budget, {stored['timings_s']['total']:.0f} s by the "
@@ -80,15 +82,20 @@ def findings_rst(folder=RESULTS) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _folder_name(cfg: dict) -> str:
+    """``demo_<mode>``, with ``_tuned`` for a run of ``sklearn-ssl demo --tune``."""
+    return f"demo_{_mode(cfg)}" + ("_tuned" if cfg.get("tune") else "")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--report", help="a demo's report folder to store first, in results/demo_<mode> "
-                                         "(default: regenerate every stored findings.rst)")
+                                         "(demo_<mode>_tuned for --tune; default: regenerate every stored "
+                                         "findings.rst)")
     args = parser.parse_args(argv)
     folders = stored_runs()
     if args.report:
-        mode = _mode(json.loads((Path(args.report) / "settings.json").read_text())["settings"])
-        folder = ROOT / f"demo_{mode}"
+        folder = ROOT / _folder_name(json.loads((Path(args.report) / "settings.json").read_text())["settings"])
         folder.mkdir(parents=True, exist_ok=True)
         for name in FILES:
             if (folder / name).exists():

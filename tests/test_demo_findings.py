@@ -29,7 +29,7 @@ def test_docs_findings_are_those_of_the_stored_results(folder):
 
 
 def test_the_stored_runs_are_those_of_every_demo_mode():
-    assert [p.name for p in RUNS] == ["demo_default", "demo_full", "demo_quick"]
+    assert [p.name for p in RUNS] == ["demo_default", "demo_default_tuned", "demo_full", "demo_quick"]
 
 
 def test_no_hand_typed_demo_findings_left_in_the_docs():
