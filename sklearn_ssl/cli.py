@@ -159,7 +159,7 @@ def _parser() -> argparse.ArgumentParser:
                                                            "budget, no tested findings")
     mode.add_argument("--full", action="store_true", help="the full study: 1,500 galaxies, four label budgets up "
                                                           "to the whole training split, longer CNN training "
-                                                          "(about 16 minutes on 2 cores)")
+                                                          "(about 12 minutes on 2 cores)")
     demo.add_argument("--n-samples", type=_positive_int,
                       help=f"number of synthetic galaxies (default: {dflt['n_samples']}; {quick['n_samples']} "
                            f"with --quick, {full['n_samples']} with --full)")

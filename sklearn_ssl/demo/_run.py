@@ -67,7 +67,7 @@ DEMO_SETTINGS = {
 #: Wall time in seconds of ``sklearn-ssl demo`` in each mode on an idle 2-core CPU without
 #: GPU, measured with ``/usr/bin/time`` (README, docs/benchmarks.rst give the date and machine).
 #: The demo prints it before it starts.
-DEMO_WALL_TIME_S = {"quick": 48, "default": 202, "full": 937}
+DEMO_WALL_TIME_S = {"quick": 40, "default": 158, "full": 745}
 
 def _flag(mode: str) -> str:
     return "" if mode == "default" else f" --{mode}"
