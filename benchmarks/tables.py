@@ -371,6 +371,20 @@ def similarity_index_1e7(folder: Path) -> str:
     return similarity_index_table(folder, 10_000_000)
 
 
+# -- the morphology test's measurement of docs/synthetic_survey.rst (morphology_needs_image) --
+@table("morphology_needs_image/accuracy", "morphology_needs_image")
+def morphology_needs_image(folder: Path) -> str:
+    """``rows.csv`` of benchmarks/morphology_needs_image.py: one row per seed."""
+    res = pd.read_csv(folder / "rows.csv")
+    rows = [("seed", "GB", "GB tuned", "CNN", "CNN - GB", "CNN - GB tuned", "CNN epochs", "CNN train acc.",
+             "red: GB / CNN", "blue: GB / CNN")]
+    for r in res.itertuples(index=False):
+        rows.append((r.seed, f"{r.gb:.3f}", f"{r.gb_tuned:.3f}", f"{r.cnn:.3f}", f"{r.cnn - r.gb:+.3f}",
+                     f"{r.cnn - r.gb_tuned:+.3f}", r.cnn_epochs, f"{r.cnn_train_accuracy:.3f}",
+                     f"{r.gb_red:.3f} / {r.cnn_red:.3f}", f"{r.gb_blue:.3f} / {r.cnn_blue:.3f}"))
+    return simple_table(rows) + "\n\n" + source_line(folder, read_meta(folder))
+
+
 # -- pages -----------------------------------------------------------------------------------
 _RST = re.compile(r"^\.\. tables:begin: (\S+)\n(.*?)^\.\. tables:end: (\S+)$", re.M | re.S)
 _MD = re.compile(r"^<!-- tables:begin: (\S+) -->\n(.*?)^<!-- tables:end: (\S+) -->$", re.M | re.S)
