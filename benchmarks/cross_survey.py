@@ -15,6 +15,12 @@ The work is done by :func:`sklearn_ssl.evaluation.cross_survey_study`.
 
     python benchmarks/cross_survey.py --out benchmarks/results/cross_survey
     python benchmarks/cross_survey.py --quick      # the demo's fast configuration
+    python benchmarks/cross_survey.py --quick --tune   # every row's settings chosen inside its budget's labels
+
+With ``--tune`` every row but the constant predictor is a grid search over three settings,
+cross-validated inside each budget's labels of A (``cross_survey_study(tune=True)``; about ten
+fits per row instead of one); ``meta.json`` records it, and without ``--out`` the files go to
+``benchmarks/results/cross_survey_tuned`` instead of ``benchmarks/results/cross_survey``.
 
 With ``--real PATH`` (``gz_kaggle_spiral_64.npz``, see ``../shared/data/README.md``) survey A
 is the real SDSS images (gri composites scaled to [0, 1], average-pooled to 32x32 px) and
@@ -71,6 +77,8 @@ def main(argv=None):
     p.add_argument("--finetune-steps", type=int, default=100)
     p.add_argument("--width", type=int, default=8)
     p.add_argument("--no-catalogue", action="store_true", help="skip the catalogue-feature baseline")
+    p.add_argument("--tune", action="store_true", help="choose every row's settings by a grid search inside each "
+                   "budget's labels of A (three candidates per row; cross_survey_study(tune=True))")
     p.add_argument("--real", default=None, help="npz of real SDSS images (images, morph_class) instead of the "
                    "synthetic pair")
     p.add_argument("--real-blur", type=float, default=1.5, help="PSF sigma (px at 32 px) added for survey B")
@@ -78,9 +86,12 @@ def main(argv=None):
     p.add_argument("--real-noise", type=float, default=0.03, help="Gaussian noise sigma added for survey B")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--random-state", type=int, default=0)
-    p.add_argument("--out", default=os.path.join("benchmarks", "results", "cross_survey"))
+    p.add_argument("--out", default=None, help="output folder (default: benchmarks/results/cross_survey, "
+                   "cross_survey_tuned with --tune)")
     p.add_argument("--verbose", type=int, default=1)
     args = p.parse_args(argv)
+    if args.out is None:  # a tuned run is not written over the untuned one
+        args.out = os.path.join("benchmarks", "results", "cross_survey" + ("_tuned" if args.tune else ""))
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
@@ -90,6 +101,7 @@ def main(argv=None):
         config = dict(n_samples=args.n_samples, image_size=args.image_size, n_labels=args.n_labels,
                       n_repeats=args.n_repeats, pretrain_epochs=args.pretrain_epochs,
                       finetune_steps=args.finetune_steps, width=args.width, catalogue_baselines=not args.no_catalogue)
+    config["tune"] = args.tune  # in meta.json's config too
     if args.real:
         config.pop("n_samples"), config.pop("image_size")
         res_config = dict(config, **real_surveys(args))

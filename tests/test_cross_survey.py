@@ -137,7 +137,9 @@ TINY = dict(image_size=16, pretrain_epochs=1, finetune_steps=2, width=4, batch_s
 def test_study_tiny_configuration_output():
     out = cross_survey_study(n_samples=40, n_labels=(4, 6), n_repeats=2, catalogue_baselines=False, **TINY)
     res = out["results"]
-    assert list(res.columns) == ["estimator", "n_labels", "repeat", "test", "metric", "score", "fit_time", "n_steps"]
+    assert list(res.columns) == ["estimator", "n_labels", "repeat", "test", "metric", "score", "fit_time", "n_steps",
+                                 "params", "n_candidates"]
+    assert res["params"].eq("").all() and res["n_candidates"].eq(1).all()  # untuned (tune=False): no search
     assert list(dict.fromkeys(res["estimator"])) == METHODS
     assert len(res) == len(METHODS) * 2 * 2 * 2  # budgets x repeats x test sets
     assert set(res["test"]) == {"A", "B"} and res["score"].between(0, 1).all()

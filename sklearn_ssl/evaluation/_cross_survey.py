@@ -21,7 +21,8 @@ their rows carry the set's name.
 from __future__ import annotations
 
 import functools
-import operator
+import json
+import numbers
 import time
 
 import numpy as np
@@ -144,16 +145,74 @@ def _set_of(row: str):
 
 
 def _n_steps(model) -> float:
+    model = getattr(model, "best_estimator_", model)  # a search's refitted model
     net = getattr(getattr(model, "estimator_", model), "net_", None)  # a BatchNormAdapter's fitted network
     return float(sum(len(epoch["batches"]) for epoch in net.history)) if net is not None else np.nan
+
+
+def _describe(model) -> dict:
+    """What a fit reports beside its scores: optimiser steps, the chosen setting and the number of candidates."""
+    from ._protocol import _search_result
+
+    return {"n_steps": _n_steps(model), **_search_result(model)}
+
+
+def _source_model(model):
+    """The network a :class:`~sklearn_ssl.estimators.BatchNormAdapter` fitted on A (its statistics as
+    learned there), through a search's refitted model: what the AdaBN row is scored with on A."""
+    return getattr(model, "best_estimator_", model).estimator_
+
+
+class _OnSource:
+    """A scorer that scores a BatchNormAdapter's network as fitted on the labelled survey (``estimator_``), not
+    its copy adapted to the target survey: the inner cross-validation of the AdaBN row holds out labelled images
+    of A, which the adapted copy is not meant for (and B's labels are never used)."""
+
+    def __init__(self, scorer):
+        self.scorer = scorer
+
+    def __call__(self, estimator, X, y, **kwargs):
+        return self.scorer(_source_model(estimator), X, y, **kwargs)
+
+
+#: The number of neighbours searched by the kNN rows with ``tune=True`` (capped, see :func:`_knn_grid`).
+_NEIGHBOURS = (1, 3, 5)
+
+
+def _knn_grid(y, inner_cv: int, seed: int) -> dict:
+    """The kNN rows' grid for a budget's labels ``y``: :data:`_NEIGHBOURS`, none above the smallest training fold
+    of the inner cross-validation (the folds the search will use); three values always, the largest repeated
+    where that fold holds fewer than 3 labels."""
+    from ._tuning import BudgetCV
+
+    cap = min(len(train) for train, _ in BudgetCV(inner_cv, random_state=seed).split(np.zeros(len(y)), y))
+    values = [min(k, cap) for k in _NEIGHBOURS]
+    if cap >= len(_NEIGHBOURS) and len(set(values)) < len(values):
+        values = [1, cap - 1, cap]
+    return {"kneighborsclassifier__n_neighbors": values}
+
+
+def _grid(name: str, estimator) -> dict | None:
+    """The three-setting grid of a row with ``tune=True`` (``STUDY_GRIDS`` of ``_downstream``; None for
+    the constant predictor and the kNN rows, whose grid depends on the budget: :func:`_knn_grid`)."""
+    from ._downstream import study_grid
+
+    if name == _CONSTANT or name.startswith("SSL frozen + kNN"):
+        return None
+    if name == _ADABN:  # the wrapped network's learning rate
+        return {f"estimator__{key}": values for key, values in study_grid(estimator.estimator).items()}
+    grid = study_grid(estimator)
+    if grid is None:
+        raise RuntimeError(f"no tuning grid for the row {name!r}.")
+    return grid
 
 
 def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_samples=480, image_size=32,
                        bands="gri", conditions_a=None, conditions_b=None, embedder=None, augmentations=None,
                        generic_augmentations=None, n_labels=(10, 30, 100), n_repeats=5, test_size=0.25,
                        pretrain_epochs=15, finetune_steps=100, width=8, batch_size=64, catalogue_baselines=True,
-                       methods=None, metric="accuracy", n_jobs=None, random_state=0, progress=False,
-                       verbose=0) -> dict:
+                       methods=None, metric="accuracy", tune=False, inner_cv=3, test_bootstrap=0, n_jobs=None,
+                       random_state=0, progress=False, verbose=0) -> dict:
     """Labels from survey A only, test images from A and from B: who keeps their score?
 
     Two augmentation sets (:data:`AUGMENTATION_SETS`) are compared: ``survey``, spanning the
@@ -184,6 +243,26 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
     these are the same galaxies, so the drop A - B is due to the conditions alone. What
     needs no labels is given to every network alike: B's unlabelled images (its test
     images included) enter the pretraining, the supervised CNNs' normaliser and AdaBN.
+
+    With ``tune=False`` (the default) every row is fitted with the settings above. With
+    ``tune=True`` each row's settings are chosen as in
+    :func:`~sklearn_ssl.evaluation.label_efficiency` with ``param_grids``: every row but the
+    constant predictor becomes a :class:`~sklearn.model_selection.GridSearchCV` over three
+    settings (:func:`~sklearn_ssl.evaluation.tuned`), cross-validated on ``metric`` inside
+    the budget's own labels of A (:class:`~sklearn_ssl.evaluation.BudgetCV`, at most
+    ``inner_cv`` folds, seeded per budget and repeat) and refitted on all of them; the test
+    splits of A and B are used once, to score the refitted model, and B's labels never
+    enter a choice. The grids are those of
+    :func:`~sklearn_ssl.evaluation.downstream_study` (``STUDY_GRIDS``): ``lr`` 3e-4, 1e-3,
+    3e-3 for the supervised CNNs and 3e-3, 1e-2, 3e-2 for ``SSL fine-tuned``;
+    ``logisticregression__C`` 0.1, 1, 10 for the logistic probes and ``raw-pixel PCA +
+    logistic`` (whose PCA then keeps at most half the smallest budget's components, so that
+    the inner training folds fit them); the gradient boosting's learning rate 0.03, 0.1, 0.3;
+    for the kNN rows 1, 3 and 5 neighbours, capped at the smallest inner training fold (the
+    largest value repeated where that fold holds fewer than 3 labels, so that every row has
+    3 candidates). ``supervised CNN + AdaBN`` searches its network's ``estimator__lr`` (the
+    supervised CNN's grid), each candidate scored on the held-out fold with the network as
+    fitted on A, not with B's statistics.
 
     Parameters
     ----------
@@ -226,7 +305,18 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
         embedders of the chosen SSL rows are pretrained.
     metric : {"accuracy", "balanced_accuracy"}, default="accuracy"
         Score of the predictions (balanced accuracy, the mean recall per class, for
-        imbalanced classes).
+        imbalanced classes). Also what the searches of ``tune=True`` maximise.
+    tune : bool, default=False
+        Choose every row's settings by a grid search inside each budget's labels (see
+        above); False fits the rows as they are (fast: the demo's quick study).
+    inner_cv : int, default=3
+        Folds of the inner cross-validation of ``tune=True`` (fewer where the rarest class of
+        a budget has fewer labels; at least 2).
+    test_bootstrap : int, default=0
+        With a positive number, the standard error of each score due to the test set's own
+        sampling: the standard deviation of the score over that many bootstrap resamples of
+        the test objects (:func:`~sklearn_ssl.evaluation.bootstrap_scores`), in the
+        ``se_test`` column. 0: none.
     n_jobs : int or None
         Processes measuring the images' :class:`~sklearn_ssl.GalaxyFeatures` and running the
         fits (as in :func:`~sklearn_ssl.evaluation.label_efficiency`: each worker's torch
@@ -242,13 +332,17 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
     out : dict
         ``"results"``: tidy DataFrame with columns ``estimator``, ``n_labels``,
         ``repeat``, ``test`` (``"A"`` or ``"B"``), ``metric``, ``score``, ``fit_time``
-        (seconds) and ``n_steps`` (optimiser steps of network fits, else NaN);
-        ``"summary"``: :func:`summarize_cross_survey`; ``"findings"``: sentences by the
-        rule of :func:`~sklearn_ssl.evaluation.paired_comparison` (where SSL wins, ties or
-        loses on each test set and in its drop); ``"timings"``: seconds per stage;
+        (seconds), ``n_steps`` (optimiser steps of network fits, else NaN), ``params``
+        (the setting chosen by ``tune=True``, as JSON; empty for an untuned fit) and
+        ``n_candidates`` (the settings searched: 3 for a tuned row, 1 untuned); with
+        ``test_bootstrap`` also ``se_test``; ``"summary"``: :func:`summarize_cross_survey`;
+        ``"findings"``: sentences by the rule of
+        :func:`~sklearn_ssl.evaluation.paired_comparison` (where SSL wins, ties or loses on
+        each test set and in its drop); ``"timings"``: seconds per stage;
         ``"conditions"``: the two surveys' conditions; ``"augmentations"``: the two sets
         by name; ``"embedders"``: the pretrained embedders by set; ``"estimators"``: the
-        (unfitted) estimator of each row, as cloned for every fit.
+        (unfitted) estimator of each row, as cloned for every fit (with ``tune=True``, the
+        estimator each search starts from).
 
     Notes
     -----
@@ -262,6 +356,8 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
         raise ValueError(f"metric must be one of {sorted(_METRICS)}, got {metric!r}.")
     if target not in ("morphology", "redshift"):
         raise ValueError(f"target must be 'morphology' or 'redshift', got {target!r}.")
+    if not (isinstance(test_bootstrap, numbers.Integral) and test_bootstrap >= 0):
+        raise ValueError(f"test_bootstrap must be a non-negative integer, got {test_bootstrap!r}.")
     timings = {}
     t0 = time.perf_counter()
     if (survey_a is None) != (survey_b is None):
@@ -327,40 +423,57 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
                                        random_state=random_state, n_jobs=n_jobs)
         catalogue = {k: base[k] for k in ("photometry + morphology + GB", _CONSTANT)}
         timings["features"] = time.perf_counter() - t0
+    # tuned, the PCA keeps at most half the smallest budget's components: the inner training folds must fit them
     estimators = _methods(wanted, embedders, sets, normalize_on=unlabelled, target_images=xb, width=width,
-                          batch_size=batch_size, finetune_steps=finetune_steps, n_pca=min(16, min(budgets)),
+                          batch_size=batch_size, finetune_steps=finetune_steps,
+                          n_pca=min(16, max(1, min(budgets) // 2) if tune else min(budgets)),
                           n_neighbors=min(5, min(budgets)), random_state=random_state, catalogue=catalogue)
+    grids = {name: _grid(name, est) for name, est in estimators.items()} if tune else {}
 
     from ._protocol import _subset, fit_in_parallel
+    from ._tuning import tuned
     from ..utils import WorkProgress
 
     seeds = rng.randint(np.iinfo(np.int32).max, size=(n_repeats, len(budgets)))
+    # drawn after the subsets' seeds, so that the subsets are those of an untuned study with the same seed
+    fold_seeds = rng.randint(np.iinfo(np.int32).max, size=(n_repeats, len(budgets)))
     tests = {"A": (xa[test_a], ya[test_a]), "B": (xb[test_b], yb[test_b])}
     # AdaBN: A's test images through the network as fitted on A, B's through its copy with B's statistics
-    adapted = {"A": (*tests["A"], operator.attrgetter("estimator_")), "B": tests["B"]}
+    adapted = {"A": (*tests["A"], _source_model), "B": tests["B"]}
     scorers = {metric: check_scoring(scoring=metric)}
     tasks = []
     for r in range(n_repeats):
         for b, n in enumerate(budgets):
             sub = train_a[_subset(ya[train_a], n, True, np.random.RandomState(seeds[r, b]))]
-            tasks += [(name, n, r, sub) for name in estimators]
+            for name, est in estimators.items():
+                if tune and name != _CONSTANT:  # a search inside this budget's labels of A only
+                    seed = int(fold_seeds[r, b])
+                    grid = _knn_grid(ya[sub], inner_cv, seed) if grids[name] is None else grids[name]
+                    scoring = _OnSource(scorers[metric]) if name == _ADABN else scorers[metric]
+                    est = tuned(est, grid, scoring=scoring, cv=inner_cv, random_state=seed)
+                tasks.append((name, n, r, sub, est))
+    boot = [(test_bootstrap, int(s)) for s in rng.randint(np.iinfo(np.int32).max, size=len(tasks))]
     bar = WorkProgress(len(tasks), "cross-survey fits", enabled=bool(progress))
     t0 = time.perf_counter()
-    fits = fit_in_parallel(((estimators[name], xa[sub], ya[sub], adapted if name == _ADABN else tests, scorers,
-                             False, _n_steps) for name, n, r, sub in tasks), n_jobs)
+    fits = fit_in_parallel(((est, xa[sub], ya[sub], adapted if name == _ADABN else tests, scorers, False, _describe,
+                             False, boot[i]) for i, (name, n, r, sub, est) in enumerate(tasks)), n_jobs)
     records = []
-    for (name, n, r, _), (scores, fit_time, _, n_steps) in zip(tasks, fits):
+    for (name, n, r, _, _), (scores, fit_time, _, info) in zip(tasks, fits):
+        params = json.dumps(info["params"], sort_keys=True, default=str) if info["params"] else ""
         for test in tests:
             records.append({"estimator": name, "n_labels": n, "repeat": r, "test": test, "metric": metric,
-                            "score": scores[test][metric], "fit_time": fit_time, "n_steps": n_steps})
+                            "score": scores[test][metric], "fit_time": fit_time, "n_steps": info["n_steps"],
+                            "params": params, "n_candidates": info["n_candidates"],
+                            **({"se_test": info["se_test"][test][metric]} if test_bootstrap else {})})
         bar.update(f"{name}, {n} labels, repeat {r + 1}/{n_repeats}", fit_time)
         if verbose:
             print(f"[cross_survey_study] {name}, {n} labels, repeat {r}: A {records[-2]['score']:.3f}, "
-                  f"B {records[-1]['score']:.3f} ({fit_time:.1f} s)", flush=True)
+                  f"B {records[-1]['score']:.3f} ({fit_time:.1f} s)" + (f" {params}" if params else ""), flush=True)
     bar.close()
     timings["fits"] = time.perf_counter() - t0
-    results = pd.DataFrame(records, columns=["estimator", "n_labels", "repeat", "test", "metric", "score", "fit_time",
-                                             "n_steps"])
+    columns = ["estimator", "n_labels", "repeat", "test", "metric", "score", "fit_time", "n_steps", "params",
+               "n_candidates"]
+    results = pd.DataFrame(records, columns=columns + (["se_test"] if test_bootstrap else []))
     return {"results": results, "summary": summarize_cross_survey(results, metric),
             "findings": cross_survey_findings(results, metric), "timings": timings, "conditions": conditions,
             "augmentations": sets, "embedders": embedders, "estimators": estimators}
@@ -393,7 +506,10 @@ def summarize_cross_survey(results: pd.DataFrame, metric: str = "accuracy") -> p
     summary : pandas.DataFrame
         One row per estimator and budget: ``mean_A``, ``se_A``, ``mean_B``, ``se_B``,
         ``drop`` (mean of the paired differences A - B), ``se_drop`` and ``n_repeats``.
-        Standard errors are ``std(ddof=1) / sqrt(n_repeats)`` (NaN for one repeat).
+        Standard errors are ``std(ddof=1) / sqrt(n_repeats)`` (NaN for one repeat). Where
+        the results have ``se_test`` (``cross_survey_study(test_bootstrap=...)``) also
+        ``se_test_A`` and ``se_test_B``, its mean over the repeats: the standard error that
+        each test set's own sampling adds to a score.
 
     Examples
     --------
@@ -409,8 +525,13 @@ def summarize_cross_survey(results: pd.DataFrame, metric: str = "accuracy") -> p
     se = g[["A", "B", "drop"]].std(ddof=1).div(np.sqrt(g.size()), axis=0)
     out["se_A"], out["se_B"], out["se_drop"] = se["A"], se["B"], se["drop"]
     out["n_repeats"] = g.size()
-    return out.reset_index()[["estimator", "n_labels", "mean_A", "se_A", "mean_B", "se_B", "drop", "se_drop",
-                              "n_repeats"]]
+    columns = ["estimator", "n_labels", "mean_A", "se_A", "mean_B", "se_B", "drop", "se_drop", "n_repeats"]
+    if "se_test" in results:  # the test sets' own sampling error, the same test objects in every repeat
+        sub = results[results["metric"] == metric]
+        se_test = sub.groupby(["estimator", "n_labels", "test"], sort=False)["se_test"].mean().unstack("test")
+        out["se_test_A"], out["se_test_B"] = se_test["A"], se_test["B"]
+        columns += ["se_test_A", "se_test_B"]
+    return out.reset_index()[columns]
 
 
 def cross_survey_findings(results: pd.DataFrame, metric: str = "accuracy", *, ssl_rows=SSL_ROWS,
