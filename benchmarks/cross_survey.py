@@ -84,6 +84,8 @@ def main(argv=None):
     p.add_argument("--real-blur", type=float, default=1.5, help="PSF sigma (px at 32 px) added for survey B")
     p.add_argument("--real-dim", type=float, default=0.6, help="flux factor of survey B")
     p.add_argument("--real-noise", type=float, default=0.03, help="Gaussian noise sigma added for survey B")
+    p.add_argument("--test-bootstrap", type=int, default=0, help="bootstrap resamples of each test set for "
+                   "its own standard error (se_test columns; 0: none)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--random-state", type=int, default=0)
     p.add_argument("--out", default=None, help="output folder (default: benchmarks/results/cross_survey, "
@@ -102,6 +104,7 @@ def main(argv=None):
                       n_repeats=args.n_repeats, pretrain_epochs=args.pretrain_epochs,
                       finetune_steps=args.finetune_steps, width=args.width, catalogue_baselines=not args.no_catalogue)
     config["tune"] = args.tune  # in meta.json's config too
+    config["test_bootstrap"] = args.test_bootstrap
     if args.real:
         config.pop("n_samples"), config.pop("image_size")
         res_config = dict(config, **real_surveys(args))

@@ -18,6 +18,7 @@ the table of docs/synthetic_survey.rst from them. About 6 minutes per seed on a 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
@@ -48,7 +49,7 @@ def measure(seed: int) -> dict:
     gb = HistGradientBoostingClassifier(min_samples_leaf=5, random_state=seed).fit(F[train], y[train])
     tuned = GridSearchCV(HistGradientBoostingClassifier(min_samples_leaf=5, random_state=seed),
                          {"learning_rate": [0.03, 0.1, 0.3]}, cv=3).fit(F[train], y[train])
-    cnn = FineTunedClassifier(None, encoder=SmallCNN(in_channels=5, width=16), lr=3e-3, max_epochs=200,
+    cnn = FineTunedClassifier(None, encoder=functools.partial(SmallCNN, width=16), lr=3e-3, max_epochs=200,
                               early_stopping=True, validation_fraction=0.2, n_iter_no_change=30,
                               batch_size=64, device="cpu", random_state=seed).fit(X[train], y[train])
     answers = {"gb": gb.predict(F[test]), "gb_tuned": tuned.predict(F[test]), "cnn": cnn.predict(X[test])}
