@@ -36,7 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import sys
 import time
 
 import numpy as np
@@ -44,6 +44,9 @@ import torch
 
 from sklearn_ssl.evaluation import CROSS_SURVEY_QUICK, cross_survey_study
 from sklearn_ssl.plotting import plot_cross_survey
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tables import write_meta  # noqa: E402
 
 
 def rst_table(summary, digits=3) -> str:
@@ -154,10 +157,9 @@ def run(target, config, args, out, embedders):
                        if k not in ("survey_a", "survey_b", "augmentations", "generic_augmentations")},
             "conditions": res["conditions"], "timings_s": res["timings"], "wall_s": wall, "process_cpu_s": cpu,
             "load_average_before": load_before, "load_average_after": os.getloadavg(),
-            "machine": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
+            "torch_threads": torch.get_num_threads(),
             "cpu_count": os.cpu_count()}
-    with open(os.path.join(out, "meta.json"), "w") as fh:
-        json.dump(meta, fh, indent=1)
+    write_meta(out, **json.loads(json.dumps(meta, default=str)))  # command, commit, date and machine too
     table = rst_table(res["summary"])
     with open(os.path.join(out, "table.rst"), "w") as fh:
         fh.write(table + "\n")

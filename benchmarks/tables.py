@@ -371,6 +371,62 @@ def similarity_index_1e7(folder: Path) -> str:
     return similarity_index_table(folder, 10_000_000)
 
 
+# -- the cross-survey studies of docs/cross_survey.rst (benchmarks/cross_survey.py) -----------
+def _cross_survey_results(folder: Path) -> tuple[pd.DataFrame, str]:
+    results = pd.read_csv(folder / "results.csv")
+    return results, str(results["metric"].iloc[0])
+
+
+def _chosen(results: pd.DataFrame) -> pd.Series:
+    """Per estimator and budget, the chosen settings and how many of the repeats chose each."""
+    fits = results[results["test"] == "A"]
+
+    def said(values):
+        counts = values.fillna("").value_counts()
+        return "; ".join(f"{k.strip('{}').replace(chr(34), '')} ({n})" if k else "--" for k, n in counts.items())
+    return fits.groupby(["estimator", "n_labels"], sort=False)["params"].agg(said)
+
+
+def cross_survey_table(folder: Path) -> str:
+    """Scores on A and on B and the drop, mean ± standard error over repeats; the test-set bootstrap error
+    and the settings each search chose, regenerated from ``results.csv``."""
+    from sklearn_ssl.evaluation import summarize_cross_survey
+
+    results, metric = _cross_survey_results(folder)
+    summary = summarize_cross_survey(results, metric)
+    chosen = _chosen(results) if "params" in results else None
+    boot = "se_test_A" in summary
+    rows = [("method", "labels", "A-test", "B-test", "drop A - B", *(("test-set s.e. A / B",) if boot else ()),
+             *(("chosen settings (repeats)",) if chosen is not None else ()))]
+    cell = lambda m, e: f"{m:.3f}" + ("" if e != e else f" ± {e:.3f}")  # noqa: E731
+    for r in summary.itertuples(index=False):
+        rows.append((r.estimator, _budget(r.n_labels), cell(r.mean_A, r.se_A), cell(r.mean_B, r.se_B),
+                     cell(r.drop, r.se_drop), *((f"{r.se_test_A:.3f} / {r.se_test_B:.3f}",) if boot else ()),
+                     *((chosen.get((r.estimator, r.n_labels), "--"),) if chosen is not None else ())))
+    meta = read_meta(folder)
+    return (simple_table(rows) + f"\n\n{metric.replace('_', ' ').capitalize()}, mean ± standard error over "
+            f"{int(summary['n_repeats'].max())} repeats. " + source_line(folder, meta))
+
+
+def cross_survey_findings_list(folder: Path) -> str:
+    """The findings of :func:`~sklearn_ssl.evaluation.cross_survey_findings`, regenerated from ``results.csv``."""
+    from sklearn_ssl.evaluation import cross_survey_findings
+
+    results, metric = _cross_survey_results(folder)
+    lines = cross_survey_findings(results, metric)
+    return "\n".join([lines[0] + ":", ""] + [f"* {line}" for line in lines[1:]])
+
+
+@table("cross_survey_real_tuned/summary", "cross_survey_real_tuned")
+def cross_survey_real_tuned_summary(folder: Path) -> str:
+    return cross_survey_table(folder)
+
+
+@table("cross_survey_real_tuned/findings", "cross_survey_real_tuned")
+def cross_survey_real_tuned_findings(folder: Path) -> str:
+    return cross_survey_findings_list(folder)
+
+
 # -- the morphology test's measurement of docs/synthetic_survey.rst (morphology_needs_image) --
 @table("morphology_needs_image/accuracy", "morphology_needs_image")
 def morphology_needs_image(folder: Path) -> str:

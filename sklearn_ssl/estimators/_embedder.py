@@ -108,8 +108,11 @@ class ContrastiveEmbedder(TorchEstimatorMixin, VersionedState, ClassNamePrefixFe
         ``"auto"`` (``"small"`` for images, ``"mlp"`` for vectors), ``"small"``,
         ``"resnet18"``, ``"resnet34"``, ``"resnet50"`` (n-band input, stride-1 stem, no
         max-pool), ``"mlp"``, or any module mapping a batch to ``(n, d)``: an instance
-        (copied, never trained in place), or a class / factory called with
-        ``in_channels=n_bands`` when it accepts it. With ``init``, ``"auto"`` is the
+        (copied, never trained in place, starting from the weights it holds, which
+        ``random_state`` does not set: they came from torch's global generator, seeded
+        differently in every process), or a class / factory called with
+        ``in_channels=n_bands`` when it accepts it (its weights drawn from ``random_state``:
+        pass one for reproducible fits). With ``init``, ``"auto"`` is the
         checkpoint's own architecture (other names are refused: they cannot tell the
         stem); a module instance must take the checkpoint's weights and stem.
     init : str, PathLike or None, default=None

@@ -155,8 +155,11 @@ _PARAMS_DOC = """
         ``FrozenEstimator(embedder)``: ``clone`` would otherwise give an unfitted embedder.
     encoder : str, torch.nn.Module, class or callable, default="auto"
         Architecture when ``pretrained`` is None (see :func:`sklearn_ssl.nn.encoders.build_encoder`):
-        ``"auto"`` is ``"small"`` for images and ``"mlp"`` for vectors. With ``pretrained``
-        the embedder's encoder is used, and another value than ``"auto"`` warns that it is ignored.
+        ``"auto"`` is ``"small"`` for images and ``"mlp"`` for vectors. A module instance starts
+        from the weights it holds, which ``random_state`` does not set; a name, class or
+        factory (``functools.partial(SmallCNN, width=16)``) draws them from ``random_state``,
+        for reproducible fits. With ``pretrained`` the embedder's encoder is used, and another
+        value than ``"auto"`` warns that it is ignored.
     freeze_encoder : bool, default=False
         Train only the head (a linear probe with ``head_hidden=None``); the encoder's
         weights and batch-norm statistics stay fixed.
