@@ -382,8 +382,13 @@ def _chosen(results: pd.DataFrame) -> pd.Series:
     fits = results[results["test"] == "A"]
 
     def said(values):
-        counts = values.fillna("").value_counts()
-        return "; ".join(f"{k.strip('{}').replace(chr(34), '')} ({n})" if k else "--" for k, n in counts.items())
+        chosen = [json.loads(v) if isinstance(v, str) and v else {} for v in values]
+        if not any(chosen):
+            return "--"
+        names = sorted({k for c in chosen for k in c})
+        short = {k: k.split("__")[-1] for k in names}
+        counts = pd.Series([", ".join(f"{c[k]:g}" for k in names) for c in chosen]).value_counts()
+        return f"{', '.join(short.values())}: " + "; ".join(f"{v} ({n})" for v, n in counts.items())
     return fits.groupby(["estimator", "n_labels"], sort=False)["params"].agg(said)
 
 
@@ -415,6 +420,16 @@ def cross_survey_findings_list(folder: Path) -> str:
     results, metric = _cross_survey_results(folder)
     lines = cross_survey_findings(results, metric)
     return "\n".join([lines[0] + ":", ""] + [f"* {line}" for line in lines[1:]])
+
+
+@table("cross_survey_tuned/summary", "cross_survey_tuned")
+def cross_survey_tuned_summary(folder: Path) -> str:
+    return cross_survey_table(folder)
+
+
+@table("cross_survey_tuned/findings", "cross_survey_tuned")
+def cross_survey_tuned_findings(folder: Path) -> str:
+    return cross_survey_findings_list(folder)
 
 
 @table("cross_survey_real_tuned/summary", "cross_survey_real_tuned")
