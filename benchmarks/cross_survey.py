@@ -89,6 +89,8 @@ def main(argv=None):
     p.add_argument("--real-noise", type=float, default=0.03, help="Gaussian noise sigma added for survey B")
     p.add_argument("--test-bootstrap", type=int, default=0, help="bootstrap resamples of each test set for "
                    "its own standard error (se_test columns; 0: none)")
+    p.add_argument("--seed-per-repeat", action="store_true", help="every repeat its own seed for the networks "
+                   "(cross_survey_study(seed_per_repeat=True)); default: one seed for every repeat")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--random-state", type=int, default=0)
     p.add_argument("--out", default=None, help="output folder (default: benchmarks/results/cross_survey, "
@@ -108,6 +110,7 @@ def main(argv=None):
                       finetune_steps=args.finetune_steps, width=args.width, catalogue_baselines=not args.no_catalogue)
     config["tune"] = args.tune  # in meta.json's config too
     config["test_bootstrap"] = args.test_bootstrap
+    config["seed_per_repeat"] = args.seed_per_repeat
     if args.real:
         config.pop("n_samples"), config.pop("image_size")
         res_config = dict(config, **real_surveys(args))

@@ -183,3 +183,31 @@ def test_benchmark_passes_tune_through(monkeypatch):
     assert tuned_config["tune"] is True and plain_config["tune"] is False
     assert tuned_out == os.path.join("benchmarks", "results", "cross_survey_tuned")  # not over the untuned run
     assert plain_out == os.path.join("benchmarks", "results", "cross_survey") and given_out == "elsewhere"
+
+
+def test_seed_per_repeat_gives_each_repeat_its_own_seed_shared_by_its_rows(monkeypatch):
+    """seed_per_repeat: the networks' (and other rows') seeds vary between repeats, not between rows of one."""
+    from sklearn_ssl.evaluation import _protocol
+
+    fitted = []
+    real = _protocol.fit_in_parallel
+
+    def spy(jobs, n_jobs):
+        jobs = list(jobs)
+        fitted.append([job[0] for job in jobs])
+        return real(jobs, n_jobs)
+
+    monkeypatch.setattr(_protocol, "fit_in_parallel", spy)
+    kwargs = dict(SMALL, methods=["supervised CNN", "raw-pixel PCA + logistic"], n_repeats=2,
+                  catalogue_baselines=False)
+    plain = cross_survey_study(**kwargs)["results"]
+    varied = cross_survey_study(**kwargs, seed_per_repeat=True)["results"]
+
+    def seeds(est):
+        return {v for k, v in est.get_params().items() if k == "random_state" or k.endswith("__random_state")}
+
+    assert [seeds(est) - {None} for est in fitted[0]] == [{0}] * 4  # tasks: repeat, budget, then row
+    cnn0, pca0, cnn1, pca1 = (seeds(est) for est in fitted[1])
+    assert cnn0 == pca0 and cnn1 == pca1 and cnn0 != cnn1 and len(cnn0) == len(cnn1) == 1 and cnn0 != {0}
+    # the label subsets are those of the plain study: the constant part of each repeat is unchanged
+    assert plain[["estimator", "n_labels", "repeat", "test"]].equals(varied[["estimator", "n_labels", "repeat", "test"]])

@@ -211,7 +211,8 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
                        bands="gri", conditions_a=None, conditions_b=None, embedder=None, augmentations=None,
                        generic_augmentations=None, n_labels=(10, 30, 100), n_repeats=5, test_size=0.25,
                        pretrain_epochs=15, finetune_steps=100, width=8, batch_size=64, catalogue_baselines=True,
-                       methods=None, metric="accuracy", tune=False, inner_cv=3, test_bootstrap=0, n_jobs=None,
+                       methods=None, metric="accuracy", tune=False, inner_cv=3, test_bootstrap=0, seed_per_repeat=False,
+                       n_jobs=None,
                        random_state=0, progress=False, verbose=0) -> dict:
     """Labels from survey A only, test images from A and from B: who keeps their score?
 
@@ -317,6 +318,12 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
         sampling: the standard deviation of the score over that many bootstrap resamples of
         the test objects (:func:`~sklearn_ssl.evaluation.bootstrap_scores`), in the
         ``se_test`` column. 0: none.
+    seed_per_repeat : bool, default=False
+        Give every fit of a repeat and budget its own seed (all rows of that repeat and
+        budget the same one, :func:`~sklearn_ssl.evaluation.with_seed`), so that the
+        repeats vary the networks' initial weights (and the other rows' seeds) as well as
+        the label subset; the pretrained embedders are kept. False: every fit uses
+        ``random_state`` (the stored studies' setting).
     n_jobs : int or None
         Processes measuring the images' :class:`~sklearn_ssl.GalaxyFeatures` and running the
         fits (as in :func:`~sklearn_ssl.evaluation.label_efficiency`: each worker's torch
@@ -430,13 +437,15 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
                           n_neighbors=min(5, min(budgets)), random_state=random_state, catalogue=catalogue)
     grids = {name: _grid(name, est) for name, est in estimators.items()} if tune else {}
 
-    from ._protocol import _subset, fit_in_parallel
+    from ._protocol import _subset, fit_in_parallel, with_seed
     from ._tuning import tuned
     from ..utils import WorkProgress
 
     seeds = rng.randint(np.iinfo(np.int32).max, size=(n_repeats, len(budgets)))
     # drawn after the subsets' seeds, so that the subsets are those of an untuned study with the same seed
     fold_seeds = rng.randint(np.iinfo(np.int32).max, size=(n_repeats, len(budgets)))
+    # only drawn when asked for, so that every other seed is that of a study without them
+    init_seeds = rng.randint(np.iinfo(np.int32).max, size=(n_repeats, len(budgets))) if seed_per_repeat else None
     tests = {"A": (xa[test_a], ya[test_a]), "B": (xb[test_b], yb[test_b])}
     # AdaBN: A's test images through the network as fitted on A, B's through its copy with B's statistics
     adapted = {"A": (*tests["A"], _source_model), "B": tests["B"]}
@@ -446,6 +455,8 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
         for b, n in enumerate(budgets):
             sub = train_a[_subset(ya[train_a], n, True, np.random.RandomState(seeds[r, b]))]
             for name, est in estimators.items():
+                if seed_per_repeat:
+                    est = with_seed(est, int(init_seeds[r, b]))
                 if tune and name != _CONSTANT:  # a search inside this budget's labels of A only
                     seed = int(fold_seeds[r, b])
                     grid = _knn_grid(ya[sub], inner_cv, seed) if grids[name] is None else grids[name]
