@@ -432,6 +432,16 @@ def cross_survey_tuned_findings(folder: Path) -> str:
     return cross_survey_findings_list(folder)
 
 
+@table("cross_survey_redshift_tuned/summary", "cross_survey_redshift_tuned")
+def cross_survey_redshift_tuned_summary(folder: Path) -> str:
+    return cross_survey_table(folder)
+
+
+@table("cross_survey_redshift_tuned/findings", "cross_survey_redshift_tuned")
+def cross_survey_redshift_tuned_findings(folder: Path) -> str:
+    return cross_survey_findings_list(folder)
+
+
 @table("cross_survey_real_tuned/summary", "cross_survey_real_tuned")
 def cross_survey_real_tuned_summary(folder: Path) -> str:
     return cross_survey_table(folder)
