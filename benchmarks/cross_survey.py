@@ -162,7 +162,7 @@ def run(target, config, args, out, embedders):
             "load_average_before": load_before, "load_average_after": os.getloadavg(),
             "torch_threads": torch.get_num_threads(),
             "cpu_count": os.cpu_count()}
-    write_meta(out, **json.loads(json.dumps(meta, default=str)))  # command, commit, date and machine too
+    write_meta(out, **meta)  # with the command, the commit, the date and the machine
     table = rst_table(res["summary"])
     with open(os.path.join(out, "table.rst"), "w") as fh:
         fh.write(table + "\n")

@@ -212,8 +212,7 @@ def cross_survey_study(survey_a=None, survey_b=None, *, target="morphology", n_s
                        generic_augmentations=None, n_labels=(10, 30, 100), n_repeats=5, test_size=0.25,
                        pretrain_epochs=15, finetune_steps=100, width=8, batch_size=64, catalogue_baselines=True,
                        methods=None, metric="accuracy", tune=False, inner_cv=3, test_bootstrap=0, seed_per_repeat=False,
-                       n_jobs=None,
-                       random_state=0, progress=False, verbose=0) -> dict:
+                       n_jobs=None, random_state=0, progress=False, verbose=0) -> dict:
     """Labels from survey A only, test images from A and from B: who keeps their score?
 
     Two augmentation sets (:data:`AUGMENTATION_SETS`) are compared: ``survey``, spanning the
