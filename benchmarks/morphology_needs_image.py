@@ -72,6 +72,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     rows = []
     for seed in args.seeds:
+        print(f"seed {seed}: features, gradient boosting, then the CNN (about 6 minutes on 2 cores)", flush=True)
         rows.append(measure(seed))
         print(", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in rows[-1].items()),
               flush=True)
