@@ -68,6 +68,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
+from joblib import Parallel, delayed
 from sklearn.decomposition import PCA
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
@@ -147,7 +148,9 @@ def parse_args(argv=None):
     p.add_argument("--image-size", type=int, default=32, help="average-pool the 64x64 images to this size")
     p.add_argument("--epochs", type=int, default=60, help="SSL pretraining epochs")
     p.add_argument("--width", type=int, default=16, help="SmallCNN width (16: about 60k parameters)")
-    p.add_argument("--method", choices=["simclr", "moco"], default="moco")
+    p.add_argument("--method", nargs="+", choices=["simclr", "moco"], default=["moco"],
+                   help="one method or several; with several, the rows that do not depend on the method (CNN, PCA, "
+                        "catalogue) are fitted once and each method's results go to <out>/<method>/")
     p.add_argument("--temperature", type=float, default=0.2)
     p.add_argument("--augmentations", default="geo_blur_scale", choices=["auto", "geo", "geo_blur_scale"])
     p.add_argument("--ssl-batch-size", type=int, default=256)
@@ -186,15 +189,22 @@ def parse_args(argv=None):
     p.add_argument("--pretrainings", type=int, default=3,
                    help="SSL pretrainings with seeds seed, seed+1, ...; repeat r uses pretraining r %% K")
     p.add_argument("--test-bootstrap", type=int, default=200, help="bootstrap resamples of the test set (se_test)")
-    p.add_argument("--fit-jobs", type=int, default=None, help="processes running the fits (label_efficiency's n_jobs)")
+    p.add_argument("--fit-jobs", type=int, default=None,
+                   help="processes running the pretrainings and the fits (label_efficiency's n_jobs)")
+    p.add_argument("--inner-cv", type=int, default=3, help="folds of the inner cross-validation of the tuned rows")
     p.add_argument("--out", default="real_label_efficiency_out")
     p.add_argument("--quick", action="store_true", help="tiny smoke run (subset, 1 epoch, small budgets)")
     args = p.parse_args(argv)
     if args.quick:
         args.limit, args.image_size, args.epochs, args.width = args.limit or 400, 16, 1, 8
         args.n_repeats, args.test_size, args.sup_steps, args.ft_steps = 1, 100, 4, 4
-        args.budgets, args.semi_budgets, args.ssl_batch_size = "20,50", "20", 128
+        args.budgets, args.ssl_batch_size = "20,50", 128
+        args.semi_budgets = "20" if len(args.method) == 1 else ""
         args.pretrainings, args.test_bootstrap = min(args.pretrainings, 2), 20
+    if len(args.method) != len(set(args.method)):
+        p.error(f"--method names a method twice: {args.method}.")
+    if args.semi_budgets and len(args.method) > 1:
+        p.error("--semi-budgets needs a single --method.")
     if args.no_catalogue and args.catalogue_only:
         p.error("--catalogue-only and --no-catalogue exclude each other.")
     if args.catalogue_only and args.selection != "random":
@@ -233,48 +243,60 @@ def main(argv=None):
 
     encoder = functools.partial(SmallCNN, width=args.width)
     augs = make_augmentations(args.augmentations, args.image_size)
-    ssl = dict(encoder=encoder, method=args.method, temperature=args.temperature, augmentations=augs,
-               normalize="standard", batch_size=args.ssl_batch_size, max_epochs=args.epochs, lr=args.ssl_lr,
-               device="cpu", random_state=args.seed)
+    ssl = dict(encoder=encoder, temperature=args.temperature, augmentations=augs, normalize="standard",
+               batch_size=args.ssl_batch_size, max_epochs=args.epochs, lr=args.ssl_lr, device="cpu")
     t0 = time.perf_counter()
-    embs = [ContrastiveEmbedder(**{**ssl, "random_state": args.seed + i}).fit(X) for i in range(args.pretrainings)]
-    emb = embs[0]
+    jobs = [(method, args.seed + i) for method in args.method for i in range(args.pretrainings)]
+    fitted = Parallel(n_jobs=args.fit_jobs)(delayed(_pretrain)(ssl, method, seed, args.threads, X)
+                                            for method, seed in jobs)
+    embs = {method: [e for (m, _), e in zip(jobs, fitted) if m == method] for method in args.method}
+    emb = embs[args.method[0]][0]
     timings["ssl_pretrain_s"] = time.perf_counter() - t0
-    print(f"SSL pretraining: {args.pretrainings} x {args.epochs} epochs in {timings['ssl_pretrain_s']:.0f} s "
-          f"(final losses {', '.join('%.3f' % e.net_.history[-1, 'train_loss'] for e in embs)})", flush=True)
+    print(f"SSL pretraining: {len(jobs)} x {args.epochs} epochs in {timings['ssl_pretrain_s']:.0f} s "
+          f"(final losses {', '.join('%s %.3f' % (m, e.net_.history[-1, 'train_loss']) for (m, _), e in zip(jobs, fitted))})",
+          flush=True)
     t0 = time.perf_counter()
     pca = make_pipeline(FunctionTransformer(_flatten), StandardScaler(),
                         PCA(n_components=64, random_state=args.seed)).fit(X)
     timings["pca_fit_s"] = time.perf_counter() - t0
 
     ft = dict(batch_size=64, lr=1e-3, device="cpu", random_state=args.seed)
+    # rows named "<method>|<row>" while several methods share one call; split into folders at the end
+    prefix = (lambda m: f"{m}|") if len(args.method) > 1 else (lambda m: "")
     estimators = {
-        "SSL frozen + logistic": [make_pipeline(FrozenEstimator(e), StandardScaler(), _logistic(args.seed, args.tune))
-                                  for e in embs],
         # min_steps: as many optimiser steps at 50 labels as at 4,500 (50 labels = 300 epochs)
         "supervised CNN": FineTunedClassifier(None, encoder=encoder, augmentations=augs, normalize="standard",
                                               max_epochs=3, min_steps=args.sup_steps, **ft),
         "raw-pixel PCA + logistic": make_pipeline(FrozenEstimator(pca), StandardScaler(),
                                                   _logistic(args.seed, args.tune)),
     }
+    for method in args.method:
+        estimators[prefix(method) + "SSL frozen + logistic"] = [
+            make_pipeline(FrozenEstimator(e), StandardScaler(), _logistic(args.seed, args.tune)) for e in embs[method]]
     # tuned: the grid searches the head's rate and the encoder follows at a tenth of it ("auto")
-    fine_tuned = {"SSL fine-tuned": [FineTunedClassifier(
+    fine_tuned = {prefix(method) + "SSL fine-tuned": [FineTunedClassifier(
         FrozenEstimator(e), encoder_lr="auto" if args.tune else args.ft_encoder_lr, max_epochs=3,
-        min_steps=args.ft_steps, **{**ft, "lr": args.ft_lr}) for e in embs]}
+        min_steps=args.ft_steps, **{**ft, "lr": args.ft_lr}) for e in embs[method]] for method in args.method}
     common = dict(test_size=args.test_size, n_repeats=args.n_repeats, scoring=SCORING, task="classification",
                   random_state=args.seed, verbose=1, selection=args.selection, seed_per_repeat=args.tune,
-                  test_bootstrap=args.test_bootstrap, n_jobs=args.fit_jobs)
+                  test_bootstrap=args.test_bootstrap, n_jobs=args.fit_jobs, inner_cv=args.inner_cv,
+                  progress="real SDSS study")
     if args.selection != "random":
         common["selection_features"] = emb.transform(X)
     if not args.no_catalogue:
         estimators.update(catalogue_estimators(X, args, timings))
     parts = []
     t0 = time.perf_counter()
-    parts.append(label_efficiency(estimators, X, y, budgets, param_grids=_grids(estimators, args), **common))
-    timings["frozen_supervised_pca_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    parts.append(label_efficiency(fine_tuned, X, y, ft_budgets, param_grids=_grids(fine_tuned, args), **common))
-    timings["fine_tune_s"] = time.perf_counter() - t0
+    if ft_budgets == budgets:  # one call: the fits of every row share the processes
+        estimators.update(fine_tuned)
+        parts.append(label_efficiency(estimators, X, y, budgets, param_grids=_grids(estimators, args), **common))
+        timings["fits_s"] = time.perf_counter() - t0
+    else:
+        parts.append(label_efficiency(estimators, X, y, budgets, param_grids=_grids(estimators, args), **common))
+        timings["frozen_supervised_pca_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        parts.append(label_efficiency(fine_tuned, X, y, ft_budgets, param_grids=_grids(fine_tuned, args), **common))
+        timings["fine_tune_s"] = time.perf_counter() - t0
     if semi_budgets:
         # the training split only (as label_efficiency draws it for this seed), each labelled image once
         pool = _training_pool(X, y, args.test_size, True, args.seed)
@@ -282,31 +304,58 @@ def main(argv=None):
         if args.tune:  # searched on the embeddings of the budget's labels, as in downstream_study
             probe = tuned(make_pipeline(probe), STUDY_GRIDS["logistic"], scoring="roc_auc", random_state=args.seed)
         semi = {"semi-supervised": _SemiSupervisedProbe(
-            ContrastiveEmbedder(**ssl, label_weight=args.label_weight), probe, unlabelled=pool)}
+            ContrastiveEmbedder(**ssl, method=args.method[0], random_state=args.seed, label_weight=args.label_weight),
+            probe, unlabelled=pool)}
         t0 = time.perf_counter()
         parts.append(label_efficiency(semi, X, y, semi_budgets, **{**common, "n_repeats": 1}))
         timings["semi_supervised_s"] = time.perf_counter() - t0
     for part in parts:  # same held-out split in every part (same random_state); attrs block concat
         part.attrs = {}
     results = pd.concat(parts, ignore_index=True)
-    summary = summarize_label_efficiency(results)
     timings["total_s"] = sum(timings.values())
-
-    results.to_csv(os.path.join(args.out, "real_label_efficiency.csv"), index=False)
-    summary.to_csv(os.path.join(args.out, "real_label_efficiency_summary.csv"), index=False)
-    with open(os.path.join(args.out, "real_label_efficiency_timings.json"), "w") as f:
-        json.dump({"args": {k: v for k, v in vars(args).items()}, "timings": timings,
-                   "n_images": int(len(y)), "torch_threads": torch.get_num_threads()}, f, indent=1)
-    print_table(summary)
-    findings, comparisons = study_findings(results, return_comparisons=True)
-    with open(os.path.join(args.out, "real_label_efficiency_findings.txt"), "w") as f:
-        f.write("\n".join(findings) + "\n")
-    comparisons.to_csv(os.path.join(args.out, "real_label_efficiency_comparisons.csv"), index=False)
-    write_meta(args.out, args=vars(args), timings=timings, n_images=int(len(y)), torch_threads=torch.get_num_threads())
-    print("\n".join(findings))
-    save_plot(results, os.path.join(args.out, "real_label_efficiency.png"), args)
+    if len(args.method) == 1:
+        summary = write_run(results, args.out, args, timings, len(y))
+    else:
+        shared = ~results["estimator"].str.contains("|", regex=False)
+        for method in args.method:
+            mine = results["estimator"].str.startswith(prefix(method))
+            part = results[shared | mine].copy()
+            part["estimator"] = part["estimator"].str.removeprefix(prefix(method))
+            summary = write_run(part, os.path.join(args.out, method), args, timings, len(y), method=method)
+        write_meta(args.out, args=vars(args), timings=timings, n_images=int(len(y)),
+                   torch_threads=torch.get_num_threads(), layout="one folder per method; the rows that do not "
+                   "depend on the method (CNN, PCA, catalogue) fitted once and copied into each")
     print("timings (s):", {k: round(v, 1) for k, v in timings.items()})
     return results, summary
+
+
+def _pretrain(ssl, method, seed, threads, X):
+    """One pretraining (a joblib task): torch limited to ``threads`` threads in the worker."""
+    if threads:
+        torch.set_num_threads(threads)
+    return ContrastiveEmbedder(**ssl, method=method, random_state=seed).fit(X)
+
+
+def write_run(results, out, args, timings, n_images, method=None):
+    """The outputs of one method's study in ``out``: results, summary, timings, findings, comparisons, meta, plot."""
+    os.makedirs(out, exist_ok=True)
+    summary = summarize_label_efficiency(results)
+    run_args = {**vars(args), "method": method or args.method[0]}
+    results.to_csv(os.path.join(out, "real_label_efficiency.csv"), index=False)
+    summary.to_csv(os.path.join(out, "real_label_efficiency_summary.csv"), index=False)
+    with open(os.path.join(out, "real_label_efficiency_timings.json"), "w") as f:
+        json.dump({"args": run_args, "timings": timings, "n_images": int(n_images),
+                   "torch_threads": torch.get_num_threads()}, f, indent=1)
+    print(f"\n== {run_args['method']} ==")
+    print_table(summary)
+    findings, comparisons = study_findings(results, return_comparisons=True)
+    with open(os.path.join(out, "real_label_efficiency_findings.txt"), "w") as f:
+        f.write("\n".join(findings) + "\n")
+    comparisons.to_csv(os.path.join(out, "real_label_efficiency_comparisons.csv"), index=False)
+    write_meta(out, args=run_args, timings=timings, n_images=int(n_images), torch_threads=torch.get_num_threads())
+    print("\n".join(findings))
+    save_plot(results, os.path.join(out, "real_label_efficiency.png"), args)
+    return summary
 
 
 def _grids(estimators, args):
