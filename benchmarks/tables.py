@@ -189,13 +189,18 @@ def _real_sources(folder: Path, catalogue: Path | None) -> str:
             f"the other rows from {provenance(folder, read_meta(folder))}.")
 
 
+def _real_order() -> list[str]:
+    """The rows of the real-SDSS tables, in their order."""
+    return [f"{m}: {s}" for m in _METHODS.values() for s in _SSL] + ["supervised CNN", "raw-pixel PCA + logistic",
+                                                                    *_CATALOGUE]
+
+
 def _real_table(folder: Path, metric: str, catalogue: Path | None = None) -> str:
     res = real_results(folder, catalogue)
     res = res[res["metric"] == metric]
     cells = mean_se_cells(res).unstack("n_labels")
     budgets = sorted(cells.columns)
-    order = [f"{m}: {s}" for m in _METHODS.values() for s in _SSL] + ["supervised CNN", "raw-pixel PCA + logistic",
-                                                                     *_CATALOGUE]
+    order = _real_order()
     rows = [("method", *map(_budget, budgets))]
     rows += [(name, *(cells.loc[name, n] if isinstance(cells.loc[name, n], str) else "-" for n in budgets))
              for name in order if name in cells.index]
@@ -268,10 +273,56 @@ def real_findings_table(folder: Path, catalogue: Path | None = None) -> str:
     ratio_head = ("Label ratios (:func:`sklearn_ssl.evaluation.label_ratio`): the rival needs this many times the "
                   "SSL row's labels to match its ROC AUC, read off isotonic learning curves in log labels ('>' and '<': "
                   "beyond the budgets measured), with a percentile bootstrap over the 5 repeats. Not corrected for "
-                  "multiplicity; where the rival's curve is flat (the supervised CNN from 300 to 1,000 labels) a small "
+                  "multiplicity; where the rival's curve is flat a small "
                   "difference in score becomes a large ratio, so read a ratio together with the paired test above.")
     return "\n".join([head, "", list_table(rows), "", ratio_head, "", list_table(ratio_rows), "",
                       _real_sources(folder, catalogue)])
+
+
+# -- the same study under the protocol of issue 27 (real_sdss_tuned) -----------------------
+@table("real_sdss_tuned/roc_auc", "real_sdss_tuned")
+def real_tuned_roc_auc(folder: Path) -> str:
+    return _real_table(folder, "roc_auc")
+
+
+@table("real_sdss_tuned/balanced_accuracy", "real_sdss_tuned")
+def real_tuned_balanced_accuracy(folder: Path) -> str:
+    return _real_table(folder, "balanced_accuracy")
+
+
+@table("real_sdss_tuned/findings", "real_sdss_tuned")
+def real_tuned_findings(folder: Path) -> str:
+    return real_findings_table(folder)
+
+
+@table("real_sdss_tuned/settings", "real_sdss_tuned")
+def real_tuned_settings(folder: Path, metric: str = "roc_auc") -> str:
+    """Per row and budget: the settings the grid searches chose (how many repeats chose each) and the test-set
+    bootstrap standard error next to the standard error over repeats."""
+    res = real_results(folder)
+    res = res[res["metric"] == metric]
+    meta = read_meta(folder)
+    args = meta["args"]
+
+    def said(values):
+        chosen = [json.loads(v) for v in values.fillna("") if v]
+        if not chosen:
+            return "--"
+        counts = pd.Series([", ".join(f"{k.split('__')[-1]} {c[k]:g}" for k in sorted(c)) for c in chosen])
+        return "; ".join(f"{v} ({n})" for v, n in counts.value_counts().sort_index().items())
+
+    rows = [("row", "labels", "chosen settings (repeats)", "s.e. over repeats", "test-set s.e. (bootstrap)")]
+    rank = {name: i for i, name in enumerate(_real_order())}
+    groups = sorted(res.groupby(["estimator", "n_labels"]), key=lambda g: (rank.get(g[0][0], len(rank)), g[0][1]))
+    for (name, n), grp in groups:
+        rows.append((name, _budget(n), said(grp["params"]), f"{grp['score'].std(ddof=1) / np.sqrt(len(grp)):.3f}",
+                     f"{grp['se_test'].mean():.3f}"))
+    candidates = sorted(set(res["n_candidates"].dropna().astype(int)) - {1})
+    return (list_table(rows) + f"\n\n{metric.replace('_', ' ').upper() if metric == 'roc_auc' else metric}: each "
+            f"tuned row searched {', '.join(map(str, candidates))} settings by cross-validation inside the budget's "
+            "labels (the test split scored the refitted model once); the test-set standard error is the mean over "
+            f"the repeats of the standard deviation over {args['test_bootstrap']} bootstrap resamples of the "
+            f"{args['test_size']:,} test images. " + source_line(folder, meta))
 
 
 # -- the catalogue rows of that study re-measured (real_sdss_catalogue_2026-12-03) --------

@@ -89,3 +89,31 @@ def test_catalogue_only_run_is_paired_with_a_stored_run(script, tmp_path):
     assert np.allclose(old_new.loc[old_new["estimator"] != "photometry + GB", "diff"], 0)
     assert (out / "stored" / "real_label_efficiency_comparisons.csv").is_file()
     assert set(pd.read_json(out / "pairing_check.json").loc[:, "stored"]) == {0.0}
+
+
+def test_several_methods_share_the_rows_that_do_not_depend_on_the_method(script, tmp_path):
+    """``--method moco simclr``: one folder per method, each with every row; the rows that do not depend on the
+    method fitted once (the same in both folders) and the MoCo folder's scores those of a MoCo-only run."""
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1], 40)
+    images = rng.randint(0, 60, size=(80, 3, 64, 64)).astype(np.uint8)
+    images[y == 1, :, 24:40, 24:40] += 5  # a faint centre: something to learn, not at once
+    np.savez(tmp_path / "tiny.npz", images=images, morph_class=y)
+    common = ["--data", str(tmp_path / "tiny.npz"), "--image-size", "16", "--epochs", "1", "--width", "4",
+              "--n-repeats", "2", "--test-size", "30", "--budgets", "20,40", "--sup-steps", "2", "--ft-steps", "2",
+              "--ssl-batch-size", "32", "--pretrainings", "2", "--test-bootstrap", "0", "--inner-cv", "2",
+              "--no-catalogue", "--threads", "1"]
+    with pytest.raises(SystemExit):
+        script.parse_args([*common, "--method", "moco", "moco"])
+    script.main([*common, "--method", "moco", "simclr", "--out", str(tmp_path / "both")])
+    script.main([*common, "--method", "moco", "--out", str(tmp_path / "moco")])
+    read = lambda p: pd.read_csv(p / "real_label_efficiency.csv").set_index(  # noqa: E731
+        ["estimator", "n_labels", "repeat", "metric"])["score"].sort_index()
+    moco, simclr = read(tmp_path / "both" / "moco"), read(tmp_path / "both" / "simclr")
+    rows = {"SSL frozen + logistic", "SSL fine-tuned", "supervised CNN", "raw-pixel PCA + logistic"}
+    assert set(moco.index.get_level_values(0)) == set(simclr.index.get_level_values(0)) == rows
+    shared = ["supervised CNN", "raw-pixel PCA + logistic"]
+    pd.testing.assert_series_equal(moco.loc[shared], simclr.loc[shared])
+    assert not np.allclose(moco.loc["SSL frozen + logistic"], simclr.loc["SSL frozen + logistic"])
+    pd.testing.assert_series_equal(moco, read(tmp_path / "moco"))
+    assert (tmp_path / "both" / "meta.json").is_file() and (tmp_path / "both" / "simclr" / "meta.json").is_file()
