@@ -258,8 +258,9 @@ def real_findings_table(folder: Path, catalogue: Path | None = None) -> str:
     untested = sorted({_budget(c["n_labels"]) for c in comparisons if not np.isfinite(c["p_value"])})
     head = (f"{len(tested)} paired comparisons on ROC AUC (5 repeats each; two-sided paired t-test, Holm-corrected "
             f"together at 5 %): {counts.get('better', 0)} wins and {counts.get('worse', 0)} losses of the first "
-            f"row survive, {counts.get('not distinguishable', 0)} are not distinguishable. Not tested at "
-            f"{', '.join(untested) or 'no budget'} labels, where the five repeats are one fit copied.")
+            f"row survive, {counts.get('not distinguishable', 0)} are not distinguishable."
+            + (f" Not tested at {', '.join(untested)} labels, where the five repeats are one fit copied."
+               if untested else ""))
     ratio_rows = [("SSL row", "rival", "labels", "rival needs (x labels)", "95 % interval", "interval includes 1")]
     for r in ratios:
         budgets = r["n_labels"].tolist()
