@@ -474,7 +474,8 @@ def cross_survey_findings_list(folder: Path) -> str:
     return "\n".join([lines[0] + ":", ""] + [f"* {line}" for line in lines[1:]])
 
 
-for _folder in ("cross_survey_tuned", "cross_survey_redshift_tuned", "cross_survey_real_tuned"):
+for _folder in ("cross_survey_tuned", "cross_survey_redshift_tuned", "cross_survey_real_tuned",
+                "cross_survey_real_seeds"):
     table(f"{_folder}/summary", _folder)(cross_survey_table)
     table(f"{_folder}/findings", _folder)(cross_survey_findings_list)
 
