@@ -285,18 +285,12 @@ def main(argv=None):
         common["selection_features"] = emb.transform(X)
     if not args.no_catalogue:
         estimators.update(catalogue_estimators(X, args, timings))
-    parts = []
+    # one call where the budgets agree, so that the fits of every row share the processes
+    calls = ([({**estimators, **fine_tuned}, budgets)] if ft_budgets == budgets
+             else [(estimators, budgets), (fine_tuned, ft_budgets)])
     t0 = time.perf_counter()
-    if ft_budgets == budgets:  # one call: the fits of every row share the processes
-        estimators.update(fine_tuned)
-        parts.append(label_efficiency(estimators, X, y, budgets, param_grids=_grids(estimators, args), **common))
-        timings["fits_s"] = time.perf_counter() - t0
-    else:
-        parts.append(label_efficiency(estimators, X, y, budgets, param_grids=_grids(estimators, args), **common))
-        timings["frozen_supervised_pca_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        parts.append(label_efficiency(fine_tuned, X, y, ft_budgets, param_grids=_grids(fine_tuned, args), **common))
-        timings["fine_tune_s"] = time.perf_counter() - t0
+    parts = [label_efficiency(rows, X, y, n, param_grids=_grids(rows, args), **common) for rows, n in calls]
+    timings["fits_s"] = time.perf_counter() - t0
     if semi_budgets:
         # the training split only (as label_efficiency draws it for this seed), each labelled image once
         pool = _training_pool(X, y, args.test_size, True, args.seed)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
@@ -136,6 +137,14 @@ def mean_se_cells(frame: pd.DataFrame, digits: int = 3) -> pd.Series:
     return frame.groupby(["estimator", "n_labels"], sort=False)["score"].agg(cell)
 
 
+def settings_counts(values) -> str:
+    """The settings a row's searches chose (``params`` JSON strings, one per fit) as ``"lr 0.003 (4); lr 0.03 (1)"``:
+    each setting with the number of fits that chose it, most often first; ``"--"`` for an untuned row."""
+    said = [", ".join(f"{k.split('__')[-1]} {v:g}" for k, v in sorted(json.loads(c).items()))
+            for c in values if isinstance(c, str) and c]
+    return "; ".join(f"{v} ({n})" for v, n in pd.Series(said).value_counts().items()) if said else "--"
+
+
 # -- the synthetic study of docs/downstream.rst (label_efficiency_run2) ---------------------
 def _summary_table(folder: Path, task: str) -> str:
     summary = pd.read_csv(folder / f"{task}_summary.csv")
@@ -207,16 +216,6 @@ def _real_table(folder: Path, metric: str, catalogue: Path | None = None) -> str
     return list_table(rows) + "\n\n" + _real_sources(folder, catalogue)
 
 
-@table("real_sdss_corrected/roc_auc", "real_sdss_corrected")
-def real_roc_auc(folder: Path) -> str:
-    return _real_table(folder, "roc_auc")
-
-
-@table("real_sdss_corrected/balanced_accuracy", "real_sdss_corrected")
-def real_balanced_accuracy(folder: Path) -> str:
-    return _real_table(folder, "balanced_accuracy")
-
-
 def real_findings(folder: Path, metric: str = "roc_auc", catalogue: Path | None = None):
     """The study's comparisons, one family corrected with Holm's method, and its label ratios."""
     from sklearn_ssl.evaluation import best_rival, budget_comparisons, family_findings, label_ratio
@@ -245,7 +244,6 @@ def _ratio(r: float, n: int, budgets) -> str:
     return f"<{min(budgets) / n:.2g}" if r == 0 else f"{r:.2g}"
 
 
-@table("real_sdss_corrected/findings", "real_sdss_corrected")
 def real_findings_table(folder: Path, catalogue: Path | None = None) -> str:
     comparisons, ratios = real_findings(folder, catalogue=catalogue)
     tested = [c for c in comparisons if np.isfinite(c["p_value"])]
@@ -280,20 +278,11 @@ def real_findings_table(folder: Path, catalogue: Path | None = None) -> str:
                       _real_sources(folder, catalogue)])
 
 
-# -- the same study under the protocol of issue 27 (real_sdss_tuned) -----------------------
-@table("real_sdss_tuned/roc_auc", "real_sdss_tuned")
-def real_tuned_roc_auc(folder: Path) -> str:
-    return _real_table(folder, "roc_auc")
-
-
-@table("real_sdss_tuned/balanced_accuracy", "real_sdss_tuned")
-def real_tuned_balanced_accuracy(folder: Path) -> str:
-    return _real_table(folder, "balanced_accuracy")
-
-
-@table("real_sdss_tuned/findings", "real_sdss_tuned")
-def real_tuned_findings(folder: Path) -> str:
-    return real_findings_table(folder)
+# the untuned study (real_sdss_corrected) and the same study under the protocol of issue 27 (real_sdss_tuned)
+for _folder in ("real_sdss_corrected", "real_sdss_tuned"):
+    for _metric in ("roc_auc", "balanced_accuracy"):
+        table(f"{_folder}/{_metric}", _folder)(functools.partial(_real_table, metric=_metric))
+    table(f"{_folder}/findings", _folder)(real_findings_table)
 
 
 @table("real_sdss_tuned/settings", "real_sdss_tuned")
@@ -304,19 +293,11 @@ def real_tuned_settings(folder: Path, metric: str = "roc_auc") -> str:
     res = res[res["metric"] == metric]
     meta = read_meta(folder)
     args = meta["args"]
-
-    def said(values):
-        chosen = [json.loads(v) for v in values.fillna("") if v]
-        if not chosen:
-            return "--"
-        counts = pd.Series([", ".join(f"{k.split('__')[-1]} {c[k]:g}" for k in sorted(c)) for c in chosen])
-        return "; ".join(f"{v} ({n})" for v, n in counts.value_counts().sort_index().items())
-
     rows = [("row", "labels", "chosen settings (repeats)", "s.e. over repeats", "test-set s.e. (bootstrap)")]
     rank = {name: i for i, name in enumerate(_real_order())}
     groups = sorted(res.groupby(["estimator", "n_labels"]), key=lambda g: (rank.get(g[0][0], len(rank)), g[0][1]))
     for (name, n), grp in groups:
-        rows.append((name, _budget(n), said(grp["params"]), f"{grp['score'].std(ddof=1) / np.sqrt(len(grp)):.3f}",
+        rows.append((name, _budget(n), settings_counts(grp["params"]), f"{grp['score'].std(ddof=1) / np.sqrt(len(grp)):.3f}",
                      f"{grp['se_test'].mean():.3f}"))
     candidates = sorted(set(res["n_candidates"].dropna().astype(int)) - {1})
     return (list_table(rows) + f"\n\n{metric.replace('_', ' ').upper() if metric == 'roc_auc' else metric}: each "
@@ -432,16 +413,7 @@ def _cross_survey_results(folder: Path) -> tuple[pd.DataFrame, str]:
 def _chosen(results: pd.DataFrame) -> pd.Series:
     """Per estimator and budget, the chosen settings and how many of the repeats chose each."""
     fits = results[results["test"] == "A"]
-
-    def said(values):
-        chosen = [json.loads(v) if isinstance(v, str) and v else {} for v in values]
-        if not any(chosen):
-            return "--"
-        names = sorted({k for c in chosen for k in c})
-        short = {k: k.split("__")[-1] for k in names}
-        counts = pd.Series([", ".join(f"{c[k]:g}" for k in names) for c in chosen]).value_counts()
-        return f"{', '.join(short.values())}: " + "; ".join(f"{v} ({n})" for v, n in counts.items())
-    return fits.groupby(["estimator", "n_labels"], sort=False)["params"].agg(said)
+    return fits.groupby(["estimator", "n_labels"], sort=False)["params"].agg(settings_counts)
 
 
 def cross_survey_table(folder: Path) -> str:
@@ -486,18 +458,13 @@ def demo_tuning_changes(folder: Path, budget: int = 160) -> str:
     """Per row, the untuned and the tuned default demo at ``budget`` labels (mean ± s.e. over repeats) and the
     settings the searches chose, from the two stored ``label_efficiency.csv``."""
     runs = [pd.read_csv(f / "label_efficiency.csv") for f in (folder.parent / "demo_default", folder)]
-
-    def said(value):
-        return ", ".join(f"{k.split('__')[-1]} {x:g}" for k, x in json.loads(value).items()) if value else "--"
-
     rows = [("task", "row", "metric", "untuned", "tuned", "chosen settings (repeats)")]
     for task, metric, digits in (("morphology", "accuracy", 3), ("redshift", "sigma_mad", 4)):
         plain, tuned = (r[(r.task == task) & (r.metric == metric) & (r.n_labels == budget)] for r in runs)
         cells = [mean_se_cells(r, digits) for r in (plain, tuned)]
         for name in tuned["estimator"].unique():
-            picks = tuned.loc[tuned.estimator == name, "params"].fillna("").map(said).value_counts()
             rows.append((task, name, metric, *(c.get((name, budget), "--") for c in cells),
-                         "; ".join(f"{v} ({n})" for v, n in picks.items())))
+                         settings_counts(tuned.loc[tuned.estimator == name, "params"])))
     return (simple_table(rows) + f"\n\n{budget} labels, mean ± standard error over the repeats. Generated by "
             f"``benchmarks/tables.py`` from ``benchmarks/results/demo_default/label_efficiency.csv`` and "
             f"``{folder.relative_to(ROOT)}/label_efficiency.csv``.")
